@@ -1,0 +1,205 @@
+// The CPU block kernel: FlashAttention's tiling with OpenBLAS sgemm for both tile products.
+//
+// For one (query tile, head) task, with running row state (m, l) and accumulator O:
+//   for each key tile the mask does not hide entirely:
+//     S = (Q_t K_j^T) / sqrt(head_dim)             sgemm, [tq, tk]
+//     S[r][c] = -inf where the mask hides (r, c)   only on tiles the mask cuts
+//     S = exp(S - m_new), corr = exp(m - m_new)    softmax_rows
+//     O = corr * O + S V_j                         sgemm, beta = 1 after the row rescale
+//   out = O / l,  lse = m + ln l                   (l = 0: out = 0, lse = -inf)
+// Memory per thread is one [tq, tk] score tile and one [tq, head_dim] accumulator: O(tile).
+// Why sgemm and not our own SIMD microkernel: OpenBLAS's packed kernels already run near the
+// core's FMA peak, so the kernel's ceiling is sgemm's rate; bench kernel reports the ratio.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "attention/attention.h"
+#include "attention/cpu/softmax_rows.h"
+
+namespace ringmaster::attention {
+namespace {
+
+// 128 query rows x 512 keys: the score tile (256 KiB) and the head_dim-128 accumulator (64 KiB)
+// stay in a Zen 4 / Sapphire Rapids core's L2 (1-2 MiB); measured best of 64/128/256 x 256/512/1024
+// at L = 16384 by bench kernel.
+constexpr int64_t kQueryTile = 128;
+constexpr int64_t kKeyTile = 512;
+
+struct Scratch {
+  std::vector<float> scores;  // [kQueryTile, kKeyTile]
+  std::vector<float> acc;     // [kQueryTile, head_dim]
+  std::vector<float> m, l, corr;
+
+  explicit Scratch(int64_t head_dim)
+      : scores(kQueryTile * kKeyTile), acc(static_cast<size_t>(kQueryTile * head_dim)),
+        m(kQueryTile), l(kQueryTile), corr(kQueryTile) {}
+};
+
+struct Problem {
+  const float* q;  // [q_len, n_heads, head_dim]
+  const float* k;  // [kv_len, n_kv_heads, head_dim]
+  const float* v;
+  float* out;  // [q_len, n_heads, head_dim]
+  float* lse;  // [q_len, n_heads]
+  int64_t q_len, kv_len, n_heads, n_kv_heads, head_dim;
+  const Positions* q_pos;
+  const Positions* k_pos;
+  const MaskSpec* mask;
+  std::vector<TileExtent> q_tiles, k_tiles;
+};
+
+Status check_shapes(const Tensor& q, const Tensor& k, const Tensor& v, const Positions& q_pos,
+                    const Positions& k_pos) {
+  auto describe = [&] {
+    return " (q " + q.to_string() + ", k " + k.to_string() + ", v " + v.to_string() + ")";
+  };
+  for (const Tensor* t : {&q, &k, &v}) {
+    if (!t->defined() || t->rank() != 3) return invalid_argument("attend_block: tensors must be [len, heads, head_dim]" + describe());
+    if (!t->device().is_cpu()) return invalid_argument("attend_block: CPU kernel given device tensors" + describe());
+    if (t->dtype() == DType::kI32) return invalid_argument("attend_block: integer tensor" + describe());
+  }
+  if (k.shape() != v.shape()) return invalid_argument("attend_block: k and v shapes differ" + describe());
+  if (q.dim(2) != k.dim(2) || q.dim(2) < 1) return invalid_argument("attend_block: head_dim differs" + describe());
+  if (k.dim(1) < 1 || q.dim(1) % k.dim(1) != 0) {
+    return invalid_argument("attend_block: n_heads is not a multiple of n_kv_heads" + describe());
+  }
+  if (q_pos.size() != q.dim(0) || k_pos.size() != k.dim(0)) {
+    return invalid_argument("attend_block: " + std::to_string(q_pos.size()) + " query and " +
+                            std::to_string(k_pos.size()) + " key positions" + describe());
+  }
+  if ((!q_pos.seq.empty() && q_pos.seq.size() != q_pos.pos.size()) ||
+      (!k_pos.seq.empty() && k_pos.seq.size() != k_pos.pos.size())) {
+    return invalid_argument("attend_block: sequence ids and positions differ in length");
+  }
+  return ok_status();
+}
+
+void mask_scores(const Problem& p, int64_t q0, int64_t tq, int64_t k0, int64_t tk, float* s) {
+  for (int64_t r = 0; r < tq; ++r) {
+    const int64_t qp = p.q_pos->pos[static_cast<size_t>(q0 + r)];
+    const int32_t qs = p.q_pos->seq_of(q0 + r);
+    for (int64_t c = 0; c < tk; ++c) {
+      const int64_t kp = p.k_pos->pos[static_cast<size_t>(k0 + c)];
+      if (is_hidden(*p.mask, qp, qs, kp, p.k_pos->seq_of(k0 + c))) s[r * tk + c] = -INFINITY;
+    }
+  }
+}
+
+void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w) {
+  const int64_t d = p.head_dim;
+  const int64_t q0 = q_tile * kQueryTile;
+  const int64_t tq = std::min(kQueryTile, p.q_len - q0);
+  const int64_t kv_head = head / (p.n_heads / p.n_kv_heads);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const float* q = p.q + (q0 * p.n_heads + head) * d;
+  const int64_t ldq = p.n_heads * d, ldkv = p.n_kv_heads * d;
+
+  std::fill_n(w.m.begin(), tq, -INFINITY);
+  std::fill_n(w.l.begin(), tq, 0.0f);
+  std::fill_n(w.acc.begin(), tq * d, 0.0f);
+  for (size_t k_tile = 0; k_tile < p.k_tiles.size(); ++k_tile) {
+    const TileVisibility visibility =
+        classify_tile(*p.mask, p.q_tiles[static_cast<size_t>(q_tile)], p.k_tiles[k_tile]);
+    if (visibility == TileVisibility::kHidden) continue;
+    const int64_t k0 = static_cast<int64_t>(k_tile) * kKeyTile;
+    const int64_t tk = std::min(kKeyTile, p.kv_len - k0);
+    const float* k = p.k + (k0 * p.n_kv_heads + kv_head) * d;
+    const float* v = p.v + (k0 * p.n_kv_heads + kv_head) * d;
+    float* s = w.scores.data();
+
+    // S = scale * Q_t K_j^T
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(tq),
+                static_cast<int>(tk), static_cast<int>(d), scale, q, static_cast<int>(ldq), k,
+                static_cast<int>(ldkv), 0.0f, s, static_cast<int>(tk));
+    if (visibility == TileVisibility::kPartial) mask_scores(p, q0, tq, k0, tk, s);
+    cpu::softmax_rows(s, tq, tk, tk, w.m.data(), w.l.data(), w.corr.data());
+    // O = corr * O, then O += P V_j
+    for (int64_t r = 0; r < tq; ++r) {
+      if (w.corr[r] == 1.0f) continue;
+      float* o = w.acc.data() + r * d;
+      for (int64_t c = 0; c < d; ++c) o[c] *= w.corr[r];
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(tq),
+                static_cast<int>(d), static_cast<int>(tk), 1.0f, s, static_cast<int>(tk), v,
+                static_cast<int>(ldkv), 1.0f, w.acc.data(), static_cast<int>(d));
+  }
+  // out = O / l, lse = m + ln l; an empty row (l = 0) is out = 0, lse = -inf.
+  for (int64_t r = 0; r < tq; ++r) {
+    float* out = p.out + ((q0 + r) * p.n_heads + head) * d;
+    const float l = w.l[r];
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    const float* o = w.acc.data() + r * d;
+    for (int64_t c = 0; c < d; ++c) out[c] = o[c] * inv;
+    p.lse[(q0 + r) * p.n_heads + head] = l > 0.0f ? w.m[r] + std::log(l) : -INFINITY;
+  }
+}
+
+std::vector<TileExtent> tile_extents(const Positions& tokens, int64_t tile) {
+  std::vector<TileExtent> extents;
+  for (int64_t begin = 0; begin < tokens.size(); begin += tile) {
+    extents.push_back(tile_extent(tokens, begin, std::min(tokens.size(), begin + tile)));
+  }
+  return extents;
+}
+
+}  // namespace
+
+Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v,
+                         const Positions& q_pos, const Positions& k_pos, const MaskSpec& mask,
+                         ThreadPool& pool, BlockResult& result) {
+  RM_RETURN_IF_ERROR(check_shapes(q, k, v, q_pos, k_pos));
+  const Shape out_shape = q.shape();
+  const Shape lse_shape = {q.dim(0), q.dim(1)};
+  if (result.out.shape() != out_shape || result.lse.shape() != lse_shape ||
+      result.out.dtype() != DType::kF32 || result.lse.dtype() != DType::kF32) {
+    return invalid_argument("attend_block_into: result " + result.out.to_string() + " / " +
+                            result.lse.to_string() + " does not fit q " + q.to_string());
+  }
+  // Our pool supplies the parallelism; OpenBLAS threads inside it would oversubscribe the cores.
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+
+  const Tensor qf = to_f32(q), kf = to_f32(k), vf = to_f32(v);
+  Problem p{.q = qf.data<float>(),
+            .k = kf.data<float>(),
+            .v = vf.data<float>(),
+            .out = result.out.data<float>(),
+            .lse = result.lse.data<float>(),
+            .q_len = q.dim(0),
+            .kv_len = k.dim(0),
+            .n_heads = q.dim(1),
+            .n_kv_heads = k.dim(1),
+            .head_dim = q.dim(2),
+            .q_pos = &q_pos,
+            .k_pos = &k_pos,
+            .mask = &mask,
+            .q_tiles = tile_extents(q_pos, kQueryTile),
+            .k_tiles = tile_extents(k_pos, kKeyTile)};
+
+  std::vector<Scratch> scratch;
+  scratch.reserve(static_cast<size_t>(pool.num_threads()));
+  for (int t = 0; t < pool.num_threads(); ++t) scratch.emplace_back(p.head_dim);
+  const auto num_q_tiles = static_cast<int64_t>(p.q_tiles.size());
+  // Later query tiles see more keys under a causal mask: hand them out first, so the
+  // dynamically scheduled threads finish together.
+  pool.parallel_for(num_q_tiles * p.n_heads, [&](int64_t task, int thread) {
+    const int64_t q_tile = num_q_tiles - 1 - task / p.n_heads;
+    run_task(p, q_tile, task % p.n_heads, scratch[static_cast<size_t>(thread)]);
+  });
+  return ok_status();
+}
+
+StatusOr<BlockResult> attend_block(const Tensor& q, const Tensor& k, const Tensor& v,
+                                   const Positions& q_pos, const Positions& k_pos,
+                                   const MaskSpec& mask, ThreadPool& pool) {
+  BlockResult result{Tensor::empty(q.rank() == 3 ? q.shape() : Shape{0, 0, 0}, DType::kF32),
+                     Tensor::empty(q.rank() == 3 ? Shape{q.dim(0), q.dim(1)} : Shape{0, 0},
+                                   DType::kF32)};
+  RM_RETURN_IF_ERROR(attend_block_into(q, k, v, q_pos, k_pos, mask, pool, result));
+  return result;
+}
+
+}  // namespace ringmaster::attention

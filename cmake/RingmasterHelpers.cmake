@@ -1,0 +1,40 @@
+# Warnings, sanitizers and the test helper shared by every ringmaster target.
+include_guard(GLOBAL)
+
+add_library(ringmaster_warnings INTERFACE)
+target_compile_options(ringmaster_warnings INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor>
+  $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${RINGMASTER_WERROR}>>:-Werror>)
+
+macro(ringmaster_apply_sanitizers)
+  if(RINGMASTER_SANITIZE)
+    string(REPLACE ";" "," _rm_san "${RINGMASTER_SANITIZE}")
+    add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${_rm_san}>
+                        $<$<COMPILE_LANGUAGE:CXX>:-fno-omit-frame-pointer>)
+    add_link_options(-fsanitize=${_rm_san})
+  endif()
+endmacro()
+
+# ringmaster_add_library(NAME SOURCES ... DEPS ...): one library per folder, alias ringmaster::NAME.
+function(ringmaster_add_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(ringmaster_${name} ${ARG_SOURCES})
+  add_library(ringmaster::${name} ALIAS ringmaster_${name})
+  target_include_directories(ringmaster_${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(ringmaster_${name} PUBLIC ${ARG_PUBLIC_DEPS}
+                        PRIVATE ringmaster_warnings ${ARG_PRIVATE_DEPS})
+endfunction()
+
+# ringmaster_add_test(NAME SOURCES ... DEPS ... LABELS ...): a gtest binary whose cases ctest
+# discovers, each carrying LABELS (unit, reference, integration, gpu).
+function(ringmaster_add_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS;PROPERTIES" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock
+                        ringmaster_warnings)
+  target_compile_definitions(${name} PRIVATE
+    RINGMASTER_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  include(GoogleTest)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS "${ARG_LABELS}" ${ARG_PROPERTIES})
+endfunction()

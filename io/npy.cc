@@ -1,0 +1,147 @@
+#include "io/npy.h"
+
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace ringmaster::io {
+namespace {
+
+constexpr char kMagic[] = "\x93NUMPY";
+
+size_t descr_item_size(std::string_view descr) {
+  if (descr == "<f4" || descr == "<i4" || descr == "<u4") return 4;
+  if (descr == "<f8" || descr == "<i8" || descr == "<u8") return 8;
+  if (descr == "<f2" || descr == "<i2" || descr == "<u2") return 2;
+  if (descr == "|u1" || descr == "|i1" || descr == "|b1") return 1;
+  return 0;
+}
+
+// Extracts the value text of 'key' from numpy's header dict (a Python literal).
+std::string dict_value(const std::string& header, const std::string& key) {
+  const size_t at = header.find("'" + key + "'");
+  if (at == std::string::npos) return {};
+  size_t begin = header.find(':', at);
+  if (begin == std::string::npos) return {};
+  ++begin;
+  while (begin < header.size() && header[begin] == ' ') ++begin;
+  size_t end = begin;
+  if (begin < header.size() && header[begin] == '(') {
+    end = header.find(')', begin);
+    return end == std::string::npos ? std::string{} : header.substr(begin, end - begin + 1);
+  }
+  while (end < header.size() && header[end] != ',' && header[end] != '}') ++end;
+  return header.substr(begin, end - begin);
+}
+
+}  // namespace
+
+StatusOr<std::vector<double>> NpyArray::to_f64() const {
+  const size_t n = static_cast<size_t>(shape_numel(shape));
+  std::vector<double> out(n);
+  auto convert = [&]<typename T>() {
+    for (size_t i = 0; i < n; ++i) {
+      T v;
+      std::memcpy(&v, data.data() + i * sizeof(T), sizeof(T));
+      out[i] = static_cast<double>(v);
+    }
+  };
+  if (descr == "<f8") convert.template operator()<double>();
+  else if (descr == "<f4") convert.template operator()<float>();
+  else if (descr == "<i8") convert.template operator()<int64_t>();
+  else if (descr == "<i4") convert.template operator()<int32_t>();
+  else return invalid_argument("npy type '" + descr + "' cannot be read as numbers");
+  return out;
+}
+
+Status write_npy(const std::string& path, const void* data, const Shape& shape,
+                 std::string_view descr) {
+  std::ostringstream dict;
+  dict << "{'descr': '" << descr << "', 'fortran_order': False, 'shape': (";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    dict << shape[i];
+    if (shape.size() == 1) dict << ",";  // (n,) is a tuple, (n) is not
+    else if (i + 1 < shape.size()) dict << ", ";
+  }
+  dict << "), }";
+  std::string header = dict.str();
+  // Pad with spaces so magic + version + length + header + '\n' is a multiple of 64 bytes.
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header.push_back('\n');
+  if (header.size() > 0xffff) return invalid_argument(path + ": npy header too long");
+
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return errno_status(path, errno);
+  const uint16_t header_len = static_cast<uint16_t>(header.size());
+  out.write(kMagic, 6);
+  out.put(1);
+  out.put(0);
+  out.put(static_cast<char>(header_len & 0xff));
+  out.put(static_cast<char>(header_len >> 8));
+  out.write(header.data(), static_cast<std::streamsize>(header.size()));
+  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * descr_item_size(descr);
+  out.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
+  out.flush();
+  if (!out) return data_loss(path + ": write failed");
+  return ok_status();
+}
+
+Status write_npy(const std::string& path, const Tensor& tensor) {
+  switch (tensor.dtype()) {
+    case DType::kF32: return write_npy(path, tensor.raw(), tensor.shape(), "<f4");
+    case DType::kI32: return write_npy(path, tensor.raw(), tensor.shape(), "<i4");
+    default:
+      return invalid_argument(path + ": npy output of " + tensor.to_string() + " unsupported");
+  }
+}
+
+StatusOr<NpyArray> read_npy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return errno_status(path, errno);
+  char prefix[10];
+  if (!in.read(prefix, 10) || std::memcmp(prefix, kMagic, 6) != 0) {
+    return invalid_argument(path + ": not an npy file (bad magic)");
+  }
+  const int major = static_cast<unsigned char>(prefix[6]);
+  size_t header_len = static_cast<unsigned char>(prefix[8]) |
+                      (static_cast<size_t>(static_cast<unsigned char>(prefix[9])) << 8);
+  if (major == 2 || major == 3) {
+    char more[2];
+    if (!in.read(more, 2)) return data_loss(path + ": truncated npy header");
+    header_len |= (static_cast<size_t>(static_cast<unsigned char>(more[0])) << 16) |
+                  (static_cast<size_t>(static_cast<unsigned char>(more[1])) << 24);
+  } else if (major != 1) {
+    return invalid_argument(path + ": npy version " + std::to_string(major) + " unsupported");
+  }
+  if (header_len > (1u << 20)) return invalid_argument(path + ": npy header too long");
+  std::string header(header_len, '\0');
+  if (!in.read(header.data(), static_cast<std::streamsize>(header_len))) {
+    return data_loss(path + ": truncated npy header");
+  }
+  NpyArray array;
+  std::string descr = dict_value(header, "descr");
+  if (descr.size() < 2) return invalid_argument(path + ": npy header has no descr");
+  array.descr = descr.substr(1, descr.size() - 2);
+  if (dict_value(header, "fortran_order") != "False") {
+    return invalid_argument(path + ": Fortran-order npy unsupported");
+  }
+  const size_t item = descr_item_size(array.descr);
+  if (item == 0) return invalid_argument(path + ": npy type '" + array.descr + "' unsupported");
+  std::string shape_text = dict_value(header, "shape");
+  if (shape_text.empty()) return invalid_argument(path + ": npy header has no shape");
+  std::istringstream dims(shape_text.substr(1, shape_text.size() - 2));
+  for (std::string token; std::getline(dims, token, ',');) {
+    if (token.find_first_not_of(' ') == std::string::npos) continue;
+    array.shape.push_back(std::stoll(token));
+  }
+  const size_t bytes = static_cast<size_t>(shape_numel(array.shape)) * item;
+  array.data.resize(bytes);
+  if (!in.read(reinterpret_cast<char*>(array.data.data()), static_cast<std::streamsize>(bytes))) {
+    return data_loss(path + ": npy data shorter than its shape " + shape_to_string(array.shape));
+  }
+  return array;
+}
+
+}  // namespace ringmaster::io

@@ -1,0 +1,65 @@
+#include "core/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <vector>
+
+namespace ringmaster {
+namespace {
+
+TEST(ThreadPool, RunsEveryIndexOnce) {
+  for (int threads : {1, 2, 4}) {
+    ThreadPool pool(threads);
+    for (int64_t count : {0, 1, 3, 1000}) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(count));
+      std::atomic<int> bad_thread{0};
+      pool.parallel_for(count, [&](int64_t i, int thread) {
+        hits[static_cast<size_t>(i)]++;
+        if (thread < 0 || thread >= threads) bad_thread++;
+      });
+      for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+      EXPECT_EQ(bad_thread.load(), 0);
+    }
+  }
+}
+
+TEST(ThreadPool, ReusableManyTimes) {
+  ThreadPool pool(3);
+  std::atomic<int64_t> total{0};
+  for (int round = 0; round < 500; ++round) {
+    pool.parallel_for(7, [&](int64_t i, int) { total += i; });
+  }
+  EXPECT_EQ(total.load(), 500 * 21);
+}
+
+TEST(ThreadPool, NestedCallsRunSerially) {
+  ThreadPool pool(2);
+  std::atomic<int> inner{0};
+  pool.parallel_for(4, [&](int64_t, int) {
+    pool.parallel_for(5, [&](int64_t, int thread) {
+      EXPECT_EQ(thread, 0);
+      inner++;
+    });
+  });
+  EXPECT_EQ(inner.load(), 20);
+}
+
+TEST(ThreadPool, UsesSeveralThreads) {
+  ThreadPool pool(2);
+  std::set<int> seen;
+  std::mutex mutex;
+  // Items that wait for each other can only finish if two threads run them.
+  std::atomic<int> arrived{0};
+  pool.parallel_for(2, [&](int64_t, int thread) {
+    arrived++;
+    while (arrived.load() < 2) std::this_thread::yield();
+    std::lock_guard lock(mutex);
+    seen.insert(thread);
+  });
+  EXPECT_EQ(seen.size(), 2u);
+}
+
+}  // namespace
+}  // namespace ringmaster

@@ -1,0 +1,50 @@
+#include "io/npy.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace ringmaster::io {
+namespace {
+
+std::string temp_path(const char* name) { return std::string("/tmp/ringmaster_npy_") + name; }
+
+TEST(Npy, RoundTripsF32) {
+  Tensor t = Tensor::empty({2, 3}, DType::kF32);
+  for (int i = 0; i < 6; ++i) t.data<float>()[i] = 0.5f * static_cast<float>(i) - 1.0f;
+  const std::string path = temp_path("f32.npy");
+  ASSERT_TRUE(write_npy(path, t).ok());
+  auto read = read_npy(path);
+  ASSERT_TRUE(read.ok()) << read.status().to_string();
+  EXPECT_EQ(read->descr, "<f4");
+  EXPECT_EQ(read->shape, (Shape{2, 3}));
+  auto values = read->to_f64();
+  ASSERT_TRUE(values.ok());
+  for (int i = 0; i < 6; ++i) EXPECT_EQ((*values)[static_cast<size_t>(i)], 0.5 * i - 1.0);
+  std::remove(path.c_str());
+}
+
+TEST(Npy, HeaderIsPaddedTo64Bytes) {
+  const int32_t values[1] = {7};
+  const std::string path = temp_path("one.npy");
+  ASSERT_TRUE(write_npy(path, values, {1}, "<i4").ok());
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  ASSERT_EQ((bytes.size() - 4) % 64, 0u);  // header padded, then one 4-byte value
+  EXPECT_NE(bytes.find("'shape': (1,)"), std::string::npos);
+  EXPECT_EQ(bytes[bytes.size() - 5], '\n');
+  std::remove(path.c_str());
+}
+
+TEST(Npy, RejectsGarbageNamingTheFile) {
+  const std::string path = temp_path("garbage.npy");
+  std::ofstream(path) << "not numpy at all";
+  const auto read = read_npy(path);
+  EXPECT_FALSE(read.ok());
+  EXPECT_NE(read.status().message().find(path), std::string::npos);
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace ringmaster::io
