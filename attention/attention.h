@@ -37,9 +37,9 @@ StatusOr<BlockResult> attend_block(const Tensor& q, const Tensor& k, const Tenso
 
 // As attend_block, writing into `result`, whose tensors must already have the output shapes.
 // Lets a ring step reuse its buffers instead of allocating per step.
-Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v,
-                         const Positions& q_pos, const Positions& k_pos, const MaskSpec& mask,
-                         ThreadPool& pool, BlockResult& result);
+Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v, const Positions& q_pos,
+                         const Positions& k_pos, const MaskSpec& mask, ThreadPool& pool,
+                         BlockResult& result);
 
 // acc <- the exact merge of acc and part (disjoint key sets, same queries).
 // REQUIRES: equal shapes (a bug otherwise).

@@ -52,8 +52,7 @@ TileVisibility classify_tile(const MaskSpec& mask, const TileExtent& q, const Ti
   }
   if (mask.group > 0) {
     const int64_t g = q.min_pos / mask.group;
-    if (q.max_pos / mask.group != g || k.min_pos / mask.group != g ||
-        k.max_pos / mask.group != g) {
+    if (q.max_pos / mask.group != g || k.min_pos / mask.group != g || k.max_pos / mask.group != g) {
       return TileVisibility::kPartial;
     }
   }

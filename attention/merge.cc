@@ -1,7 +1,7 @@
+#include <cmath>
+
 #include "attention/attention.h"
 #include "attention/softmax_state.h"
-
-#include <cmath>
 
 namespace ringmaster::attention {
 

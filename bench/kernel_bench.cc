@@ -109,9 +109,16 @@ StatusOr<std::vector<KernelBenchRow>> run_kernel_bench(const KernelBenchOptions&
           const int repeats = length <= 4096 ? 3 : 1;
           RM_ASSIGN_OR_RETURN(KernelRun run,
                               time_kernel(length, head_dim, causal, threads, repeats));
-          KernelBenchRow row{length, head_dim, causal, threads, run.seconds,
-                             attention_gflop(length, head_dim, causal) / run.seconds, sgemm,
-                             run.peak_rss_mib, run.baseline_rss_mib, run.inputs_mib};
+          KernelBenchRow row{length,
+                             head_dim,
+                             causal,
+                             threads,
+                             run.seconds,
+                             attention_gflop(length, head_dim, causal) / run.seconds,
+                             sgemm,
+                             run.peak_rss_mib,
+                             run.baseline_rss_mib,
+                             run.inputs_mib};
           if (!options.quiet) print_row(row);
           rows.push_back(row);
         }
@@ -122,28 +129,40 @@ StatusOr<std::vector<KernelBenchRow>> run_kernel_bench(const KernelBenchOptions&
     const int threads = *std::max_element(options.threads.begin(), options.threads.end());
     RM_ASSIGN_OR_RETURN(KernelRun run, time_kernel(options.rss_length, options.rss_head_dim,
                                                    /*causal=*/true, threads, 1));
-    KernelBenchRow row{options.rss_length, options.rss_head_dim, true, threads, run.seconds,
-                       attention_gflop(options.rss_length, options.rss_head_dim, true) /
-                           run.seconds,
-                       sgemm_gflops(threads, 2048, 3), run.peak_rss_mib, run.baseline_rss_mib,
-                       run.inputs_mib};
+    KernelBenchRow row{
+        options.rss_length,
+        options.rss_head_dim,
+        true,
+        threads,
+        run.seconds,
+        attention_gflop(options.rss_length, options.rss_head_dim, true) / run.seconds,
+        sgemm_gflops(threads, 2048, 3),
+        run.peak_rss_mib,
+        run.baseline_rss_mib,
+        run.inputs_mib};
     if (!options.quiet) {
       print_row(row);
-      std::printf("memory row: peak %.1f MiB = baseline %.1f + inputs %.1f + %.1f MiB "
-                  "(output, lse and tiles; the budget is 64 MiB)\n",
-                  row.peak_rss_mib, row.baseline_rss_mib, row.inputs_mib,
-                  row.peak_rss_mib - row.baseline_rss_mib - row.inputs_mib);
+      std::printf(
+          "memory row: peak %.1f MiB = baseline %.1f + inputs %.1f + %.1f MiB "
+          "(output, lse and tiles; the budget is 64 MiB)\n",
+          row.peak_rss_mib, row.baseline_rss_mib, row.inputs_mib,
+          row.peak_rss_mib - row.baseline_rss_mib - row.inputs_mib);
     }
     rows.push_back(row);
   }
   if (!options.json_path.empty()) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : rows) {
-      out.push_back({{"L", r.L}, {"head_dim", r.head_dim}, {"causal", r.causal},
-                     {"threads", r.threads}, {"kernel_seconds", r.kernel_seconds},
-                     {"kernel_gflops", r.kernel_gflops}, {"sgemm_gflops", r.sgemm_gflops},
+      out.push_back({{"L", r.L},
+                     {"head_dim", r.head_dim},
+                     {"causal", r.causal},
+                     {"threads", r.threads},
+                     {"kernel_seconds", r.kernel_seconds},
+                     {"kernel_gflops", r.kernel_gflops},
+                     {"sgemm_gflops", r.sgemm_gflops},
                      {"ratio", r.kernel_gflops / r.sgemm_gflops},
-                     {"peak_rss_mib", r.peak_rss_mib}, {"baseline_rss_mib", r.baseline_rss_mib},
+                     {"peak_rss_mib", r.peak_rss_mib},
+                     {"baseline_rss_mib", r.baseline_rss_mib},
                      {"inputs_mib", r.inputs_mib}});
     }
     std::ofstream file(options.json_path);

@@ -22,9 +22,8 @@ void BM_ThreadPool(benchmark::State& state) {
   ringmaster::ThreadPool pool(2);
   std::vector<float> sink(static_cast<size_t>(items));
   for (auto _ : state) {
-    pool.parallel_for(items, [&](int64_t i, int) {
-      sink[static_cast<size_t>(i)] = busy_work(i, iterations);
-    });
+    pool.parallel_for(
+        items, [&](int64_t i, int) { sink[static_cast<size_t>(i)] = busy_work(i, iterations); });
     benchmark::DoNotOptimize(sink.data());
   }
 }

@@ -31,15 +31,16 @@ struct CheckVoidify {
 
 }  // namespace ringmaster::internal
 
-#define RM_CHECK(cond)                   \
-  (cond) ? (void)0                       \
+#define RM_CHECK(cond)                              \
+  (cond) ? (void)0                                  \
          : ::ringmaster::internal::CheckVoidify() & \
                ::ringmaster::internal::CheckFailure(__FILE__, __LINE__, #cond)
 
 #ifdef NDEBUG
-#define RM_DCHECK(cond) \
-  true ? (void)0 : ::ringmaster::internal::CheckVoidify() & \
-                       ::ringmaster::internal::CheckFailure(__FILE__, __LINE__, #cond)
+#define RM_DCHECK(cond)                           \
+  true ? (void)0                                  \
+       : ::ringmaster::internal::CheckVoidify() & \
+             ::ringmaster::internal::CheckFailure(__FILE__, __LINE__, #cond)
 #else
 #define RM_DCHECK(cond) RM_CHECK(cond)
 #endif

@@ -106,10 +106,10 @@ const Status& to_status(const StatusOr<T>& s) {
 }  // namespace ringmaster
 
 // Returns the Status of `expr` from the enclosing function when it is not OK.
-#define RM_RETURN_IF_ERROR(expr)                                               \
-  do {                                                                         \
+#define RM_RETURN_IF_ERROR(expr)                                                     \
+  do {                                                                               \
     const ::ringmaster::Status rm_status_ = ::ringmaster::internal::to_status(expr); \
-    if (!rm_status_.ok()) return rm_status_;                                   \
+    if (!rm_status_.ok()) return rm_status_;                                         \
   } while (0)
 
 #define RM_STATUS_CONCAT_INNER_(a, b) a##b

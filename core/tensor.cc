@@ -12,13 +12,14 @@
 
 namespace ringmaster {
 
-std::string Device::to_string() const {
-  return is_cpu() ? "cpu" : "cuda:" + std::to_string(index);
-}
+std::string Device::to_string() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
 
 Buffer::Buffer(std::byte* data, size_t bytes, Device device, bool writable,
                std::function<void()> release)
-    : data_(data), bytes_(bytes), device_(device), writable_(writable),
+    : data_(data),
+      bytes_(bytes),
+      device_(device),
+      writable_(writable),
       release_(std::move(release)) {}
 
 Buffer::~Buffer() {
@@ -59,10 +60,10 @@ StatusOr<std::shared_ptr<Buffer>> Buffer::map_file(const std::string& path) {
     }
   }
   ::close(fd);  // the mapping keeps the file open
-  return std::shared_ptr<Buffer>(new Buffer(static_cast<std::byte*>(data), bytes, Device::cpu(),
-                                            false, [data, bytes] {
-                                              if (data) ::munmap(data, bytes);
-                                            }));
+  return std::shared_ptr<Buffer>(
+      new Buffer(static_cast<std::byte*>(data), bytes, Device::cpu(), false, [data, bytes] {
+        if (data) ::munmap(data, bytes);
+      }));
 }
 
 std::shared_ptr<Buffer> Buffer::borrow(void* data, size_t bytes, Device device, bool writable,
@@ -171,8 +172,7 @@ Tensor Tensor::clone() const {
 }
 
 std::string Tensor::to_string() const {
-  return std::string(dtype_name(dtype_)) + shape_to_string(shape_) + " on " +
-         device().to_string();
+  return std::string(dtype_name(dtype_)) + shape_to_string(shape_) + " on " + device().to_string();
 }
 
 Tensor to_f32(const Tensor& t) {

@@ -47,11 +47,16 @@ StatusOr<std::vector<double>> NpyArray::to_f64() const {
       out[i] = static_cast<double>(v);
     }
   };
-  if (descr == "<f8") convert.template operator()<double>();
-  else if (descr == "<f4") convert.template operator()<float>();
-  else if (descr == "<i8") convert.template operator()<int64_t>();
-  else if (descr == "<i4") convert.template operator()<int32_t>();
-  else return invalid_argument("npy type '" + descr + "' cannot be read as numbers");
+  if (descr == "<f8")
+    convert.template operator()<double>();
+  else if (descr == "<f4")
+    convert.template operator()<float>();
+  else if (descr == "<i8")
+    convert.template operator()<int64_t>();
+  else if (descr == "<i4")
+    convert.template operator()<int32_t>();
+  else
+    return invalid_argument("npy type '" + descr + "' cannot be read as numbers");
   return out;
 }
 
@@ -61,8 +66,10 @@ Status write_npy(const std::string& path, const void* data, const Shape& shape,
   dict << "{'descr': '" << descr << "', 'fortran_order': False, 'shape': (";
   for (size_t i = 0; i < shape.size(); ++i) {
     dict << shape[i];
-    if (shape.size() == 1) dict << ",";  // (n,) is a tuple, (n) is not
-    else if (i + 1 < shape.size()) dict << ", ";
+    if (shape.size() == 1)
+      dict << ",";  // (n,) is a tuple, (n) is not
+    else if (i + 1 < shape.size())
+      dict << ", ";
   }
   dict << "), }";
   std::string header = dict.str();
@@ -90,8 +97,10 @@ Status write_npy(const std::string& path, const void* data, const Shape& shape,
 
 Status write_npy(const std::string& path, const Tensor& tensor) {
   switch (tensor.dtype()) {
-    case DType::kF32: return write_npy(path, tensor.raw(), tensor.shape(), "<f4");
-    case DType::kI32: return write_npy(path, tensor.raw(), tensor.shape(), "<i4");
+    case DType::kF32:
+      return write_npy(path, tensor.raw(), tensor.shape(), "<f4");
+    case DType::kI32:
+      return write_npy(path, tensor.raw(), tensor.shape(), "<i4");
     default:
       return invalid_argument(path + ": npy output of " + tensor.to_string() + " unsupported");
   }

@@ -3,7 +3,6 @@
 //
 // Exit codes: 0 success; 1 the job failed at run time; 2 bad command line (CLI11's own code).
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 
 #include "bench/kernel_bench.h"
@@ -33,8 +32,9 @@ void add_bench_kernel(CLI::App& bench, ringmaster::bench::KernelBenchOptions& op
       ->delimiter(',')
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  kernel->add_option("--rss-length", options.rss_length,
-                     "length of the peak-memory row (one head); 0 skips it")
+  kernel
+      ->add_option("--rss-length", options.rss_length,
+                   "length of the peak-memory row (one head); 0 skips it")
       ->capture_default_str();
   kernel->add_flag("--quiet", options.quiet, "no table on stdout");
 }

@@ -35,8 +35,11 @@ struct Scratch {
   std::vector<float> m, l, corr;
 
   explicit Scratch(int64_t head_dim)
-      : scores(kQueryTile * kKeyTile), acc(static_cast<size_t>(kQueryTile * head_dim)),
-        m(kQueryTile), l(kQueryTile), corr(kQueryTile) {}
+      : scores(kQueryTile * kKeyTile),
+        acc(static_cast<size_t>(kQueryTile * head_dim)),
+        m(kQueryTile),
+        l(kQueryTile),
+        corr(kQueryTile) {}
 };
 
 struct Problem {
@@ -58,12 +61,17 @@ Status check_shapes(const Tensor& q, const Tensor& k, const Tensor& v, const Pos
     return " (q " + q.to_string() + ", k " + k.to_string() + ", v " + v.to_string() + ")";
   };
   for (const Tensor* t : {&q, &k, &v}) {
-    if (!t->defined() || t->rank() != 3) return invalid_argument("attend_block: tensors must be [len, heads, head_dim]" + describe());
-    if (!t->device().is_cpu()) return invalid_argument("attend_block: CPU kernel given device tensors" + describe());
-    if (t->dtype() == DType::kI32) return invalid_argument("attend_block: integer tensor" + describe());
+    if (!t->defined() || t->rank() != 3)
+      return invalid_argument("attend_block: tensors must be [len, heads, head_dim]" + describe());
+    if (!t->device().is_cpu())
+      return invalid_argument("attend_block: CPU kernel given device tensors" + describe());
+    if (t->dtype() == DType::kI32)
+      return invalid_argument("attend_block: integer tensor" + describe());
   }
-  if (k.shape() != v.shape()) return invalid_argument("attend_block: k and v shapes differ" + describe());
-  if (q.dim(2) != k.dim(2) || q.dim(2) < 1) return invalid_argument("attend_block: head_dim differs" + describe());
+  if (k.shape() != v.shape())
+    return invalid_argument("attend_block: k and v shapes differ" + describe());
+  if (q.dim(2) != k.dim(2) || q.dim(2) < 1)
+    return invalid_argument("attend_block: head_dim differs" + describe());
   if (k.dim(1) < 1 || q.dim(1) % k.dim(1) != 0) {
     return invalid_argument("attend_block: n_heads is not a multiple of n_kv_heads" + describe());
   }
@@ -112,9 +120,9 @@ void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w) {
     float* s = w.scores.data();
 
     // S = scale * Q_t K_j^T
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(tq),
-                static_cast<int>(tk), static_cast<int>(d), scale, q, static_cast<int>(ldq), k,
-                static_cast<int>(ldkv), 0.0f, s, static_cast<int>(tk));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(tq), static_cast<int>(tk),
+                static_cast<int>(d), scale, q, static_cast<int>(ldq), k, static_cast<int>(ldkv),
+                0.0f, s, static_cast<int>(tk));
     if (visibility == TileVisibility::kPartial) mask_scores(p, q0, tq, k0, tk, s);
     cpu::softmax_rows(s, tq, tk, tk, w.m.data(), w.l.data(), w.corr.data());
     // O = corr * O, then O += P V_j
@@ -148,9 +156,9 @@ std::vector<TileExtent> tile_extents(const Positions& tokens, int64_t tile) {
 
 }  // namespace
 
-Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v,
-                         const Positions& q_pos, const Positions& k_pos, const MaskSpec& mask,
-                         ThreadPool& pool, BlockResult& result) {
+Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v, const Positions& q_pos,
+                         const Positions& k_pos, const MaskSpec& mask, ThreadPool& pool,
+                         BlockResult& result) {
   RM_RETURN_IF_ERROR(check_shapes(q, k, v, q_pos, k_pos));
   const Shape out_shape = q.shape();
   const Shape lse_shape = {q.dim(0), q.dim(1)};
@@ -195,9 +203,9 @@ Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v,
 StatusOr<BlockResult> attend_block(const Tensor& q, const Tensor& k, const Tensor& v,
                                    const Positions& q_pos, const Positions& k_pos,
                                    const MaskSpec& mask, ThreadPool& pool) {
-  BlockResult result{Tensor::empty(q.rank() == 3 ? q.shape() : Shape{0, 0, 0}, DType::kF32),
-                     Tensor::empty(q.rank() == 3 ? Shape{q.dim(0), q.dim(1)} : Shape{0, 0},
-                                   DType::kF32)};
+  BlockResult result{
+      Tensor::empty(q.rank() == 3 ? q.shape() : Shape{0, 0, 0}, DType::kF32),
+      Tensor::empty(q.rank() == 3 ? Shape{q.dim(0), q.dim(1)} : Shape{0, 0}, DType::kF32)};
   RM_RETURN_IF_ERROR(attend_block_into(q, k, v, q_pos, k_pos, mask, pool, result));
   return result;
 }

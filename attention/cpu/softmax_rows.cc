@@ -2,14 +2,13 @@
 // dispatches at run time, so one binary uses AVX-512 where the CPU has it and SSE4 elsewhere.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "attention/cpu/softmax_rows.cc"
-#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include "attention/cpu/softmax_rows.h"
 
 #include <hwy/contrib/math/math-inl.h>
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
 #include <cmath>
-
-#include "attention/cpu/softmax_rows.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace ringmaster::attention::cpu::HWY_NAMESPACE {

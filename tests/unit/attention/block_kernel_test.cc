@@ -34,8 +34,13 @@ Inputs make_inputs(const Case& c, unsigned seed) {
     for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(rng);
     return t;
   };
-  Inputs in{fill({c.q_len, c.n_heads, c.head_dim}), fill({c.kv_len, c.n_kv_heads, c.head_dim}),
-            fill({c.kv_len, c.n_kv_heads, c.head_dim}), {}, {}, {}, {}};
+  Inputs in{fill({c.q_len, c.n_heads, c.head_dim}),
+            fill({c.kv_len, c.n_kv_heads, c.head_dim}),
+            fill({c.kv_len, c.n_kv_heads, c.head_dim}),
+            {},
+            {},
+            {},
+            {}};
   // Queries are the last q_len of the kv_len tokens, as in a causal self-attention block.
   for (int64_t i = 0; i < c.kv_len; ++i) in.k_pos.push_back(i);
   for (int64_t i = 0; i < c.q_len; ++i) in.q_pos.push_back(c.kv_len - c.q_len + i);
@@ -53,7 +58,8 @@ void naive(const Case& c, const Inputs& in, std::vector<double>& out, std::vecto
       std::vector<double> s(static_cast<size_t>(c.kv_len), -INFINITY);
       double mx = -INFINITY;
       for (int64_t j = 0; j < c.kv_len; ++j) {
-        if (is_hidden(c.mask, in.q_pos[i], in.qp().seq_of(i), in.k_pos[j], in.kp().seq_of(j))) continue;
+        if (is_hidden(c.mask, in.q_pos[i], in.qp().seq_of(i), in.k_pos[j], in.kp().seq_of(j)))
+          continue;
         double dot = 0;
         for (int64_t x = 0; x < d; ++x) {
           dot += double{in.q.data<float>()[(i * c.n_heads + h) * d + x]} *
@@ -78,7 +84,8 @@ void naive(const Case& c, const Inputs& in, std::vector<double>& out, std::vecto
 
 double max_abs(const std::vector<double>& v) {
   double m = 0;
-  for (double x : v) if (std::isfinite(x)) m = std::max(m, std::fabs(x));
+  for (double x : v)
+    if (std::isfinite(x)) m = std::max(m, std::fabs(x));
   return m;
 }
 
@@ -172,8 +179,8 @@ TEST(BlockKernel, RejectsBadShapesWithAClearError) {
   std::vector<int64_t> short_pos = {0, 1};
   const Case ok_case{4, 4, 2, 2, 8, MaskSpec::none()};
   const Inputs ok_in = make_inputs(ok_case, 1);
-  const auto bad_pos =
-      attend_block(ok_in.q, ok_in.k, ok_in.v, Positions{short_pos, {}}, ok_in.kp(), ok_case.mask, pool);
+  const auto bad_pos = attend_block(ok_in.q, ok_in.k, ok_in.v, Positions{short_pos, {}}, ok_in.kp(),
+                                    ok_case.mask, pool);
   EXPECT_EQ(bad_pos.status().code(), StatusCode::kInvalidArgument);
 }
 
@@ -187,8 +194,8 @@ TEST(BlockKernel, AcceptsHalfPrecisionInputs) {
     rounded.q = to_f32(narrow_to(in.q, dtype));
     rounded.k = to_f32(narrow_to(in.k, dtype));
     rounded.v = to_f32(narrow_to(in.v, dtype));
-    auto half = attend_block(narrow_to(in.q, dtype), narrow_to(in.k, dtype),
-                             narrow_to(in.v, dtype), in.qp(), in.kp(), c.mask, pool);
+    auto half = attend_block(narrow_to(in.q, dtype), narrow_to(in.k, dtype), narrow_to(in.v, dtype),
+                             in.qp(), in.kp(), c.mask, pool);
     auto wide = attend_block(rounded.q, rounded.k, rounded.v, in.qp(), in.kp(), c.mask, pool);
     ASSERT_TRUE(half.ok() && wide.ok());
     EXPECT_EQ(std::memcmp(half->out.raw(), wide->out.raw(), wide->out.bytes()), 0);

@@ -32,9 +32,13 @@ TEST(Masks, RulesOfModelMd) {
 // classify_tile may only say kHidden or kVisible when every pair agrees.
 TEST(Masks, TileClassificationIsConservative) {
   std::mt19937 rng(11);
-  const std::vector<MaskSpec> masks = {
-      MaskSpec::none(),        {.causal = true},  {.window = 5},  {.causal = true, .window = 5},
-      {.group = 8},            {.causal = true, .group = 8},  {.causal = true, .window = 3, .group = 8}};
+  const std::vector<MaskSpec> masks = {MaskSpec::none(),
+                                       {.causal = true},
+                                       {.window = 5},
+                                       {.causal = true, .window = 5},
+                                       {.group = 8},
+                                       {.causal = true, .group = 8},
+                                       {.causal = true, .window = 3, .group = 8}};
   std::uniform_int_distribution<int64_t> start(0, 40);
   std::uniform_int_distribution<int> len(1, 12), seq(0, 2), coin(0, 3);
   for (int trial = 0; trial < 3000; ++trial) {

@@ -30,17 +30,17 @@ TEST(DType, F16RoundTripsEveryValue) {
       EXPECT_TRUE(mantissa ? std::isnan(f) : std::isinf(f)) << bits;
       continue;
     }
-    const float expected =
-        exponent == 0 ? sign * std::ldexp(static_cast<float>(mantissa), -24)
-                      : sign * std::ldexp(1.0f + static_cast<float>(mantissa) / 1024.0f,
-                                          static_cast<int>(exponent) - 15);
+    const float expected = exponent == 0
+                               ? sign * std::ldexp(static_cast<float>(mantissa), -24)
+                               : sign * std::ldexp(1.0f + static_cast<float>(mantissa) / 1024.0f,
+                                                   static_cast<int>(exponent) - 15);
     ASSERT_EQ(f, expected) << bits;
     ASSERT_EQ(f32_to_f16(f), h) << bits;
   }
 }
 
 TEST(DType, F16RoundsToNearestEven) {
-  EXPECT_EQ(f16_to_f32(f32_to_f16(1.0f + 1.0f / 2048)), 1.0f);  // tie -> even (1.0)
+  EXPECT_EQ(f16_to_f32(f32_to_f16(1.0f + 1.0f / 2048)), 1.0f);                // tie -> even (1.0)
   EXPECT_EQ(f16_to_f32(f32_to_f16(1.0f + 3.0f / 2048)), 1.0f + 2.0f / 1024);  // tie -> even
   EXPECT_TRUE(std::isinf(f16_to_f32(f32_to_f16(70000.0f))));
   EXPECT_EQ(f16_to_f32(f32_to_f16(65504.0f)), 65504.0f);
