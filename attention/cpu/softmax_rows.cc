@@ -1,12 +1,15 @@
 // Highway compiles this file once per SIMD target (foreach_target.h re-includes it) and
 // dispatches at run time, so one binary uses AVX-512 where the CPU has it and SSE4 elsewhere.
+// The include order is Highway's protocol, not style: keep clang-format away from it.
+// clang-format off
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "attention/cpu/softmax_rows.cc"
-#include "attention/cpu/softmax_rows.h"
-
-#include <hwy/contrib/math/math-inl.h>
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
+// clang-format on
+
+#include "attention/cpu/softmax_rows.h"
 
 #include <cmath>
 
