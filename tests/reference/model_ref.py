@@ -1,0 +1,341 @@
+#!/usr/bin/env python3
+"""Independent float64 reference of MODEL.md's forward pass, the oracle for ringmaster runs.
+
+Written from ../shared/design/MODEL.md, not from the C++: every tensor is widened to float64 and
+each sequence (record) runs alone, start to end, with full masked attention matrices. It reads
+the same model directory (config.json + weights.safetensors, parsed here with numpy only) and
+the same FASTA or text input, and writes embeddings.npy or scores.npy.
+
+    /usr/bin/python3 model_ref.py --model DIR --input FILE --task embed|score --out DIR
+        [--pool mean] [--text]
+"""
+import argparse
+import gzip
+import json
+import math
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+DNA = {"A": 0, "C": 1, "G": 2, "T": 3, "N": 4}
+IUPAC_N = set("RYKMSWBDHV")
+
+
+# ---------------------------------------------------------------------------------------------
+# Model directory
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    body = data[8 + n:]
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        raw = body[begin:end]
+        if entry["dtype"] == "F32":
+            arr = np.frombuffer(raw, dtype="<f4").astype(np.float64)
+        elif entry["dtype"] == "F16":
+            arr = np.frombuffer(raw, dtype="<f2").astype(np.float64)
+        elif entry["dtype"] == "BF16":
+            bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
+            arr = bits.view(np.float32).astype(np.float64)
+        else:
+            raise ValueError(f"{path}: {name}: dtype {entry['dtype']}")
+        tensors[name] = torch.from_numpy(arr.reshape(entry["shape"]).copy())
+    return tensors
+
+
+def load_model(directory):
+    with open(os.path.join(directory, "config.json")) as f:
+        config = json.load(f)
+    weights = load_safetensors(os.path.join(directory, "weights.safetensors"))
+    return config, weights
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs: a list of (name, token ids without <bos>)
+
+def read_fasta(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    records = []
+    for line in raw.split(b"\n"):
+        line = line.rstrip(b"\r").rstrip(b" \t")
+        if not line:
+            continue
+        if line.startswith(b">"):
+            records.append((line[1:].split()[0].decode(), []))
+            continue
+        for ch in line.decode().upper():
+            records[-1][1].append(DNA["N"] if ch in IUPAC_N else DNA[ch])
+    return records
+
+
+def read_text(path):
+    with open(path, "rb") as f:
+        return [(os.path.basename(path), list(f.read()))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers
+
+def rms_norm(x, g, eps):
+    return x / torch.sqrt((x * x).mean(dim=-1, keepdim=True) + eps) * g
+
+
+def silu(z):
+    return z / (1 + torch.exp(-z))
+
+
+def mlp(x, w, prefix):
+    return (silu(x @ w[prefix + ".w_gate"].T) * (x @ w[prefix + ".w_up"].T)) @ w[prefix + ".w_down"].T
+
+
+def rope(x, pos, theta):
+    """x: [L, heads, hd]; pos: [L] float64 positions; rotate-half."""
+    hd = x.shape[-1]
+    half = hd // 2
+    j = torch.arange(half, dtype=torch.float64)
+    freq = theta ** (-2.0 * j / hd)
+    angle = pos[:, None] * freq[None, :]
+    cos, sin = torch.cos(angle)[:, None, :], torch.sin(angle)[:, None, :]
+    a, b = x[..., :half], x[..., half:]
+    return torch.cat([a * cos - b * sin, b * cos + a * sin], dim=-1)
+
+
+def attn(xq, xkv, w, prefix, cfg, hidden=None, q_pos=None, k_pos=None):
+    """MODEL.md's Attn. hidden: [Lq, Lk] bool (True = -inf), or None. Positions enable rope."""
+    H, HK, hd = cfg["n_heads"], cfg["n_kv_heads"], cfg["head_dim"]
+    q = (xq @ w[prefix + ".wq"].T).reshape(xq.shape[0], H, hd)
+    k = (xkv @ w[prefix + ".wk"].T).reshape(xkv.shape[0], HK, hd)
+    v = (xkv @ w[prefix + ".wv"].T).reshape(xkv.shape[0], HK, hd)
+    if q_pos is not None:
+        q = rope(q, q_pos, cfg["rope_theta"])
+        k = rope(k, k_pos, cfg["rope_theta"])
+    group = H // HK
+    outs = []
+    for h in range(H):
+        s = q[:, h, :] @ k[:, h // group, :].T / math.sqrt(hd)
+        if hidden is not None:
+            s = s.masked_fill(hidden, float("-inf"))
+        m = s.max(dim=-1, keepdim=True).values
+        m = torch.where(torch.isinf(m), torch.zeros_like(m), m)
+        p = torch.exp(s - m)
+        denom = p.sum(dim=-1, keepdim=True)
+        o = (p @ v[:, h // group, :]) / torch.where(denom == 0, torch.ones_like(denom), denom)
+        outs.append(o)
+    return torch.cat(outs, dim=-1) @ w[prefix + ".wo"].T
+
+
+def seq_mask(kind, block, causal, L):
+    p = torch.arange(L)[:, None]
+    s = torch.arange(L)[None, :]
+    hidden = torch.zeros(L, L, dtype=torch.bool)
+    if causal:
+        hidden |= s > p
+    if kind == "window":
+        wnd = block["window"]
+        hidden |= (p - s >= wnd) if causal else ((p - s).abs() >= wnd)
+    if kind == "local":
+        hidden |= (s // block["group"]) != (p // block["group"])
+    return hidden
+
+
+# ---------------------------------------------------------------------------------------------
+# fit mixer
+
+def fit_mixer(h, lat, i, block, cfg, w):
+    eps, causal = cfg["norm_eps"], cfg["causal"]
+    n, m = block["group"], block["latents"]
+    L = h.shape[0]
+    G = (L + n - 1) // n
+    pre = f"blocks.{i}"
+    # READ: each group's latents attend to that group's tokens (no mask, no rope).
+    new_lat = lat.clone()
+    for g in range(G):
+        hg = h[g * n:(g + 1) * n]
+        new_lat[g] = lat[g] + attn(rms_norm(lat[g], w[pre + ".read.norm_q"], eps),
+                                   rms_norm(hg, w[pre + ".read.norm_kv"], eps), w, pre + ".read", cfg)
+    lat = new_lat
+    # GLOBAL: over all G*m latents, rope at the group index, chunk-causal in causal models.
+    flat = lat.reshape(G * m, -1)
+    grp = torch.arange(G).repeat_interleave(m)
+    hidden = (grp[None, :] > grp[:, None]) if causal else None
+    pos = grp.to(torch.float64)
+    for j in range(block["global_layers"]):
+        gp = f"{pre}.global.{j}"
+        xn = rms_norm(flat, w[gp + ".norm1"], eps)
+        flat = flat + attn(xn, xn, w, gp + ".attn", cfg, hidden, pos, pos)
+        flat = flat + mlp(rms_norm(flat, w[gp + ".norm2"], eps), w, gp + ".mlp")
+    lat = flat.reshape(G, m, -1)
+    # WRITE: tokens of group g read src[g] (lat[g-1] when causal; zero rows for g = 0).
+    out = torch.zeros_like(h)
+    for g in range(G):
+        if causal and g == 0:
+            continue
+        src = lat[g - 1] if causal else lat[g]
+        hg = h[g * n:(g + 1) * n]
+        out[g * n:(g + 1) * n] = attn(rms_norm(hg, w[pre + ".write.norm_q"], eps),
+                                      rms_norm(src, w[pre + ".write.norm_kv"], eps), w,
+                                      pre + ".write", cfg)
+    return out, lat
+
+
+# ---------------------------------------------------------------------------------------------
+# atlas mixer
+
+def l2norm(u):
+    return u / torch.clamp(u.norm(dim=-1, keepdim=True), min=1e-6)
+
+
+def features(u, degree):
+    if degree == 1:
+        return u
+    outer = (u[:, :, None] * u[:, None, :]).reshape(u.shape[0], -1) / math.sqrt(2)
+    return torch.cat([u, outer], dim=-1)
+
+
+def memory(W1, W2, u):
+    """M(u) = W2 silu(W1 u) for rows u."""
+    return silu(u @ W1.T) @ W2.T
+
+
+def omega_grad(W1, W2, phi_k, v, weight):
+    """Exact gradient of sum_i weight_i |M(phi_k_i) - v_i|^2 w.r.t. (W1, W2), by hand."""
+    z = phi_k @ W1.T                     # [n, hidden]
+    a = silu(z)
+    r = a @ W2.T - v                     # [n, hd]
+    dr = 2 * weight[:, None] * r
+    G2 = dr.T @ a                        # [hd, hidden]
+    da = dr @ W2                         # [n, hidden]
+    sig = torch.sigmoid(z)
+    dz = da * (sig * (1 + z * (1 - sig)))
+    G1 = dz.T @ phi_k                    # [hidden, d_phi]
+    return G1, G2
+
+
+def ns5(G):
+    X = G / (G.norm() + 1e-7)
+    transposed = X.shape[0] > X.shape[1]
+    if transposed:
+        X = X.T
+    for _ in range(5):
+        A = X @ X.T
+        B = -4.7750 * A + 2.0315 * A @ A
+        X = 3.4445 * X + B @ X
+    return X.T if transposed else X
+
+
+def atlas_mixer(h, i, block, cfg, w, check_grad=False):
+    H, hd = cfg["n_heads"], cfg["head_dim"]
+    pre = f"blocks.{i}.atlas"
+    L = h.shape[0]
+    C, win, deg = block["chunk"], block["omega_window"], block["feature_degree"]
+    k_all = l2norm((h @ w[pre + ".wk"].T).reshape(L, H, hd))
+    q_all = l2norm((h @ w[pre + ".wq"].T).reshape(L, H, hd))
+    v_all = (h @ w[pre + ".wv"].T).reshape(L, H, hd)
+    wg, bg = w[pre + ".w_gates"], w[pre + ".b_gates"]
+    gamma_all = torch.sigmoid(h @ wg[3 * H:4 * H].T + bg[3 * H:4 * H])      # [L, H]
+    y = torch.zeros(L, H, hd)
+    for e in range(H):
+        W1, W2 = w[pre + ".w1_init"][e].clone(), w[pre + ".w2_init"][e].clone()
+        S1, S2 = torch.zeros_like(W1), torch.zeros_like(W2)
+        phi_k = features(k_all[:, e], deg)
+        phi_q = features(q_all[:, e], deg)
+        for c0 in range(0, L, C):
+            c1 = min(L, c0 + C)
+            hbar = h[c0:c1].mean(dim=0)
+            keep = torch.sigmoid(wg[e] @ hbar + bg[e])
+            lr = torch.nn.functional.softplus(wg[H + e] @ hbar + bg[H + e])
+            mom = torch.sigmoid(wg[2 * H + e] @ hbar + bg[2 * H + e])
+            y[c0:c1, e] = memory(W1, W2, phi_q[c0:c1])
+            lo = max(0, c0 - win + 1)
+            idx = torch.arange(lo, c1)
+            # n_i = #{t in [c0, c1): i <= t <= i + win - 1}
+            n_i = (torch.clamp(torch.minimum(idx + win - 1, torch.tensor(c1 - 1)) -
+                               torch.maximum(idx, torch.tensor(c0)) + 1, min=0)).to(torch.float64)
+            weight = gamma_all[lo:c1, e] * n_i
+            G1, G2 = omega_grad(W1, W2, phi_k[lo:c1], v_all[lo:c1, e], weight)
+            if check_grad:
+                A1, A2 = W1.clone().requires_grad_(), W2.clone().requires_grad_()
+                loss = (weight[:, None] * (memory(A1, A2, phi_k[lo:c1]) - v_all[lo:c1, e]) ** 2).sum()
+                loss.backward()
+                assert torch.allclose(A1.grad, G1, rtol=1e-9, atol=1e-12), "atlas G1"
+                assert torch.allclose(A2.grad, G2, rtol=1e-9, atol=1e-12), "atlas G2"
+            S1 = mom * S1 + G1
+            S2 = mom * S2 + G2
+            W1 = keep * W1 - lr * ns5(S1)
+            W2 = keep * W2 - lr * ns5(S2)
+    return y.reshape(L, H * hd) @ w[pre + ".wo"].T
+
+
+# ---------------------------------------------------------------------------------------------
+# The stack
+
+def forward(tokens, config, w, check_grad=False):
+    """tokens: ids of one sequence including <bos>. Returns (hf [L, d], logits [L, V])."""
+    eps, causal = config["norm_eps"], config["causal"]
+    L = len(tokens)
+    x = w["embed"][torch.tensor(tokens)]
+    pos = torch.arange(L, dtype=torch.float64)
+    lat = None
+    for i, block in enumerate(config["blocks"]):
+        kind = block["mixer"]
+        h = rms_norm(x, w[f"blocks.{i}.norm1"], eps)
+        if kind in ("attention", "window", "local"):
+            out = attn(h, h, w, f"blocks.{i}.attn", config, seq_mask(kind, block, causal, L), pos, pos)
+        elif kind == "fit":
+            if lat is None:
+                G = (L + block["group"] - 1) // block["group"]
+                lat = w["fit.latents"][None].repeat(G, 1, 1)
+            out, lat = fit_mixer(h, lat, i, block, config, w)
+        elif kind == "atlas":
+            out = atlas_mixer(h, i, block, config, w, check_grad)
+        else:
+            raise ValueError(kind)
+        x = x + out
+        x = x + mlp(rms_norm(x, w[f"blocks.{i}.norm2"], eps), w, f"blocks.{i}.mlp")
+    hf = rms_norm(x, w["norm"], eps)
+    return hf, hf @ w["head"].T
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--input", required=True)
+    ap.add_argument("--task", choices=["embed", "score"], required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--pool", choices=["none", "mean"], default="none")
+    ap.add_argument("--check-grad", action="store_true", help="check the ATLAS gradient by autograd")
+    args = ap.parse_args()
+
+    config, w = load_model(args.model)
+    bos = 5 if config["vocab"] == "dna" else 256
+    records = read_fasta(args.input) if config["vocab"] == "dna" else read_text(args.input)
+    rows = []
+    for _, ids in records:
+        hf, logits = forward([bos] + ids, config, w, args.check_grad)
+        if args.task == "embed":
+            rows.append(hf[1:].mean(dim=0, keepdim=True) if args.pool == "mean" else hf[1:])
+        else:
+            logp = torch.log_softmax(logits[:-1], dim=-1)
+            rows.append(logp[torch.arange(len(ids)), torch.tensor(ids)])
+    os.makedirs(args.out, exist_ok=True)
+    name = "embeddings.npy" if args.task == "embed" else "scores.npy"
+    np.save(os.path.join(args.out, name), torch.cat(rows).numpy())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
