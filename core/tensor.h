@@ -123,6 +123,11 @@ class Tensor {
     check_type(stores_dtype<T>(dtype_));
     return static_cast<const T*>(raw());
   }
+  // Read-only typed access from a non-const Tensor (weights in a read-only file mapping).
+  template <typename T>
+  const T* const_data() const {
+    return data<T>();
+  }
 
   // Rows [begin, end) of the leading dimension, sharing the buffer.
   Tensor rows(int64_t begin, int64_t end) const;
