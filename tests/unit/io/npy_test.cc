@@ -46,5 +46,37 @@ TEST(Npy, RejectsGarbageNamingTheFile) {
   std::remove(path.c_str());
 }
 
+TEST(NpyWriter, RowsInAnyOrderReadBackInOrder) {
+  const std::string path = temp_path("writer.npy");
+  auto writer = NpyWriter::create(path, {4, 2}, "<f4");
+  ASSERT_TRUE(writer.ok()) << writer.status().to_string();
+  EXPECT_EQ(writer->row_bytes(), 8);
+  const float tail[4] = {4, 5, 6, 7};
+  const float head[4] = {0, 1, 2, 3};
+  ASSERT_TRUE(writer->write_rows(2, 2, tail).ok());
+  ASSERT_TRUE(writer->write_rows(0, 2, head).ok());
+  ASSERT_TRUE(writer->finish().ok());
+  auto read = read_npy(path);
+  ASSERT_TRUE(read.ok()) << read.status().to_string();
+  EXPECT_EQ(read->shape, (Shape{4, 2}));
+  const auto values = read->to_f64();
+  for (int i = 0; i < 8; ++i) EXPECT_EQ((*values)[static_cast<size_t>(i)], i);
+  std::remove(path.c_str());
+}
+
+TEST(NpyWriter, RejectsBadRangesAndMissingRows) {
+  const std::string path = temp_path("writer_bad.npy");
+  auto writer = NpyWriter::create(path, {3}, "<i4");
+  ASSERT_TRUE(writer.ok());
+  const int32_t v[2] = {1, 2};
+  EXPECT_EQ(writer->write_rows(2, 2, v).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(writer->write_rows(0, 2, v).ok());
+  const Status finished = writer->finish();
+  EXPECT_EQ(finished.message(), path + ": 2 of 3 rows written");
+  EXPECT_EQ(NpyWriter::create(path, {3}, "<c16").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(NpyWriter::create(path, {}, "<f4").status().code(), StatusCode::kInvalidArgument);
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace ringmaster::io

@@ -1,0 +1,322 @@
+#include "io/outputs.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <stdio.h>  // renameat2
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <numbers>
+#include <utility>
+
+namespace ringmaster::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Writes `content` to a new file at `path`, checking every step (close included: NFS reports
+// delayed write errors there).
+Status write_file(const std::string& path, std::string_view content) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_status(path, errno);
+  while (!content.empty()) {
+    const ssize_t n = ::write(fd, content.data(), content.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return errno_status(path, err);
+    }
+    content.remove_prefix(static_cast<size_t>(n));
+  }
+  if (::close(fd) != 0) return errno_status(path, errno);
+  return ok_status();
+}
+
+Status fsync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_status(path, errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return errno_status(path + ": fsync", err);
+  return ok_status();
+}
+
+// Shortest text that parses back to exactly `value` ("nan", "inf" for those).
+std::string format_double(double value) {
+  std::array<char, 64> text;
+  const auto result = std::to_chars(text.data(), text.data() + text.size(), value);
+  return std::string(text.data(), result.ptr);
+}
+
+Status check_tsv_name(const std::string& path, const std::string& name) {
+  if (name.find_first_of("\t\r\n") != std::string::npos) {
+    return invalid_argument(path + ": record name '" + name +
+                            "' holds a tab or line break and cannot go in a TSV column");
+  }
+  return ok_status();
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "unknown-host";
+  return name;
+}
+
+// ".DIR.ringmaster-tmp.HOST." — followed by "PID.XXXXXX" (mkdtemp's suffix).
+std::string temp_prefix(const std::string& base_name) {
+  return "." + base_name + ".ringmaster-tmp." + host_name() + ".";
+}
+
+bool process_is_dead(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+// Removes temporaries of `base_name` left in `parent` by crashed processes of this host. Only
+// this host's names are considered, because a pid means nothing on another host of a shared
+// filesystem; a live pid (even a reused one) keeps its directory.
+void remove_stale_temps(const fs::path& parent, const std::string& base_name) {
+  const std::string prefix = temp_prefix(base_name);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(parent, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const char* digits = name.c_str() + prefix.size();
+    char* end = nullptr;
+    const long pid = std::strtol(digits, &end, 10);
+    if (end == digits || *end != '.' || pid <= 0) continue;
+    if (pid == ::getpid() || !process_is_dead(static_cast<pid_t>(pid))) continue;
+    std::error_code remove_ec;
+    fs::remove_all(entry.path(), remove_ec);
+  }
+}
+
+bool is_output_name(std::string_view name) {
+  return name == kEmbeddingsFile || name == kScoresFile || name == kRecordsFile ||
+         name == kSummaryFile;
+}
+
+// OK when `dir` may be replaced: a real directory (not a link) holding only regular files named
+// like ringmaster outputs. Anything else may be someone's data and is never deleted.
+Status check_replaceable(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(fs::symlink_status(dir, ec))) {
+    return invalid_argument("refusing to replace " + dir + ": it is not a directory");
+  }
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!is_output_name(name) || !fs::is_regular_file(fs::symlink_status(entry.path(), ec))) {
+      return invalid_argument("refusing to replace " + dir + ": it holds '" + name +
+                              "', which is not a ringmaster output");
+    }
+  }
+  if (ec) return invalid_argument("cannot list " + dir + ": " + ec.message());
+  return ok_status();
+}
+
+bool exists_no_follow(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+Status write_records_tsv(const std::string& path, std::span<const RecordSpan> records) {
+  std::string text = "name\toffset\tlength\n";
+  for (const RecordSpan& r : records) {
+    RM_RETURN_IF_ERROR(check_tsv_name(path, r.name));
+    text += r.name + "\t" + std::to_string(r.offset) + "\t" + std::to_string(r.length) + "\n";
+  }
+  return write_file(path, text);
+}
+
+Status write_records_tsv(const std::string& path, std::span<const RecordSpan> records,
+                         std::span<const double> total_nats) {
+  RM_CHECK(total_nats.size() == records.size())
+      << total_nats.size() << " totals for " << records.size() << " records";
+  std::string text = "name\toffset\tlength\tlog_likelihood_nats\tbits_per_token\n";
+  for (size_t i = 0; i < records.size(); ++i) {
+    const RecordSpan& r = records[i];
+    RM_RETURN_IF_ERROR(check_tsv_name(path, r.name));
+    // "+ 0.0" turns -0 into 0, so a certain record prints "0", not "-0".
+    const double bits = -total_nats[i] / (static_cast<double>(r.length) * std::numbers::ln2) + 0.0;
+    text += r.name + "\t" + std::to_string(r.offset) + "\t" + std::to_string(r.length) + "\t" +
+            format_double(total_nats[i]) + "\t" + format_double(bits) + "\n";
+  }
+  return write_file(path, text);
+}
+
+std::vector<double> sum_per_record(std::span<const float> scores,
+                                   std::span<const RecordSpan> records) {
+  std::vector<double> totals;
+  totals.reserve(records.size());
+  for (const RecordSpan& r : records) {
+    RM_CHECK(r.offset >= 0 && r.offset + r.length <= static_cast<int64_t>(scores.size()))
+        << "record '" << r.name << "' outside " << scores.size() << " scores";
+    double total = 0;
+    for (int64_t i = r.offset; i < r.offset + r.length; ++i)
+      total += scores[static_cast<size_t>(i)];
+    totals.push_back(total);
+  }
+  return totals;
+}
+
+Status write_summary_json(const std::string& path, const JobSummary& summary) {
+  nlohmann::ordered_json json;
+  json["format"] = "ringmaster-summary/1";
+  json["model"] = summary.model;
+  json["input"] = summary.input;
+  json["task"] = summary.task;
+  json["vocab"] = summary.vocab;
+  json["plan"] = summary.plan;
+  json["workers"] = summary.workers;
+  json["records"] = summary.records;
+  json["tokens"] = summary.tokens;
+  json["input_tokens"] = summary.input_tokens;
+  json["wall_time_s"] = summary.wall_time_s;
+  json["tokens_per_s"] =
+      summary.wall_time_s > 0
+          ? nlohmann::ordered_json(static_cast<double>(summary.tokens) / summary.wall_time_s)
+          : nlohmann::ordered_json(nullptr);
+  nlohmann::ordered_json peaks = nlohmann::ordered_json::array();
+  for (const WorkerPeak& peak : summary.worker_peaks) {
+    nlohmann::ordered_json worker;
+    worker["rank"] = peak.rank;
+    worker["host"] = peak.host;
+    worker["peak_rss_bytes"] = peak.peak_rss_bytes;
+    worker["peak_device_bytes"] = peak.peak_device_bytes >= 0
+                                      ? nlohmann::ordered_json(peak.peak_device_bytes)
+                                      : nlohmann::ordered_json(nullptr);
+    peaks.push_back(std::move(worker));
+  }
+  json["peak_memory"] = std::move(peaks);
+  // Paths need not be UTF-8; replace bad bytes rather than let dump() throw.
+  const std::string text =
+      json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  return write_file(path, text);
+}
+
+StatusOr<OutputDir> OutputDir::create(const std::string& final_path, bool replace_existing) {
+  std::string target = final_path;
+  while (target.size() > 1 && target.back() == '/') target.pop_back();
+  const fs::path path(target);
+  const std::string base_name = path.filename().string();
+  if (target.empty() || base_name.empty() || base_name == "." || base_name == ".." ||
+      target == "/") {
+    return invalid_argument("output path '" + final_path + "' does not name a directory");
+  }
+  const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(parent, ec)) {
+    return not_found("output path " + final_path + ": parent directory " + parent.string() +
+                     " does not exist");
+  }
+  if (exists_no_follow(target)) {
+    if (!replace_existing) return invalid_argument("output path " + target + " already exists");
+    RM_RETURN_IF_ERROR(check_replaceable(target));
+  }
+  remove_stale_temps(parent, base_name);
+
+  std::string pattern =
+      (parent / (temp_prefix(base_name) + std::to_string(::getpid()) + ".XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr) return errno_status(pattern, errno);
+  OutputDir dir;
+  dir.final_path_ = target;
+  dir.temp_path_ = std::move(pattern);
+  dir.replace_existing_ = replace_existing;
+  return dir;
+}
+
+OutputDir::OutputDir(OutputDir&& other) noexcept
+    : final_path_(std::move(other.final_path_)),
+      temp_path_(std::exchange(other.temp_path_, {})),
+      replace_existing_(other.replace_existing_),
+      committed_(other.committed_) {}
+
+OutputDir& OutputDir::operator=(OutputDir&& other) noexcept {
+  if (this != &other) {
+    discard();
+    final_path_ = std::move(other.final_path_);
+    temp_path_ = std::exchange(other.temp_path_, {});
+    replace_existing_ = other.replace_existing_;
+    committed_ = other.committed_;
+  }
+  return *this;
+}
+
+OutputDir::~OutputDir() { discard(); }
+
+void OutputDir::discard() {
+  if (committed_ || temp_path_.empty()) return;
+  std::error_code ec;
+  fs::remove_all(temp_path_, ec);
+  if (ec) spdlog::warn("could not remove temporary output {}: {}", temp_path_, ec.message());
+  temp_path_.clear();
+}
+
+std::string OutputDir::file(std::string_view name) const {
+  RM_CHECK(!temp_path_.empty() && !committed_) << "file() of a committed or moved-from OutputDir";
+  return temp_path_ + "/" + std::string(name);
+}
+
+Status OutputDir::commit() {
+  RM_CHECK(!temp_path_.empty() && !committed_) << "commit() twice or after a move";
+  // Data first, then the names: after a power cut DIR is either absent or whole.
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(temp_path_, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file(ec)) RM_RETURN_IF_ERROR(fsync_path(it->path().string()));
+  }
+  if (ec) return errno_status(temp_path_, ec.value());
+  RM_RETURN_IF_ERROR(fsync_path(temp_path_));
+
+  const std::string& target = final_path_;
+  if (exists_no_follow(target)) {
+    if (!replace_existing_) return invalid_argument("output path " + target + " already exists");
+    RM_RETURN_IF_ERROR(check_replaceable(target));
+    // Atomic swap: readers see the old DIR or the new one, never neither.
+    if (::renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
+      fs::remove_all(temp_path_, ec);  // now the old output
+    } else if (errno == EINVAL || errno == ENOSYS) {
+      // This filesystem cannot exchange: move the old DIR aside, the new one in, then delete.
+      const std::string aside = temp_path_ + ".old";
+      if (::rename(target.c_str(), aside.c_str()) != 0) return errno_status(target, errno);
+      if (::rename(temp_path_.c_str(), target.c_str()) != 0) {
+        const int err = errno;
+        if (::rename(aside.c_str(), target.c_str()) != 0) {
+          spdlog::error("could not restore {} from {}", target, aside);
+        }
+        return errno_status(target, err);
+      }
+      fs::remove_all(aside, ec);
+    } else {
+      return errno_status(target, errno);
+    }
+    if (ec) spdlog::warn("could not remove the replaced output: {}", ec.message());
+  } else if (::renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, target.c_str(),
+                         RENAME_NOREPLACE) != 0) {
+    if (errno == EEXIST) return invalid_argument("output path " + target + " already exists");
+    if ((errno != EINVAL && errno != ENOSYS) || ::rename(temp_path_.c_str(), target.c_str()) != 0) {
+      return errno_status(target, errno);
+    }
+  }
+  committed_ = true;
+  const fs::path parent =
+      fs::path(target).has_parent_path() ? fs::path(target).parent_path() : fs::path(".");
+  // The rename is done and visible; a failed parent fsync only weakens durability after a power
+  // cut, so it is logged rather than turned into a failed job.
+  if (const Status synced = fsync_path(parent.string()); !synced.ok()) {
+    spdlog::warn("output committed, but {}", synced.message());
+  }
+  return ok_status();
+}
+
+}  // namespace ringmaster::io

@@ -1,0 +1,112 @@
+// io/outputs.h: what a job leaves in --out DIR (MODEL.md "Tasks and their outputs"), and the
+// OutputDir that makes those files appear together or not at all.
+//
+//   embeddings.npy | scores.npy   written with io/npy.h (NpyWriter for large arrays)
+//   records.tsv                   write_records_tsv: name, offset, length [, nats, bits/token]
+//   summary.json                  write_summary_json: model, workers, plan, tokens, time, memory
+//
+// A job writes every file into OutputDir's temporary sibling of DIR; commit() fsyncs them and
+// renames the directory into place in one step. A job that fails, or a process that dies, never
+// leaves a partial DIR: the temporary directory is removed by the destructor, or, after a crash,
+// by the next OutputDir created for the same DIR on the same host.
+//
+// Ownership: OutputDir owns its temporary directory until commit(). Thread-safety: the writers
+// share nothing; one OutputDir is used by one thread (files inside it may be written by many).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "io/tokens.h"
+
+namespace ringmaster::io {
+
+// The file names of MODEL.md; the only names OutputDir will overwrite in an existing DIR.
+inline constexpr std::string_view kEmbeddingsFile = "embeddings.npy";
+inline constexpr std::string_view kScoresFile = "scores.npy";
+inline constexpr std::string_view kRecordsFile = "records.tsv";
+inline constexpr std::string_view kSummaryFile = "summary.json";
+
+// Writes records.tsv: the header "name\toffset\tlength", then one line per record (offset and
+// length count input tokens t1..tn, as RecordSpan does). Errors: a name holding a tab, CR or
+// LF (it would break the table), I/O errors naming the path.
+Status write_records_tsv(const std::string& path, std::span<const RecordSpan> records);
+// The score task's records.tsv: adds "log_likelihood_nats" (total_nats[r], the sum of the
+// record's scores) and "bits_per_token" (-total / (length ln 2)). Numbers are printed in the
+// shortest form that reads back to the same double. REQUIRES: total_nats.size() == records.size().
+Status write_records_tsv(const std::string& path, std::span<const RecordSpan> records,
+                         std::span<const double> total_nats);
+// Per-record sums of `scores` ([num_input_tokens], scores.npy), in double, in input order, so
+// the result is the same run after run. REQUIRES: scores covers every record's rows.
+std::vector<double> sum_per_record(std::span<const float> scores,
+                                   std::span<const RecordSpan> records);
+
+// One worker's memory high-water marks.
+struct WorkerPeak {
+  int rank = 0;
+  std::string host;
+  int64_t peak_rss_bytes = 0;
+  int64_t peak_device_bytes = -1;  // -1: no accelerator used (written as null)
+};
+
+// Everything summary.json holds; the coordinator fills it when the job has succeeded.
+struct JobSummary {
+  std::string model;  // model directory as given
+  std::string input;  // input file as given
+  std::string task;   // "embed" or "score"
+  std::string vocab;  // "dna" or "bytes"
+  std::string plan;   // "contiguous", "zigzag" or "striped"
+  int workers = 0;
+  int64_t records = 0;
+  int64_t tokens = 0;                    // fed tokens, <bos> included: the work the model did
+  int64_t input_tokens = 0;              // t1..tn of every record: the rows of the .npy outputs
+  double wall_time_s = 0;                // from job start to the last result received
+  std::vector<WorkerPeak> worker_peaks;  // one per rank, by rank
+};
+
+// Writes summary.json (a "format": "ringmaster-summary/1" object with the fields above in that
+// order, plus tokens_per_s = tokens / wall_time_s, null when the time is 0). Errors: I/O.
+Status write_summary_json(const std::string& path, const JobSummary& summary);
+
+class OutputDir {
+ public:
+  // Makes an empty temporary directory beside `final_path` (same filesystem, so the commit is a
+  // rename), after removing temporaries left there by dead processes of this host.
+  // `replace_existing` allows replacing an existing DIR, but only one that holds nothing except
+  // files with the names above (a previous result), never someone's other files.
+  // Errors: DIR exists (and may not be replaced), its parent is missing, mkdir fails.
+  static StatusOr<OutputDir> create(const std::string& final_path, bool replace_existing = false);
+
+  OutputDir(OutputDir&& other) noexcept;
+  OutputDir& operator=(OutputDir&& other) noexcept;
+  OutputDir(const OutputDir&) = delete;
+  OutputDir& operator=(const OutputDir&) = delete;
+  // Removes the temporary directory and everything in it unless commit() succeeded.
+  ~OutputDir();
+
+  // Where to write the output named `name` ("scores.npy") before commit().
+  std::string file(std::string_view name) const;
+  const std::string& temp_path() const { return temp_path_; }
+  const std::string& final_path() const { return final_path_; }
+
+  // Fsyncs every file and the directory, then moves it to final_path atomically (an allowed old
+  // DIR is swapped out and deleted), and fsyncs the parent. REQUIRES: not yet committed.
+  // Errors: I/O; DIR appeared meanwhile and may not be replaced. After an error nothing moved.
+  Status commit();
+  bool committed() const { return committed_; }
+
+ private:
+  OutputDir() = default;
+  void discard();  // removes the temporary directory unless committed
+
+  std::string final_path_;
+  std::string temp_path_;  // empty once moved from
+  bool replace_existing_ = false;
+  bool committed_ = false;
+};
+
+}  // namespace ringmaster::io
