@@ -1,0 +1,40 @@
+// model/halo.h: fetching the key/value rows a rank's queries need from other ranks, for mixers
+// whose keys lie near the queries (sliding window, FIT local groups).
+//
+// A KeySpan maps a run of query tokens [begin, end) to the stream span of keys they may see.
+// Every rank evaluates it for every rank (the plan and layout are global), so each knows, with no
+// request messages, which of its rows each peer needs: one all-to-all-v moves exactly the halo.
+// When groups are aligned to shards, the span of every rank lies inside its own tokens and
+// nothing crosses the network.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "model/shard.h"
+
+namespace ringmaster::model {
+
+using KeySpan = std::function<comm::TokenRange(const comm::TokenRange& queries)>;
+
+// The keys of a sliding window of `window` tokens (causal: the w-1 before; bidirectional: also
+// the w-1 after), clipped to the records the queries belong to.
+KeySpan window_key_span(const comm::RecordLayout& layout, int64_t window, bool causal);
+// The whole FIT groups (of `group` positions, per record) the queries fall in.
+KeySpan group_key_span(const comm::RecordLayout& layout, int64_t group);
+
+// Keys for this rank's queries: its own rows followed by the halo rows from other ranks.
+struct HaloKeys {
+  Tensor k, v;               // [n_keys, n_kv_heads, head_dim]
+  std::vector<int64_t> pos;  // per key row
+  std::vector<int32_t> seq;
+  attention::Positions positions() const { return {pos, seq}; }
+  int64_t bytes_received = 0;
+};
+
+// k, v: this rank's rows [n_local, n_kv_heads, head_dim] (after rope). Collective: every rank
+// calls it with the same span function and layer.
+StatusOr<HaloKeys> gather_halo(const ShardContext& ctx, const Tensor& k, const Tensor& v,
+                               const KeySpan& span, uint32_t layer);
+
+}  // namespace ringmaster::model

@@ -1,0 +1,125 @@
+#include "model/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "model/safetensors.h"
+
+namespace ringmaster::model {
+namespace {
+
+AttnWeights attn_weights(const WeightFile& file, const std::string& prefix) {
+  return {file.f32(prefix + ".wq"), file.f32(prefix + ".wk"), file.f32(prefix + ".wv"),
+          file.f32(prefix + ".wo")};
+}
+
+MlpWeights mlp_weights(const WeightFile& file, const std::string& prefix) {
+  return {file.f32(prefix + ".w_gate"), file.f32(prefix + ".w_up"), file.f32(prefix + ".w_down")};
+}
+
+StatusOr<std::unique_ptr<Mixer>> make_mixer(const ModelConfig& c, const BlockConfig& b,
+                                            const WeightFile& file, const std::string& prefix,
+                                            const std::string& source) {
+  const AttnShape shape{c.n_heads, c.n_kv_heads, c.head_dim, c.rope_theta};
+  switch (b.mixer) {
+    case MixerKind::kAttention:
+      return make_attention_mixer(attn_weights(file, prefix + ".attn"), shape, c.causal);
+    case MixerKind::kWindow:
+      return make_window_mixer(attn_weights(file, prefix + ".attn"), shape, c.causal, b.window);
+    case MixerKind::kLocal:
+      return make_local_mixer(attn_weights(file, prefix + ".attn"), shape, c.causal, b.group);
+    case MixerKind::kFit:
+    case MixerKind::kAtlas:
+      break;
+  }
+  return failed_precondition(source + ": " + prefix + ": the " + mixer_kind_name(b.mixer) +
+                             " mixer is not in this build yet (issue 5)");
+}
+
+}  // namespace
+
+StatusOr<Model> Model::load(const std::string& dir) {
+  const std::string config_path = dir + "/config.json";
+  const std::string weights_path = dir + "/weights.safetensors";
+  RM_ASSIGN_OR_RETURN(ModelConfig config, parse_config(config_path));
+  RM_ASSIGN_OR_RETURN(WeightFile file, WeightFile::open(weights_path));
+  RM_RETURN_IF_ERROR(file.check_against(config));
+
+  Model m;
+  m.config_ = config;
+  m.embed_ = file.f32("embed");
+  m.head_ = file.f32("head");
+  m.norm_ = file.f32("norm");
+  for (size_t i = 0; i < config.blocks.size(); ++i) {
+    const std::string prefix = "blocks." + std::to_string(i);
+    Block block{file.f32(prefix + ".norm1"), file.f32(prefix + ".norm2"),
+                mlp_weights(file, prefix + ".mlp"), nullptr};
+    RM_ASSIGN_OR_RETURN(block.mixer,
+                        make_mixer(config, config.blocks[i], file, prefix, config_path));
+    m.blocks_.push_back(std::move(block));
+  }
+  return m;
+}
+
+StatusOr<Tensor> Model::forward(const ShardContext& ctx, std::span<const int32_t> token_ids,
+                                const ProgressFn& progress) {
+  const int64_t n = ctx.num_local(), d = config_.d_model, vocab = config_.vocab_size();
+  if (static_cast<int64_t>(token_ids.size()) != n) {
+    return invalid_argument("forward: " + std::to_string(token_ids.size()) + " token ids for " +
+                            std::to_string(n) + " local tokens");
+  }
+  Tensor x = Tensor::empty({n, d}, DType::kF32);
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t id = token_ids[static_cast<size_t>(i)];
+    if (id < 0 || id >= vocab) {
+      return invalid_argument("forward: token id " + std::to_string(id) +
+                              " outside the vocabulary");
+    }
+    std::memcpy(x.data<float>() + i * d, embed_.const_data<float>() + int64_t{id} * d,
+                static_cast<size_t>(d) * sizeof(float));
+  }
+  Tensor h = Tensor::empty({n, d}, DType::kF32), mixed = Tensor::empty({n, d}, DType::kF32);
+  const auto eps = static_cast<float>(config_.norm_eps);
+  ThreadPool& pool = *ctx.pool;
+  const int64_t tiles = (n + kTokenTile - 1) / kTokenTile;
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    Block& block = blocks_[b];
+    pool.parallel_for(tiles, [&](int64_t t, int) {
+      const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
+      rms_norm(x.data<float>() + begin * d, rows, d, block.norm1.const_data<float>(), eps,
+               h.data<float>() + begin * d);
+    });
+    RM_RETURN_IF_ERROR(block.mixer->forward(ctx, h, mixed, static_cast<uint32_t>(b))
+                           .with_context("block " + std::to_string(b)));
+    float* xs = x.data<float>();
+    const float* ms = mixed.data<float>();
+    for (int64_t i = 0; i < n * d; ++i) xs[i] += ms[i];
+    add_mlp_residual(xs, n, block.norm2.const_data<float>(), eps, block.mlp, pool);
+    if (progress) progress(static_cast<int>(b), static_cast<int>(blocks_.size()));
+  }
+  rms_norm(x.data<float>(), n, d, norm_.const_data<float>(), eps, x.data<float>());
+  return x;
+}
+
+void Model::score(const Tensor& hf, std::span<const int32_t> next_ids, float* out,
+                  ThreadPool& pool) const {
+  const int64_t n = hf.dim(0), d = hf.dim(1), vocab = head_.dim(0);
+  const int64_t tiles = (n + kTokenTile - 1) / kTokenTile;
+  pool.parallel_for(tiles, [&](int64_t t, int) {
+    const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
+    std::vector<float> logits(static_cast<size_t>(rows * vocab));
+    linear(hf.data<float>() + begin * d, rows, head_, logits.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      const int32_t next = next_ids[static_cast<size_t>(begin + r)];
+      if (next < 0) continue;
+      const float* row = logits.data() + r * vocab;
+      const float mx = *std::max_element(row, row + vocab);
+      double sum = 0;
+      for (int64_t c = 0; c < vocab; ++c) sum += std::exp(double{row[c]} - mx);
+      out[begin + r] = static_cast<float>(double{row[next]} - mx - std::log(sum));
+    }
+  });
+}
+
+}  // namespace ringmaster::model

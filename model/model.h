@@ -1,0 +1,63 @@
+// model/model.h: a loaded model (config, weights, mixers) and MODEL.md's forward pass over one
+// rank's shard of the token stream.
+//
+//   x = embed[tokens]
+//   for each block i:  x += Mixer_i(RMSNorm(x, norm1));  x += MLP(RMSNorm(x, norm2))
+//   hf = RMSNorm(x, norm);  logits = head hf
+// The residual stream x is [n_local, d_model]; mixers and MLPs run token-tiled, so the rank's
+// peak memory is a small multiple of n_local x d_model plus one tile's [tile, mlp_hidden] and
+// [tile, vocab] scratch per thread.
+//
+// Ownership: a Model owns its weights (views of the mapped safetensors file, widened to f32
+// where stored narrower) and its Mixers. Thread-compatible: one forward at a time.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/layers.h"
+#include "model/mixer.h"
+#include "model/shard.h"
+
+namespace ringmaster::model {
+
+// Called after each block with (block index, blocks in total).
+using ProgressFn = std::function<void(int block, int num_blocks)>;
+
+class Model {
+ public:
+  // Loads DIR/config.json and DIR/weights.safetensors and checks them against each other.
+  // Errors name the file and the place (key, tensor, byte offset).
+  static StatusOr<Model> load(const std::string& dir);
+
+  const ModelConfig& config() const { return config_; }
+
+  // The final hidden states hf [n_local, d_model] of this rank's tokens (`token_ids` in local
+  // order, <bos> included). Collective: every rank of ctx.comm calls it.
+  StatusOr<Tensor> forward(const ShardContext& ctx, std::span<const int32_t> token_ids,
+                           const ProgressFn& progress = nullptr);
+
+  // out[i] = log softmax(head hf_i)[next_ids[i]] in nats, for rows whose next_ids[i] >= 0;
+  // other rows are left untouched. Token-tiled: no [n, vocab] buffer.
+  void score(const Tensor& hf, std::span<const int32_t> next_ids, float* out,
+             ThreadPool& pool) const;
+
+ private:
+  struct Block {
+    Tensor norm1, norm2;
+    MlpWeights mlp;
+    std::unique_ptr<Mixer> mixer;
+  };
+
+  Model() = default;
+
+  ModelConfig config_;
+  Tensor embed_, head_, norm_;  // [V, d], [V, d], [d]
+  std::vector<Block> blocks_;
+};
+
+}  // namespace ringmaster::model

@@ -1,0 +1,40 @@
+// model/shard.h: what one rank knows while it runs its slice of the sequence.
+//
+// ShardContext bundles the Communicator, the partition plan, the record layout, the stream
+// indices this rank owns (local order) with their positions and record ids, the thread pool and
+// how global attention is distributed. Built once per job by the worker; mixers read it.
+// Not owning: the referenced objects outlive the job. Thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "attention/check_job.h"
+#include "attention/masks.h"
+#include "comm/communicator.h"
+#include "comm/partition.h"
+#include "core/thread_pool.h"
+
+namespace ringmaster::model {
+
+struct ShardContext {
+  comm::Communicator* comm = nullptr;
+  const comm::PartitionPlan* plan = nullptr;
+  const comm::RecordLayout* layout = nullptr;
+  ThreadPool* pool = nullptr;
+  attention::Distribution distribution = attention::Distribution::kRing;
+
+  std::vector<int64_t> tokens;  // stream indices owned by this rank, increasing
+  std::vector<int64_t> pos;     // position within its record, per local token
+  std::vector<int32_t> seq;     // record id, per local token
+
+  int64_t num_local() const { return static_cast<int64_t>(tokens.size()); }
+  attention::Positions positions() const { return {pos, seq}; }
+};
+
+// Fills tokens/pos/seq for `rank` from the plan and layout.
+ShardContext make_shard_context(comm::Communicator& comm, const comm::PartitionPlan& plan,
+                                const comm::RecordLayout& layout, ThreadPool& pool,
+                                attention::Distribution distribution);
+
+}  // namespace ringmaster::model
