@@ -1,0 +1,361 @@
+#include "coordinator/job_runner.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+
+#include "proto/convert.h"
+#include "proto/validate.h"
+
+namespace ringmaster::coordinator {
+
+namespace {
+
+using proto::MessageType;
+using proto::type_bit;
+
+// What a worker may send in each stage of its session.
+constexpr proto::TypeSet kBeforeRegister = type_bit(MessageType::kRegister) |
+                                           type_bit(MessageType::kHeartbeat) |
+                                           type_bit(MessageType::kError);
+constexpr proto::TypeSet kWaitingForJob =
+    type_bit(MessageType::kHeartbeat) | type_bit(MessageType::kError);
+constexpr proto::TypeSet kRunningJob =
+    kWaitingForJob | type_bit(MessageType::kResultChunk) | type_bit(MessageType::kDone);
+
+std::string join_ints(const std::vector<int>& values) {
+  std::string out;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += std::to_string(values[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+JobRunner::JobRunner(Strand strand, pb::JobSpec job, pb::CommConfig comm, JobKnobs knobs,
+                     std::string output_path, ResultAssembler assembler,
+                     FinishedHandler on_finished)
+    : strand_(strand),
+      job_(std::move(job)),
+      comm_(std::move(comm)),
+      knobs_(knobs),
+      output_path_(std::move(output_path)),
+      assembler_(std::move(assembler)),
+      on_finished_(std::move(on_finished)),
+      registry_(job_.world()),
+      monitor_(knobs.dead_after),
+      join_timer_(strand),
+      tick_timer_(strand),
+      attribution_timer_(strand),
+      flush_timer_(strand) {}
+
+void JobRunner::start() {
+  started_ = std::chrono::steady_clock::now();
+  join_timer_.expires_after(knobs_.join_timeout);
+  join_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || phase_ != Phase::kJoining) return;
+    const std::vector<int> missing = registry_.missing_ranks();
+    fail(deadline_exceeded("join timeout after " + std::to_string(knobs_.join_timeout.count()) +
+                           " ms: " + std::to_string(registry_.size()) + " of " +
+                           std::to_string(registry_.world()) +
+                           " workers registered; missing ranks: " + join_ints(missing)));
+  });
+  tick();
+}
+
+std::string JobRunner::describe(const Session& session) const {
+  if (session.worker >= 0) return describe_worker(registry_.worker(session.worker), session.rank);
+  return "unregistered worker " + session.connection->peer_name() + " (host '" +
+         session.hello.host() + "' pid " + std::to_string(session.hello.pid()) + ")";
+}
+
+void JobRunner::adopt(std::shared_ptr<proto::Connection> connection, const pb::Hello& hello) {
+  if (phase_ != Phase::kJoining) {
+    // Late or surplus workers are told why and let go; the job does not care about them.
+    const Status reason =
+        failed_precondition("job " + job_.job_id() + " is no longer accepting " +
+                            "workers (it has its " + std::to_string(job_.world()) + ")");
+    spdlog::warn("refusing {}: {}", connection->peer_name(), reason.message());
+    (void)connection->send_message(proto::to_pb_error(reason, -1, "", 0));
+    connection->close_after_flush(reason, knobs_.flush_timeout);
+    return;
+  }
+  const int id = next_id_++;
+  Session& session = sessions_[id];
+  session.connection = connection;
+  session.hello = hello;
+  connection->set_accepted(kBeforeRegister);
+  connection->set_handlers([this, id](proto::Frame frame) { on_frame(id, std::move(frame)); },
+                           [this, id](const Status& reason) { on_closed(id, reason); });
+  pb::Welcome welcome;
+  welcome.set_job_id(job_.job_id());
+  welcome.mutable_heartbeat()->set_interval_ms(
+      static_cast<uint32_t>(knobs_.heartbeat_interval.count()));
+  welcome.mutable_heartbeat()->set_dead_after_ms(static_cast<uint32_t>(knobs_.dead_after.count()));
+  *welcome.mutable_comm() = comm_;
+  (void)connection->send_message(welcome);
+}
+
+void JobRunner::on_frame(int id, proto::Frame frame) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  Session& session = it->second;
+  // Any frame is a sign of life, a Heartbeat or a result chunk alike.
+  if (session.worker >= 0) monitor_.heard_from(id, std::chrono::steady_clock::now());
+  // Finishing: every row is in; late frames cannot change the outcome any more.
+  if (phase_ != Phase::kJoining && phase_ != Phase::kRunning) return;
+  switch (frame.type) {
+    case MessageType::kHeartbeat:
+      return;
+    case MessageType::kRegister:
+      return on_register(id, session, frame);
+    case MessageType::kResultChunk:
+      return on_result(session, frame);
+    case MessageType::kDone:
+      return on_done(session, frame);
+    case MessageType::kError:
+      return on_worker_error(id, session, frame);
+    default:
+      // The connection's type filter admits nothing else.
+      return session.connection->close(
+          internal_error(std::string("unexpected ") + proto::message_type_name(frame.type)));
+  }
+}
+
+void JobRunner::on_register(int id, Session& session, const proto::Frame& frame) {
+  StatusOr<pb::Register> reg = proto::decode_frame<pb::Register>(frame);
+  Status status = reg.ok() ? proto::validate_register(*reg) : reg.status();
+  if (!status.ok()) return session.connection->close(status.with_context("bad Register"));
+  if (phase_ != Phase::kJoining) {
+    return session.connection->close(failed_precondition("Register after the job started"));
+  }
+  WorkerInfo info;
+  info.host = reg->host();
+  info.pid = reg->pid();
+  info.rank_hint = reg->rank_hint();
+  const auto* address = reinterpret_cast<const std::byte*>(reg->comm_address().data());
+  info.comm_address.assign(address, address + reg->comm_address().size());
+  info.peer_name = session.connection->peer_name();
+  StatusOr<int> index = registry_.add(std::move(info));
+  if (!index.ok()) return session.connection->close(index.status());
+  session.worker = *index;
+  session.connection->set_accepted(kWaitingForJob);
+  monitor_.heard_from(id, std::chrono::steady_clock::now());
+  spdlog::info("registered {} from {} (rank hint {}); {} of {} workers", describe(session),
+               session.connection->peer_name(), reg->rank_hint(), registry_.size(),
+               registry_.world());
+  if (registry_.full()) assign_and_start();
+}
+
+void JobRunner::assign_and_start() {
+  const Registry::Assignment assignment = registry_.assign();
+  for (const std::string& warning : assignment.warnings) spdlog::warn("{}", warning);
+  pb::Assignment message;
+  message.set_world(job_.world());
+  *message.mutable_job() = job_;
+  for (int r = 0; r < job_.world(); ++r) {
+    const WorkerInfo& info = registry_.worker(assignment.worker_of[static_cast<size_t>(r)]);
+    pb::Peer* peer = message.add_peers();
+    peer->set_rank(r);
+    peer->set_host(info.host);
+    peer->set_pid(info.pid);
+    peer->set_comm_address(reinterpret_cast<const char*>(info.comm_address.data()),
+                           info.comm_address.size());
+  }
+  phase_ = Phase::kRunning;
+  join_timer_.cancel();
+  for (auto& [id, session] : sessions_) {
+    if (session.worker < 0) continue;
+    session.rank = assignment.rank_of[static_cast<size_t>(session.worker)];
+    message.set_rank(session.rank);
+    session.connection->set_accepted(kRunningJob);
+    if (Status status = session.connection->send_message(message); !status.ok()) {
+      return fail(status.with_context("sending the Assignment to " + describe(session)));
+    }
+  }
+  const auto joined_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started_);
+  spdlog::info("job {} running: {} workers joined in {} ms", job_.job_id(), job_.world(),
+               joined_ms.count());
+}
+
+void JobRunner::on_result(Session& session, const proto::Frame& frame) {
+  if (session.done) {
+    return fail(invalid_argument(describe(session) + " sent results after its Done"));
+  }
+  StatusOr<pb::ResultChunk> chunk = proto::decode_frame<pb::ResultChunk>(frame);
+  if (!chunk.ok()) return fail(chunk.status().with_context(describe(session)));
+  if (Status status = assembler_.add(session.rank, *chunk); !status.ok()) {
+    return fail(status.with_context(describe(session)));
+  }
+}
+
+void JobRunner::on_done(Session& session, const proto::Frame& frame) {
+  StatusOr<pb::Done> done = proto::decode_frame<pb::Done>(frame);
+  if (!done.ok()) return fail(done.status().with_context(describe(session)));
+  if (session.done || done->rank() != session.rank) {
+    return fail(invalid_argument(describe(session) + " sent a second or misaddressed Done"));
+  }
+  if (Status status = assembler_.check_done(session.rank, done->rows()); !status.ok()) {
+    return fail(status.with_context(describe(session)));
+  }
+  session.done = true;
+  ++workers_done_;
+  spdlog::info("{} done: {} rows, wall {:.3f} s, compute {:.3f} s, wait {:.3f} s, {} bytes sent",
+               describe(session), done->rows(), done->wall_s(), done->compute_s(), done->wait_s(),
+               done->bytes_sent());
+  if (workers_done_ == job_.world() && assembler_.complete()) succeed();
+}
+
+void JobRunner::on_worker_error(int id, Session& session, const proto::Frame& frame) {
+  StatusOr<pb::Error> error = proto::decode_frame<pb::Error>(frame);
+  Status status = error.ok() ? proto::validate_error(*error) : error.status();
+  if (!status.ok()) return fail(status.with_context("bad Error from " + describe(session)));
+  session.reported_error = true;
+  // Name the worker as we know it, not as it names itself.
+  Status reported = proto::from_pb_error(*error);
+  reported = Status(reported.code(), describe(session) + " failed: " + error->message());
+  spdlog::error("{}", reported.message());
+  if (session.worker < 0 || reported_error_) return fail(reported);
+  (void)id;
+  reported_error_ = reported;
+  attribution_timer_.expires_after(knobs_.attribution_window);
+  attribution_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && reported_error_) fail(*reported_error_);
+  });
+}
+
+void JobRunner::on_closed(int id, const Status& reason) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  Session session = std::move(it->second);
+  sessions_.erase(it);
+  monitor_.forget(id);
+  if (phase_ == Phase::kSucceeded || phase_ == Phase::kFailed) return maybe_finished();
+  if (session.worker < 0) {
+    spdlog::info("{} left before registering: {}", describe(session), reason.to_string());
+    return;
+  }
+  if (session.reported_error) return;  // its Error already decides the outcome
+  if (phase_ == Phase::kFinishing) {
+    spdlog::warn("{} left while the output was being written: {}", describe(session),
+                 reason.message());
+    return;
+  }
+  Status lost = unavailable(describe(session) + " lost: " + reason.message());
+  if (reported_error_) {
+    lost = lost.with_context("worker failure (" + reported_error_->message() + ")");
+  }
+  fail(lost);
+}
+
+void JobRunner::tick() {
+  if (phase_ == Phase::kSucceeded || phase_ == Phase::kFailed) return;
+  const auto now = std::chrono::steady_clock::now();
+  // Not while finishing: the workers are done, and a slow disk must not fail a finished job.
+  if (phase_ == Phase::kJoining || phase_ == Phase::kRunning) {
+    for (const HeartbeatMonitor::Overdue& overdue : monitor_.overdue(now)) {
+      auto it = sessions_.find(overdue.id);
+      if (it == sessions_.end()) continue;
+      return fail(unavailable(describe(it->second) + " missed heartbeats: silent for " +
+                              std::to_string(overdue.silent.count()) + " ms (dead after " +
+                              std::to_string(knobs_.dead_after.count()) + " ms)"));
+    }
+  }
+  pb::Heartbeat heartbeat;
+  heartbeat.set_seq(++heartbeat_seq_);
+  StatusOr<std::vector<std::byte>> frame = proto::encode_frame(heartbeat);
+  RM_CHECK(frame.ok()) << frame.status().to_string();
+  for (auto& [id, session] : sessions_) session.connection->send(*frame);
+  tick_timer_.expires_after(knobs_.heartbeat_interval);
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) tick();
+  });
+}
+
+JobRunner::~JobRunner() {
+  if (writer_.joinable()) writer_.join();
+  // A write that finished after the job failed (or after the loop stopped) leaves its partial.
+  if (!partial_path_.empty() && phase_ != Phase::kSucceeded) ::unlink(partial_path_.c_str());
+}
+
+void JobRunner::succeed() {
+  phase_ = Phase::kFinishing;
+  partial_path_ = partial_path_for(output_path_);
+  const auto start = std::chrono::steady_clock::now();
+  writer_ = std::thread([this, start] {
+    // Reads the assembled output, which nothing modifies any more in this phase.
+    Status status = write_partial_npy(partial_path_, assembler_.output());
+    const double write_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    boost::asio::post(strand_, [this, status, write_s] {
+      if (status.ok()) spdlog::debug("output written in {:.3f} s", write_s);
+      on_written(status);
+    });
+  });
+}
+
+void JobRunner::on_written(const Status& status) {
+  if (phase_ != Phase::kFinishing) return;  // failed meanwhile: the destructor removes it
+  Status committed = status.ok() ? commit_partial(partial_path_, output_path_) : status;
+  if (!committed.ok()) return fail(committed.with_context("writing the output"));
+  partial_path_.clear();
+  const double total_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  spdlog::info("job {} succeeded: wrote {} ({}); total {:.3f} s", job_.job_id(), output_path_,
+               assembler_.output().to_string(), total_s);
+  finish(ok_status(), nullptr);
+}
+
+void JobRunner::fail(Status reason) {
+  if (phase_ == Phase::kSucceeded || phase_ == Phase::kFailed) return;
+  spdlog::error("job {} failed: {}", job_.job_id(), reason.to_string());
+  pb::Abort abort;
+  abort.set_reason(reason.message());
+  *abort.mutable_cause() = proto::to_pb_error(reason, -1, "", 0);
+  finish(reason, &abort);
+}
+
+void JobRunner::finish(Status outcome, const pb::Abort* abort) {
+  phase_ = outcome.ok() ? Phase::kSucceeded : Phase::kFailed;
+  outcome_ = outcome;
+  join_timer_.cancel();
+  tick_timer_.cancel();
+  attribution_timer_.cancel();
+  reported_error_.reset();
+  // Copy the connections: close handlers erase sessions (posted, but keep iteration simple).
+  std::vector<std::shared_ptr<proto::Connection>> open;
+  for (auto& [id, session] : sessions_) open.push_back(session.connection);
+  for (auto& connection : open) {
+    if (abort != nullptr) {
+      (void)connection->send_message(*abort);
+    } else {
+      pb::Done done;
+      done.set_rank(-1);
+      (void)connection->send_message(done);
+    }
+    // Frames still in flight from the worker are read and ignored (on_frame), so the Abort or
+    // Done gets out before the connection closes.
+    connection->close_after_flush(outcome.ok() ? ok_status() : outcome, knobs_.flush_timeout);
+  }
+  // Backstop: close handlers normally arrive well before this.
+  flush_timer_.expires_after(knobs_.flush_timeout + std::chrono::milliseconds(100));
+  flush_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    sessions_.clear();
+    maybe_finished();
+  });
+  maybe_finished();
+}
+
+void JobRunner::maybe_finished() {
+  if (finished_called_ || !outcome_ || !sessions_.empty()) return;
+  finished_called_ = true;
+  flush_timer_.cancel();
+  on_finished_(*outcome_);
+}
+
+}  // namespace ringmaster::coordinator

@@ -1,0 +1,133 @@
+// coordinator/job_runner.h: one job's life on the coordinator, from the first registered worker
+// to the output file or the abort.
+//
+//   joining   authenticated workers Register (host, pid, rank hint, comm address); the join
+//             timeout fails the job naming the missing ranks
+//   running   with all P in, ranks are assigned (Registry) and each worker gets its Assignment
+//             (rank, peer table, job); ResultChunks flow into the ResultAssembler; each worker
+//             ends with Done
+//   finishing every row is in: the output is written to a partial file (off the strand, so
+//             heartbeats go on), renamed into place, then Done goes to every worker
+//   failed    any failure: Abort goes to every worker, nothing is written
+//
+// Fail-stop (RELIABILITY.md 3.1): a registered worker whose connection drops, that stays silent
+// past the dead deadline, that breaks the protocol, or that reports an Error ends the job. When a
+// worker reports an Error (often "my peer is gone"), the runner waits `attribution_window` for a
+// connection loss that explains it, so the failure names the worker that died, not the survivor
+// that noticed.
+//
+// Heartbeats: every `heartbeat_interval` a Heartbeat goes to each adopted connection, and any
+// frame from a worker counts as its sign of life (HeartbeatMonitor).
+//
+// Ownership: owns the adopted connections and the assembled output. Thread-safety: every method
+// and handler runs on the strand given at construction; the runner must outlive io_context::run().
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "coordinator/heartbeat_monitor.h"
+#include "coordinator/registry.h"
+#include "coordinator/result_assembler.h"
+#include "coordinator/server.h"
+#include "core/status.h"
+#include "proto/connection.h"
+#include "proto/ringmaster.pb.h"
+
+namespace ringmaster::coordinator {
+
+struct JobKnobs {
+  std::chrono::milliseconds heartbeat_interval{1000};
+  std::chrono::milliseconds dead_after{5000};
+  std::chrono::milliseconds join_timeout{120000};
+  // How long Abort / Done frames may take to flush before connections are cut.
+  std::chrono::milliseconds flush_timeout{2000};
+  std::chrono::milliseconds attribution_window{250};
+};
+
+class JobRunner {
+ public:
+  // Called once, when the outcome is decided and every connection is closed (or flush_timeout
+  // passed): OK iff the output file is in place.
+  using FinishedHandler = std::function<void(const Status& outcome)>;
+
+  // `job` must be valid (validate_job_spec); `comm` is what workers build their data plane with.
+  JobRunner(Strand strand, pb::JobSpec job, pb::CommConfig comm, JobKnobs knobs,
+            std::string output_path, ResultAssembler assembler, FinishedHandler on_finished);
+  // Waits for an output write in flight and removes its partial file unless the job succeeded.
+  ~JobRunner();
+  JobRunner(const JobRunner&) = delete;
+  JobRunner& operator=(const JobRunner&) = delete;
+
+  // Starts the join timeout and the heartbeat tick.
+  void start();
+  // Takes over an authenticated connection: sends Welcome and waits for its Register.
+  void adopt(std::shared_ptr<proto::Connection> connection, const pb::Hello& hello);
+  // Stops the job (a signal, a shutdown): Abort to every worker, outcome `reason`.
+  void cancel(const Status& reason) { fail(reason); }
+
+ private:
+  enum class Phase { kJoining, kRunning, kFinishing, kSucceeded, kFailed };
+
+  struct Session {
+    std::shared_ptr<proto::Connection> connection;
+    pb::Hello hello;
+    int worker = -1;  // Registry index once registered
+    int rank = -1;    // once assigned
+    bool done = false;
+    bool reported_error = false;
+  };
+
+  void on_frame(int id, proto::Frame frame);
+  void on_register(int id, Session& session, const proto::Frame& frame);
+  void on_result(Session& session, const proto::Frame& frame);
+  void on_done(Session& session, const proto::Frame& frame);
+  void on_worker_error(int id, Session& session, const proto::Frame& frame);
+  void on_closed(int id, const Status& reason);
+  void assign_and_start();
+  void tick();
+  void succeed();
+  void on_written(const Status& status);
+  // By value: callers pass members (reported_error_) that these reset.
+  void fail(Status reason);
+  void finish(Status outcome, const pb::Abort* abort);
+  void maybe_finished();
+  std::string describe(const Session& session) const;
+
+  Strand strand_;
+  pb::JobSpec job_;
+  pb::CommConfig comm_;
+  JobKnobs knobs_;
+  std::string output_path_;
+  ResultAssembler assembler_;
+  FinishedHandler on_finished_;
+
+  Phase phase_ = Phase::kJoining;
+  Registry registry_;
+  HeartbeatMonitor monitor_;
+  std::map<int, Session> sessions_;
+  int next_id_ = 0;
+  uint64_t heartbeat_seq_ = 0;
+  int workers_done_ = 0;
+  std::chrono::steady_clock::time_point started_;
+
+  // A worker's Error waiting for attribution_window to see whether another worker died first.
+  std::optional<Status> reported_error_;
+  boost::asio::steady_timer join_timer_;
+  boost::asio::steady_timer tick_timer_;
+  boost::asio::steady_timer attribution_timer_;
+  boost::asio::steady_timer flush_timer_;
+  std::optional<Status> outcome_;
+  bool finished_called_ = false;
+  // The output is written on its own thread, so heartbeats keep flowing during a long write.
+  std::thread writer_;
+  std::string partial_path_;
+};
+
+}  // namespace ringmaster::coordinator

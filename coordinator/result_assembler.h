@@ -1,0 +1,66 @@
+// coordinator/result_assembler.h: places workers' result rows at their global token index and
+// writes the output once every row has arrived.
+//
+// Nothing a worker sends is trusted: each chunk must come from the rank it names, every token
+// must be one the partition plan gives that rank, inside the sequence, and not already received,
+// and the rows must be exactly tokens x row_bytes (RELIABILITY.md 3.9). A chunk that fails is a
+// kDataLoss / kInvalidArgument naming the rank and token, and the job fails; it is never written.
+//
+// Memory: the whole output, [num_tokens, n_heads, head_dim] f32, lives here until it is written
+// (bounded by proto::kMaxOutputBytes), plus a 4-byte owner and a 1-byte flag per token.
+// Thread-compatible: owned by the coordinator's strand.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "proto/ringmaster.pb.h"
+
+namespace ringmaster::coordinator {
+
+class ResultAssembler {
+ public:
+  // REQUIRES (else its error): validate_job_spec(job) is OK.
+  static StatusOr<ResultAssembler> make(const pb::JobSpec& job);
+
+  // Checks and stores one chunk received from the worker holding `rank`.
+  Status add(int rank, const pb::ResultChunk& chunk);
+  // Checks a worker's Done: it claims `rows`; all of its tokens must have arrived.
+  Status check_done(int rank, int64_t rows) const;
+
+  bool complete() const { return received_total_ == num_tokens_; }
+  int64_t rows_received(int rank) const { return received_[static_cast<size_t>(rank)]; }
+  // [num_tokens, n_heads, head_dim], f32.
+  const Tensor& output() const { return output_; }
+
+ private:
+  ResultAssembler() = default;
+
+  int64_t num_tokens_ = 0;
+  int64_t row_bytes_ = 0;
+  std::vector<int32_t> owner_;     // [token] -> rank, from the plan
+  std::vector<uint8_t> have_;      // [token] -> received
+  std::vector<int64_t> expected_;  // [rank] -> tokens it owns
+  std::vector<int64_t> received_;  // [rank] -> tokens received from it
+  int64_t received_total_ = 0;
+  Tensor output_;
+};
+
+// Writes `tensor` to `path` as .npy so that `path` either does not change or holds the whole
+// file: write to partial_path_for(path), fsync it, rename it over `path`, fsync the directory.
+// On any failure the partial file is removed and `path` untouched. The two halves are separate
+// so the slow one (write_partial_npy) can run off the coordinator's strand and the rename
+// (commit_partial) only once the job is known to have succeeded.
+Status write_npy_atomically(const std::string& path, const Tensor& tensor);
+
+// "<dir>/.<name>.partial.<pid>": beside `path`, so the rename is atomic.
+std::string partial_path_for(const std::string& path);
+// Writes and fsyncs the partial file; removes it on failure.
+Status write_partial_npy(const std::string& partial, const Tensor& tensor);
+// Renames the partial file over `path` and fsyncs the directory; removes it on failure.
+Status commit_partial(const std::string& partial, const std::string& path);
+
+}  // namespace ringmaster::coordinator

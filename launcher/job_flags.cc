@@ -1,0 +1,183 @@
+#include "launcher/job_flags.h"
+
+#include <openssl/rand.h>
+
+#include "attention/check_job.h"
+#include "comm/make_communicator.h"
+#include "comm/partition.h"
+#include "proto/convert.h"
+#include "proto/validate.h"
+
+namespace ringmaster::launcher {
+
+void add_job_flags(CLI::App& app, JobFlags& f) {
+  app.add_option("--workers", f.workers, "number of worker processes (P)")
+      ->required()
+      ->check(CLI::Range(1, proto::kMaxWorld));
+  app.add_option("--out", f.out, "output .npy: [tokens, heads, head_dim] f32")->required();
+  app.add_option("--tokens", f.tokens, "sequence length L")->capture_default_str();
+  app.add_option("--heads", f.heads, "query heads H")->capture_default_str();
+  app.add_option("--kv-heads", f.kv_heads, "key/value heads (divides --heads)")
+      ->capture_default_str();
+  app.add_option("--head-dim", f.head_dim, "head dimension D")->capture_default_str();
+  auto* causal = app.add_flag("--causal", f.causal, "causal attention (the default)");
+  app.add_flag("--bidirectional", f.bidirectional, "bidirectional attention")->excludes(causal);
+  app.add_option("--plan", f.plan, "partition plan: contiguous, zigzag, striped")
+      ->capture_default_str();
+  app.add_option("--mixer", f.mixer, "distribution: ring, ulysses")->capture_default_str();
+  app.add_option("--seed", f.seed, "seed of the Q/K/V rows")->capture_default_str();
+  app.add_option("--threads", f.threads, "compute threads per worker")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--plan-align", f.plan_align, "round chunk sizes to this many tokens")
+      ->capture_default_str();
+  app.add_option("--step-timeout-ms", f.step_timeout_ms, "deadline of one data-plane step")
+      ->capture_default_str();
+  app.add_option("--chunk-bytes", f.chunk_bytes, "bytes of rows per result chunk")
+      ->capture_default_str();
+  app.add_option("--job-id", f.job_id, "job name in logs (default: random)");
+  app.add_option("--comm", f.comm, "data plane: ucx or local (default: ucx when built)");
+  app.add_option("--ucx-transports", f.ucx_transports, "UCX transports, as UCX_TLS spells them");
+  app.add_option("--ucx-keepalive-ms", f.ucx_keepalive_ms, "UCX keepalive interval (0: UCX's)");
+  app.add_option("--heartbeat-ms", f.heartbeat_ms, "heartbeat interval")->capture_default_str();
+  app.add_option("--dead-after-ms", f.dead_after_ms, "a peer silent this long is dead")
+      ->capture_default_str();
+  app.add_option("--join-timeout-ms", f.join_timeout_ms, "how long to wait for all workers")
+      ->capture_default_str();
+  app.add_option("--auth-timeout-ms", f.auth_timeout_ms,
+                 "how long a connection may take to authenticate")
+      ->capture_default_str();
+}
+
+namespace {
+
+std::string random_job_id() {
+  unsigned char raw[6];
+  if (RAND_bytes(raw, sizeof raw) != 1) return "job";
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string id;
+  for (unsigned char b : raw) {
+    id.push_back(kDigits[b >> 4]);
+    id.push_back(kDigits[b & 0xf]);
+  }
+  return id;
+}
+
+}  // namespace
+
+StatusOr<coordinator::CoordinatorOptions> coordinator_options(const JobFlags& f) {
+  RM_ASSIGN_OR_RETURN(comm::PlanKind plan, comm::parse_plan(f.plan));
+  RM_ASSIGN_OR_RETURN(attention::Distribution mixer, attention::parse_distribution(f.mixer));
+  coordinator::CoordinatorOptions options;
+  pb::JobSpec& job = options.job;
+  job.set_job_id(f.job_id.empty() ? random_job_id() : f.job_id);
+  job.set_world(f.workers);
+  job.set_plan(proto::to_pb_plan(plan));
+  job.set_plan_align(f.plan_align);
+  job.set_step_timeout_ms(f.step_timeout_ms);
+  job.set_threads(f.threads);
+  job.set_result_chunk_bytes(f.chunk_bytes);
+  pb::CheckJob* check = job.mutable_check();
+  check->set_num_tokens(f.tokens);
+  check->set_n_heads(f.heads);
+  check->set_n_kv_heads(f.kv_heads);
+  check->set_head_dim(f.head_dim);
+  check->set_causal(!f.bidirectional);
+  check->set_seed(f.seed);
+  check->set_mixer(proto::to_pb_mixer(mixer));
+  RM_RETURN_IF_ERROR(proto::validate_job_spec(job));
+
+  std::string backend = f.comm;
+  if (backend.empty()) {
+    const std::vector<std::string> built = comm::built_backends();
+    backend = std::find(built.begin(), built.end(), "ucx") != built.end() ? "ucx" : "local";
+  }
+  RM_ASSIGN_OR_RETURN(comm::CommSpec::Backend parsed, comm::parse_backend(backend));
+  options.comm.set_backend(parsed == comm::CommSpec::kUcx ? pb::COMM_BACKEND_UCX
+                                                          : pb::COMM_BACKEND_LOCAL);
+  options.comm.set_ucx_transports(f.ucx_transports);
+  options.comm.set_ucx_keepalive_ms(f.ucx_keepalive_ms);
+  RM_RETURN_IF_ERROR(proto::validate_comm_config(options.comm));
+  if (options.comm.backend() == pb::COMM_BACKEND_LOCAL && f.workers != 1) {
+    return invalid_argument("--comm local runs a single worker; " + std::to_string(f.workers) +
+                            " workers need --comm ucx");
+  }
+
+  pb::HeartbeatKnobs knobs;
+  knobs.set_interval_ms(f.heartbeat_ms);
+  knobs.set_dead_after_ms(f.dead_after_ms);
+  RM_RETURN_IF_ERROR(proto::validate_heartbeat_knobs(knobs));
+  options.job_knobs.heartbeat_interval = std::chrono::milliseconds(f.heartbeat_ms);
+  options.job_knobs.dead_after = std::chrono::milliseconds(f.dead_after_ms);
+  options.job_knobs.join_timeout = std::chrono::milliseconds(f.join_timeout_ms);
+  options.server_knobs.auth_timeout = std::chrono::milliseconds(f.auth_timeout_ms);
+  options.output_path = f.out;
+  return options;
+}
+
+std::vector<std::string> job_flag_args(const JobFlags& f) {
+  std::vector<std::string> args = {
+      "--workers",
+      std::to_string(f.workers),
+      "--out",
+      f.out,
+      "--tokens",
+      std::to_string(f.tokens),
+      "--heads",
+      std::to_string(f.heads),
+      "--kv-heads",
+      std::to_string(f.kv_heads),
+      "--head-dim",
+      std::to_string(f.head_dim),
+      f.bidirectional ? "--bidirectional" : "--causal",
+      "--plan",
+      f.plan,
+      "--mixer",
+      f.mixer,
+      "--seed",
+      std::to_string(f.seed),
+      "--threads",
+      std::to_string(f.threads),
+      "--plan-align",
+      std::to_string(f.plan_align),
+      "--step-timeout-ms",
+      std::to_string(f.step_timeout_ms),
+      "--chunk-bytes",
+      std::to_string(f.chunk_bytes),
+      "--ucx-keepalive-ms",
+      std::to_string(f.ucx_keepalive_ms),
+      "--heartbeat-ms",
+      std::to_string(f.heartbeat_ms),
+      "--dead-after-ms",
+      std::to_string(f.dead_after_ms),
+      "--join-timeout-ms",
+      std::to_string(f.join_timeout_ms),
+      "--auth-timeout-ms",
+      std::to_string(f.auth_timeout_ms),
+  };
+  if (!f.job_id.empty()) args.insert(args.end(), {"--job-id", f.job_id});
+  if (!f.comm.empty()) args.insert(args.end(), {"--comm", f.comm});
+  if (!f.ucx_transports.empty()) args.insert(args.end(), {"--ucx-transports", f.ucx_transports});
+  return args;
+}
+
+StatusOr<HostPort> parse_host_port(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
+    return invalid_argument("'" + text + "' is not HOST:PORT");
+  }
+  HostPort out;
+  out.host = text.substr(0, colon);
+  if (out.host.size() >= 2 && out.host.front() == '[' && out.host.back() == ']') {
+    out.host = out.host.substr(1, out.host.size() - 2);
+  }
+  const std::string port = text.substr(colon + 1);
+  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||
+      std::stoi(port) > 65535) {
+    return invalid_argument("'" + text + "': port '" + port + "' is not 0..65535");
+  }
+  out.port = static_cast<uint16_t>(std::stoi(port));
+  return out;
+}
+
+}  // namespace ringmaster::launcher

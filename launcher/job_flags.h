@@ -1,0 +1,64 @@
+// launcher/job_flags.h: the command-line flags that describe a job and its control-plane knobs,
+// shared by `ringmaster run` and `ringmaster coordinator`, and their translation into the
+// JobSpec and CoordinatorOptions the coordinator runs.
+//
+// Defaults are the production values of RELIABILITY.md's table (heartbeat 1 s, dead after 5 s,
+// join timeout 120 s); tests pass shorter ones. Also: HOST:PORT parsing, and the flags forwarded
+// to child processes by `ringmaster run`. Thread-compatible: plain values.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "coordinator/coordinator.h"
+#include "core/status.h"
+#include "proto/ringmaster.pb.h"
+
+namespace ringmaster::launcher {
+
+struct JobFlags {
+  int workers = 1;
+  int64_t tokens = 4096;
+  int64_t heads = 4;
+  int64_t kv_heads = 2;
+  int64_t head_dim = 64;
+  bool causal = false;         // --causal: the default, accepted so scripts can say it
+  bool bidirectional = false;  // --bidirectional
+  std::string plan = "zigzag";
+  std::string mixer = "ring";
+  uint64_t seed = 1;
+  int threads = 1;
+  int64_t plan_align = 1;
+  uint32_t step_timeout_ms = 60000;
+  uint32_t chunk_bytes = 4u << 20;
+  std::string out;
+  std::string job_id;  // empty: random
+  std::string comm;    // "ucx" or "local"; empty: ucx when built, else local
+  std::string ucx_transports;
+  uint32_t ucx_keepalive_ms = 0;
+  uint32_t heartbeat_ms = 1000;
+  uint32_t dead_after_ms = 5000;
+  uint32_t join_timeout_ms = 120000;
+  uint32_t auth_timeout_ms = 10000;
+};
+
+// Adds the job flags (--workers, --tokens, ..., --out) and knobs to `app`.
+void add_job_flags(CLI::App& app, JobFlags& flags);
+
+// The coordinator's options for these flags; listen address and callbacks are left to the caller.
+// kInvalidArgument names the flag that is wrong (an unknown plan, an impossible head split).
+StatusOr<coordinator::CoordinatorOptions> coordinator_options(const JobFlags& flags);
+
+// The same flags as arguments, for a coordinator child of `ringmaster run`.
+std::vector<std::string> job_flag_args(const JobFlags& flags);
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+// "host:port", "1.2.3.4:0" or "[::1]:5000". kInvalidArgument otherwise.
+StatusOr<HostPort> parse_host_port(const std::string& text);
+
+}  // namespace ringmaster::launcher

@@ -1,0 +1,97 @@
+#include "proto/convert.h"
+
+#include "proto/validate.h"
+
+namespace ringmaster::proto {
+
+pb::Plan to_pb_plan(comm::PlanKind kind) {
+  switch (kind) {
+    case comm::PlanKind::kContiguous:
+      return pb::PLAN_CONTIGUOUS;
+    case comm::PlanKind::kZigzag:
+      return pb::PLAN_ZIGZAG;
+    case comm::PlanKind::kStriped:
+      return pb::PLAN_STRIPED;
+  }
+  return pb::PLAN_UNSPECIFIED;
+}
+
+pb::Mixer to_pb_mixer(attention::Distribution distribution) {
+  switch (distribution) {
+    case attention::Distribution::kRing:
+      return pb::MIXER_RING;
+    case attention::Distribution::kUlysses:
+      return pb::MIXER_ULYSSES;
+  }
+  return pb::MIXER_UNSPECIFIED;
+}
+
+StatusOr<attention::CheckJobSpec> to_check_job_spec(const pb::JobSpec& job) {
+  RM_RETURN_IF_ERROR(validate_job_spec(job));
+  const pb::CheckJob& check = job.check();
+  attention::CheckJobSpec spec;
+  spec.num_tokens = check.num_tokens();
+  spec.n_heads = check.n_heads();
+  spec.n_kv_heads = check.n_kv_heads();
+  spec.head_dim = check.head_dim();
+  spec.causal = check.causal();
+  spec.seed = check.seed();
+  spec.distribution = check.mixer() == pb::MIXER_ULYSSES ? attention::Distribution::kUlysses
+                                                         : attention::Distribution::kRing;
+  return spec;
+}
+
+StatusOr<comm::PartitionPlan> to_partition_plan(const pb::JobSpec& job) {
+  RM_RETURN_IF_ERROR(validate_job_spec(job));
+  comm::PlanKind kind = comm::PlanKind::kContiguous;
+  if (job.plan() == pb::PLAN_ZIGZAG) kind = comm::PlanKind::kZigzag;
+  if (job.plan() == pb::PLAN_STRIPED) kind = comm::PlanKind::kStriped;
+  return comm::PartitionPlan::make(kind, job.check().num_tokens(), job.world(), job.plan_align());
+}
+
+StatusOr<comm::CommSpec> to_comm_spec(const pb::CommConfig& config) {
+  RM_RETURN_IF_ERROR(validate_comm_config(config));
+  comm::CommSpec spec;
+  spec.backend =
+      config.backend() == pb::COMM_BACKEND_UCX ? comm::CommSpec::kUcx : comm::CommSpec::kLocal;
+  spec.ucx_transports = config.ucx_transports();
+  spec.ucx_keepalive_interval = std::chrono::milliseconds(config.ucx_keepalive_ms());
+  return spec;
+}
+
+pb::Error to_pb_error(const Status& status, int rank, const std::string& host, int64_t pid) {
+  pb::Error error;
+  // ErrorCode values mirror StatusCode's enumerators one to one (ringmaster.proto).
+  error.set_code(static_cast<pb::ErrorCode>(static_cast<int>(status.code())));
+  // Keep within validate_error's limit however long the local message grew.
+  error.set_message(status.message().substr(0, 16u << 10));
+  error.set_rank(rank);
+  error.set_host(host.substr(0, kMaxHostBytes));
+  error.set_pid(pid);
+  return error;
+}
+
+pb::Error unauthenticated_error(const std::string& message) {
+  pb::Error error;
+  error.set_code(pb::ERROR_CODE_UNAUTHENTICATED);
+  error.set_message(message);
+  error.set_rank(-1);
+  return error;
+}
+
+Status from_pb_error(const pb::Error& error) {
+  StatusCode code = StatusCode::kInternal;
+  const int raw = static_cast<int>(error.code());
+  if (raw >= static_cast<int>(StatusCode::kInvalidArgument) &&
+      raw <= static_cast<int>(StatusCode::kInternal)) {
+    code = static_cast<StatusCode>(raw);
+  } else if (error.code() == pb::ERROR_CODE_UNAUTHENTICATED) {
+    code = StatusCode::kFailedPrecondition;
+  }
+  std::string who = error.rank() >= 0 ? "rank " + std::to_string(error.rank()) : "worker";
+  who += " (" + (error.host().empty() ? std::string("?") : error.host()) + " pid " +
+         std::to_string(error.pid()) + ")";
+  return Status(code, who + ": " + error.message());
+}
+
+}  // namespace ringmaster::proto

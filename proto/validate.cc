@@ -1,0 +1,209 @@
+#include "proto/validate.h"
+
+#include <string>
+
+#include "proto/auth.h"
+#include "proto/frame.h"
+
+namespace ringmaster::proto {
+namespace {
+
+Status field_error(const char* message, const char* field, const std::string& what) {
+  return invalid_argument(std::string(message) + "." + field + " " + what);
+}
+
+template <typename T>
+Status check_range(const char* message, const char* field, T value, T lo, T hi) {
+  if (value < lo || value > hi) {
+    return field_error(message, field,
+                       "= " + std::to_string(value) + " outside [" + std::to_string(lo) + ", " +
+                           std::to_string(hi) + "]");
+  }
+  return ok_status();
+}
+
+Status check_size(const char* message, const char* field, size_t size, size_t expected) {
+  if (size != expected) {
+    return field_error(
+        message, field,
+        "is " + std::to_string(size) + " bytes, expected " + std::to_string(expected));
+  }
+  return ok_status();
+}
+
+Status check_max(const char* message, const char* field, size_t size, size_t max) {
+  if (size > max) {
+    return field_error(message, field,
+                       "is " + std::to_string(size) + " bytes, limit " + std::to_string(max));
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+Status validate_hello(const pb::Hello& hello) {
+  if (hello.protocol_version() != pb::PROTOCOL_VERSION_CURRENT) {
+    return field_error("Hello", "protocol_version",
+                       "= " + std::to_string(hello.protocol_version()) + ", this coordinator " +
+                           "speaks " + std::to_string(pb::PROTOCOL_VERSION_CURRENT));
+  }
+  RM_RETURN_IF_ERROR(check_size("Hello", "client_nonce", hello.client_nonce().size(), kNonceBytes));
+  RM_RETURN_IF_ERROR(check_max("Hello", "host", hello.host().size(), kMaxHostBytes));
+  return check_range<int64_t>("Hello", "pid", hello.pid(), 1, INT32_MAX);
+}
+
+Status validate_challenge(const pb::Challenge& challenge) {
+  RM_RETURN_IF_ERROR(
+      check_size("Challenge", "server_nonce", challenge.server_nonce().size(), kNonceBytes));
+  return check_size("Challenge", "server_proof", challenge.server_proof().size(), kProofBytes);
+}
+
+Status validate_auth_response(const pb::AuthResponse& response) {
+  return check_size("AuthResponse", "client_proof", response.client_proof().size(), kProofBytes);
+}
+
+Status validate_heartbeat_knobs(const pb::HeartbeatKnobs& knobs) {
+  RM_RETURN_IF_ERROR(check_range<uint32_t>("HeartbeatKnobs", "interval_ms", knobs.interval_ms(), 1,
+                                           kMaxTimeoutMs));
+  RM_RETURN_IF_ERROR(check_range<uint32_t>("HeartbeatKnobs", "dead_after_ms", knobs.dead_after_ms(),
+                                           1, kMaxTimeoutMs));
+  if (knobs.dead_after_ms() <= knobs.interval_ms()) {
+    // A deadline shorter than the interval would declare every healthy peer dead.
+    return field_error("HeartbeatKnobs", "dead_after_ms",
+                       "= " + std::to_string(knobs.dead_after_ms()) +
+                           " must exceed interval_ms = " + std::to_string(knobs.interval_ms()));
+  }
+  return ok_status();
+}
+
+Status validate_comm_config(const pb::CommConfig& comm) {
+  if (comm.backend() != pb::COMM_BACKEND_LOCAL && comm.backend() != pb::COMM_BACKEND_UCX) {
+    return field_error("CommConfig", "backend",
+                       "= " + std::to_string(comm.backend()) + " is not a backend");
+  }
+  RM_RETURN_IF_ERROR(check_max("CommConfig", "ucx_transports", comm.ucx_transports().size(), 256));
+  return check_range<uint32_t>("CommConfig", "ucx_keepalive_ms", comm.ucx_keepalive_ms(), 0,
+                               kMaxTimeoutMs);
+}
+
+Status validate_welcome(const pb::Welcome& welcome) {
+  RM_RETURN_IF_ERROR(check_max("Welcome", "job_id", welcome.job_id().size(), 128));
+  RM_RETURN_IF_ERROR(validate_comm_config(welcome.comm()));
+  return validate_heartbeat_knobs(welcome.heartbeat());
+}
+
+Status validate_register(const pb::Register& reg) {
+  RM_RETURN_IF_ERROR(check_max("Register", "host", reg.host().size(), kMaxHostBytes));
+  RM_RETURN_IF_ERROR(check_range<int64_t>("Register", "pid", reg.pid(), 1, INT32_MAX));
+  RM_RETURN_IF_ERROR(check_range<int32_t>("Register", "rank_hint", reg.rank_hint(), -1, INT32_MAX));
+  return check_max("Register", "comm_address", reg.comm_address().size(), kMaxCommAddressBytes);
+}
+
+Status validate_job_spec(const pb::JobSpec& job) {
+  RM_RETURN_IF_ERROR(check_max("JobSpec", "job_id", job.job_id().size(), 128));
+  RM_RETURN_IF_ERROR(check_range<int32_t>("JobSpec", "world", job.world(), 1, kMaxWorld));
+  if (job.plan() != pb::PLAN_CONTIGUOUS && job.plan() != pb::PLAN_ZIGZAG &&
+      job.plan() != pb::PLAN_STRIPED) {
+    return field_error("JobSpec", "plan", "= " + std::to_string(job.plan()) + " is not a plan");
+  }
+  RM_RETURN_IF_ERROR(
+      check_range<int64_t>("JobSpec", "plan_align", job.plan_align(), 1, int64_t{1} << 20));
+  RM_RETURN_IF_ERROR(
+      check_range<uint32_t>("JobSpec", "step_timeout_ms", job.step_timeout_ms(), 1, kMaxTimeoutMs));
+  RM_RETURN_IF_ERROR(check_range<int32_t>("JobSpec", "threads", job.threads(), 1, 1024));
+  if (!job.has_check()) return field_error("JobSpec", "job", "is empty (no check job)");
+
+  const pb::CheckJob& check = job.check();
+  RM_RETURN_IF_ERROR(
+      check_range<int64_t>("CheckJob", "num_tokens", check.num_tokens(), 1, kMaxTokens));
+  RM_RETURN_IF_ERROR(check_range<int64_t>("CheckJob", "n_heads", check.n_heads(), 1, kMaxHeads));
+  RM_RETURN_IF_ERROR(
+      check_range<int64_t>("CheckJob", "n_kv_heads", check.n_kv_heads(), 1, check.n_heads()));
+  if (check.n_heads() % check.n_kv_heads() != 0) {
+    return field_error("CheckJob", "n_kv_heads",
+                       "= " + std::to_string(check.n_kv_heads()) +
+                           " does not divide n_heads = " + std::to_string(check.n_heads()));
+  }
+  RM_RETURN_IF_ERROR(
+      check_range<int64_t>("CheckJob", "head_dim", check.head_dim(), 1, kMaxHeadDim));
+  if (check.mixer() != pb::MIXER_RING && check.mixer() != pb::MIXER_ULYSSES) {
+    return field_error("CheckJob", "mixer",
+                       "= " + std::to_string(check.mixer()) + " is not a mixer");
+  }
+  if (check.mixer() == pb::MIXER_ULYSSES &&
+      (check.n_heads() % job.world() != 0 || check.n_kv_heads() % job.world() != 0)) {
+    return field_error("CheckJob", "mixer",
+                       "= ulysses needs n_heads (" + std::to_string(check.n_heads()) +
+                           ") and n_kv_heads (" + std::to_string(check.n_kv_heads()) +
+                           ") divisible by the number of workers (" + std::to_string(job.world()) +
+                           ")");
+  }
+  // Bounded factors (heads, head_dim <= 1024, tokens <= 2^32) keep these products in int64.
+  const int64_t row_bytes = result_row_bytes(job);
+  if (row_bytes > int64_t{kMaxResultChunkRowBytes}) {
+    return field_error("CheckJob", "head_dim",
+                       "gives output rows of " + std::to_string(row_bytes) +
+                           " bytes, more than a result chunk holds");
+  }
+  if (row_bytes * check.num_tokens() > kMaxOutputBytes) {
+    return field_error("CheckJob", "num_tokens",
+                       "gives an output of " + std::to_string(row_bytes * check.num_tokens()) +
+                           " bytes, limit " + std::to_string(kMaxOutputBytes));
+  }
+  if (job.result_chunk_bytes() < row_bytes || job.result_chunk_bytes() > kMaxResultChunkRowBytes) {
+    return field_error("JobSpec", "result_chunk_bytes",
+                       "= " + std::to_string(job.result_chunk_bytes()) + " outside [" +
+                           std::to_string(row_bytes) + ", " +
+                           std::to_string(kMaxResultChunkRowBytes) + "]");
+  }
+  return ok_status();
+}
+
+Status validate_assignment(const pb::Assignment& assignment) {
+  RM_RETURN_IF_ERROR(validate_job_spec(assignment.job()));
+  const int world = assignment.job().world();
+  if (assignment.world() != world) {
+    return field_error(
+        "Assignment", "world",
+        "= " + std::to_string(assignment.world()) + " but the job says " + std::to_string(world));
+  }
+  RM_RETURN_IF_ERROR(check_range<int32_t>("Assignment", "rank", assignment.rank(), 0, world - 1));
+  if (assignment.peers_size() != world) {
+    return field_error("Assignment", "peers",
+                       "has " + std::to_string(assignment.peers_size()) + " entries for " +
+                           std::to_string(world) + " ranks");
+  }
+  for (int r = 0; r < world; ++r) {
+    const pb::Peer& peer = assignment.peers(r);
+    if (peer.rank() != r) {
+      return field_error("Assignment", "peers",
+                         "[" + std::to_string(r) + "].rank = " + std::to_string(peer.rank()));
+    }
+    RM_RETURN_IF_ERROR(check_max("Peer", "host", peer.host().size(), kMaxHostBytes));
+    RM_RETURN_IF_ERROR(
+        check_max("Peer", "comm_address", peer.comm_address().size(), kMaxCommAddressBytes));
+  }
+  return ok_status();
+}
+
+Status validate_result_chunk(const pb::ResultChunk& chunk, int64_t row_bytes) {
+  if (chunk.tokens_size() == 0 || chunk.tokens_size() > kMaxResultChunkTokens) {
+    return field_error("ResultChunk", "tokens",
+                       "has " + std::to_string(chunk.tokens_size()) + " entries, expected 1.." +
+                           std::to_string(kMaxResultChunkTokens));
+  }
+  const auto expected = static_cast<size_t>(chunk.tokens_size()) * static_cast<size_t>(row_bytes);
+  return check_size("ResultChunk", "rows", chunk.rows().size(), expected);
+}
+
+Status validate_error(const pb::Error& error) {
+  RM_RETURN_IF_ERROR(check_max("Error", "host", error.host().size(), kMaxHostBytes));
+  RM_RETURN_IF_ERROR(check_max("Error", "message", error.message().size(), 16u << 10));
+  return check_range<int32_t>("Error", "rank", error.rank(), -1, kMaxWorld - 1);
+}
+
+int64_t result_row_bytes(const pb::JobSpec& job) {
+  return job.check().n_heads() * job.check().head_dim() * static_cast<int64_t>(sizeof(float));
+}
+
+}  // namespace ringmaster::proto

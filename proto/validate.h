@@ -1,0 +1,47 @@
+// proto/validate.h: semantic checks of messages from a peer, after they parsed.
+//
+// Parsing (frame.h) only proves the bytes are a well-formed message. These checks prove the
+// values make sense before anyone indexes, allocates or loops with them (RELIABILITY.md 3.9):
+// sizes of nonces and proofs, lengths of strings, ranks inside the world, a job spec whose
+// products do not overflow and whose output fits the limits below. Errors are kInvalidArgument
+// naming the message and field. Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+
+#include "core/status.h"
+#include "proto/ringmaster.pb.h"
+
+namespace ringmaster::proto {
+
+inline constexpr int kMaxWorld = 1024;
+inline constexpr size_t kMaxHostBytes = 255;
+inline constexpr size_t kMaxCommAddressBytes = 60u << 10;  // fits a Register frame
+inline constexpr int64_t kMaxTokens = int64_t{1} << 32;
+inline constexpr int64_t kMaxHeads = 1024;
+inline constexpr int64_t kMaxHeadDim = 1024;
+// The coordinator holds the whole output in memory while it assembles (ResultAssembler).
+inline constexpr int64_t kMaxOutputBytes = int64_t{64} << 30;
+inline constexpr uint32_t kMaxTimeoutMs = 24u * 3600u * 1000u;
+
+Status validate_hello(const pb::Hello& hello);
+Status validate_challenge(const pb::Challenge& challenge);
+Status validate_auth_response(const pb::AuthResponse& response);
+Status validate_heartbeat_knobs(const pb::HeartbeatKnobs& knobs);
+Status validate_comm_config(const pb::CommConfig& comm);
+Status validate_welcome(const pb::Welcome& welcome);
+Status validate_register(const pb::Register& reg);
+// The job spec alone: every field in range, products bounded, the mixer's constraints met.
+Status validate_job_spec(const pb::JobSpec& job);
+// The spec (as above) plus rank < world and a peer table of exactly `world` entries, in order.
+Status validate_assignment(const pb::Assignment& assignment);
+// Shape only: tokens count and rows bytes agree for rows of `row_bytes`. Ownership of the tokens
+// is the ResultAssembler's check, which knows the plan.
+Status validate_result_chunk(const pb::ResultChunk& chunk, int64_t row_bytes);
+Status validate_error(const pb::Error& error);
+
+// Bytes of one output row of the job: n_heads * head_dim f32 values.
+// REQUIRES: validate_job_spec(job) is OK.
+int64_t result_row_bytes(const pb::JobSpec& job);
+
+}  // namespace ringmaster::proto

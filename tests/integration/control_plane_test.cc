@@ -1,0 +1,182 @@
+// The control plane between real processes over loopback: `ringmaster coordinator` and
+// `ringmaster worker` started separately, as a cluster script would. Covers the wrong token, a
+// killed worker, the join timeout and a worker that outlives its coordinator. Test knobs follow
+// RELIABILITY.md: heartbeat 200 ms, dead after 1 s, abort grace 2 s.
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+#include "comm/make_communicator.h"
+#include "tests/integration/process.h"
+
+namespace ringmaster::testing {
+namespace {
+
+const std::string kToken = "integration-test-token-0123456789abcdef";
+
+bool have_ucx() {
+  const auto built = comm::built_backends();
+  return std::find(built.begin(), built.end(), "ucx") != built.end();
+}
+
+// A coordinator process and the port it listens on.
+struct Coordinator {
+  std::unique_ptr<Process> process;
+  std::string address;  // 127.0.0.1:PORT
+};
+
+Coordinator start_coordinator(int workers, const std::string& out, const CheckJob& job,
+                              std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {
+      ringmaster_binary(),     "coordinator", "--listen", "127.0.0.1:0",    "--workers",
+      std::to_string(workers), "--out",       out,        "--heartbeat-ms", "200",
+      "--dead-after-ms",       "1000"};
+  for (std::string& f : job.flags()) args.push_back(std::move(f));
+  for (std::string& f : extra) args.push_back(std::move(f));
+  auto process = Process::start(args, {{"RINGMASTER_TOKEN", kToken}});
+  RM_CHECK(process.ok()) << process.status().to_string();
+  Coordinator c{std::move(process).value(), ""};
+  if (c.process->wait_for_output("listening on", milliseconds(10000))) {
+    c.address = listening_address(c.process->output());
+  }
+  return c;
+}
+
+std::unique_ptr<Process> start_worker(const std::string& address, const std::string& token,
+                                      int rank_hint = -1) {
+  std::vector<std::string> args = {ringmaster_binary(), "worker", "--coordinator",        address,
+                                   "--abort-grace-ms",  "2000",   "--connect-timeout-ms", "10000"};
+  if (rank_hint >= 0) args.insert(args.end(), {"--rank-hint", std::to_string(rank_hint)});
+  // Unset the launcher-style rank variables so the test does not depend on its own environment.
+  auto process = Process::start(args, {{"RINGMASTER_TOKEN", token},
+                                       {"SLURM_PROCID", ""},
+                                       {"OMPI_COMM_WORLD_RANK", ""},
+                                       {"RANK", ""}});
+  RM_CHECK(process.ok()) << process.status().to_string();
+  return std::move(process).value();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+TEST(ControlPlane, WrongTokenIsRefusedAndTheJobCompletes) {
+  if (!have_ucx()) GTEST_SKIP() << "needs UCX for two workers";
+  TempDir dir;
+  const std::string out = dir.file("out.npy");
+  CheckJob job;
+  Coordinator coordinator = start_coordinator(2, out, job);
+  ASSERT_FALSE(coordinator.address.empty()) << coordinator.process->output();
+
+  const auto start = std::chrono::steady_clock::now();
+  auto intruder = start_worker(coordinator.address, "a-wrong-token-of-sufficient-length");
+  const std::optional<int> refused = intruder->wait_for_exit(milliseconds(5000));
+  ASSERT_TRUE(refused.has_value()) << "wrong-token worker still running\n" << intruder->output();
+  EXPECT_EQ(*refused, 4) << intruder->output();  // the documented authentication code
+  const double refused_s = seconds_since(start);
+  EXPECT_LT(refused_s, 2.0);  // refused within 1 s, plus process start on a loaded machine
+  std::printf("[ timing ] wrong-token worker refused after %.3f s\n", refused_s);
+  // The worker checks the coordinator's proof first, finds it wrong and hangs up; the
+  // coordinator logs the peer that left mid-handshake.
+  EXPECT_NE(intruder->output().find("proof does not match"), std::string::npos)
+      << intruder->output();
+  EXPECT_TRUE(coordinator.process->wait_for_output("before it authenticated", milliseconds(2000)))
+      << coordinator.process->output();
+
+  // A worker with no token at all never reaches the network.
+  auto tokenless = start_worker(coordinator.address, "");
+  EXPECT_EQ(tokenless->wait_for_exit(milliseconds(5000)), std::optional<int>(4));
+
+  auto w0 = start_worker(coordinator.address, kToken);
+  auto w1 = start_worker(coordinator.address, kToken);
+  const std::optional<int> code = coordinator.process->wait_for_exit(milliseconds(60000));
+  ASSERT_TRUE(code.has_value()) << coordinator.process->output();
+  EXPECT_EQ(*code, 0) << coordinator.process->output();
+  EXPECT_EQ(w0->wait_for_exit(milliseconds(10000)), std::optional<int>(0)) << w0->output();
+  EXPECT_EQ(w1->wait_for_exit(milliseconds(10000)), std::optional<int>(0)) << w1->output();
+  const Status same = matches_reference(out, job);
+  EXPECT_TRUE(same.ok()) << same.to_string();
+}
+
+TEST(ControlPlane, KilledWorkerFailsTheJobFast) {
+  if (!have_ucx()) GTEST_SKIP() << "needs UCX for three workers";
+  TempDir dir;
+  const std::string out = dir.file("out.npy");
+  CheckJob job;
+  job.tokens = 32768;  // seconds of work, so the kill lands mid-job
+  Coordinator coordinator = start_coordinator(3, out, job);
+  ASSERT_FALSE(coordinator.address.empty()) << coordinator.process->output();
+  std::vector<std::unique_ptr<Process>> workers;
+  for (int r = 0; r < 3; ++r) workers.push_back(start_worker(coordinator.address, kToken, r));
+  Process& victim = *workers[1];
+  ASSERT_TRUE(victim.wait_for_output("running the attention check", milliseconds(20000)))
+      << victim.output() << coordinator.process->output();
+
+  const auto killed_at = std::chrono::steady_clock::now();
+  victim.signal(SIGKILL);
+  const std::optional<int> code = coordinator.process->wait_for_exit(milliseconds(10000));
+  const double detect_s = seconds_since(killed_at);
+  ASSERT_TRUE(code.has_value()) << "coordinator still running 10 s after the kill\n"
+                                << coordinator.process->output();
+  EXPECT_EQ(*code, 3) << coordinator.process->output();  // the documented worker-lost code
+  EXPECT_LT(detect_s, 2.0);
+  const std::string log = coordinator.process->output();
+  EXPECT_NE(log.find("rank 1 ("), std::string::npos) << log;
+  EXPECT_NE(log.find("pid " + std::to_string(victim.pid())), std::string::npos) << log;
+  EXPECT_NE(log.find("lost"), std::string::npos) << log;
+  EXPECT_TRUE(dir.entries().empty()) << "the failed job left a file";
+
+  // Survivors stop within the abort grace (2 s) plus a margin, with the failure code.
+  for (int r : {0, 2}) {
+    const std::optional<int> survivor = workers[r]->wait_for_exit(milliseconds(6000));
+    ASSERT_TRUE(survivor.has_value()) << "rank " << r << " still running\n" << workers[r]->output();
+    EXPECT_NE(*survivor, 0) << workers[r]->output();
+  }
+  std::printf("[ timing ] kill -9 to coordinator exit: %.3f s; all stopped after %.3f s\n",
+              detect_s, seconds_since(killed_at));
+}
+
+TEST(ControlPlane, JoinTimeoutNamesTheMissingRanks) {
+  TempDir dir;
+  const std::string out = dir.file("out.npy");
+  CheckJob job;
+  job.tokens = 256;
+  Coordinator coordinator =
+      start_coordinator(3, out, job, {"--join-timeout-ms", "1500", "--comm", "ucx"});
+  if (coordinator.address.empty() && !have_ucx()) GTEST_SKIP() << "needs UCX for three workers";
+  ASSERT_FALSE(coordinator.address.empty()) << coordinator.process->output();
+  auto w = start_worker(coordinator.address, kToken, 1);
+  const auto start = std::chrono::steady_clock::now();
+  const std::optional<int> code = coordinator.process->wait_for_exit(milliseconds(10000));
+  ASSERT_TRUE(code.has_value()) << coordinator.process->output();
+  EXPECT_EQ(*code, 5) << coordinator.process->output();  // the documented timeout code
+  EXPECT_LT(seconds_since(start), 3.0);
+  EXPECT_NE(coordinator.process->output().find("missing ranks: 0, 2"), std::string::npos)
+      << coordinator.process->output();
+  const std::optional<int> worker_code = w->wait_for_exit(milliseconds(5000));
+  ASSERT_TRUE(worker_code.has_value()) << w->output();
+  EXPECT_EQ(*worker_code, 1) << w->output();  // aborted by the coordinator
+  EXPECT_TRUE(dir.entries().empty());
+}
+
+TEST(ControlPlane, WorkerExitsWhenTheCoordinatorDies) {
+  TempDir dir;
+  const std::string out = dir.file("out.npy");
+  CheckJob job;
+  job.tokens = 256;
+  Coordinator coordinator = start_coordinator(2, out, job, {"--comm", "ucx"});
+  if (coordinator.address.empty() && !have_ucx()) GTEST_SKIP() << "needs UCX for two workers";
+  ASSERT_FALSE(coordinator.address.empty()) << coordinator.process->output();
+  auto w = start_worker(coordinator.address, kToken);
+  ASSERT_TRUE(coordinator.process->wait_for_output("registered", milliseconds(10000)))
+      << coordinator.process->output() << w->output();
+  const auto killed_at = std::chrono::steady_clock::now();
+  coordinator.process->signal(SIGKILL);
+  const std::optional<int> code = w->wait_for_exit(milliseconds(5000));
+  ASSERT_TRUE(code.has_value()) << w->output();
+  EXPECT_EQ(*code, 3) << w->output();  // coordinator lost
+  EXPECT_LT(seconds_since(killed_at), 2.0);
+}
+
+}  // namespace
+}  // namespace ringmaster::testing

@@ -1,0 +1,109 @@
+// `ringmaster run` with 1-4 worker processes over loopback: the gathered .npy equals the
+// single-process reference for every plan and mixer, and the launcher leaves nothing behind.
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+#include "comm/make_communicator.h"
+#include "tests/integration/process.h"
+
+namespace ringmaster::testing {
+namespace {
+
+bool have_ucx() {
+  const auto built = comm::built_backends();
+  return std::find(built.begin(), built.end(), "ucx") != built.end();
+}
+
+struct RunCase {
+  int workers;
+  CheckJob job;
+};
+
+std::string case_name(const ::testing::TestParamInfo<RunCase>& info) {
+  const RunCase& c = info.param;
+  return "P" + std::to_string(c.workers) + "_" + c.job.plan + "_" + c.job.mixer + "_" +
+         (c.job.causal ? "causal" : "bidirectional");
+}
+
+// Names the case in gtest's listing instead of dumping its bytes.
+void PrintTo(const RunCase& c, std::ostream* os) { *os << case_name({c, 0}); }
+
+class RingmasterRun : public ::testing::TestWithParam<RunCase> {};
+
+TEST_P(RingmasterRun, MatchesReference) {
+  const RunCase& c = GetParam();
+  if (c.workers > 1 && !have_ucx()) GTEST_SKIP() << "more than one worker needs UCX";
+  TempDir dir;
+  const std::string out = dir.file("out.npy");
+  std::vector<std::string> args = {ringmaster_binary(),       "run",   "--workers",
+                                   std::to_string(c.workers), "--out", out};
+  for (std::string& f : c.job.flags()) args.push_back(std::move(f));
+  auto run = Process::start(args);
+  ASSERT_TRUE(run.ok()) << run.status().to_string();
+  const auto start = std::chrono::steady_clock::now();
+  const std::optional<int> code = (*run)->wait_for_exit(milliseconds(60000));
+  ASSERT_TRUE(code.has_value()) << "still running after 60 s\n" << (*run)->output();
+  ASSERT_EQ(*code, 0) << (*run)->output();
+  const Status same = matches_reference(out, c.job);
+  EXPECT_TRUE(same.ok()) << same.to_string();
+  // The output alone: no partial file beside it.
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"out.npy"});
+  EXPECT_TRUE(wait_until_gone(out, milliseconds(5000)).empty()) << "processes left behind";
+  std::printf("[ timing ] %s: %.2f s\n", case_name({c, 0}).c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+std::vector<RunCase> run_cases() {
+  std::vector<RunCase> cases;
+  for (int p = 1; p <= 4; ++p) {
+    for (const char* plan : {"contiguous", "zigzag", "striped"}) {
+      CheckJob job;
+      job.plan = plan;
+      cases.push_back({p, job});
+    }
+  }
+  CheckJob bidirectional;
+  bidirectional.causal = false;
+  bidirectional.plan = "contiguous";
+  cases.push_back({3, bidirectional});
+  for (int p : {2, 4}) {
+    CheckJob ulysses;
+    ulysses.mixer = "ulysses";
+    ulysses.heads = 8;
+    ulysses.kv_heads = 4;
+    cases.push_back({p, ulysses});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Loopback, RingmasterRun, ::testing::ValuesIn(run_cases()), case_name);
+
+// Ctrl-C on the launcher stops the job: exit 130, no output, no process left.
+TEST(RingmasterRunSignals, InterruptStopsEverything) {
+  if (!have_ucx()) GTEST_SKIP() << "needs UCX for two workers";
+  TempDir dir;
+  const std::string out = dir.file("out.npy");
+  CheckJob job;
+  job.tokens = 32768;  // long enough to be interrupted mid-run
+  std::vector<std::string> args = {ringmaster_binary(), "run", "--workers", "2", "--out", out,
+                                   "--abort-grace-ms",  "2000"};
+  for (std::string& f : job.flags()) args.push_back(std::move(f));
+  auto run = Process::start(args);
+  ASSERT_TRUE(run.ok()) << run.status().to_string();
+  ASSERT_TRUE((*run)->wait_for_output("running the attention check", milliseconds(20000)))
+      << (*run)->output();
+  const auto start = std::chrono::steady_clock::now();
+  (*run)->signal(SIGINT);
+  const std::optional<int> code = (*run)->wait_for_exit(milliseconds(15000));
+  ASSERT_TRUE(code.has_value()) << "launcher still running 15 s after SIGINT\n" << (*run)->output();
+  EXPECT_EQ(*code, 130) << (*run)->output();
+  const double stop_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(dir.entries().empty()) << "output or partial file left behind";
+  EXPECT_TRUE(wait_until_gone(out, milliseconds(5000)).empty()) << "processes left behind";
+  std::printf("[ timing ] SIGINT to launcher exit: %.2f s\n", stop_s);
+}
+
+}  // namespace
+}  // namespace ringmaster::testing

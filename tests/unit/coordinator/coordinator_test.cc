@@ -1,0 +1,340 @@
+// The coordinator in-process, over real loopback sockets: junk and idle connections are closed
+// without disturbing the job, a real worker (worker::run_worker, local data plane) completes it,
+// and scripted fake workers exercise the failure paths: lost, silent, bad results, join timeout.
+#include "coordinator/coordinator.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "attention/check_job.h"
+#include "core/thread_pool.h"
+#include "io/npy.h"
+#include "proto/frame.h"
+#include "proto/handshake.h"
+#include "worker/worker.h"
+
+namespace ringmaster::coordinator {
+namespace {
+
+using namespace std::chrono_literals;
+
+const char kSecret[] = "coordinator-test-token-0123456789";
+
+proto::JobToken test_token() { return std::move(proto::JobToken::from_secret(kSecret)).value(); }
+
+CoordinatorOptions options_for(int world, const std::string& out) {
+  CoordinatorOptions o;
+  o.job.set_job_id("unit");
+  o.job.set_world(world);
+  o.job.set_plan(pb::PLAN_CONTIGUOUS);
+  o.job.set_plan_align(1);
+  o.job.set_step_timeout_ms(5000);
+  o.job.set_threads(1);
+  o.job.set_result_chunk_bytes(4096);
+  pb::CheckJob* check = o.job.mutable_check();
+  check->set_num_tokens(64);
+  check->set_n_heads(2);
+  check->set_n_kv_heads(1);
+  check->set_head_dim(8);
+  check->set_causal(true);
+  check->set_seed(3);
+  check->set_mixer(pb::MIXER_RING);
+  o.comm.set_backend(world == 1 ? pb::COMM_BACKEND_LOCAL : pb::COMM_BACKEND_UCX);
+  o.output_path = out;
+  o.job_knobs.heartbeat_interval = 50ms;
+  o.job_knobs.dead_after = 3000ms;  // scripted fakes do not heartbeat; loaded CI is slow
+  o.job_knobs.join_timeout = 5000ms;
+  o.job_knobs.flush_timeout = 500ms;
+  o.server_knobs.auth_timeout = 300ms;
+  o.handle_signals = false;
+  return o;
+}
+
+// The coordinator on a thread; port() blocks until it listens.
+class RunningCoordinator {
+ public:
+  explicit RunningCoordinator(CoordinatorOptions options) : token_(test_token()) {
+    options.on_listening = [this](uint16_t port) { port_promise_.set_value(port); };
+    thread_ = std::thread([this, options = std::move(options)] {
+      outcome_.set_value(run_coordinator(token_, options));
+    });
+    auto port = port_promise_.get_future();
+    if (port.wait_for(10s) == std::future_status::ready) port_ = port.get();
+    result_ = outcome_.get_future();
+  }
+  ~RunningCoordinator() { thread_.join(); }
+  uint16_t port() const { return port_; }
+  // The outcome, or a deadline_exceeded Status if it did not finish in time.
+  Status outcome(std::chrono::milliseconds timeout = 10s) {
+    if (result_.wait_for(timeout) != std::future_status::ready) {
+      return deadline_exceeded("coordinator still running");
+    }
+    return result_.get();
+  }
+
+ private:
+  proto::JobToken token_;
+  std::promise<uint16_t> port_promise_;
+  std::promise<Status> outcome_;
+  std::future<Status> result_;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+// A blocking socket speaking raw bytes or frames, for scripted peers.
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~RawClient() { ::close(fd_); }
+  bool connected() const { return connected_; }
+
+  void send_bytes(const void* data, size_t n) { (void)!::send(fd_, data, n, MSG_NOSIGNAL); }
+  template <typename T>
+  void send_message(const T& message) {
+    auto frame = proto::encode_frame(message);
+    RM_CHECK(frame.ok());
+    send_bytes(frame->data(), frame->size());
+  }
+  // True when the peer closes the connection within `timeout` (frames before that are dropped).
+  bool closed_within(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    char buf[4096];
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left <= 0ms) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return true;
+    }
+  }
+  // The next frame of `type`, skipping heartbeats; nullopt on close or after `timeout`.
+  std::optional<proto::Frame> next(proto::MessageType type, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      std::array<std::byte, proto::kFrameHeaderBytes> header{};
+      if (!read_exact(header.data(), header.size(), deadline)) return std::nullopt;
+      auto parsed = proto::parse_frame_header(header, proto::kAllTypes);
+      if (!parsed.ok()) return std::nullopt;
+      proto::Frame frame{parsed->type, std::vector<std::byte>(parsed->length)};
+      if (!read_exact(frame.payload.data(), frame.payload.size(), deadline)) return std::nullopt;
+      if (frame.type == type) return frame;
+    }
+  }
+
+ private:
+  bool read_exact(std::byte* out, size_t n, std::chrono::steady_clock::time_point deadline) {
+    size_t got = 0;
+    while (got < n) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p{fd_, POLLIN, 0};
+      if (left <= 0ms || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+      const ssize_t r = ::recv(fd_, out + got, n - got, 0);
+      if (r <= 0) return false;
+      got += static_cast<size_t>(r);
+    }
+    return true;
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+// Authenticates and registers `client` as a worker; returns false if any step failed.
+bool join(RawClient& client, const std::string& secret, int rank_hint = -1, int pid = 4242) {
+  proto::JobToken token = std::move(proto::JobToken::from_secret(secret)).value();
+  proto::ClientHandshake handshake(token, "fake", pid);
+  client.send_message(*handshake.hello());
+  auto challenge_frame = client.next(proto::MessageType::kChallenge, 2s);
+  if (!challenge_frame) return false;
+  auto challenge = proto::decode_frame<pb::Challenge>(*challenge_frame);
+  if (!challenge.ok()) return false;
+  auto response = handshake.on_challenge(*challenge);
+  if (!response.ok()) return false;
+  client.send_message(*response);
+  if (!client.next(proto::MessageType::kWelcome, 2s)) return false;
+  pb::Register reg;
+  reg.set_host("fake");
+  reg.set_pid(pid);
+  reg.set_rank_hint(rank_hint);
+  reg.set_comm_address("addr");
+  client.send_message(reg);
+  return true;
+}
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("rm-coordinator-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string out() const { return (dir_ / "out.npy").string(); }
+  bool dir_empty() const { return std::filesystem::is_empty(dir_); }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(CoordinatorTest, JunkIsClosedAndARealWorkerCompletesTheJob) {
+  RunningCoordinator coordinator(options_for(1, out()));
+  ASSERT_NE(coordinator.port(), 0);
+
+  RawClient http(coordinator.port());
+  http.send_bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
+  EXPECT_TRUE(http.closed_within(1s));
+
+  RawClient huge(coordinator.port());  // a Hello header claiming 4 GiB
+  const unsigned char header[16] = {0x52, 0x4d, 0x43, 0x50, 1, 0, 1, 0,
+                                    0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0};
+  huge.send_bytes(header, sizeof header);
+  EXPECT_TRUE(huge.closed_within(1s));
+
+  RawClient idle(coordinator.port());  // connect and say nothing: cut at auth_timeout (300 ms)
+  EXPECT_TRUE(idle.closed_within(2s));
+
+  RawClient wrong(coordinator.port());  // a worker that ignores the bad server proof
+  {
+    proto::JobToken token =
+        std::move(proto::JobToken::from_secret("wrong-token-0123456789abcdef")).value();
+    proto::ClientHandshake handshake(token, "intruder", 1);
+    StatusOr<pb::Hello> hello = handshake.hello();
+    wrong.send_message(*hello);
+    auto challenge = wrong.next(proto::MessageType::kChallenge, 2s);
+    ASSERT_TRUE(challenge.has_value());
+    pb::AuthResponse forged;
+    forged.set_client_proof(std::string(proto::kProofBytes, 'x'));
+    wrong.send_message(forged);
+    auto error = wrong.next(proto::MessageType::kError, 2s);
+    ASSERT_TRUE(error.has_value());
+    EXPECT_EQ(proto::decode_frame<pb::Error>(*error)->code(), pb::ERROR_CODE_UNAUTHENTICATED);
+    EXPECT_TRUE(wrong.closed_within(2s));
+  }
+
+  proto::JobToken token = test_token();
+  worker::WorkerOptions w;
+  w.coordinator_host = "127.0.0.1";
+  w.coordinator_port = coordinator.port();
+  w.handle_signals = false;
+  w.connect.connect_timeout = 5s;
+  const worker::WorkerOutcome result = worker::run_worker(token, w);
+  EXPECT_EQ(result.exit, worker::WorkerExit::kOk) << result.status.to_string();
+  const Status outcome = coordinator.outcome();
+  ASSERT_TRUE(outcome.ok()) << outcome.to_string();
+
+  attention::CheckJobSpec spec;
+  spec.num_tokens = 64;
+  spec.n_heads = 2;
+  spec.n_kv_heads = 1;
+  spec.head_dim = 8;
+  spec.causal = true;
+  spec.seed = 3;
+  ThreadPool pool(1);
+  StatusOr<Tensor> want = attention::check_job_reference(spec, pool);
+  ASSERT_TRUE(want.ok());
+  StatusOr<io::NpyArray> got = io::read_npy(out());
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  ASSERT_EQ(got->data.size(), want->bytes());
+  EXPECT_EQ(std::memcmp(got->data.data(), want->raw(), want->bytes()), 0);
+}
+
+TEST_F(CoordinatorTest, LostWorkerFailsTheJobNamingIt) {
+  RunningCoordinator coordinator(options_for(2, out()));
+  RawClient survivor(coordinator.port());
+  ASSERT_TRUE(join(survivor, kSecret, 0, 1000));
+  {
+    RawClient victim(coordinator.port());
+    ASSERT_TRUE(join(victim, kSecret, 1, 1001));
+    // Both registered once the Assignment arrives; then the victim's connection drops.
+    ASSERT_TRUE(victim.next(proto::MessageType::kAssignment, 2s).has_value());
+  }
+  const Status outcome = coordinator.outcome();
+  EXPECT_EQ(outcome.code(), StatusCode::kUnavailable) << outcome.to_string();
+  EXPECT_NE(outcome.message().find("rank 1 (fake pid 1001) lost"), std::string::npos)
+      << outcome.to_string();
+  EXPECT_TRUE(survivor.next(proto::MessageType::kAbort, 1s).has_value());
+  EXPECT_TRUE(dir_empty());
+}
+
+TEST_F(CoordinatorTest, SilentWorkerIsDeclaredDead) {
+  CoordinatorOptions options = options_for(2, out());
+  options.job_knobs.dead_after = 400ms;
+  RunningCoordinator coordinator(options);
+  RawClient fake(coordinator.port());  // registers, then never sends a Heartbeat
+  ASSERT_TRUE(join(fake, kSecret));
+  const auto start = std::chrono::steady_clock::now();
+  const Status outcome = coordinator.outcome();
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(outcome.code(), StatusCode::kUnavailable) << outcome.to_string();
+  EXPECT_NE(outcome.message().find("missed heartbeats"), std::string::npos);
+  // Dead after 400 ms, checked every 50 ms; the abort then flushes within 500 ms.
+  EXPECT_LT(took, 1500ms);
+  EXPECT_TRUE(fake.next(proto::MessageType::kAbort, 1s).has_value());
+}
+
+TEST_F(CoordinatorTest, ResultsOutsideThePlanFailTheJob) {
+  RunningCoordinator coordinator(options_for(1, out()));
+  RawClient fake(coordinator.port());
+  ASSERT_TRUE(join(fake, kSecret));
+  ASSERT_TRUE(fake.next(proto::MessageType::kAssignment, 2s).has_value());
+  pb::ResultChunk chunk;
+  chunk.set_rank(0);
+  chunk.add_tokens(64);  // one past the end of the sequence
+  chunk.set_rows(std::string(2 * 8 * sizeof(float), '\0'));
+  fake.send_message(chunk);
+  const Status outcome = coordinator.outcome();
+  EXPECT_EQ(outcome.code(), StatusCode::kInvalidArgument) << outcome.to_string();
+  EXPECT_NE(outcome.message().find("token 64"), std::string::npos) << outcome.to_string();
+  EXPECT_TRUE(dir_empty());
+}
+
+TEST_F(CoordinatorTest, JoinTimeoutListsTheMissingRanks) {
+  CoordinatorOptions options = options_for(3, out());
+  options.job_knobs.join_timeout = 300ms;
+  RunningCoordinator coordinator(options);
+  RawClient fake(coordinator.port());
+  ASSERT_TRUE(join(fake, kSecret, 1));
+  const Status outcome = coordinator.outcome();
+  EXPECT_EQ(outcome.code(), StatusCode::kDeadlineExceeded) << outcome.to_string();
+  EXPECT_NE(outcome.message().find("missing ranks: 0, 2"), std::string::npos)
+      << outcome.to_string();
+}
+
+TEST_F(CoordinatorTest, WorkerReportedErrorFailsTheJob) {
+  RunningCoordinator coordinator(options_for(1, out()));
+  RawClient fake(coordinator.port());
+  ASSERT_TRUE(join(fake, kSecret));
+  ASSERT_TRUE(fake.next(proto::MessageType::kAssignment, 2s).has_value());
+  pb::Error error;
+  error.set_code(pb::ERROR_CODE_DEADLINE_EXCEEDED);
+  error.set_message("step 3 timed out");
+  error.set_rank(0);
+  fake.send_message(error);
+  const Status outcome = coordinator.outcome();
+  EXPECT_EQ(outcome.code(), StatusCode::kDeadlineExceeded) << outcome.to_string();
+  EXPECT_NE(outcome.message().find("rank 0 (fake pid 4242) failed: step 3 timed out"),
+            std::string::npos)
+      << outcome.to_string();
+}
+
+}  // namespace
+}  // namespace ringmaster::coordinator

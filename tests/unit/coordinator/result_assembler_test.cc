@@ -1,0 +1,102 @@
+#include "coordinator/result_assembler.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "io/npy.h"
+#include "proto/convert.h"
+
+namespace ringmaster::coordinator {
+namespace {
+
+// 10 tokens, 1 head of dim 2 (rows of 8 bytes), 2 ranks, contiguous: rank 0 has 0..4.
+pb::JobSpec small_job() {
+  pb::JobSpec job;
+  job.set_job_id("t");
+  job.set_world(2);
+  job.set_plan(pb::PLAN_CONTIGUOUS);
+  job.set_plan_align(1);
+  job.set_step_timeout_ms(1000);
+  job.set_threads(1);
+  job.set_result_chunk_bytes(64);
+  pb::CheckJob* check = job.mutable_check();
+  check->set_num_tokens(10);
+  check->set_n_heads(1);
+  check->set_n_kv_heads(1);
+  check->set_head_dim(2);
+  check->set_mixer(pb::MIXER_RING);
+  return job;
+}
+
+pb::ResultChunk chunk(int rank, std::vector<int64_t> tokens) {
+  pb::ResultChunk c;
+  c.set_rank(rank);
+  std::vector<float> rows;
+  for (int64_t t : tokens) {
+    c.add_tokens(t);
+    rows.push_back(static_cast<float>(t));
+    rows.push_back(static_cast<float>(-t));
+  }
+  c.set_rows(reinterpret_cast<const char*>(rows.data()), rows.size() * sizeof(float));
+  return c;
+}
+
+TEST(ResultAssembler, PlacesRowsAtTheirGlobalIndex) {
+  StatusOr<ResultAssembler> a = ResultAssembler::make(small_job());
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  ASSERT_TRUE(a->add(1, chunk(1, {7, 5, 9})).ok());
+  ASSERT_TRUE(a->add(0, chunk(0, {0, 1, 2, 3, 4})).ok());
+  EXPECT_TRUE(a->check_done(0, 5).ok());
+  EXPECT_FALSE(a->check_done(1, 5).ok());  // rank 1 still owes 6 and 8
+  EXPECT_FALSE(a->complete());
+  ASSERT_TRUE(a->add(1, chunk(1, {6, 8})).ok());
+  EXPECT_TRUE(a->check_done(1, 5).ok());
+  ASSERT_TRUE(a->complete());
+  const float* out = a->output().data<float>();
+  for (int t = 0; t < 10; ++t) {
+    EXPECT_EQ(out[2 * t], static_cast<float>(t));
+    EXPECT_EQ(out[2 * t + 1], static_cast<float>(-t));
+  }
+}
+
+TEST(ResultAssembler, RefusesWhatThePlanDoesNotAllow) {
+  StatusOr<ResultAssembler> a = ResultAssembler::make(small_job());
+  ASSERT_TRUE(a.ok());
+  EXPECT_FALSE(a->add(0, chunk(1, {0})).ok());        // claims another rank
+  EXPECT_FALSE(a->add(0, chunk(0, {5})).ok());        // rank 1's token
+  EXPECT_FALSE(a->add(0, chunk(0, {10})).ok());       // outside the sequence
+  EXPECT_FALSE(a->add(0, chunk(0, {-1})).ok());       // negative
+  EXPECT_FALSE(a->add(0, chunk(0, {1, 2, 1})).ok());  // duplicate inside one chunk
+  pb::ResultChunk short_rows = chunk(0, {3});
+  short_rows.mutable_rows()->pop_back();
+  EXPECT_FALSE(a->add(0, short_rows).ok());
+  // None of the refused chunks left a trace: all of rank 0's tokens are still accepted once.
+  ASSERT_TRUE(a->add(0, chunk(0, {0, 1, 2, 3, 4})).ok());
+  EXPECT_EQ(a->rows_received(0), 5);
+  EXPECT_EQ(a->add(0, chunk(0, {2})).code(), StatusCode::kDataLoss);  // sent twice
+}
+
+TEST(WriteNpyAtomically, WritesTheWholeFileOrNothing) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("rm-assembler-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  Tensor t = Tensor::empty({3, 2}, DType::kF32);
+  for (int i = 0; i < 6; ++i) t.data<float>()[i] = static_cast<float>(i);
+  const std::string path = (dir / "out.npy").string();
+  ASSERT_TRUE(write_npy_atomically(path, t).ok());
+  StatusOr<io::NpyArray> back = io::read_npy(path);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->shape, (Shape{3, 2}));
+  // Only the output: the partial file was renamed, not copied.
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir),
+                          std::filesystem::directory_iterator()),
+            1);
+  // A directory that does not exist: an error, and nothing is created.
+  EXPECT_FALSE(write_npy_atomically((dir / "missing" / "out.npy").string(), t).ok());
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ringmaster::coordinator

@@ -1,0 +1,125 @@
+#include "proto/validate.h"
+
+#include <gtest/gtest.h>
+
+#include "proto/convert.h"
+
+namespace ringmaster::proto {
+namespace {
+
+pb::JobSpec good_job() {
+  pb::JobSpec job;
+  job.set_job_id("j");
+  job.set_world(4);
+  job.set_plan(pb::PLAN_ZIGZAG);
+  job.set_plan_align(1);
+  job.set_step_timeout_ms(1000);
+  job.set_threads(1);
+  job.set_result_chunk_bytes(1 << 20);
+  pb::CheckJob* check = job.mutable_check();
+  check->set_num_tokens(4096);
+  check->set_n_heads(8);
+  check->set_n_kv_heads(4);
+  check->set_head_dim(64);
+  check->set_causal(true);
+  check->set_mixer(pb::MIXER_RING);
+  return job;
+}
+
+TEST(ValidateJobSpec, AcceptsAGoodSpec) {
+  EXPECT_TRUE(validate_job_spec(good_job()).ok());
+  StatusOr<comm::PartitionPlan> plan = to_partition_plan(good_job());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->world(), 4);
+  StatusOr<attention::CheckJobSpec> spec = to_check_job_spec(good_job());
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(spec->n_heads, 8);
+}
+
+TEST(ValidateJobSpec, NamesTheBadField) {
+  auto expect_bad = [](pb::JobSpec job, const std::string& field) {
+    Status status = validate_job_spec(job);
+    ASSERT_FALSE(status.ok()) << field;
+    EXPECT_NE(status.message().find(field), std::string::npos) << status.message();
+  };
+  pb::JobSpec job = good_job();
+  job.set_world(0);
+  expect_bad(job, "world");
+  job = good_job();
+  job.mutable_check()->set_n_kv_heads(3);
+  expect_bad(job, "n_kv_heads");
+  job = good_job();
+  job.mutable_check()->set_num_tokens(-5);
+  expect_bad(job, "num_tokens");
+  job = good_job();
+  job.set_plan(static_cast<pb::Plan>(42));
+  expect_bad(job, "plan");
+  job = good_job();
+  job.mutable_check()->set_mixer(pb::MIXER_ULYSSES);
+  job.set_world(3);
+  expect_bad(job, "ulysses");
+  job = good_job();
+  job.set_result_chunk_bytes(16);
+  expect_bad(job, "result_chunk_bytes");
+  job = good_job();
+  job.mutable_check()->set_num_tokens(int64_t{1} << 32);
+  job.mutable_check()->set_head_dim(1024);
+  expect_bad(job, "output");
+  job = good_job();
+  job.clear_check();
+  expect_bad(job, "check job");
+}
+
+TEST(ValidateAssignment, PeerTableMustMatchTheWorld) {
+  pb::Assignment a;
+  *a.mutable_job() = good_job();
+  a.set_world(4);
+  a.set_rank(2);
+  for (int r = 0; r < 4; ++r) a.add_peers()->set_rank(r);
+  EXPECT_TRUE(validate_assignment(a).ok());
+  a.set_rank(4);
+  EXPECT_FALSE(validate_assignment(a).ok());
+  a.set_rank(1);
+  a.mutable_peers(3)->set_rank(0);
+  EXPECT_FALSE(validate_assignment(a).ok());
+  a.mutable_peers(3)->set_rank(3);
+  a.add_peers()->set_rank(4);
+  EXPECT_FALSE(validate_assignment(a).ok());
+}
+
+TEST(ValidateResultChunk, RowsMustMatchTokens) {
+  pb::ResultChunk chunk;
+  chunk.add_tokens(1);
+  chunk.add_tokens(2);
+  chunk.set_rows(std::string(2 * 16, '\0'));
+  EXPECT_TRUE(validate_result_chunk(chunk, 16).ok());
+  chunk.set_rows(std::string(31, '\0'));
+  EXPECT_FALSE(validate_result_chunk(chunk, 16).ok());
+  chunk.clear_tokens();
+  chunk.set_rows("");
+  EXPECT_FALSE(validate_result_chunk(chunk, 16).ok());
+}
+
+TEST(ValidateHeartbeat, DeadlineMustExceedInterval) {
+  pb::HeartbeatKnobs knobs;
+  knobs.set_interval_ms(200);
+  knobs.set_dead_after_ms(1000);
+  EXPECT_TRUE(validate_heartbeat_knobs(knobs).ok());
+  knobs.set_dead_after_ms(200);
+  EXPECT_FALSE(validate_heartbeat_knobs(knobs).ok());
+  knobs.set_interval_ms(0);
+  EXPECT_FALSE(validate_heartbeat_knobs(knobs).ok());
+}
+
+TEST(ErrorConversion, RoundTripsCodeAndNamesTheSender) {
+  const Status original = unavailable("peer 3 went away");
+  pb::Error error = to_pb_error(original, 2, "node9", 777);
+  EXPECT_TRUE(validate_error(error).ok());
+  Status back = from_pb_error(error);
+  EXPECT_EQ(back.code(), StatusCode::kUnavailable);
+  EXPECT_NE(back.message().find("rank 2 (node9 pid 777)"), std::string::npos);
+  EXPECT_NE(back.message().find("peer 3 went away"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ringmaster::proto

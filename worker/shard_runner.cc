@@ -1,0 +1,128 @@
+#include "worker/shard_runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "core/thread_pool.h"
+
+namespace ringmaster::worker {
+
+// Shared by the owner and the thread, so an abandoned thread never touches freed memory.
+struct ShardRunner::State {
+  comm::CommSpec comm_spec;
+  Callbacks callbacks;
+  std::thread thread;
+
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::optional<ShardAssignment> assignment;  // guarded by mutex
+  bool cancelled = false;                     // guarded by mutex
+  bool finished = false;                      // guarded by mutex
+
+  // Runs `fn` unless cancelled; holding the lock makes cancel() wait for a callback in flight.
+  template <typename Fn>
+  void notify(Fn&& fn) {
+    std::lock_guard lock(mutex);
+    if (!cancelled) fn();
+  }
+};
+
+ShardRunner::ShardRunner(comm::CommSpec comm_spec, Callbacks callbacks)
+    : state_(std::make_shared<State>()) {
+  state_->comm_spec = std::move(comm_spec);
+  state_->callbacks = std::move(callbacks);
+}
+
+ShardRunner::~ShardRunner() {
+  cancel();
+  if (!state_->thread.joinable()) return;
+  bool finished;
+  {
+    std::lock_guard lock(state_->mutex);
+    finished = state_->finished;
+  }
+  if (finished) {
+    state_->thread.join();
+  } else {
+    // Stuck in a step or the math; it holds its own reference to the state.
+    spdlog::warn("abandoning the shard thread, still running");
+    state_->thread.detach();
+  }
+}
+
+void ShardRunner::start() {
+  state_->thread = std::thread([state = state_] { run(state); });
+}
+
+void ShardRunner::assign(ShardAssignment assignment) {
+  std::lock_guard lock(state_->mutex);
+  state_->assignment = std::move(assignment);
+  state_->changed.notify_all();
+}
+
+void ShardRunner::cancel() {
+  std::lock_guard lock(state_->mutex);
+  state_->cancelled = true;
+  state_->changed.notify_all();
+}
+
+bool ShardRunner::wait_for(std::chrono::milliseconds timeout) {
+  if (!state_->thread.joinable()) return true;
+  std::unique_lock lock(state_->mutex);
+  if (!state_->changed.wait_for(lock, timeout, [&] { return state_->finished; })) return false;
+  lock.unlock();
+  state_->thread.join();
+  return true;
+}
+
+void ShardRunner::run(const std::shared_ptr<State>& state) {
+  auto finish = [&] {
+    std::lock_guard lock(state->mutex);
+    state->finished = true;
+    state->changed.notify_all();
+  };
+
+  StatusOr<std::unique_ptr<comm::CommBootstrap>> boot = comm::make_bootstrap(state->comm_spec);
+  if (!boot.ok()) {
+    state->notify([&] { state->callbacks.on_address(boot.status()); });
+    return finish();
+  }
+  state->notify([&] { state->callbacks.on_address((*boot)->address()); });
+
+  ShardAssignment assignment;
+  {
+    std::unique_lock lock(state->mutex);
+    state->changed.wait(lock, [&] { return state->cancelled || state->assignment.has_value(); });
+    if (state->cancelled) {
+      lock.unlock();
+      return finish();
+    }
+    assignment = std::move(*state->assignment);
+  }
+
+  // Declared out here so the endpoints stay open until the owner cancels (the job is over for
+  // everyone): a peer still finishing its last step never sees this rank disappear.
+  std::unique_ptr<comm::Communicator> comm;
+  auto result = [&]() -> StatusOr<attention::CheckJobResult> {
+    RM_ASSIGN_OR_RETURN(comm, (*boot)->connect(assignment.rank, assignment.peer_addresses,
+                                               assignment.step_timeout));
+    ThreadPool pool(assignment.threads);
+    spdlog::info("rank {} of {}: running the attention check on {} of {} tokens, {} thread(s)",
+                 assignment.rank, assignment.plan->world(),
+                 assignment.plan->num_local(assignment.rank), assignment.plan->num_tokens(),
+                 assignment.threads);
+    return attention::run_check_job(*comm, *assignment.plan, assignment.spec, pool);
+  }();
+  state->notify([&] { state->callbacks.on_result(std::move(result)); });
+  {
+    std::unique_lock lock(state->mutex);
+    state->changed.wait(lock, [&] { return state->cancelled; });
+  }
+  comm.reset();
+  finish();
+}
+
+}  // namespace ringmaster::worker

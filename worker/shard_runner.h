@@ -1,0 +1,74 @@
+// worker/shard_runner.h: the thread that does a worker's real work, off the Asio thread.
+//
+// In order: create the data-plane endpoint (comm::make_bootstrap) and report its address (the
+// worker registers with it); wait for the assignment; connect to the peers; run the attention
+// check (attention::run_check_job) on a ThreadPool; report the rows. Blocking calls (UCX setup,
+// step waits, the math) never stall the control connection, so heartbeats keep flowing while a
+// shard computes.
+//
+// Callbacks run on the shard thread; the owner forwards them to its strand. After cancel()
+// returns, no callback runs any more. The data-plane endpoints stay open after on_result until
+// cancel(), which the owner calls when the job is over for every rank. A run cannot be interrupted
+// mid-step (the Communicator has no abort): an owner that must stop waits up to a grace period
+// (wait_for) and otherwise abandons the thread, which keeps its state alive on its own, and exits
+// the process (RELIABILITY.md 3.3: abort has a deadline).
+//
+// Thread-safety: start, assign, cancel and wait_for may be called from any one thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "attention/check_job.h"
+#include "comm/make_communicator.h"
+#include "comm/partition.h"
+#include "core/status.h"
+
+namespace ringmaster::worker {
+
+// What the coordinator's Assignment tells the shard thread, in plain types.
+struct ShardAssignment {
+  int rank = 0;
+  std::vector<std::vector<std::byte>> peer_addresses;  // [rank], this rank's entry included
+  attention::CheckJobSpec spec;
+  std::optional<comm::PartitionPlan> plan;
+  int threads = 1;
+  std::chrono::milliseconds step_timeout{60000};
+};
+
+class ShardRunner {
+ public:
+  struct Callbacks {
+    // The endpoint's address (or why there is none); the worker registers with it.
+    std::function<void(StatusOr<std::vector<std::byte>> address)> on_address;
+    // The shard's rows (or why it failed).
+    std::function<void(StatusOr<attention::CheckJobResult> result)> on_result;
+  };
+
+  ShardRunner(comm::CommSpec comm_spec, Callbacks callbacks);
+  // Abandons a thread still running (see above); joins a finished one.
+  ~ShardRunner();
+  ShardRunner(const ShardRunner&) = delete;
+  ShardRunner& operator=(const ShardRunner&) = delete;
+
+  // Starts the thread. Call once.
+  void start();
+  // Hands over the assignment; the thread connects and computes. Call once, after on_address.
+  void assign(ShardAssignment assignment);
+  // No callback runs after this returns; a thread waiting for its assignment gives up.
+  void cancel();
+  // Waits up to `timeout` for the thread to end; true if it did (it is then joined).
+  bool wait_for(std::chrono::milliseconds timeout);
+
+ private:
+  struct State;
+  static void run(const std::shared_ptr<State>& state);
+
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace ringmaster::worker

@@ -1,0 +1,297 @@
+#include "worker/worker.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <memory>
+#include <optional>
+
+#include "proto/convert.h"
+#include "proto/validate.h"
+#include "worker/result_streamer.h"
+#include "worker/shard_runner.h"
+
+namespace ringmaster::worker {
+
+namespace {
+
+namespace asio = boost::asio;
+using proto::MessageType;
+using proto::type_bit;
+
+constexpr proto::TypeSet kFromCoordinator =
+    type_bit(MessageType::kHeartbeat) | type_bit(MessageType::kAssignment) |
+    type_bit(MessageType::kAbort) | type_bit(MessageType::kDone) | type_bit(MessageType::kError);
+
+std::string local_host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "unknown";
+  return name;
+}
+
+// One worker's session with the coordinator. Everything runs on strand_, except the shard
+// thread, whose callbacks are posted here.
+class Worker {
+ public:
+  Worker(asio::io_context& io, const proto::JobToken& token, const WorkerOptions& options)
+      : io_(io),
+        strand_(asio::make_strand(io)),
+        options_(options),
+        host_(options.host.empty() ? local_host_name() : options.host),
+        pid_(::getpid()),
+        client_(strand_, token, options.coordinator_host, options.coordinator_port, host_, pid_,
+                options.connect),
+        tick_timer_(strand_),
+        signals_(strand_) {}
+
+  void start() {
+    asio::post(strand_, [this] {
+      if (options_.handle_signals) {
+        signals_.add(SIGINT);
+        signals_.add(SIGTERM);
+        signals_.async_wait([this](const boost::system::error_code& ec, int signal_number) {
+          if (ec) return;
+          end(WorkerExit::kCancelled, cancelled(std::string("stopped by ") +
+                                                (signal_number == SIGINT ? "SIGINT" : "SIGTERM")));
+        });
+      }
+      client_.start([this](ConnectResult result) { on_joined(std::move(result)); });
+    });
+  }
+
+  WorkerOutcome finish() {
+    // io.run() has returned: the shard thread may still be computing or closing endpoints.
+    if (runner_ && !runner_->wait_for(options_.abort_grace)) {
+      spdlog::error("the shard thread did not stop within {} ms of the end of the job",
+                    options_.abort_grace.count());
+      outcome_.abandoned_thread = true;
+    }
+    return outcome_;
+  }
+
+ private:
+  enum class Stage { kJoining, kRegistering, kWaitingJob, kRunning, kStreaming, kVerdict, kEnded };
+
+  std::string who() const {
+    return rank_ >= 0 ? "rank " + std::to_string(rank_) : "worker pid " + std::to_string(pid_);
+  }
+
+  void on_joined(ConnectResult result) {
+    if (stage_ == Stage::kEnded) return;
+    if (!result.status.ok()) {
+      const WorkerExit exit = result.auth_failed ? WorkerExit::kAuthFailed
+                              : result.status.code() == StatusCode::kDeadlineExceeded
+                                  ? WorkerExit::kTimeout
+                                  : WorkerExit::kFailed;
+      return end(exit, result.status);
+    }
+    connection_ = std::move(result.connection);
+    welcome_ = std::move(result.welcome);
+    connection_->set_accepted(kFromCoordinator);
+    connection_->set_handlers([this](proto::Frame frame) { on_frame(std::move(frame)); },
+                              [this](const Status& reason) {
+                                end(WorkerExit::kCoordinatorLost,
+                                    unavailable("lost the coordinator: " + reason.message()));
+                              });
+    tick();
+    StatusOr<comm::CommSpec> comm_spec = proto::to_comm_spec(welcome_.comm());
+    if (!comm_spec.ok()) return fail(comm_spec.status());
+    stage_ = Stage::kRegistering;
+    ShardRunner::Callbacks callbacks;
+    callbacks.on_address = [this](StatusOr<std::vector<std::byte>> address) {
+      asio::post(strand_, [this, address = std::move(address)]() mutable {
+        on_address(std::move(address));
+      });
+    };
+    callbacks.on_result = [this](StatusOr<attention::CheckJobResult> rows) {
+      asio::post(strand_, [this, rows = std::move(rows)]() mutable { on_result(std::move(rows)); });
+    };
+    runner_ = std::make_unique<ShardRunner>(std::move(comm_spec).value(), std::move(callbacks));
+    runner_->start();
+  }
+
+  void on_address(StatusOr<std::vector<std::byte>> address) {
+    if (stage_ != Stage::kRegistering) return;
+    if (!address.ok()) return fail(address.status().with_context("creating the data plane"));
+    pb::Register reg;
+    reg.set_host(host_);
+    reg.set_pid(pid_);
+    reg.set_rank_hint(options_.rank_hint);
+    reg.set_comm_address(reinterpret_cast<const char*>(address->data()), address->size());
+    stage_ = Stage::kWaitingJob;
+    (void)connection_->send_message(reg);
+  }
+
+  void on_frame(proto::Frame frame) {
+    if (stage_ == Stage::kEnded) return;
+    switch (frame.type) {
+      case MessageType::kHeartbeat:
+        return;  // last_receive() already moved
+      case MessageType::kAssignment:
+        return on_assignment(frame);
+      case MessageType::kAbort: {
+        StatusOr<pb::Abort> abort = proto::decode_frame<pb::Abort>(frame);
+        return end(WorkerExit::kFailed,
+                   cancelled("the coordinator aborted the job: " +
+                             (abort.ok() ? abort->reason() : abort.status().message())));
+      }
+      case MessageType::kDone:
+        if (stage_ != Stage::kVerdict) {
+          return end(WorkerExit::kFailed, internal_error("Done from the coordinator before this "
+                                                         "worker finished"));
+        }
+        spdlog::info("{}: the job succeeded", who());
+        return end(WorkerExit::kOk, ok_status());
+      case MessageType::kError: {
+        StatusOr<pb::Error> error = proto::decode_frame<pb::Error>(frame);
+        return end(WorkerExit::kFailed, error.ok() ? proto::from_pb_error(*error) : error.status());
+      }
+      default:
+        return;
+    }
+  }
+
+  void on_assignment(const proto::Frame& frame) {
+    if (stage_ != Stage::kWaitingJob) return fail(internal_error("unexpected Assignment"));
+    StatusOr<pb::Assignment> assignment = proto::decode_frame<pb::Assignment>(frame);
+    Status status = assignment.ok() ? proto::validate_assignment(*assignment) : assignment.status();
+    if (status.ok() && assignment->job().job_id() != welcome_.job_id()) {
+      status = invalid_argument("Assignment for job " + assignment->job().job_id() +
+                                ", welcomed to job " + welcome_.job_id());
+    }
+    if (!status.ok()) return fail(status.with_context("bad Assignment"));
+    const pb::JobSpec& job = assignment->job();
+    ShardAssignment shard;
+    shard.rank = assignment->rank();
+    for (const pb::Peer& peer : assignment->peers()) {
+      const auto* bytes = reinterpret_cast<const std::byte*>(peer.comm_address().data());
+      shard.peer_addresses.emplace_back(bytes, bytes + peer.comm_address().size());
+    }
+    StatusOr<attention::CheckJobSpec> spec = proto::to_check_job_spec(job);
+    StatusOr<comm::PartitionPlan> plan = proto::to_partition_plan(job);
+    if (!spec.ok()) return fail(spec.status());
+    if (!plan.ok()) return fail(plan.status());
+    shard.spec = *spec;
+    shard.plan = std::move(plan).value();
+    shard.threads = job.threads();
+    shard.step_timeout = std::chrono::milliseconds(job.step_timeout_ms());
+    rank_ = shard.rank;
+    job_ = job;
+    stage_ = Stage::kRunning;
+    spdlog::info("assigned rank {} of {} (job {})", rank_, job.world(), job.job_id());
+    runner_->assign(std::move(shard));
+  }
+
+  void on_result(StatusOr<attention::CheckJobResult> rows) {
+    if (stage_ != Stage::kRunning) return;
+    if (!rows.ok()) return fail(rows.status());
+    stage_ = Stage::kStreaming;
+    streamer_.emplace(std::move(rows).value(), rank_, proto::result_row_bytes(job_),
+                      job_.result_chunk_bytes());
+    spdlog::info("{}: computed {} rows in {:.3f} s (compute {:.3f} s, wait {:.3f} s); sending",
+                 who(), streamer_->rows(), streamer_->stats().wall_s, streamer_->stats().compute_s,
+                 streamer_->stats().wait_s);
+    stream_next();
+  }
+
+  // Sends one chunk, and the next once it has left the socket; then Done.
+  void stream_next() {
+    if (stage_ != Stage::kStreaming) return;
+    if (std::optional<pb::ResultChunk> chunk = streamer_->next()) {
+      if (!connection_->send_message(*chunk).ok()) return;  // closed: on_close ends the worker
+      connection_->when_drained([this] { stream_next(); });
+      return;
+    }
+    pb::Done done;
+    done.set_rank(rank_);
+    done.set_rows(streamer_->rows());
+    done.set_wall_s(streamer_->stats().wall_s);
+    done.set_compute_s(streamer_->stats().compute_s);
+    done.set_wait_s(streamer_->stats().wait_s);
+    done.set_bytes_sent(streamer_->stats().bytes_sent);
+    stage_ = Stage::kVerdict;
+    (void)connection_->send_message(done);
+  }
+
+  void tick() {
+    if (stage_ == Stage::kEnded) return;
+    const auto dead_after = std::chrono::milliseconds(welcome_.heartbeat().dead_after_ms());
+    const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - connection_->last_receive());
+    if (silent > dead_after) {
+      return end(WorkerExit::kCoordinatorLost,
+                 unavailable("the coordinator missed heartbeats: silent for " +
+                             std::to_string(silent.count()) + " ms (dead after " +
+                             std::to_string(dead_after.count()) + " ms)"));
+    }
+    pb::Heartbeat heartbeat;
+    heartbeat.set_seq(++heartbeat_seq_);
+    (void)connection_->send_message(heartbeat);
+    tick_timer_.expires_after(std::chrono::milliseconds(welcome_.heartbeat().interval_ms()));
+    tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) tick();
+    });
+  }
+
+  // This worker's own failure: tell the coordinator, then end.
+  void fail(const Status& status) {
+    if (stage_ == Stage::kEnded) return;
+    if (connection_) {
+      (void)connection_->send_message(proto::to_pb_error(status, rank_, host_, pid_));
+    }
+    end(WorkerExit::kFailed, status);
+  }
+
+  void end(WorkerExit exit, const Status& status) {
+    if (stage_ == Stage::kEnded) return;
+    stage_ = Stage::kEnded;
+    outcome_.exit = exit;
+    outcome_.status = status;
+    if (exit != WorkerExit::kOk) spdlog::error("{}: {}", who(), status.to_string());
+    client_.stop();
+    tick_timer_.cancel();
+    boost::system::error_code ignored;
+    signals_.cancel(ignored);
+    // No shard callback can arrive after this; the thread finishes or is abandoned in finish().
+    if (runner_) runner_->cancel();
+    if (!connection_ || connection_->closed()) return io_.stop();
+    connection_->set_handlers([](proto::Frame) {}, [this](const Status&) { io_.stop(); });
+    connection_->close_after_flush(status, std::chrono::milliseconds(1000));
+  }
+
+  asio::io_context& io_;
+  Strand strand_;
+  const WorkerOptions& options_;
+  std::string host_;
+  int64_t pid_;
+  ControlClient client_;
+  asio::steady_timer tick_timer_;
+  asio::signal_set signals_;
+
+  Stage stage_ = Stage::kJoining;
+  std::shared_ptr<proto::Connection> connection_;
+  pb::Welcome welcome_;
+  pb::JobSpec job_;
+  int rank_ = -1;
+  uint64_t heartbeat_seq_ = 0;
+  std::unique_ptr<ShardRunner> runner_;
+  std::optional<ResultStreamer> streamer_;
+  WorkerOutcome outcome_;
+};
+
+}  // namespace
+
+WorkerOutcome run_worker(const proto::JobToken& token, const WorkerOptions& options) {
+  asio::io_context io(1);
+  Worker worker(io, token, options);
+  worker.start();
+  io.run();
+  return worker.finish();
+}
+
+}  // namespace ringmaster::worker
