@@ -1,24 +1,45 @@
 // The `ringmaster` command line. Subcommands parse their flags here and call into the rooms
-// below; this is the only place that reads the environment or decides exit codes.
+// below; this is the only place that reads the environment (RINGMASTER_TOKEN, the rank hints of
+// SLURM / Open MPI / torchrun) or decides exit codes (launcher/exit_codes.h, README.md).
 //
-// Exit codes: 0 success; 1 the job failed at run time; 2 bad command line (CLI11's own code).
+//   ringmaster run --workers N ... --out FILE.npy       coordinator + N workers on this host
+//   ringmaster coordinator --listen HOST:PORT --workers N ... --out FILE.npy
+//   ringmaster worker --coordinator HOST:PORT           for cluster launch scripts
+//   ringmaster bench kernel ...                          the CPU block kernel benchmark
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 
 #include "bench/kernel_bench.h"
+#include "bench/ring_bench.h"
+#include "coordinator/coordinator.h"
 #include "core/logging.h"
+#include "launcher/exit_codes.h"
+#include "launcher/job_flags.h"
+#include "launcher/local_run.h"
+#include "launcher/model_commands.h"
+#include "proto/auth.h"
+#include "proto/validate.h"
+#include "worker/worker.h"
 
 namespace {
 
-constexpr int kExitFailed = 1;
+using namespace ringmaster;
+using namespace ringmaster::launcher;
 
-int report(const ringmaster::Status& status) {
-  if (status.ok()) return 0;
+int report(const Status& status) {
+  if (status.ok()) return kExitOk;
   std::fprintf(stderr, "ringmaster: %s\n", status.to_string().c_str());
   return kExitFailed;
 }
 
-void add_bench_kernel(CLI::App& bench, ringmaster::bench::KernelBenchOptions& options) {
+void add_bench_kernel(CLI::App& bench, bench::KernelBenchOptions& options) {
   CLI::App* kernel = bench.add_subcommand(
       "kernel", "CPU attention block kernel vs OpenBLAS sgemm, and peak memory at long L");
   kernel->add_option("--json", options.json_path, "also write the rows as a JSON array here");
@@ -39,6 +60,181 @@ void add_bench_kernel(CLI::App& bench, ringmaster::bench::KernelBenchOptions& op
   kernel->add_flag("--quiet", options.quiet, "no table on stdout");
 }
 
+void add_bench_ring(CLI::App& bench, bench::RingBenchOptions& options) {
+  CLI::App* ring = bench.add_subcommand(
+      "ring", "distributed attention over P UCX ranks: time, waits, bytes, efficiency");
+  ring->add_option("--workers", options.workers, "worker counts")
+      ->delimiter(',')
+      ->capture_default_str();
+  ring->add_option("--tokens", options.tokens, "sequence lengths")
+      ->delimiter(',')
+      ->capture_default_str();
+  ring->add_option("--plan", options.plans, "contiguous, zigzag, striped")
+      ->delimiter(',')
+      ->capture_default_str();
+  ring->add_option("--mixer", options.mixers, "ring, ulysses")
+      ->delimiter(',')
+      ->capture_default_str();
+  ring->add_flag("--causal,!--bidirectional", options.causal, "mask (default causal)");
+  ring->add_option("--heads", options.n_heads)->capture_default_str();
+  ring->add_option("--kv-heads", options.n_kv_heads)->capture_default_str();
+  ring->add_option("--head-dim", options.head_dim)->capture_default_str();
+  ring->add_option("--json", options.json_path, "also write the rows as a JSON array here");
+  ring->add_flag("!--no-perftest", options.perftest, "skip the ucx_perftest comparison");
+}
+
+void add_model_commands(CLI::App& app, InitOptions& init_options, InspectOptions& inspect_options,
+                        CLI::App*& init, CLI::App*& inspect) {
+  init = app.add_subcommand("init", "write a model directory with random weights");
+  init->add_option("--config", init_options.config_path,
+                   "config.json to take the architecture from")
+      ->required();
+  init->add_option("--seed", init_options.seed, "random seed")->capture_default_str();
+  init->add_option("--out", init_options.out_dir, "model directory to write")->required();
+  init->add_option("--dtype", init_options.dtype, "stored dtype: f32, bf16, f16")
+      ->capture_default_str();
+  inspect = app.add_subcommand("inspect", "print a model's architecture, size and memory needs");
+  inspect->add_option("model", inspect_options.model_dir, "model directory")->required();
+  inspect->add_option("--tokens", inspect_options.tokens, "L for the memory estimate")
+      ->capture_default_str();
+  inspect->add_option("--workers", inspect_options.workers, "P for the memory estimate")
+      ->capture_default_str();
+}
+
+// The job token: from --token-file (mode 0600) when given, else RINGMASTER_TOKEN.
+StatusOr<proto::JobToken> job_token(const std::string& token_file) {
+  if (!token_file.empty()) return proto::read_token_file(token_file);
+  const char* value = std::getenv("RINGMASTER_TOKEN");
+  if (value == nullptr || *value == '\0') {
+    return failed_precondition(
+        "no job token: set RINGMASTER_TOKEN or pass --token-file "
+        "(a file readable by its owner only)");
+  }
+  auto token = proto::JobToken::from_secret(value);
+  if (!token.ok()) return token.status().with_context("RINGMASTER_TOKEN");
+  return token;
+}
+
+// SLURM, then Open MPI, then torchrun-style; -1 when none is set or parsable.
+int rank_hint_from_environment() {
+  for (const char* name : {"SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "RANK"}) {
+    const char* value = std::getenv(name);
+    if (value == nullptr || *value == '\0') continue;
+    char* end = nullptr;
+    const long rank = std::strtol(value, &end, 10);
+    if (*end == '\0' && rank >= 0 && rank < proto::kMaxWorld) return static_cast<int>(rank);
+    spdlog::warn("ignoring {}='{}': not a rank", name, value);
+  }
+  return -1;
+}
+
+// A child of `ringmaster run` dies with the launcher, even if the launcher is SIGKILLed.
+Status follow_parent(int64_t parent_pid) {
+  if (parent_pid <= 0) return ok_status();
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // The launcher may have died before prctl took effect.
+  if (::getppid() != parent_pid) return cancelled("the launcher exited before this process began");
+  return ok_status();
+}
+
+// Writes "<port>\n" to `path` via a temporary file and rename, so a reader never sees half.
+Status write_port_file(const std::string& path, uint16_t port) {
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream out(partial, std::ios::trunc);
+    out << port << "\n";
+    out.flush();
+    if (!out) return errno_status(partial, errno);
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0) return errno_status(path, errno);
+  return ok_status();
+}
+
+struct CoordinatorFlags {
+  JobFlags job;
+  std::string listen = "127.0.0.1:0";
+  std::string port_file;
+  std::string token_file;
+  int ready_fd = -1;
+  int64_t parent_pid = 0;
+};
+
+int run_coordinator_command(const CoordinatorFlags& flags) {
+  if (Status status = follow_parent(flags.parent_pid); !status.ok()) return report(status);
+  StatusOr<HostPort> listen = parse_host_port(flags.listen);
+  StatusOr<coordinator::CoordinatorOptions> options = coordinator_options(flags.job);
+  if (!listen.ok() || !options.ok()) {
+    std::fprintf(stderr, "ringmaster: %s\n",
+                 (!listen.ok() ? listen.status() : options.status()).to_string().c_str());
+    return kExitUsage;
+  }
+  StatusOr<proto::JobToken> token = job_token(flags.token_file);
+  if (!token.ok()) {
+    report(token.status());
+    return kExitAuth;
+  }
+  options->listen_host = listen->host;
+  options->listen_port = listen->port;
+  Status listening_status;
+  options->on_listening = [&](uint16_t port) {
+    if (flags.ready_fd < 0) {  // `ringmaster run` learns the port through the pipe instead
+      std::printf("ringmaster coordinator: listening on %s:%u\n", listen->host.c_str(), port);
+      std::fflush(stdout);
+    }
+    if (!flags.port_file.empty()) listening_status = write_port_file(flags.port_file, port);
+    if (flags.ready_fd >= 0) {
+      const std::string line = std::to_string(port) + "\n";
+      (void)!::write(flags.ready_fd, line.data(), line.size());
+      ::close(flags.ready_fd);
+    }
+  };
+  const Status status = coordinator::run_coordinator(*token, *options);
+  if (!flags.port_file.empty()) std::remove(flags.port_file.c_str());
+  if (!listening_status.ok()) spdlog::warn("{}", listening_status.to_string());
+  if (!status.ok()) std::fprintf(stderr, "ringmaster: %s\n", status.to_string().c_str());
+  return coordinator_exit_code(status);
+}
+
+struct WorkerFlags {
+  std::string coordinator;
+  std::string token_file;
+  std::string host;
+  int rank_hint = -1;
+  uint32_t connect_timeout_ms = 60000;
+  uint32_t abort_grace_ms = 10000;
+  int64_t parent_pid = 0;
+};
+
+int run_worker_command(const WorkerFlags& flags) {
+  if (Status status = follow_parent(flags.parent_pid); !status.ok()) return report(status);
+  StatusOr<HostPort> target = parse_host_port(flags.coordinator);
+  if (!target.ok()) {
+    report(target.status());
+    return kExitUsage;
+  }
+  StatusOr<proto::JobToken> token = job_token(flags.token_file);
+  if (!token.ok()) {
+    report(token.status());
+    return kExitAuth;
+  }
+  worker::WorkerOptions options;
+  options.coordinator_host = target->host;
+  options.coordinator_port = target->port;
+  options.rank_hint = flags.rank_hint >= 0 ? flags.rank_hint : rank_hint_from_environment();
+  options.host = flags.host;
+  options.connect.connect_timeout = std::chrono::milliseconds(flags.connect_timeout_ms);
+  options.abort_grace = std::chrono::milliseconds(flags.abort_grace_ms);
+  const worker::WorkerOutcome outcome = worker::run_worker(*token, options);
+  const int code = worker_exit_code(outcome.exit);
+  if (outcome.abandoned_thread) {
+    // A thread stuck in a data-plane wait cannot be joined; leave without running destructors.
+    spdlog::shutdown();
+    std::fflush(nullptr);
+    ::_exit(code);
+  }
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,15 +246,95 @@ int main(int argc, char** argv) {
 
   CLI::App* bench = app.add_subcommand("bench", "benchmarks (never timed tests)");
   bench->require_subcommand(1);
-  ringmaster::bench::KernelBenchOptions kernel_options;
+  bench::KernelBenchOptions kernel_options;
   add_bench_kernel(*bench, kernel_options);
+  bench::RingBenchOptions ring_options;
+  add_bench_ring(*bench, ring_options);
+  InitOptions init_options;
+  InspectOptions inspect_options;
+  CLI::App* init = nullptr;
+  CLI::App* inspect = nullptr;
+  add_model_commands(app, init_options, inspect_options, init, inspect);
 
-  CLI11_PARSE(app, argc, argv);
-  if (const auto status = ringmaster::configure_logging("ringmaster", log_level); !status.ok()) {
-    return report(status);
+  LocalRunOptions run_options;
+  CLI::App* run = app.add_subcommand("run", "run a job: a coordinator and N workers on this host");
+  add_job_flags(*run, run_options.job);
+  run->add_option("--listen-host", run_options.listen_host, "address the coordinator binds")
+      ->capture_default_str();
+  run->add_option("--connect-timeout-ms", run_options.connect_timeout_ms,
+                  "how long a worker keeps trying to reach the coordinator")
+      ->capture_default_str();
+  run->add_option("--abort-grace-ms", run_options.abort_grace_ms,
+                  "how long a stopping worker waits for its shard thread")
+      ->capture_default_str();
+
+  CoordinatorFlags coordinator_flags;
+  CLI::App* coordinator = app.add_subcommand(
+      "coordinator", "serve one job: wait for its workers, assign ranks, gather the output");
+  add_job_flags(*coordinator, coordinator_flags.job);
+  coordinator
+      ->add_option("--listen", coordinator_flags.listen,
+                   "HOST:PORT to bind (port 0: ephemeral; 0.0.0.0 only if you mean it)")
+      ->capture_default_str();
+  coordinator->add_option("--port-file", coordinator_flags.port_file,
+                          "write the bound port here (for workers started elsewhere)");
+  coordinator->add_option("--token-file", coordinator_flags.token_file,
+                          "job token file, mode 0600 (default: RINGMASTER_TOKEN)");
+  coordinator->add_option("--ready-fd", coordinator_flags.ready_fd)->group("");
+  coordinator->add_option("--parent-pid", coordinator_flags.parent_pid)->group("");
+
+  WorkerFlags worker_flags;
+  CLI::App* worker = app.add_subcommand("worker", "join a job's coordinator and run a shard");
+  worker->add_option("--coordinator", worker_flags.coordinator, "HOST:PORT of the coordinator")
+      ->required();
+  worker->add_option("--token-file", worker_flags.token_file,
+                     "job token file, mode 0600 (default: RINGMASTER_TOKEN)");
+  worker->add_option("--rank-hint", worker_flags.rank_hint,
+                     "preferred rank (default: SLURM_PROCID, OMPI_COMM_WORLD_RANK or RANK)");
+  worker->add_option("--host", worker_flags.host, "this machine's name in logs and errors");
+  worker
+      ->add_option("--connect-timeout-ms", worker_flags.connect_timeout_ms,
+                   "how long to keep trying to reach the coordinator")
+      ->capture_default_str();
+  worker
+      ->add_option("--abort-grace-ms", worker_flags.abort_grace_ms,
+                   "how long a stopping worker waits for its shard thread")
+      ->capture_default_str();
+  worker->add_option("--parent-pid", worker_flags.parent_pid)->group("");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Help is success; every other parse error is the documented usage code.
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
-  if (bench->got_subcommand("kernel")) {
-    return report(ringmaster::bench::run_kernel_bench(kernel_options).status());
+
+  std::string role = "ringmaster";
+  if (app.got_subcommand(coordinator)) role = "coordinator";
+  if (app.got_subcommand(worker)) {
+    role = worker_flags.rank_hint >= 0 ? "worker " + std::to_string(worker_flags.rank_hint)
+                                       : "worker " + std::to_string(::getpid());
   }
-  return 0;
+  if (const Status status = configure_logging(role, log_level); !status.ok()) {
+    report(status);
+    return kExitUsage;
+  }
+  // Control connections use MSG_NOSIGNAL, but a library write to a closed pipe must not kill us.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  if (app.got_subcommand(bench) && bench->got_subcommand("kernel")) {
+    return report(bench::run_kernel_bench(kernel_options).status());
+  }
+  if (app.got_subcommand(bench) && bench->got_subcommand("ring")) {
+    return report(bench::run_ring_bench(ring_options).status());
+  }
+  if (app.got_subcommand(init)) return report(run_init(init_options));
+  if (app.got_subcommand(inspect)) return report(run_inspect(inspect_options));
+  if (app.got_subcommand(run)) {
+    run_options.log_level = log_level;
+    return run_local(run_options);
+  }
+  if (app.got_subcommand(coordinator)) return run_coordinator_command(coordinator_flags);
+  if (app.got_subcommand(worker)) return run_worker_command(worker_flags);
+  return kExitOk;
 }

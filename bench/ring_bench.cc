@@ -1,0 +1,223 @@
+#include "bench/ring_bench.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "attention/check_job.h"
+#include "comm/make_communicator.h"
+
+namespace ringmaster::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::chrono::milliseconds kStepTimeout{120000};
+
+// P UCX communicators in this process, addresses exchanged in memory.
+StatusOr<std::vector<std::unique_ptr<comm::Communicator>>> make_ucx_group(int world) {
+  comm::CommSpec spec;
+  spec.backend = comm::CommSpec::kUcx;
+  std::vector<std::unique_ptr<comm::CommBootstrap>> boots;
+  std::vector<std::vector<std::byte>> addresses;
+  for (int r = 0; r < world; ++r) {
+    RM_ASSIGN_OR_RETURN(auto boot, comm::make_bootstrap(spec));
+    addresses.push_back(boot->address());
+    boots.push_back(std::move(boot));
+  }
+  std::vector<std::unique_ptr<comm::Communicator>> group;
+  for (int r = 0; r < world; ++r) {
+    RM_ASSIGN_OR_RETURN(auto c, boots[static_cast<size_t>(r)]->connect(r, addresses, kStepTimeout));
+    group.push_back(std::move(c));
+  }
+  return group;
+}
+
+StatusOr<RingBenchRow> run_row(const RingBenchOptions& o, int world, int64_t tokens,
+                               const std::string& plan_name, const std::string& mixer) {
+  RM_ASSIGN_OR_RETURN(comm::PlanKind kind, comm::parse_plan(plan_name));
+  RM_ASSIGN_OR_RETURN(attention::Distribution how, attention::parse_distribution(mixer));
+  RM_ASSIGN_OR_RETURN(comm::PartitionPlan plan, comm::PartitionPlan::make(kind, tokens, world));
+  const attention::CheckJobSpec spec{.num_tokens = tokens,
+                                     .n_heads = o.n_heads,
+                                     .n_kv_heads = o.n_kv_heads,
+                                     .head_dim = o.head_dim,
+                                     .causal = o.causal,
+                                     .seed = 1,
+                                     .distribution = how};
+  RM_ASSIGN_OR_RETURN(auto group, make_ucx_group(world));
+  std::vector<StatusOr<attention::CheckJobResult>> results(static_cast<size_t>(world),
+                                                           internal_error("not run"));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world; ++r) {
+    threads.emplace_back([&, r] {
+      ThreadPool pool(1);
+      results[static_cast<size_t>(r)] =
+          attention::run_check_job(*group[static_cast<size_t>(r)], plan, spec, pool);
+    });
+  }
+  for (auto& t : threads) t.join();
+  RingBenchRow row{world, tokens, plan_name, mixer, o.causal};
+  for (const auto& result : results) {
+    if (!result.ok()) return result.status();
+    row.wall_s = std::max(row.wall_s, result->stats.wall_s);
+    row.compute_s += result->stats.compute_s / world;
+    row.wait_s += result->stats.wait_s / world;
+    row.bytes_moved += result->stats.bytes_sent;
+  }
+  row.tokens_per_s = static_cast<double>(tokens) / row.wall_s;
+  return row;
+}
+
+// Runs `command` (argv) and returns its standard output.
+StatusOr<std::string> capture(const std::vector<std::string>& argv) {
+  std::string joined;
+  for (const auto& a : argv) joined += a + " ";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen((joined + "2>/dev/null").c_str(), "r"), pclose);
+  if (!pipe) return unavailable("cannot run " + joined);
+  std::string out;
+  std::array<char, 4096> buffer;
+  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe.get()))
+    out.append(buffer.data(), n);
+  return out;
+}
+
+// One-way tag bandwidth of ucx_perftest at `bytes` per message, in MB/s (its "average" column).
+StatusOr<double> perftest_bandwidth(int64_t bytes) {
+  const std::string size = std::to_string(bytes);
+  pid_t server;
+  const char* server_argv[] = {"ucx_perftest", "-p", "13337", nullptr};
+  posix_spawn_file_actions_t quiet;
+  posix_spawn_file_actions_init(&quiet);
+  posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&quiet, 2, "/dev/null", O_WRONLY, 0);
+  const int spawned = posix_spawnp(&server, "ucx_perftest", &quiet, nullptr,
+                                   const_cast<char**>(server_argv), environ);
+  posix_spawn_file_actions_destroy(&quiet);
+  if (spawned != 0) return unavailable("ucx_perftest not found (package ucx-utils)");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the server bind
+  RM_ASSIGN_OR_RETURN(std::string out, capture({"ucx_perftest", "127.0.0.1", "-p", "13337", "-t",
+                                                "tag_bw", "-s", size, "-n", "200", "-w", "20"}));
+  int status = 0;
+  waitpid(server, &status, 0);
+  // The final line of the table holds: iterations, latency (typical, avg, overall), bandwidth
+  // (avg, overall) in MB/s, message rate (avg, overall).
+  double best = 0;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::vector<double> numbers;
+    for (std::string f; fields >> f;) {
+      if (f == "Final:") continue;
+      try {
+        numbers.push_back(std::stod(f));
+      } catch (...) {
+        numbers.clear();
+        break;
+      }
+    }
+    if (numbers.size() >= 8) best = numbers[5];  // overall bandwidth, MB/s
+  }
+  if (best <= 0) return unavailable("could not parse ucx_perftest output");
+  return best;
+}
+
+// UcxComm one-way bandwidth at `bytes` per message between two ranks, MB/s.
+StatusOr<double> ucxcomm_bandwidth(int64_t bytes, int messages) {
+  RM_ASSIGN_OR_RETURN(auto group, make_ucx_group(2));
+  std::vector<std::byte> send(static_cast<size_t>(bytes)), recv(static_cast<size_t>(bytes));
+  Status receiver_status;
+  const auto start = Clock::now();
+  std::thread receiver([&] {
+    for (int i = 0; i < messages && receiver_status.ok(); ++i) {
+      auto r = group[1]->irecv(0, recv, comm::Tag{0, static_cast<uint32_t>(i), 9});
+      receiver_status = r.ok() ? r->wait(comm::step_deadline(*group[1])) : r.status();
+    }
+  });
+  Status sender_status;
+  for (int i = 0; i < messages && sender_status.ok(); ++i) {
+    auto s = group[0]->isend(1, send, comm::Tag{0, static_cast<uint32_t>(i), 9});
+    sender_status = s.ok() ? s->wait(comm::step_deadline(*group[0])) : s.status();
+  }
+  receiver.join();
+  RM_RETURN_IF_ERROR(sender_status);
+  RM_RETURN_IF_ERROR(receiver_status);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return static_cast<double>(bytes) * messages / seconds / 1e6;
+}
+
+}  // namespace
+
+StatusOr<std::vector<RingBenchRow>> run_ring_bench(const RingBenchOptions& options) {
+  std::vector<RingBenchRow> rows;
+  std::printf("%7s %8s %10s %8s %6s %8s %9s %8s %12s %10s %6s\n", "workers", "tokens", "plan",
+              "mixer", "causal", "wall_s", "compute_s", "wait_s", "bytes_moved", "tokens/s", "eff");
+  for (const std::string& mixer : options.mixers) {
+    for (int64_t tokens : options.tokens) {
+      for (const std::string& plan : options.plans) {
+        double single = 0;  // 1-rank throughput of this (tokens, plan)
+        for (int world : options.workers) {
+          RM_ASSIGN_OR_RETURN(RingBenchRow row, run_row(options, world, tokens, plan, mixer));
+          if (world == 1) single = row.tokens_per_s;
+          if (single == 0) {
+            RM_ASSIGN_OR_RETURN(RingBenchRow one, run_row(options, 1, tokens, plan, mixer));
+            single = one.tokens_per_s;
+          }
+          row.efficiency = row.tokens_per_s / (world * single);
+          std::printf("%7d %8lld %10s %8s %6s %8.3f %9.3f %8.3f %12lld %10.0f %6.2f\n", world,
+                      static_cast<long long>(tokens), plan.c_str(), mixer.c_str(),
+                      row.causal ? "yes" : "no", row.wall_s, row.compute_s, row.wait_s,
+                      static_cast<long long>(row.bytes_moved), row.tokens_per_s, row.efficiency);
+          std::fflush(stdout);
+          rows.push_back(row);
+        }
+      }
+    }
+  }
+  if (options.perftest) {
+    // The ring's message: one rank's K and V block (and positions) at the largest row.
+    const int64_t tokens = *std::max_element(options.tokens.begin(), options.tokens.end());
+    const int64_t block = tokens / 2 * (2 * options.n_kv_heads * options.head_dim * 4 + 12);
+    RM_ASSIGN_OR_RETURN(double ours, ucxcomm_bandwidth(block, 20));
+    auto theirs = perftest_bandwidth(block);
+    if (theirs.ok()) {
+      std::printf("UcxComm %.0f MB/s vs ucx_perftest tag_bw %.0f MB/s at %lld-byte blocks: %.2f\n",
+                  ours, *theirs, static_cast<long long>(block), ours / *theirs);
+    } else {
+      std::printf("UcxComm %.0f MB/s at %lld-byte blocks (%s)\n", ours,
+                  static_cast<long long>(block), theirs.status().to_string().c_str());
+    }
+  }
+  if (!options.json_path.empty()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : rows) {
+      out.push_back({{"workers", r.workers},
+                     {"tokens", r.tokens},
+                     {"plan", r.plan},
+                     {"mixer", r.mixer},
+                     {"causal", r.causal},
+                     {"wall_s", r.wall_s},
+                     {"compute_s", r.compute_s},
+                     {"wait_s", r.wait_s},
+                     {"bytes_moved", r.bytes_moved},
+                     {"tokens_per_s", r.tokens_per_s},
+                     {"efficiency", r.efficiency}});
+    }
+    std::ofstream file(options.json_path);
+    file << out.dump(2) << "\n";
+    if (!file) return data_loss(options.json_path + ": write failed");
+  }
+  return rows;
+}
+
+}  // namespace ringmaster::bench
