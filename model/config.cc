@@ -1,9 +1,5 @@
 #include "model/config.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -11,6 +7,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/tensor.h"
 #include "model/internal/saturating.h"
 #include "model/internal/strict_json.h"
 #include "model/tensor_names.h"
@@ -265,36 +262,13 @@ bool ModelConfig::has_fit() const {
 }
 
 StatusOr<ModelConfig> parse_config(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno_status(path, errno);
-  struct stat info {};
-  if (::fstat(fd, &info) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return errno_status(path, err);
-  }
-  if (!S_ISREG(info.st_mode)) {
-    ::close(fd);
-    return invalid_argument(path + ": not a regular file");
-  }
-  if (static_cast<size_t>(info.st_size) > kMaxConfigBytes) {
-    ::close(fd);
-    return invalid_argument(path + ": " + std::to_string(info.st_size) +
+  // Mapped, not read: Buffer::map_file already names the path in every open/stat error.
+  RM_ASSIGN_OR_RETURN(std::shared_ptr<Buffer> file, Buffer::map_file(path));
+  if (file->bytes() > kMaxConfigBytes) {
+    return invalid_argument(path + ": " + std::to_string(file->bytes()) +
                             " bytes, above the 1 MiB limit for a config file");
   }
-  std::string text(static_cast<size_t>(info.st_size), '\0');
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::read(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : EIO;
-      ::close(fd);
-      return errno_status(path, err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
+  const std::string_view text(reinterpret_cast<const char*>(file->data()), file->bytes());
   return parse_config_text(text, path);
 }
 
