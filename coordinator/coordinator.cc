@@ -1,10 +1,12 @@
 #include "coordinator/coordinator.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
+#include <filesystem>
 #include <optional>
 
 #include "proto/validate.h"
@@ -21,6 +23,12 @@ Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& o
                             std::to_string(options.job.world()) + " need --comm ucx");
   }
   if (options.output_path.empty()) return invalid_argument("no output path");
+  // Refuse a job whose output cannot be written before any worker spends time on it.
+  const std::filesystem::path parent = std::filesystem::absolute(options.output_path).parent_path();
+  if (!std::filesystem::is_directory(parent) || ::access(parent.c_str(), W_OK) != 0) {
+    return invalid_argument(options.output_path + ": the directory " + parent.string() +
+                            " does not exist or is not writable");
+  }
   RM_ASSIGN_OR_RETURN(ResultAssembler assembler, ResultAssembler::make(options.job));
 
   asio::io_context io(1);
