@@ -4,6 +4,7 @@
 
 #include "attention/ring.h"
 #include "attention/ulysses.h"
+#include "core/stopwatch.h"
 
 namespace ringmaster::attention {
 namespace {
@@ -69,8 +70,7 @@ StatusOr<CheckJobResult> run_check_job(comm::Communicator& comm, const comm::Par
           ? ring_attention(comm, plan, q, k, v, positions, mask, pool, 0, &stats)
           : ulysses_attention(comm, plan, q, k, v, positions, mask, pool, 0, &stats);
   if (!out.ok()) return out.status();
-  result.stats = {std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                  stats.compute_s, stats.wait_s, stats.bytes_sent};
+  result.stats = {seconds_since(start), stats.compute_s, stats.wait_s, stats.bytes_sent};
   result.out = std::move(out->out);
   return result;
 }

@@ -19,6 +19,8 @@
 #include <cstring>
 #include <vector>
 
+#include "core/stopwatch.h"
+
 namespace ringmaster::attention {
 namespace {
 
@@ -31,10 +33,6 @@ constexpr int64_t kSliceRows = 1024;
 Positions slice_of(const Positions& p, int64_t begin, int64_t end) {
   const auto b = static_cast<size_t>(begin), n = static_cast<size_t>(end - begin);
   return {p.pos.subspan(b, n), p.seq.empty() ? p.seq : p.seq.subspan(b, n)};
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 // One rank's K, V, positions and sequence ids, packed in one buffer so a step is one message.

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "comm/collectives.h"
+#include "core/stopwatch.h"
 
 namespace ringmaster::attention {
 namespace {
@@ -24,10 +25,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr uint8_t kQueryKind = 2, kKeyKind = 3, kValueKind = 4, kPositionKind = 5,
                   kSequenceKind = 6, kOutputKind = 7, kLseKind = 8;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // Packs rows [n, heads, d] of `t` into peer order: peer p gets the heads listed in heads[p].
 std::vector<float> pack_heads(const Tensor& t, const std::vector<std::vector<int64_t>>& heads) {

@@ -11,6 +11,7 @@
 
 #include "attention/attention.h"
 #include "bench/process_memory.h"
+#include "core/stopwatch.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 
@@ -18,10 +19,6 @@ namespace ringmaster::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 Tensor random_tensor(Shape shape, std::mt19937& rng) {
   Tensor t = Tensor::empty(std::move(shape), DType::kF32);
