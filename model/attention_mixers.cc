@@ -5,6 +5,7 @@
 #include "attention/ring.h"
 #include "attention/ulysses.h"
 #include "model/halo.h"
+#include "model/internal/projection.h"
 #include "model/layers.h"
 #include "model/mixer.h"
 
@@ -17,34 +18,11 @@ struct Projected {
 
 Projected project(const ShardContext& ctx, const Tensor& h, const AttnWeights& w,
                   const AttnShape& s) {
+  const float* x = h.data<float>();
   const int64_t n = h.dim(0);
-  Projected p{Tensor::empty({n, s.n_heads, s.head_dim}, DType::kF32),
-              Tensor::empty({n, s.n_kv_heads, s.head_dim}, DType::kF32),
-              Tensor::empty({n, s.n_kv_heads, s.head_dim}, DType::kF32)};
-  const int64_t d = h.dim(1), tiles = (n + kTokenTile - 1) / kTokenTile;
-  ctx.pool->parallel_for(tiles, [&](int64_t t, int) {
-    const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
-    const float* x = h.data<float>() + begin * d;
-    float* q = p.q.data<float>() + begin * s.n_heads * s.head_dim;
-    float* k = p.k.data<float>() + begin * s.n_kv_heads * s.head_dim;
-    linear(x, rows, w.wq, q);
-    linear(x, rows, w.wk, k);
-    linear(x, rows, w.wv, p.v.data<float>() + begin * s.n_kv_heads * s.head_dim);
-    const std::span<const int64_t> pos(ctx.pos.data() + begin, static_cast<size_t>(rows));
-    apply_rope(q, rows, s.n_heads, s.head_dim, pos, s.rope_theta);
-    apply_rope(k, rows, s.n_kv_heads, s.head_dim, pos, s.rope_theta);
-  });
-  return p;
-}
-
-// out = wo concat_h(o_h), token-tiled.
-void output_projection(const ShardContext& ctx, const Tensor& o, const Tensor& wo, Tensor& out) {
-  const int64_t n = o.dim(0), width = o.dim(1) * o.dim(2), d = out.dim(1);
-  const int64_t tiles = (n + kTokenTile - 1) / kTokenTile;
-  ctx.pool->parallel_for(tiles, [&](int64_t t, int) {
-    const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
-    linear(o.data<float>() + begin * width, rows, wo, out.data<float>() + begin * d);
-  });
+  return {project_heads(*ctx.pool, x, n, w.wq, s.n_heads, s.head_dim, ctx.pos, s.rope_theta),
+          project_heads(*ctx.pool, x, n, w.wk, s.n_kv_heads, s.head_dim, ctx.pos, s.rope_theta),
+          project_heads(*ctx.pool, x, n, w.wv, s.n_kv_heads, s.head_dim, {}, s.rope_theta)};
 }
 
 // How a mixer finds its keys: globally (ring / Ulysses) or from a halo.
@@ -70,7 +48,7 @@ class AttentionFamilyMixer final : public Mixer {
       RM_ASSIGN_OR_RETURN(result, attention::attend_block(p.q, keys.k, keys.v, ctx.positions(),
                                                           keys.positions(), mask_, *ctx.pool));
     }
-    output_projection(ctx, result.out, w_.wo, out);
+    project_out(*ctx.pool, result.out, w_.wo, out.data<float>(), /*accumulate=*/false);
     return ok_status();
   }
 

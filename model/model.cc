@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/fit_mixer.h"
 #include "model/safetensors.h"
 
 namespace ringmaster::model {
@@ -18,9 +19,26 @@ MlpWeights mlp_weights(const WeightFile& file, const std::string& prefix) {
   return {file.f32(prefix + ".w_gate"), file.f32(prefix + ".w_up"), file.f32(prefix + ".w_down")};
 }
 
+FitWeights fit_weights(const WeightFile& file, const std::string& prefix, int64_t global_layers) {
+  FitWeights w{.read_norm_q = file.f32(prefix + ".read.norm_q"),
+               .read_norm_kv = file.f32(prefix + ".read.norm_kv"),
+               .read = attn_weights(file, prefix + ".read"),
+               .global = {},
+               .write_norm_q = file.f32(prefix + ".write.norm_q"),
+               .write_norm_kv = file.f32(prefix + ".write.norm_kv"),
+               .write = attn_weights(file, prefix + ".write")};
+  for (int64_t j = 0; j < global_layers; ++j) {
+    const std::string layer = prefix + ".global." + std::to_string(j);
+    w.global.push_back({file.f32(layer + ".norm1"), file.f32(layer + ".norm2"),
+                        attn_weights(file, layer + ".attn"), mlp_weights(file, layer + ".mlp")});
+  }
+  return w;
+}
+
 StatusOr<std::unique_ptr<Mixer>> make_mixer(const ModelConfig& c, const BlockConfig& b,
                                             const WeightFile& file, const std::string& prefix,
-                                            const std::string& source) {
+                                            const std::string& source,
+                                            const std::shared_ptr<FitStream>& fit_stream) {
   const AttnShape shape{c.n_heads, c.n_kv_heads, c.head_dim, c.rope_theta};
   switch (b.mixer) {
     case MixerKind::kAttention:
@@ -30,6 +48,8 @@ StatusOr<std::unique_ptr<Mixer>> make_mixer(const ModelConfig& c, const BlockCon
     case MixerKind::kLocal:
       return make_local_mixer(attn_weights(file, prefix + ".attn"), shape, c.causal, b.group);
     case MixerKind::kFit:
+      return make_fit_mixer(fit_weights(file, prefix, b.global_layers), shape, c.causal,
+                            static_cast<float>(c.norm_eps), fit_stream);
     case MixerKind::kAtlas:
       break;
   }
@@ -52,11 +72,19 @@ StatusOr<Model> Model::load(const std::string& dir) {
   m.head_ = file.f32("head");
   m.norm_ = file.f32("norm");
   for (size_t i = 0; i < config.blocks.size(); ++i) {
+    if (config.blocks[i].mixer != MixerKind::kFit) continue;
+    if (!m.fit_stream_) {
+      m.fit_stream_ = std::make_shared<FitStream>(file.f32("fit.latents"), config.blocks[i].group);
+      m.first_fit_ = static_cast<int>(i);
+    }
+    m.last_fit_ = static_cast<int>(i);
+  }
+  for (size_t i = 0; i < config.blocks.size(); ++i) {
     const std::string prefix = "blocks." + std::to_string(i);
     Block block{file.f32(prefix + ".norm1"), file.f32(prefix + ".norm2"),
                 mlp_weights(file, prefix + ".mlp"), nullptr};
-    RM_ASSIGN_OR_RETURN(block.mixer,
-                        make_mixer(config, config.blocks[i], file, prefix, config_path));
+    RM_ASSIGN_OR_RETURN(block.mixer, make_mixer(config, config.blocks[i], file, prefix, config_path,
+                                                m.fit_stream_));
     m.blocks_.push_back(std::move(block));
   }
   return m;
@@ -85,6 +113,9 @@ StatusOr<Tensor> Model::forward(const ShardContext& ctx, std::span<const int32_t
   const int64_t tiles = (n + kTokenTile - 1) / kTokenTile;
   for (size_t b = 0; b < blocks_.size(); ++b) {
     Block& block = blocks_[b];
+    if (static_cast<int>(b) == first_fit_) {
+      RM_RETURN_IF_ERROR(fit_stream_->begin(ctx).with_context("block " + std::to_string(b)));
+    }
     pool.parallel_for(tiles, [&](int64_t t, int) {
       const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
       rms_norm(x.data<float>() + begin * d, rows, d, block.norm1.const_data<float>(), eps,
@@ -92,6 +123,7 @@ StatusOr<Tensor> Model::forward(const ShardContext& ctx, std::span<const int32_t
     });
     RM_RETURN_IF_ERROR(block.mixer->forward(ctx, h, mixed, static_cast<uint32_t>(b))
                            .with_context("block " + std::to_string(b)));
+    if (static_cast<int>(b) == last_fit_) fit_stream_->end();
     float* xs = x.data<float>();
     const float* ms = mixed.data<float>();
     for (int64_t i = 0; i < n * d; ++i) xs[i] += ms[i];

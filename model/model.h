@@ -9,7 +9,9 @@
 // [tile, vocab] scratch per thread.
 //
 // Ownership: a Model owns its weights (views of the mapped safetensors file, widened to f32
-// where stored narrower) and its Mixers. Thread-compatible: one forward at a time.
+// where stored narrower) and its Mixers. In a model with fit blocks it also owns the latent
+// stream (model/fit_stream.h), shared with the fit mixers: forward begins it before the first fit
+// block and ends it after the last. Thread-compatible: one forward at a time.
 #pragma once
 
 #include <functional>
@@ -24,6 +26,8 @@
 #include "model/shard.h"
 
 namespace ringmaster::model {
+
+class FitStream;
 
 // Called after each block with (block index, blocks in total).
 using ProgressFn = std::function<void(int block, int num_blocks)>;
@@ -58,6 +62,8 @@ class Model {
   ModelConfig config_;
   Tensor embed_, head_, norm_;  // [V, d], [V, d], [d]
   std::vector<Block> blocks_;
+  std::shared_ptr<FitStream> fit_stream_;  // null without fit blocks
+  int first_fit_ = -1, last_fit_ = -1;     // block indices of the first and last fit block
 };
 
 }  // namespace ringmaster::model

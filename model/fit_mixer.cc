@@ -1,0 +1,187 @@
+#include "model/fit_mixer.h"
+
+#include <cblas.h>
+
+#include <functional>
+#include <mutex>
+
+#include "attention/attention.h"
+#include "model/internal/projection.h"
+
+namespace ringmaster::model {
+namespace {
+
+// Runs task(i) for i in [0, count) on the pool; the first failure is returned.
+Status for_each_index(ThreadPool& pool, int64_t count, const std::function<Status(int64_t)>& task) {
+  std::mutex mutex;
+  Status first;
+  pool.parallel_for(count, [&](int64_t i, int) {
+    Status status = task(i);
+    if (status.ok()) return;
+    std::lock_guard lock(mutex);
+    if (first.ok()) first = std::move(status);
+  });
+  return first;
+}
+
+// out = Attn core (softmax(q k^T / sqrt(head_dim)) v per head) of one group's rows with no mask.
+// Called once per group from inside a loop on the job's pool: a one-thread pool of its own
+// keeps attend_block from sizing scratch for every thread of a pool it could not use anyway.
+Status attend_group(const Tensor& q, const Tensor& k, const Tensor& v, Tensor out) {
+  ThreadPool serial(1);
+  const std::vector<int64_t> q_pos(static_cast<size_t>(q.dim(0))),
+      k_pos(static_cast<size_t>(k.dim(0)));
+  attention::BlockResult result{std::move(out), Tensor::empty({q.dim(0), q.dim(1)}, DType::kF32)};
+  return attention::attend_block_into(q, k, v, {q_pos, {}}, {k_pos, {}},
+                                      attention::MaskSpec::none(), serial, result);
+}
+
+class FitMixer final : public Mixer {
+ public:
+  FitMixer(FitWeights w, AttnShape shape, bool causal, float eps, std::shared_ptr<FitStream> stream)
+      : w_(std::move(w)), shape_(shape), causal_(causal), eps_(eps), stream_(std::move(stream)) {}
+
+  Status forward(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) override {
+    // attend_block sets this itself, but the first call may come from several pool threads
+    // at once (attend_group); set it here, on one thread, before any of them run.
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    RM_RETURN_IF_ERROR(read(*ctx.pool, h));
+    RM_RETURN_IF_ERROR(stream_->share(ctx, layer));
+    for (const FitWeights::Global& global : w_.global) {
+      RM_RETURN_IF_ERROR(global_layer(*ctx.pool, global));
+    }
+    return write(*ctx.pool, h, out);
+  }
+
+ private:
+  Tensor heads(ThreadPool& pool, const std::vector<float>& x, const Tensor& w, int64_t n_heads,
+               std::span<const int64_t> rope_pos = {}) const {
+    const auto rows = static_cast<int64_t>(x.size()) / w.dim(1);
+    return project_heads(pool, x.data(), rows, w, n_heads, shape_.head_dim, rope_pos,
+                         shape_.rope_theta);
+  }
+
+  // lat[g] += Attn(RMSNorm(lat[g], read.norm_q), RMSNorm(h_g, read.norm_kv); read) for this
+  // rank's groups.
+  Status read(ThreadPool& pool, const Tensor& h) {
+    const FitGroups& groups = stream_->groups();
+    const int64_t m = groups.latents, d = h.dim(1), n = h.dim(0);
+    const auto n_own = static_cast<int64_t>(groups.local.size());
+    float* lat = stream_->latents().data<float>();
+
+    std::vector<float> xq(static_cast<size_t>(n_own * m * d)), xkv(static_cast<size_t>(n * d));
+    pool.parallel_for(n_own, [&](int64_t i, int) {
+      rms_norm(lat + groups.local[static_cast<size_t>(i)].id * m * d, m, d,
+               w_.read_norm_q.const_data<float>(), eps_, xq.data() + i * m * d);
+    });
+    rms_norm_rows(pool, h.data<float>(), n, d, w_.read_norm_kv.const_data<float>(), eps_,
+                  xkv.data());
+    const Tensor q = heads(pool, xq, w_.read.wq, shape_.n_heads);
+    const Tensor k = heads(pool, xkv, w_.read.wk, shape_.n_kv_heads);
+    const Tensor v = heads(pool, xkv, w_.read.wv, shape_.n_kv_heads);
+    xkv = {};
+
+    Tensor o = Tensor::empty({n_own * m, shape_.n_heads, shape_.head_dim}, DType::kF32);
+    RM_RETURN_IF_ERROR(for_each_index(pool, n_own, [&](int64_t i) {
+      const FitGroups::Local& g = groups.local[static_cast<size_t>(i)];
+      return attend_group(q.rows(i * m, (i + 1) * m), k.rows(g.begin, g.begin + g.len),
+                          v.rows(g.begin, g.begin + g.len), o.rows(i * m, (i + 1) * m));
+    }));
+    // This rank's groups are not contiguous in the stream (zigzag, striped): project into the
+    // packed rows, then add each group's rows to its place.
+    project_out(pool, o, w_.read.wo, xq.data(), /*accumulate=*/false);
+    pool.parallel_for(n_own, [&](int64_t i, int) {
+      float* dst = lat + groups.local[static_cast<size_t>(i)].id * m * d;
+      const float* delta = xq.data() + i * m * d;
+      for (int64_t c = 0; c < m * d; ++c) dst[c] += delta[c];
+    });
+    return ok_status();
+  }
+
+  // One pre-norm layer over every latent of the job (redundant on every rank).
+  Status global_layer(ThreadPool& pool, const FitWeights::Global& w) {
+    const FitGroups& groups = stream_->groups();
+    Tensor& lat = stream_->latents();
+    const int64_t rows = lat.dim(0) * lat.dim(1), d = lat.dim(2);
+
+    std::vector<float> xn(static_cast<size_t>(rows * d));
+    rms_norm_rows(pool, lat.data<float>(), rows, d, w.norm1.const_data<float>(), eps_, xn.data());
+    // Every latent of group g sits at position g: the causal mask (key position > query
+    // position) is then exactly FIT's chunk-causal mask, and the record id keeps records apart.
+    const Tensor q = heads(pool, xn, w.attn.wq, shape_.n_heads, groups.latent_pos);
+    const Tensor k = heads(pool, xn, w.attn.wk, shape_.n_kv_heads, groups.latent_pos);
+    const Tensor v = heads(pool, xn, w.attn.wv, shape_.n_kv_heads);
+    xn = {};
+    RM_ASSIGN_OR_RETURN(
+        attention::BlockResult result,
+        attention::attend_block(q, k, v, groups.latent_positions(), groups.latent_positions(),
+                                attention::MaskSpec{.causal = causal_}, pool));
+    project_out(pool, result.out, w.attn.wo, lat.data<float>(), /*accumulate=*/true);
+    add_mlp_residual(lat.data<float>(), rows, w.norm2.const_data<float>(), eps_, w.mlp, pool);
+    return ok_status();
+  }
+
+  // out_g = Attn(RMSNorm(h_g, write.norm_q), RMSNorm(src[g], write.norm_kv); write).
+  Status write(ThreadPool& pool, const Tensor& h, Tensor& out) {
+    const FitGroups& groups = stream_->groups();
+    const int64_t m = groups.latents, d = h.dim(1), n = h.dim(0);
+    const auto n_own = static_cast<int64_t>(groups.local.size());
+    const float* lat = stream_->latents().data<float>();
+
+    // The source group of each of this rank's groups (-1: none), packed in `slot` order.
+    std::vector<int64_t> source(static_cast<size_t>(n_own), -1), slot(source.size(), -1);
+    int64_t num_sources = 0;
+    for (size_t i = 0; i < source.size(); ++i) {
+      const int64_t id = groups.local[i].id;
+      if (!causal_) {
+        source[i] = id;
+      } else if (!groups.is_first_of_record(id)) {
+        source[i] = id - 1;
+      }
+      if (source[i] >= 0) slot[i] = num_sources++;
+    }
+
+    std::vector<float> xq(static_cast<size_t>(n * d)),
+        xkv(static_cast<size_t>(num_sources * m * d));
+    rms_norm_rows(pool, h.data<float>(), n, d, w_.write_norm_q.const_data<float>(), eps_,
+                  xq.data());
+    pool.parallel_for(n_own, [&](int64_t i, int) {
+      const auto idx = static_cast<size_t>(i);
+      if (source[idx] < 0) return;
+      rms_norm(lat + source[idx] * m * d, m, d, w_.write_norm_kv.const_data<float>(), eps_,
+               xkv.data() + slot[idx] * m * d);
+    });
+    const Tensor q = heads(pool, xq, w_.write.wq, shape_.n_heads);
+    xq = {};
+    const Tensor k = heads(pool, xkv, w_.write.wk, shape_.n_kv_heads);
+    const Tensor v = heads(pool, xkv, w_.write.wv, shape_.n_kv_heads);
+
+    // Zero-filled: a group with no source keeps o = 0, so its output rows are exactly 0.
+    Tensor o = Tensor::empty({n, shape_.n_heads, shape_.head_dim}, DType::kF32);
+    RM_RETURN_IF_ERROR(for_each_index(pool, n_own, [&](int64_t i) {
+      const auto idx = static_cast<size_t>(i);
+      if (source[idx] < 0) return ok_status();
+      const FitGroups::Local& g = groups.local[idx];
+      const int64_t s = slot[idx];
+      return attend_group(q.rows(g.begin, g.begin + g.len), k.rows(s * m, (s + 1) * m),
+                          v.rows(s * m, (s + 1) * m), o.rows(g.begin, g.begin + g.len));
+    }));
+    project_out(pool, o, w_.write.wo, out.data<float>(), /*accumulate=*/false);
+    return ok_status();
+  }
+
+  FitWeights w_;
+  AttnShape shape_;
+  bool causal_;
+  float eps_;
+  std::shared_ptr<FitStream> stream_;
+};
+
+}  // namespace
+
+std::unique_ptr<Mixer> make_fit_mixer(FitWeights w, AttnShape shape, bool causal, float norm_eps,
+                                      std::shared_ptr<FitStream> stream) {
+  return std::make_unique<FitMixer>(std::move(w), shape, causal, norm_eps, std::move(stream));
+}
+
+}  // namespace ringmaster::model

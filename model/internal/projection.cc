@@ -1,0 +1,52 @@
+#include "model/internal/projection.h"
+
+#include <algorithm>
+
+#include "model/layers.h"
+
+namespace ringmaster::model {
+namespace {
+
+// body(begin, rows) for every tile of [0, n).
+template <typename Body>
+void for_each_tile(ThreadPool& pool, int64_t n, const Body& body) {
+  const int64_t tiles = (n + kTokenTile - 1) / kTokenTile;
+  pool.parallel_for(tiles, [&](int64_t t, int) {
+    const int64_t begin = t * kTokenTile;
+    body(begin, std::min(kTokenTile, n - begin));
+  });
+}
+
+}  // namespace
+
+void rms_norm_rows(ThreadPool& pool, const float* x, int64_t n, int64_t width, const float* g,
+                   float eps, float* y) {
+  for_each_tile(pool, n, [&](int64_t begin, int64_t rows) {
+    rms_norm(x + begin * width, rows, width, g, eps, y + begin * width);
+  });
+}
+
+Tensor project_heads(ThreadPool& pool, const float* x, int64_t n, const Tensor& w, int64_t heads,
+                     int64_t head_dim, std::span<const int64_t> rope_pos, double rope_theta) {
+  Tensor out = Tensor::empty({n, heads, head_dim}, DType::kF32);
+  const int64_t d = w.dim(1), width = heads * head_dim;
+  for_each_tile(pool, n, [&](int64_t begin, int64_t rows) {
+    float* y = out.data<float>() + begin * width;
+    linear(x + begin * d, rows, w, y);
+    if (!rope_pos.empty()) {
+      apply_rope(y, rows, heads, head_dim,
+                 rope_pos.subspan(static_cast<size_t>(begin), static_cast<size_t>(rows)),
+                 rope_theta);
+    }
+  });
+  return out;
+}
+
+void project_out(ThreadPool& pool, const Tensor& o, const Tensor& wo, float* out, bool accumulate) {
+  const int64_t width = o.dim(1) * o.dim(2), d = wo.dim(0);
+  for_each_tile(pool, o.dim(0), [&](int64_t begin, int64_t rows) {
+    linear(o.data<float>() + begin * width, rows, wo, out + begin * d, accumulate);
+  });
+}
+
+}  // namespace ringmaster::model

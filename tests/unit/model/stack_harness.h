@@ -1,0 +1,42 @@
+// tests/unit/model/stack_harness.h: running a model directory on P ranks over LocalComm, and the
+// independent PyTorch model (tests/reference/model_ref.py) on the same FASTA file, for the stack
+// tests (attention family, fit).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "comm/partition.h"
+
+namespace ringmaster::model::harness {
+
+inline constexpr int32_t kBos = 5;
+
+struct Records {
+  std::vector<int32_t> stream;   // <bos> b1 .. bn per record (ids 0..4 for bases)
+  std::vector<int64_t> lengths;  // stream tokens per record
+};
+
+// Random DNA records with `lengths` bases each (seeded), written to `fasta_path` when non-empty.
+Records make_records(const std::vector<int64_t>& lengths, const std::string& fasta_path);
+
+struct Outputs {
+  std::vector<float> hf;          // [stream tokens, d], <bos> rows included, in stream order
+  std::vector<float> embeddings;  // [N, d], input tokens only, in input order
+  std::vector<float> scores;      // [N] (causal models), NaN otherwise
+};
+
+// Runs the model in `dir` on `world` ranks (threads over LocalComm), plan `kind` aligned to
+// `align`, and gathers the outputs by stream and input position. Test failures on error.
+Outputs run_model(const std::string& dir, const Records& records, comm::PlanKind kind, int world,
+                  int64_t align);
+
+// model_ref.py's output for `task` ("embed" or "score"), as doubles.
+std::vector<double> run_reference(const std::string& model_dir, const std::string& fasta,
+                                  const std::string& task, const std::string& out_dir);
+
+// max |got - want| / max |want|: MODEL.md's relative error.
+double relative_error(const std::vector<float>& got, const std::vector<double>& want);
+
+}  // namespace ringmaster::model::harness
