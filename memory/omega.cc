@@ -29,25 +29,26 @@ void omega_gradient(const T* w1, const T* w2, const MemoryDims& dims, const T* u
     std::fill(g2, g2 + dv * hid, T{0});
     return;
   }
-  scratch.resize(static_cast<size_t>(2 * n * hid + n * dv));
-  T* z = scratch.data();  // Z, then silu'(Z) o (Gd W2)
+  scratch.resize(static_cast<size_t>(3 * n * hid + n * dv));
+  T* z = scratch.data();  // Z, then Delta = (Gd W2) o silu'(Z)
   T* a = z + n * hid;     // A = silu(Z)
-  T* e = a + n * hid;     // E, then Gd
+  T* sig = a + n * hid;   // s(Z), then silu'(Z)
+  T* e = sig + n * hid;   // E, then Gd
   internal::gemm<T>(false, true, n, hid, dphi, T{1}, u, dphi, w1, dphi, T{0}, z, hid);
-  for (int64_t i = 0; i < n * hid; ++i) a[i] = z[i] / (T{1} + std::exp(-z[i]));
+  // One exp per element serves silu and its derivative.
+  for (int64_t i = 0; i < n * hid; ++i) {
+    const T s = T{1} / (T{1} + std::exp(-z[i]));
+    a[i] = z[i] * s;
+    sig[i] = s * (T{1} + z[i] * (T{1} - s));
+  }
   internal::gemm<T>(false, true, n, dv, hid, T{1}, a, hid, w2, hid, T{0}, e, dv);
   for (int64_t i = 0; i < n; ++i) {
     const T scale = T{2} * weight[i];
     for (int64_t j = 0; j < dv; ++j) e[i * dv + j] = scale * (e[i * dv + j] - v[i * dv + j]);
   }
   internal::gemm<T>(true, false, dv, hid, n, T{1}, e, dv, a, hid, T{0}, g2, hid);
-  // Z's slot becomes Delta = (Gd W2) o silu'(Z): read z before the product overwrites it.
-  for (int64_t i = 0; i < n * hid; ++i) {
-    const T s = T{1} / (T{1} + std::exp(-z[i]));
-    a[i] = s * (T{1} + z[i] * (T{1} - s));
-  }
   internal::gemm<T>(false, false, n, hid, dv, T{1}, e, dv, w2, hid, T{0}, z, hid);
-  for (int64_t i = 0; i < n * hid; ++i) z[i] *= a[i];
+  for (int64_t i = 0; i < n * hid; ++i) z[i] *= sig[i];
   internal::gemm<T>(true, false, hid, dphi, n, T{1}, z, hid, u, dphi, T{0}, g1, dphi);
 }
 

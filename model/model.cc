@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/atlas_mixer.h"
 #include "model/fit_mixer.h"
 #include "model/safetensors.h"
 
@@ -51,7 +52,7 @@ StatusOr<std::unique_ptr<Mixer>> make_mixer(const ModelConfig& c, const BlockCon
       return make_fit_mixer(fit_weights(file, prefix, b.global_layers), shape, c.causal,
                             static_cast<float>(c.norm_eps), fit_stream);
     case MixerKind::kAtlas:
-      break;
+      return make_atlas_mixer(c, b, file, prefix + ".atlas");
   }
   return failed_precondition(source + ": " + prefix + ": the " + mixer_kind_name(b.mixer) +
                              " mixer is not in this build yet (issue 5)");

@@ -1,0 +1,286 @@
+#include "model/atlas_mixer.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "comm/communicator.h"
+#include "model/atlas_chain.h"
+#include "model/layers.h"
+
+namespace ringmaster::model {
+namespace {
+
+using memory::AtlasShape;
+using memory::ChunkGates;
+using memory::HeadState;
+
+double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+double softplus(double z) { return z > 30 ? z : std::log1p(std::exp(z)); }
+
+void l2_normalize(float* u, int64_t width) {
+  double sum = 0;
+  for (int64_t j = 0; j < width; ++j) sum += double{u[j]} * u[j];
+  const auto inv = static_cast<float>(1.0 / std::max(std::sqrt(sum), 1e-6));
+  for (int64_t j = 0; j < width; ++j) u[j] *= inv;
+}
+
+// How long a rank with no start state at hand blocks on one before checking the others.
+constexpr std::chrono::milliseconds kWaitSlice{2};
+
+comm::Tag state_tag(uint32_t layer, int32_t record) {
+  return {layer, static_cast<uint32_t>(record) & comm::Tag::kMaxStep, kAtlasStateKind};
+}
+
+class AtlasMixer final : public Mixer {
+ public:
+  AtlasMixer(AtlasWeights w, int64_t n_heads, const AtlasShape& shape)
+      : w_(std::move(w)), heads_(n_heads), shape_(shape) {
+    const int64_t d = w_.wq.dim(1), width = heads_ * shape_.head_dim;
+    // One GEMM gives q, k, v and the per-token gamma pre-activation.
+    proj_ = Tensor::empty({3 * width + heads_, d}, DType::kF32);
+    float* dst = proj_.data<float>();
+    for (const Tensor* t : {&w_.wq, &w_.wk, &w_.wv}) {
+      dst = std::copy(t->const_data<float>(), t->const_data<float>() + width * d, dst);
+    }
+    const float* gamma_rows = w_.w_gates.const_data<float>() + 3 * heads_ * d;
+    std::copy(gamma_rows, gamma_rows + heads_ * d, dst);
+  }
+
+  Status forward(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) override;
+
+ private:
+  // A packed state (memory/atlas.h pack_states) on its way in or out; the buffer lives as
+  // long as the request.
+  struct Transfer {
+    std::vector<float> state;
+    comm::Request request;
+  };
+
+  int64_t width() const { return heads_ * shape_.head_dim; }
+  int64_t proj_width() const { return 3 * width() + heads_; }
+  void project(const ShardContext& ctx, const Tensor& h, float* p) const;
+  std::vector<ChunkGates> chunk_gates(const Tensor& h, const ChainPiece& piece) const;
+  void run_piece(const ShardContext& ctx, const Tensor& h, const ChainPiece& piece,
+                 std::vector<HeadState>& states, const float* p, float* y);
+  void initial_states(std::vector<HeadState>& states) const;
+  // The earliest unfinished piece whose start state is at hand (a record that starts here, or
+  // whose state has arrived); waits for one until `deadline`.
+  static StatusOr<size_t> next_ready(const std::vector<ChainPiece>& pieces,
+                                     std::vector<Transfer>& incoming, const std::vector<bool>& done,
+                                     comm::Deadline deadline);
+  // Waits for the sends of the previous forward (their buffers are ours until then).
+  Status finish_sends(const ShardContext& ctx);
+
+  AtlasWeights w_;
+  int64_t heads_;
+  AtlasShape shape_;
+  Tensor proj_;  // [3 * width + heads, d]: wq, wk, wv, gamma rows of w_gates
+  std::vector<memory::AtlasScratch> scratch_;  // one per pool thread
+  std::vector<Transfer> sends_;
+};
+
+// p[n, 3 width + heads] = h proj^T, then l2norm on q and k and sigmoid on gamma per head.
+void AtlasMixer::project(const ShardContext& ctx, const Tensor& h, float* p) const {
+  const int64_t n = h.dim(0), d = h.dim(1), pw = proj_width(), hd = shape_.head_dim;
+  const float* b_gamma = w_.b_gates.const_data<float>() + 3 * heads_;
+  const int64_t tiles = (n + kTokenTile - 1) / kTokenTile;
+  ctx.pool->parallel_for(tiles, [&](int64_t t, int) {
+    const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
+    linear(h.data<float>() + begin * d, rows, proj_, p + begin * pw);
+    for (int64_t i = begin; i < begin + rows; ++i) {
+      float* row = p + i * pw;
+      for (int64_t e = 0; e < 2 * heads_; ++e) l2_normalize(row + e * hd, hd);
+      float* gamma = row + 3 * width();
+      for (int64_t e = 0; e < heads_; ++e) {
+        gamma[e] = static_cast<float>(sigmoid(double{gamma[e]} + b_gamma[e]));
+      }
+    }
+  });
+}
+
+// keep, lr, mom of every chunk of `piece`, from the chunk's mean row: [heads][chunks].
+std::vector<ChunkGates> AtlasMixer::chunk_gates(const Tensor& h, const ChainPiece& piece) const {
+  const int64_t d = h.dim(1), chunks = (piece.len + shape_.chunk - 1) / shape_.chunk;
+  const float* wg = w_.w_gates.const_data<float>();
+  const float* bg = w_.b_gates.const_data<float>();
+  std::vector<ChunkGates> gates(static_cast<size_t>(heads_ * chunks));
+  std::vector<double> mean(static_cast<size_t>(d));
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = c * shape_.chunk, end = std::min(piece.len, begin + shape_.chunk);
+    std::fill(mean.begin(), mean.end(), 0.0);
+    for (int64_t i = begin; i < end; ++i) {
+      const float* row = h.data<float>() + (piece.local_begin + i) * d;
+      for (int64_t j = 0; j < d; ++j) mean[j] += row[j];
+    }
+    for (double& m : mean) m /= static_cast<double>(end - begin);
+    auto gate = [&](int64_t g, int64_t e) {
+      const float* row = wg + (g * heads_ + e) * d;
+      double z = bg[g * heads_ + e];
+      for (int64_t j = 0; j < d; ++j) z += row[j] * mean[j];
+      return z;
+    };
+    for (int64_t e = 0; e < heads_; ++e) {
+      gates[e * chunks + c] = {static_cast<float>(sigmoid(gate(0, e))),
+                               static_cast<float>(softplus(gate(1, e))),
+                               static_cast<float>(sigmoid(gate(2, e)))};
+    }
+  }
+  return gates;
+}
+
+void AtlasMixer::run_piece(const ShardContext& ctx, const Tensor& h, const ChainPiece& piece,
+                           std::vector<HeadState>& states, const float* p, float* y) {
+  const std::vector<ChunkGates> gates = chunk_gates(h, piece);
+  const auto chunks = gates.size() / static_cast<size_t>(heads_);
+  const int64_t pw = proj_width(), hd = shape_.head_dim;
+  ctx.pool->parallel_for(heads_, [&](int64_t e, int thread) {
+    const float* row = p + piece.local_begin * pw + e * hd;
+    memory::HeadRun run;
+    run.first_pos = piece.first_pos;
+    run.len = piece.len;
+    run.q = row;
+    run.k = row + width();
+    run.v = row + 2 * width();
+    run.gamma = p + piece.local_begin * pw + 3 * width() + e;
+    run.ld = pw;
+    run.y = y + piece.local_begin * width() + e * hd;
+    run.ld_y = width();
+    run.gates = std::span(gates).subspan(static_cast<size_t>(e) * chunks, chunks);
+    memory::run_head(shape_, states[static_cast<size_t>(e)], run,
+                     scratch_[static_cast<size_t>(thread)]);
+  });
+}
+
+void AtlasMixer::initial_states(std::vector<HeadState>& states) const {
+  const int64_t n1 = shape_.memory_hidden * shape_.d_phi(),
+                n2 = shape_.head_dim * shape_.memory_hidden;
+  for (int64_t e = 0; e < heads_; ++e) {
+    states[static_cast<size_t>(e)] = memory::initial_state(
+        shape_, w_.w1_init.const_data<float>() + e * n1, w_.w2_init.const_data<float>() + e * n2);
+  }
+}
+
+StatusOr<size_t> AtlasMixer::next_ready(const std::vector<ChainPiece>& pieces,
+                                        std::vector<Transfer>& incoming,
+                                        const std::vector<bool>& done, comm::Deadline deadline) {
+  for (;;) {
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      if (done[i]) continue;
+      if (pieces[i].prev_rank < 0) return i;
+      if (incoming[i].request.test()) {
+        RM_RETURN_IF_ERROR(incoming[i].request.wait(deadline).with_context(
+            "atlas state of record " + std::to_string(pieces[i].record) + " from rank " +
+            std::to_string(pieces[i].prev_rank)));
+        return i;
+      }
+    }
+    // Nothing at hand: block briefly on the earliest missing state rather than spin, so a
+    // waiting rank leaves its cores to others, then look at all of them again.
+    size_t first = 0;
+    while (done[first]) ++first;
+    const auto now = std::chrono::steady_clock::now();
+    const Status s = incoming[first].request.wait(std::min(deadline, now + kWaitSlice));
+    if (!s.ok() && (s.code() != StatusCode::kDeadlineExceeded || now >= deadline)) {
+      return s.with_context("atlas state of record " + std::to_string(pieces[first].record) +
+                            " from rank " + std::to_string(pieces[first].prev_rank));
+    }
+  }
+}
+
+Status AtlasMixer::finish_sends(const ShardContext& ctx) {
+  for (Transfer& s : sends_) {
+    RM_RETURN_IF_ERROR(s.request.wait(comm::step_deadline(*ctx.comm)));
+  }
+  sends_.clear();
+  return ok_status();
+}
+
+Status AtlasMixer::forward(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) {
+  RM_RETURN_IF_ERROR(finish_sends(ctx));
+  RM_ASSIGN_OR_RETURN(const std::vector<ChainPiece> pieces, chain_pieces(ctx, shape_.chunk));
+  // The pool parallelises; OpenBLAS's own threads would oversubscribe it.
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+  comm::Communicator& comm = *ctx.comm;
+  const int64_t n = h.dim(0);
+
+  // Receives first: states land while this rank projects.
+  std::vector<Transfer> incoming(pieces.size());
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const ChainPiece& piece = pieces[i];
+    if (piece.prev_rank < 0) continue;
+    incoming[i].state.resize(
+        static_cast<size_t>(memory::state_floats(shape_, heads_, piece.first_pos)));
+    RM_ASSIGN_OR_RETURN(
+        incoming[i].request,
+        comm.irecv(piece.prev_rank, comm::as_writable_bytes(std::span(incoming[i].state)),
+                   state_tag(layer, piece.record)));
+  }
+
+  // Uninitialised: every element is written before it is read, and zero-filling tens of MB per
+  // layer showed up as a quarter of the layer's time.
+  const std::unique_ptr<float[]> p(new float[static_cast<size_t>(n * proj_width())]);
+  const std::unique_ptr<float[]> y(new float[static_cast<size_t>(n * width())]);
+  project(ctx, h, p.get());
+  scratch_.resize(static_cast<size_t>(ctx.pool->num_threads()));
+
+  std::vector<bool> done(pieces.size(), false);
+  std::vector<HeadState> states(static_cast<size_t>(heads_));
+  for (size_t remaining = pieces.size(); remaining > 0; --remaining) {
+    RM_ASSIGN_OR_RETURN(const size_t next,
+                        next_ready(pieces, incoming, done, comm::step_deadline(comm)));
+    const ChainPiece& piece = pieces[next];
+    if (piece.prev_rank < 0) {
+      initial_states(states);
+    } else {
+      memory::unpack_states(shape_, piece.first_pos, incoming[next].state.data(), states);
+    }
+    run_piece(ctx, h, piece, states, p.get(), y.get());
+    if (piece.next_rank >= 0) {
+      const int64_t end_pos = piece.first_pos + piece.len;
+      Transfer& send = sends_.emplace_back();
+      send.state.resize(static_cast<size_t>(memory::state_floats(shape_, heads_, end_pos)));
+      memory::pack_states(states, send.state.data());
+      RM_ASSIGN_OR_RETURN(
+          send.request,
+          comm.isend(piece.next_rank, comm::as_bytes(std::span<const float>(send.state)),
+                     state_tag(layer, piece.record)));
+    }
+    done[next] = true;
+  }
+
+  const int64_t d = out.dim(1), tiles = (n + kTokenTile - 1) / kTokenTile;
+  ctx.pool->parallel_for(tiles, [&](int64_t t, int) {
+    const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
+    linear(y.get() + begin * width(), rows, w_.wo, out.data<float>() + begin * d);
+  });
+  std::erase_if(sends_, [](Transfer& s) { return s.request.test(); });
+  return ok_status();
+}
+
+}  // namespace
+
+std::unique_ptr<Mixer> make_atlas_mixer(AtlasWeights w, int64_t n_heads,
+                                        const memory::AtlasShape& shape) {
+  return std::make_unique<AtlasMixer>(std::move(w), n_heads, shape);
+}
+
+std::unique_ptr<Mixer> make_atlas_mixer(const ModelConfig& c, const BlockConfig& b,
+                                        const WeightFile& file, const std::string& prefix) {
+  AtlasWeights w{file.f32(prefix + ".wq"),      file.f32(prefix + ".wk"),
+                 file.f32(prefix + ".wv"),      file.f32(prefix + ".wo"),
+                 file.f32(prefix + ".w_gates"), file.f32(prefix + ".b_gates"),
+                 file.f32(prefix + ".w1_init"), file.f32(prefix + ".w2_init")};
+  memory::AtlasShape shape;
+  shape.head_dim = c.head_dim;
+  shape.memory_hidden = b.memory_hidden;
+  shape.feature_degree = static_cast<int>(b.feature_degree);
+  shape.chunk = b.chunk;
+  shape.omega_window = b.omega_window;
+  return make_atlas_mixer(std::move(w), c.n_heads, shape);
+}
+
+}  // namespace ringmaster::model

@@ -1,0 +1,147 @@
+// Models mixing atlas with attention, window and local blocks, run by P = 1..4 ranks over
+// LocalComm with the contiguous and zigzag plans and several records, against the independent
+// PyTorch model (tests/reference/model_ref.py): MODEL.md's whole-model tolerance, 1e-4. A
+// striped plan is refused on every rank.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "comm/local_comm.h"
+#include "model/init.h"
+#include "model/model.h"
+#include "tests/unit/model/stack_harness.h"
+
+namespace ringmaster::model {
+namespace {
+
+namespace fs = std::filesystem;
+using comm::PlanKind;
+
+struct Case {
+  const char* name;
+  std::vector<BlockConfig> blocks;
+  std::vector<int64_t> record_lengths;
+  int64_t align;  // lcm of the local group and the atlas chunks
+};
+
+ModelConfig make_config(const Case& c, bool causal) {
+  ModelConfig config;
+  config.d_model = 32;
+  config.n_heads = 4;
+  config.n_kv_heads = 2;
+  config.head_dim = 8;
+  config.mlp_hidden = 48;
+  config.norm_eps = 1e-5;
+  config.rope_theta = 10000.0;
+  config.causal = causal;
+  config.blocks = c.blocks;
+  return config;
+}
+
+BlockConfig atlas(int64_t chunk, int64_t omega, int64_t hidden, int64_t degree) {
+  return {.mixer = MixerKind::kAtlas,
+          .chunk = chunk,
+          .omega_window = omega,
+          .memory_hidden = hidden,
+          .feature_degree = degree};
+}
+
+const Case kCases[] = {
+    {"mixed",
+     {atlas(16, 24, 16, 1),
+      {.mixer = MixerKind::kWindow, .window = 37},
+      atlas(16, 8, 12, 2),
+      {.mixer = MixerKind::kLocal, .group = 64},
+      {.mixer = MixerKind::kAttention}},
+     {300, 1, 517, 90},
+     64},
+    // Pieces of a few chunks, shorter than the Omega window tail they carry.
+    {"small_chunks",
+     {atlas(4, 40, 8, 1), {.mixer = MixerKind::kAttention}, atlas(4, 3, 8, 2)},
+     {40, 75, 13},
+     4},
+};
+
+class AtlasStack : public testing::TestWithParam<std::tuple<int, bool>> {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ringmaster_atlas_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string dir_;
+};
+
+TEST_P(AtlasStack, EveryPlanAndWorkerCountMatchesPyTorch) {
+  const auto [index, causal] = GetParam();
+  const Case& c = kCases[index];
+  const std::string model_dir = dir_ + "/model", fasta = dir_ + "/in.fa";
+  ASSERT_TRUE(init_model(make_config(c, causal), 7, model_dir).ok());
+  const harness::Records records = harness::make_records(c.record_lengths, fasta);
+  const auto want_embed = harness::run_reference(model_dir, fasta, "embed", dir_ + "/ref");
+  std::vector<double> want_scores;
+  if (causal) want_scores = harness::run_reference(model_dir, fasta, "score", dir_ + "/ref");
+
+  double worst = 0;
+  for (PlanKind kind : {PlanKind::kContiguous, PlanKind::kZigzag}) {
+    for (int world = 1; world <= 4; ++world) {
+      SCOPED_TRACE(std::string(comm::plan_name(kind)) + " P=" + std::to_string(world));
+      const harness::Outputs got = harness::run_model(model_dir, records, kind, world, c.align);
+      const double embed_error = harness::relative_error(got.embeddings, want_embed);
+      EXPECT_LE(embed_error, 1e-4);
+      worst = std::max(worst, embed_error);
+      if (causal) {
+        const double score_error = harness::relative_error(got.scores, want_scores);
+        EXPECT_LE(score_error, 1e-4);
+        worst = std::max(worst, score_error);
+      }
+    }
+  }
+  RecordProperty("max_relative_error", std::to_string(worst));
+  std::printf("atlas stack %s %s: max relative error %.3g\n", c.name,
+              causal ? "causal" : "bidirectional", worst);
+}
+
+std::string case_name(const testing::TestParamInfo<std::tuple<int, bool>>& param) {
+  return std::string(kCases[std::get<0>(param.param)].name) +
+         (std::get<1>(param.param) ? "_causal" : "_bidirectional");
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, AtlasStack,
+                         testing::Combine(testing::Values(0, 1), testing::Bool()), case_name);
+
+TEST_F(AtlasStack, StripedPlanIsRefusedOnEveryRank) {
+  const std::string model_dir = dir_ + "/model";
+  ASSERT_TRUE(init_model(make_config(kCases[0], true), 7, model_dir).ok());
+  const harness::Records records = harness::make_records({200, 50}, "");
+  const comm::RecordLayout layout(records.lengths);
+  const auto plan = comm::PartitionPlan::make_for_records(PlanKind::kStriped, layout, 2, 64);
+  ASSERT_TRUE(plan.ok());
+  auto comms = comm::LocalComm::make_local_group(2, std::chrono::milliseconds(20000));
+  std::vector<Status> status(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      auto model = Model::load(model_dir);
+      ASSERT_TRUE(model.ok()) << model.status().to_string();
+      ThreadPool pool(1);
+      const ShardContext ctx = make_shard_context(*comms[static_cast<size_t>(r)], *plan, layout,
+                                                  pool, attention::Distribution::kRing);
+      std::vector<int32_t> ids;
+      for (int64_t t : ctx.tokens) ids.push_back(records.stream[static_cast<size_t>(t)]);
+      status[static_cast<size_t>(r)] = model->forward(ctx, ids).status();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const Status& s : status) {
+    EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.to_string();
+    EXPECT_NE(s.to_string().find("striped"), std::string::npos) << s.to_string();
+  }
+}
+
+}  // namespace
+}  // namespace ringmaster::model
