@@ -10,7 +10,7 @@
 #include <random>
 
 #include "attention/attention.h"
-#include "bench/process_memory.h"
+#include "core/process_memory.h"
 #include "core/stopwatch.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"

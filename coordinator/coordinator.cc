@@ -9,27 +9,80 @@
 #include <filesystem>
 #include <optional>
 
+#include "coordinator/model_job.h"
+#include "model/config.h"
 #include "proto/validate.h"
 
 namespace ringmaster::coordinator {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// A model job's inputs, assembler and output directory; the spec is completed in place.
+StatusOr<JobParts> prepare_model_job(const CoordinatorOptions& options, pb::JobSpec& job,
+                                     std::unique_ptr<ModelJobInputs>& inputs) {
+  RM_ASSIGN_OR_RETURN(ModelJobInputs prepared, ModelJobInputs::prepare(options.input_path, job));
+  inputs = std::make_unique<ModelJobInputs>(std::move(prepared));
+  const io::TokenStream& stream = inputs->stream();
+  const pb::ModelJob& m = job.model();
+  ModelOutputSpec spec;
+  spec.dir = options.output_path;
+  spec.score = m.task() == pb::TASK_SCORE;
+  spec.pool_mean = m.pool_mean();
+  spec.records = stream.records();
+  io::JobSummary& summary = spec.summary;
+  summary.model = m.model_dir();
+  summary.input = options.input_path;
+  summary.task = spec.score ? "score" : "embed";
+  summary.vocab = io::vocab_name(stream.vocab());
+  summary.plan = comm::plan_name(inputs->plan().kind());
+  summary.workers = job.world();
+  summary.records = stream.num_records();
+  summary.tokens = stream.num_tokens();
+  summary.input_tokens = stream.num_input_tokens();
+  JobParts parts;
+  RM_ASSIGN_OR_RETURN(parts.output, make_model_output(std::move(spec)));
+  const ModelJobInputs* source = inputs.get();
+  parts.fill_assignment = [source](int rank, pb::Assignment& assignment) {
+    source->fill_assignment(rank, assignment);
+  };
+  parts.progress = options.progress;
+  spdlog::info("job {}: {} records, {} tokens, plan {} aligned to {} tokens", job.job_id(),
+               stream.num_records(), stream.num_tokens(), summary.plan, job.plan_align());
+  return parts;
+}
+
+Status check_output_directory(const std::string& output_path) {
+  if (output_path.empty()) return invalid_argument("no output path");
+  // Refuse a job whose output cannot be written before any worker spends time on it.
+  const std::filesystem::path parent = std::filesystem::absolute(output_path).parent_path();
+  if (!std::filesystem::is_directory(parent) || ::access(parent.c_str(), W_OK) != 0) {
+    return invalid_argument(output_path + ": the directory " + parent.string() +
+                            " does not exist or is not writable");
+  }
+  return ok_status();
+}
+
+}  // namespace
+
 Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& options) {
-  RM_RETURN_IF_ERROR(proto::validate_job_spec(options.job));
   RM_RETURN_IF_ERROR(proto::validate_comm_config(options.comm));
   if (options.comm.backend() == pb::COMM_BACKEND_LOCAL && options.job.world() != 1) {
     return invalid_argument("the local data plane joins a single worker; " +
                             std::to_string(options.job.world()) + " need --comm ucx");
   }
-  if (options.output_path.empty()) return invalid_argument("no output path");
-  // Refuse a job whose output cannot be written before any worker spends time on it.
-  const std::filesystem::path parent = std::filesystem::absolute(options.output_path).parent_path();
-  if (!std::filesystem::is_directory(parent) || ::access(parent.c_str(), W_OK) != 0) {
-    return invalid_argument(options.output_path + ": the directory " + parent.string() +
-                            " does not exist or is not writable");
+  RM_RETURN_IF_ERROR(check_output_directory(options.output_path));
+  pb::JobSpec job = options.job;
+  std::unique_ptr<ModelJobInputs> inputs;  // outlives the runner, which reads it
+  JobParts parts;
+  if (job.has_model()) {
+    RM_ASSIGN_OR_RETURN(parts, prepare_model_job(options, job, inputs));
+  } else {
+    RM_RETURN_IF_ERROR(proto::validate_job_spec(job));
+    parts.output = make_npy_output(options.output_path);
   }
-  RM_ASSIGN_OR_RETURN(ResultAssembler assembler, ResultAssembler::make(options.job));
+  RM_ASSIGN_OR_RETURN(ResultAssembler assembler, ResultAssembler::make(job));
 
   asio::io_context io(1);
   Strand strand = asio::make_strand(io);
@@ -37,8 +90,8 @@ Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& o
   std::optional<Server> server;
   asio::signal_set signals(strand);
 
-  JobRunner runner(strand, options.job, options.comm, options.job_knobs, options.output_path,
-                   std::move(assembler), [&](const Status& status) {
+  JobRunner runner(strand, job, options.comm, options.job_knobs, std::move(assembler),
+                   std::move(parts), [&](const Status& status) {
                      outcome = status;
                      server->stop();
                      boost::system::error_code ignored;
@@ -50,8 +103,8 @@ Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& o
                    runner.adopt(std::move(connection), hello);
                  });
   RM_RETURN_IF_ERROR(server->listen(options.listen_host, options.listen_port));
-  spdlog::info("job {}: listening on {}:{} for {} workers", options.job.job_id(),
-               options.listen_host, server->port(), options.job.world());
+  spdlog::info("job {}: listening on {}:{} for {} workers", job.job_id(), options.listen_host,
+               server->port(), job.world());
   if (options.on_listening) options.on_listening(server->port());
 
   if (options.handle_signals) {

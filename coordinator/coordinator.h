@@ -1,10 +1,11 @@
 // coordinator/coordinator.h: runs one job's coordinator to completion; the entry point that
 // `ringmaster coordinator` and `ringmaster run` call.
 //
-// The pieces (each its own header): Server accepts and authenticates connections; JobRunner
-// drives the job (Registry assigns ranks, HeartbeatMonitor watches liveness, ResultAssembler
-// checks and places rows, write_npy_atomically writes the output). This file only wires them to
-// one io_context and one strand, so the coordinator's state is touched by one handler at a time.
+// The pieces (each its own header): ModelJobInputs tokenizes a model job's input; Server accepts
+// and authenticates connections; JobRunner drives the job (Registry assigns ranks,
+// HeartbeatMonitor watches liveness, ResultAssembler checks and places rows, JobOutput writes
+// the files). This file only wires them to one io_context and one strand, so the coordinator's
+// state is touched by one handler at a time.
 //
 // Thread-safety: run_coordinator blocks the calling thread until the job ends; it installs
 // SIGINT/SIGTERM handlers for that time when handle_signals is set.
@@ -25,9 +26,14 @@ namespace ringmaster::coordinator {
 struct CoordinatorOptions {
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 0;  // 0: an ephemeral port, reported through on_listening
-  pb::JobSpec job;           // world = number of workers; must pass validate_job_spec
+  // world = number of workers. A check job must pass validate_job_spec; a model job names the
+  // model directory, task, pool and mixer, and the coordinator completes it from the model and
+  // input_path (coordinator/model_job.h).
+  pb::JobSpec job;
   pb::CommConfig comm;
-  std::string output_path;
+  std::string input_path;   // model jobs: FASTA or text, as the model's vocabulary says
+  std::string output_path;  // check job: a .npy file; model job: the output directory
+  ProgressMode progress = ProgressMode::kAuto;  // model jobs, on stderr
   JobKnobs job_knobs;
   ServerKnobs server_knobs;
   // Called once the socket listens, with the bound port (print it, write a port file).

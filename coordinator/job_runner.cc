@@ -21,8 +21,9 @@ constexpr proto::TypeSet kBeforeRegister = type_bit(MessageType::kRegister) |
                                            type_bit(MessageType::kError);
 constexpr proto::TypeSet kWaitingForJob =
     type_bit(MessageType::kHeartbeat) | type_bit(MessageType::kError);
-constexpr proto::TypeSet kRunningJob =
-    kWaitingForJob | type_bit(MessageType::kResultChunk) | type_bit(MessageType::kDone);
+constexpr proto::TypeSet kRunningJob = kWaitingForJob | type_bit(MessageType::kResultChunk) |
+                                       type_bit(MessageType::kDone) |
+                                       type_bit(MessageType::kProgress);
 
 std::string join_ints(const std::vector<int>& values) {
   std::string out;
@@ -36,14 +37,13 @@ std::string join_ints(const std::vector<int>& values) {
 }  // namespace
 
 JobRunner::JobRunner(Strand strand, pb::JobSpec job, pb::CommConfig comm, JobKnobs knobs,
-                     std::string output_path, ResultAssembler assembler,
-                     FinishedHandler on_finished)
+                     ResultAssembler assembler, JobParts parts, FinishedHandler on_finished)
     : strand_(strand),
       job_(std::move(job)),
       comm_(std::move(comm)),
       knobs_(knobs),
-      output_path_(std::move(output_path)),
       assembler_(std::move(assembler)),
+      parts_(std::move(parts)),
       on_finished_(std::move(on_finished)),
       registry_(job_.world()),
       monitor_(knobs.dead_after),
@@ -116,6 +116,8 @@ void JobRunner::on_frame(int id, proto::Frame frame) {
       return on_result(session, frame);
     case MessageType::kDone:
       return on_done(session, frame);
+    case MessageType::kProgress:
+      return on_progress(session, frame);
     case MessageType::kError:
       return on_worker_error(id, session, frame);
     default:
@@ -167,10 +169,19 @@ void JobRunner::assign_and_start() {
   }
   phase_ = Phase::kRunning;
   join_timer_.cancel();
+  if (job_.has_model() && parts_.progress != ProgressMode::kNone) {
+    StatusOr<comm::PartitionPlan> plan = proto::to_partition_plan(job_);
+    RM_CHECK(plan.ok()) << plan.status().to_string();  // the spec was validated
+    std::vector<int64_t> tokens;
+    for (int r = 0; r < job_.world(); ++r) tokens.push_back(plan->num_local(r));
+    progress_.emplace(parts_.progress, std::move(tokens), job_.model().num_blocks());
+  }
+  peaks_.assign(static_cast<size_t>(job_.world()), io::WorkerPeak{});
   for (auto& [id, session] : sessions_) {
     if (session.worker < 0) continue;
     session.rank = assignment.rank_of[static_cast<size_t>(session.worker)];
     message.set_rank(session.rank);
+    if (parts_.fill_assignment) parts_.fill_assignment(session.rank, message);
     session.connection->set_accepted(kRunningJob);
     if (Status status = session.connection->send_message(message); !status.ok()) {
       return fail(status.with_context("sending the Assignment to " + describe(session)));
@@ -204,10 +215,24 @@ void JobRunner::on_done(Session& session, const proto::Frame& frame) {
   }
   session.done = true;
   ++workers_done_;
+  io::WorkerPeak& peak = peaks_[static_cast<size_t>(session.rank)];
+  peak.rank = session.rank;
+  peak.host = registry_.worker(session.worker).host;
+  peak.peak_rss_bytes = done->peak_rss_bytes();
   spdlog::info("{} done: {} rows, wall {:.3f} s, compute {:.3f} s, wait {:.3f} s, {} bytes sent",
                describe(session), done->rows(), done->wall_s(), done->compute_s(), done->wait_s(),
                done->bytes_sent());
   if (workers_done_ == job_.world() && assembler_.complete()) succeed();
+}
+
+void JobRunner::on_progress(Session& session, const proto::Frame& frame) {
+  StatusOr<pb::Progress> progress = proto::decode_frame<pb::Progress>(frame);
+  if (!progress.ok()) return fail(progress.status().with_context(describe(session)));
+  if (progress->rank() != session.rank) {
+    return fail(invalid_argument(describe(session) + " sent Progress claiming rank " +
+                                 std::to_string(progress->rank())));
+  }
+  if (progress_) progress_->update(session.rank, progress->blocks_done());
 }
 
 void JobRunner::on_worker_error(int id, Session& session, const proto::Frame& frame) {
@@ -278,17 +303,19 @@ void JobRunner::tick() {
 
 JobRunner::~JobRunner() {
   if (writer_.joinable()) writer_.join();
-  // A write that finished after the job failed (or after the loop stopped) leaves its partial.
-  if (!partial_path_.empty() && phase_ != Phase::kSucceeded) ::unlink(partial_path_.c_str());
 }
 
 void JobRunner::succeed() {
   phase_ = Phase::kFinishing;
-  partial_path_ = partial_path_for(output_path_);
-  const auto start = std::chrono::steady_clock::now();
-  writer_ = std::thread([this, start] {
+  if (progress_) progress_->finish();
+  RunFacts facts;
+  facts.wall_time_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  facts.worker_peaks = peaks_;
+  writer_ = std::thread([this, facts = std::move(facts)] {
     // Reads the assembled output, which nothing modifies any more in this phase.
-    Status status = write_partial_npy(partial_path_, assembler_.output());
+    const auto start = std::chrono::steady_clock::now();
+    Status status = parts_.output->write(assembler_.output(), facts);
     const double write_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     boost::asio::post(strand_, [this, status, write_s] {
@@ -299,19 +326,19 @@ void JobRunner::succeed() {
 }
 
 void JobRunner::on_written(const Status& status) {
-  if (phase_ != Phase::kFinishing) return;  // failed meanwhile: the destructor removes it
-  Status committed = status.ok() ? commit_partial(partial_path_, output_path_) : status;
+  if (phase_ != Phase::kFinishing) return;  // failed meanwhile: the output removes its files
+  Status committed = status.ok() ? parts_.output->commit() : status;
   if (!committed.ok()) return fail(committed.with_context("writing the output"));
-  partial_path_.clear();
   const double total_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  spdlog::info("job {} succeeded: wrote {} ({}); total {:.3f} s", job_.job_id(), output_path_,
-               assembler_.output().to_string(), total_s);
+  spdlog::info("job {} succeeded: wrote {} ({}); total {:.3f} s", job_.job_id(),
+               parts_.output->path(), assembler_.output().to_string(), total_s);
   finish(ok_status(), nullptr);
 }
 
 void JobRunner::fail(Status reason) {
   if (phase_ == Phase::kSucceeded || phase_ == Phase::kFailed) return;
+  if (progress_) progress_->finish();
   spdlog::error("job {} failed: {}", job_.job_id(), reason.to_string());
   pb::Abort abort;
   abort.set_reason(reason.message());

@@ -4,10 +4,11 @@
 //   joining   authenticated workers Register (host, pid, rank hint, comm address); the join
 //             timeout fails the job naming the missing ranks
 //   running   with all P in, ranks are assigned (Registry) and each worker gets its Assignment
-//             (rank, peer table, job); ResultChunks flow into the ResultAssembler; each worker
-//             ends with Done
-//   finishing every row is in: the output is written to a partial file (off the strand, so
-//             heartbeats go on), renamed into place, then Done goes to every worker
+//             (rank, peer table, job, and for a model job its tokens); Progress feeds the
+//             progress line; ResultChunks flow into the ResultAssembler; each worker ends with
+//             Done
+//   finishing every row is in: the JobOutput writes (off the strand, so heartbeats go on) and
+//             commits, then Done goes to every worker
 //   failed    any failure: Abort goes to every worker, nothing is written
 //
 // Fail-stop (RELIABILITY.md 3.1): a registered worker whose connection drops, that stays silent
@@ -33,6 +34,8 @@
 #include <thread>
 
 #include "coordinator/heartbeat_monitor.h"
+#include "coordinator/job_output.h"
+#include "coordinator/progress_line.h"
 #include "coordinator/registry.h"
 #include "coordinator/result_assembler.h"
 #include "coordinator/server.h"
@@ -51,6 +54,14 @@ struct JobKnobs {
   std::chrono::milliseconds attribution_window{250};
 };
 
+// What a job brings besides its spec and assembler.
+struct JobParts {
+  std::unique_ptr<JobOutput> output;
+  // Model jobs: puts a rank's tokens into its Assignment. Empty for the attention check.
+  std::function<void(int rank, pb::Assignment& assignment)> fill_assignment;
+  ProgressMode progress = ProgressMode::kNone;  // model jobs only
+};
+
 class JobRunner {
  public:
   // Called once, when the outcome is decided and every connection is closed (or flush_timeout
@@ -59,8 +70,8 @@ class JobRunner {
 
   // `job` must be valid (validate_job_spec); `comm` is what workers build their data plane with.
   JobRunner(Strand strand, pb::JobSpec job, pb::CommConfig comm, JobKnobs knobs,
-            std::string output_path, ResultAssembler assembler, FinishedHandler on_finished);
-  // Waits for an output write in flight and removes its partial file unless the job succeeded.
+            ResultAssembler assembler, JobParts parts, FinishedHandler on_finished);
+  // Waits for an output write in flight; the JobOutput then removes what was not committed.
   ~JobRunner();
   JobRunner(const JobRunner&) = delete;
   JobRunner& operator=(const JobRunner&) = delete;
@@ -88,6 +99,7 @@ class JobRunner {
   void on_register(int id, Session& session, const proto::Frame& frame);
   void on_result(Session& session, const proto::Frame& frame);
   void on_done(Session& session, const proto::Frame& frame);
+  void on_progress(Session& session, const proto::Frame& frame);
   void on_worker_error(int id, Session& session, const proto::Frame& frame);
   void on_closed(int id, const Status& reason);
   void assign_and_start();
@@ -104,8 +116,10 @@ class JobRunner {
   pb::JobSpec job_;
   pb::CommConfig comm_;
   JobKnobs knobs_;
-  std::string output_path_;
   ResultAssembler assembler_;
+  JobParts parts_;
+  std::optional<ProgressLine> progress_;
+  std::vector<io::WorkerPeak> peaks_;  // by rank, from Done
   FinishedHandler on_finished_;
 
   Phase phase_ = Phase::kJoining;
@@ -127,7 +141,6 @@ class JobRunner {
   bool finished_called_ = false;
   // The output is written on its own thread, so heartbeats keep flowing during a long write.
   std::thread writer_;
-  std::string partial_path_;
 };
 
 }  // namespace ringmaster::coordinator

@@ -13,23 +13,51 @@
 
 namespace ringmaster::coordinator {
 
+namespace {
+
+// The rank that produces each output row. Check job: the owner of token t. Model job: rows are
+// input indices; an embedding comes from its own token, a score from the token before it (which
+// is <bos> for a record's first row).
+std::vector<int32_t> row_owners(const pb::JobSpec& job, const comm::PartitionPlan& plan) {
+  std::vector<int32_t> owner(static_cast<size_t>(proto::result_rows(job)), -1);
+  const comm::RecordLayout layout = proto::to_record_layout(job);
+  const bool model = job.has_model();
+  const bool score = model && job.model().task() == pb::TASK_SCORE;
+  for (int r = 0; r < plan.world(); ++r) {
+    for (const comm::TokenRange& range : plan.ranges_of(r)) {
+      for (int64_t t = range.begin; t < range.end; ++t) {
+        if (!model) {
+          owner[static_cast<size_t>(t)] = r;
+          continue;
+        }
+        const int record = layout.record_of(t);
+        const int64_t pos = t - layout.start(record);
+        // The row t produces: its own (embed, not <bos>) or its successor's (score, not last).
+        const int64_t produced = score ? t + 1 : t;
+        if ((!score && pos == 0) || (score && pos + 1 >= layout.length(record))) continue;
+        owner[static_cast<size_t>(produced - record - 1)] = r;
+      }
+    }
+  }
+  return owner;
+}
+
+}  // namespace
+
 StatusOr<ResultAssembler> ResultAssembler::make(const pb::JobSpec& job) {
   RM_ASSIGN_OR_RETURN(comm::PartitionPlan plan, proto::to_partition_plan(job));
   ResultAssembler a;
-  a.num_tokens_ = job.check().num_tokens();
+  a.num_tokens_ = proto::result_rows(job);
   a.row_bytes_ = proto::result_row_bytes(job);
-  a.owner_.assign(static_cast<size_t>(a.num_tokens_), -1);
+  a.owner_ = row_owners(job, plan);
   a.have_.assign(static_cast<size_t>(a.num_tokens_), 0);
   a.expected_.assign(static_cast<size_t>(plan.world()), 0);
   a.received_.assign(static_cast<size_t>(plan.world()), 0);
-  for (int r = 0; r < plan.world(); ++r) {
-    for (const comm::TokenRange& range : plan.ranges_of(r)) {
-      for (int64_t t = range.begin; t < range.end; ++t) a.owner_[static_cast<size_t>(t)] = r;
-      a.expected_[static_cast<size_t>(r)] += range.size();
-    }
-  }
-  a.output_ =
-      Tensor::empty({a.num_tokens_, job.check().n_heads(), job.check().head_dim()}, DType::kF32);
+  for (const int32_t r : a.owner_) ++a.expected_[static_cast<size_t>(r)];
+  const Shape shape = job.has_model()
+                          ? Shape{a.num_tokens_, a.row_bytes_ / int64_t{sizeof(float)}}
+                          : Shape{a.num_tokens_, job.check().n_heads(), job.check().head_dim()};
+  a.output_ = Tensor::empty(shape, DType::kF32);
   return a;
 }
 
@@ -49,16 +77,16 @@ Status ResultAssembler::add(int rank, const pb::ResultChunk& chunk) {
   for (int i = 0; i < chunk.tokens_size(); ++i) {
     const int64_t t = chunk.tokens(i);
     if (t < 0 || t >= num_tokens_) {
-      return fail(i, invalid_argument(who + " sent token " + std::to_string(t) + " outside [0, " +
+      return fail(i, invalid_argument(who + " sent row " + std::to_string(t) + " outside [0, " +
                                       std::to_string(num_tokens_) + ")"));
     }
     if (owner_[static_cast<size_t>(t)] != rank) {
-      return fail(i, invalid_argument(who + " sent token " + std::to_string(t) +
+      return fail(i, invalid_argument(who + " sent row " + std::to_string(t) +
                                       ", which the plan gives rank " +
                                       std::to_string(owner_[static_cast<size_t>(t)])));
     }
     if (have_[static_cast<size_t>(t)] != 0) {
-      return fail(i, data_loss(who + " sent token " + std::to_string(t) + " twice"));
+      return fail(i, data_loss(who + " sent row " + std::to_string(t) + " twice"));
     }
     have_[static_cast<size_t>(t)] = 1;
   }

@@ -1,13 +1,14 @@
-// coordinator/result_assembler.h: places workers' result rows at their global token index and
-// writes the output once every row has arrived.
+// coordinator/result_assembler.h: places workers' result rows where they belong (a global token
+// index for the attention check, an input index for a model job) until every row has arrived.
 //
 // Nothing a worker sends is trusted: each chunk must come from the rank it names, every token
 // must be one the partition plan gives that rank, inside the sequence, and not already received,
 // and the rows must be exactly tokens x row_bytes (RELIABILITY.md 3.9). A chunk that fails is a
 // kDataLoss / kInvalidArgument naming the rank and token, and the job fails; it is never written.
 //
-// Memory: the whole output, [num_tokens, n_heads, head_dim] f32, lives here until it is written
-// (bounded by proto::kMaxOutputBytes), plus a 4-byte owner and a 1-byte flag per token.
+// Memory: the whole output ([num_tokens, n_heads, head_dim] or [input tokens, width] f32) lives
+// here until it is written (bounded by proto::kMaxOutputBytes), plus a 4-byte owner and a 1-byte
+// flag per row.
 // Thread-compatible: owned by the coordinator's strand.
 #pragma once
 
@@ -33,7 +34,7 @@ class ResultAssembler {
 
   bool complete() const { return received_total_ == num_tokens_; }
   int64_t rows_received(int rank) const { return received_[static_cast<size_t>(rank)]; }
-  // [num_tokens, n_heads, head_dim], f32.
+  // [num_tokens, n_heads, head_dim] (check job) or [input tokens, d_model or 1] (model job), f32.
   const Tensor& output() const { return output_; }
 
  private:

@@ -14,8 +14,16 @@ void add_job_flags(CLI::App& app, JobFlags& f) {
   app.add_option("--workers", f.workers, "number of worker processes (P)")
       ->required()
       ->check(CLI::Range(1, proto::kMaxWorld));
-  app.add_option("--out", f.out, "output .npy: [tokens, heads, head_dim] f32")->required();
-  app.add_option("--tokens", f.tokens, "sequence length L")->capture_default_str();
+  app.add_option("--out", f.out,
+                 "output: a directory for a model job (embeddings.npy or scores.npy, "
+                 "records.tsv, summary.json); a .npy file for the attention check")
+      ->required();
+  app.add_option("--model", f.model, "model directory (config.json, weights.safetensors)");
+  app.add_option("--input", f.input, "input: FASTA or FASTA.gz (dna models), a text file (bytes)");
+  app.add_option("--task", f.task, "model job task: embed, score")->capture_default_str();
+  app.add_option("--pool", f.pool, "embed: 'mean' writes one mean row per record");
+  app.add_flag("--quiet", f.quiet, "no progress line");
+  app.add_option("--tokens", f.tokens, "attention check: sequence length L")->capture_default_str();
   app.add_option("--heads", f.heads, "query heads H")->capture_default_str();
   app.add_option("--kv-heads", f.kv_heads, "key/value heads (divides --heads)")
       ->capture_default_str();
@@ -77,15 +85,35 @@ StatusOr<coordinator::CoordinatorOptions> coordinator_options(const JobFlags& f)
   job.set_step_timeout_ms(f.step_timeout_ms);
   job.set_threads(f.threads);
   job.set_result_chunk_bytes(f.chunk_bytes);
-  pb::CheckJob* check = job.mutable_check();
-  check->set_num_tokens(f.tokens);
-  check->set_n_heads(f.heads);
-  check->set_n_kv_heads(f.kv_heads);
-  check->set_head_dim(f.head_dim);
-  check->set_causal(!f.bidirectional);
-  check->set_seed(f.seed);
-  check->set_mixer(proto::to_pb_mixer(mixer));
-  RM_RETURN_IF_ERROR(proto::validate_job_spec(job));
+  if (!f.model.empty()) {
+    if (f.input.empty()) return invalid_argument("--model needs --input");
+    if (f.task != "embed" && f.task != "score") {
+      return invalid_argument("--task '" + f.task + "' is not embed or score");
+    }
+    if (!f.pool.empty() && (f.pool != "mean" || f.task != "embed")) {
+      return invalid_argument("--pool takes 'mean', with --task embed only");
+    }
+    pb::ModelJob* model = job.mutable_model();
+    model->set_model_dir(f.model);
+    model->set_task(f.task == "score" ? pb::TASK_SCORE : pb::TASK_EMBED);
+    model->set_pool_mean(f.pool == "mean");
+    model->set_mixer(proto::to_pb_mixer(mixer));
+    options.input_path = f.input;
+    options.progress =
+        f.quiet ? coordinator::ProgressMode::kNone : coordinator::ProgressMode::kAuto;
+    // The rest of the spec comes from the model and the input; the coordinator checks it then.
+  } else {
+    if (!f.input.empty()) return invalid_argument("--input needs --model");
+    pb::CheckJob* check = job.mutable_check();
+    check->set_num_tokens(f.tokens);
+    check->set_n_heads(f.heads);
+    check->set_n_kv_heads(f.kv_heads);
+    check->set_head_dim(f.head_dim);
+    check->set_causal(!f.bidirectional);
+    check->set_seed(f.seed);
+    check->set_mixer(proto::to_pb_mixer(mixer));
+    RM_RETURN_IF_ERROR(proto::validate_job_spec(job));
+  }
 
   std::string backend = f.comm;
   if (backend.empty()) {
@@ -158,6 +186,11 @@ std::vector<std::string> job_flag_args(const JobFlags& f) {
   if (!f.job_id.empty()) args.insert(args.end(), {"--job-id", f.job_id});
   if (!f.comm.empty()) args.insert(args.end(), {"--comm", f.comm});
   if (!f.ucx_transports.empty()) args.insert(args.end(), {"--ucx-transports", f.ucx_transports});
+  if (!f.model.empty()) {
+    args.insert(args.end(), {"--model", f.model, "--input", f.input, "--task", f.task});
+  }
+  if (!f.pool.empty()) args.insert(args.end(), {"--pool", f.pool});
+  if (f.quiet) args.push_back("--quiet");
   return args;
 }
 

@@ -18,8 +18,15 @@
 
 namespace ringmaster::launcher {
 
+// A model job when --model is given (MODEL.md "Tasks and their outputs"), else the attention
+// check (--tokens, --heads, ... describe it).
 struct JobFlags {
   int workers = 1;
+  std::string model;  // model directory
+  std::string input;  // FASTA (dna models) or text (bytes models)
+  std::string task = "embed";
+  std::string pool;    // "" or "mean"
+  bool quiet = false;  // no progress line
   int64_t tokens = 4096;
   int64_t heads = 4;
   int64_t kv_heads = 2;

@@ -26,7 +26,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // How long the coordinator may take to report its port.
-constexpr std::chrono::seconds kStartupTimeout{30};
+// Covers the coordinator reading a large input and checking the model before it listens.
+constexpr std::chrono::seconds kStartupTimeout{300};
 // After SIGKILL, how long reaping may take before we stop waiting (it is immediate in practice).
 constexpr std::chrono::seconds kReapTimeout{5};
 // The descriptor on which a coordinator child reports its port.

@@ -28,6 +28,7 @@ pb::Mixer to_pb_mixer(attention::Distribution distribution) {
 
 StatusOr<attention::CheckJobSpec> to_check_job_spec(const pb::JobSpec& job) {
   RM_RETURN_IF_ERROR(validate_job_spec(job));
+  if (!job.has_check()) return invalid_argument("JobSpec.job is not a check job");
   const pb::CheckJob& check = job.check();
   attention::CheckJobSpec spec;
   spec.num_tokens = check.num_tokens();
@@ -36,8 +37,7 @@ StatusOr<attention::CheckJobSpec> to_check_job_spec(const pb::JobSpec& job) {
   spec.head_dim = check.head_dim();
   spec.causal = check.causal();
   spec.seed = check.seed();
-  spec.distribution = check.mixer() == pb::MIXER_ULYSSES ? attention::Distribution::kUlysses
-                                                         : attention::Distribution::kRing;
+  spec.distribution = to_distribution(check.mixer());
   return spec;
 }
 
@@ -46,7 +46,22 @@ StatusOr<comm::PartitionPlan> to_partition_plan(const pb::JobSpec& job) {
   comm::PlanKind kind = comm::PlanKind::kContiguous;
   if (job.plan() == pb::PLAN_ZIGZAG) kind = comm::PlanKind::kZigzag;
   if (job.plan() == pb::PLAN_STRIPED) kind = comm::PlanKind::kStriped;
+  if (job.has_model()) {
+    return comm::PartitionPlan::make_for_records(kind, to_record_layout(job), job.world(),
+                                                 job.plan_align());
+  }
   return comm::PartitionPlan::make(kind, job.check().num_tokens(), job.world(), job.plan_align());
+}
+
+comm::RecordLayout to_record_layout(const pb::JobSpec& job) {
+  if (!job.has_model()) return comm::RecordLayout::single(job.check().num_tokens());
+  return comm::RecordLayout(std::vector<int64_t>(job.model().record_lengths().begin(),
+                                                 job.model().record_lengths().end()));
+}
+
+attention::Distribution to_distribution(pb::Mixer mixer) {
+  return mixer == pb::MIXER_ULYSSES ? attention::Distribution::kUlysses
+                                    : attention::Distribution::kRing;
 }
 
 StatusOr<comm::CommSpec> to_comm_spec(const pb::CommConfig& config) {

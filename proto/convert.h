@@ -20,7 +20,12 @@ pb::Mixer to_pb_mixer(attention::Distribution distribution);
 
 // REQUIRES (else the error of validate_job_spec): a valid spec.
 StatusOr<attention::CheckJobSpec> to_check_job_spec(const pb::JobSpec& job);
+// The job's plan: over the records of a model job (cuts on plan_align boundaries of each
+// record), over one sequence of num_tokens for a check job.
 StatusOr<comm::PartitionPlan> to_partition_plan(const pb::JobSpec& job);
+// The records of a model job (one record of num_tokens for a check job). REQUIRES: a valid spec.
+comm::RecordLayout to_record_layout(const pb::JobSpec& job);
+attention::Distribution to_distribution(pb::Mixer mixer);
 // REQUIRES (else the error of validate_comm_config): a valid config.
 StatusOr<comm::CommSpec> to_comm_spec(const pb::CommConfig& config);
 

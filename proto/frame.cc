@@ -57,6 +57,8 @@ const char* message_type_name(MessageType type) {
       return "Abort";
     case MessageType::kDone:
       return "Done";
+    case MessageType::kProgress:
+      return "Progress";
   }
   return "unknown";
 }
@@ -78,7 +80,7 @@ uint32_t max_frame_length(MessageType type) {
     case MessageType::kRegister:
       return 64u << 10;
     case MessageType::kAssignment:
-      return kMaxFrameBytes;
+      return kMaxAssignmentBytes;
     case MessageType::kHeartbeat:
       return 64;
     case MessageType::kResultChunk:
@@ -89,6 +91,8 @@ uint32_t max_frame_length(MessageType type) {
       return 128u << 10;
     case MessageType::kDone:
       return 256;
+    case MessageType::kProgress:
+      return 64;
   }
   return 0;
 }

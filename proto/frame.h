@@ -40,6 +40,9 @@ inline constexpr uint32_t kMaxFrameBytes = 16u << 20;
 // ResultChunk rows are at most this many bytes, so a chunk with its token list fits a frame.
 inline constexpr uint32_t kMaxResultChunkRowBytes = 8u << 20;
 inline constexpr int kMaxResultChunkTokens = 1 << 16;
+// An Assignment carries the rank's tokens, one byte each (ringmaster.proto): up to 256 Mi
+// tokens per rank. Only an authenticated coordinator can send one.
+inline constexpr uint32_t kMaxAssignmentBytes = 256u << 20;
 
 enum class MessageType : uint16_t {
   kHello = 1,
@@ -53,8 +56,9 @@ enum class MessageType : uint16_t {
   kError = 9,
   kAbort = 10,
   kDone = 11,
+  kProgress = 12,
 };
-inline constexpr uint16_t kMaxMessageType = 11;
+inline constexpr uint16_t kMaxMessageType = 12;
 
 const char* message_type_name(MessageType type);  // "Hello", ...; "unknown" otherwise
 // The largest payload a frame of `type` may carry; 0 for an unknown type.
@@ -120,6 +124,8 @@ constexpr MessageType message_type_of() {
     return M::kError;
   } else if constexpr (std::is_same_v<T, pb::Abort>) {
     return M::kAbort;
+  } else if constexpr (std::is_same_v<T, pb::Progress>) {
+    return M::kProgress;
   } else {
     static_assert(std::is_same_v<T, pb::Done>, "not a control-plane message");
     return M::kDone;

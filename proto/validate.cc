@@ -99,20 +99,9 @@ Status validate_register(const pb::Register& reg) {
   return check_max("Register", "comm_address", reg.comm_address().size(), kMaxCommAddressBytes);
 }
 
-Status validate_job_spec(const pb::JobSpec& job) {
-  RM_RETURN_IF_ERROR(check_max("JobSpec", "job_id", job.job_id().size(), 128));
-  RM_RETURN_IF_ERROR(check_range<int32_t>("JobSpec", "world", job.world(), 1, kMaxWorld));
-  if (job.plan() != pb::PLAN_CONTIGUOUS && job.plan() != pb::PLAN_ZIGZAG &&
-      job.plan() != pb::PLAN_STRIPED) {
-    return field_error("JobSpec", "plan", "= " + std::to_string(job.plan()) + " is not a plan");
-  }
-  RM_RETURN_IF_ERROR(
-      check_range<int64_t>("JobSpec", "plan_align", job.plan_align(), 1, int64_t{1} << 20));
-  RM_RETURN_IF_ERROR(
-      check_range<uint32_t>("JobSpec", "step_timeout_ms", job.step_timeout_ms(), 1, kMaxTimeoutMs));
-  RM_RETURN_IF_ERROR(check_range<int32_t>("JobSpec", "threads", job.threads(), 1, 1024));
-  if (!job.has_check()) return field_error("JobSpec", "job", "is empty (no check job)");
+namespace {
 
+Status validate_check_job(const pb::JobSpec& job) {
   const pb::CheckJob& check = job.check();
   RM_RETURN_IF_ERROR(
       check_range<int64_t>("CheckJob", "num_tokens", check.num_tokens(), 1, kMaxTokens));
@@ -138,17 +127,77 @@ Status validate_job_spec(const pb::JobSpec& job) {
                            ") divisible by the number of workers (" + std::to_string(job.world()) +
                            ")");
   }
-  // Bounded factors (heads, head_dim <= 1024, tokens <= 2^32) keep these products in int64.
+  return ok_status();
+}
+
+Status validate_model_job(const pb::JobSpec& job) {
+  const pb::ModelJob& model = job.model();
+  if (model.model_dir().empty()) return field_error("ModelJob", "model_dir", "is empty");
+  RM_RETURN_IF_ERROR(check_max("ModelJob", "model_dir", model.model_dir().size(), 4096));
+  if (model.task() != pb::TASK_EMBED && model.task() != pb::TASK_SCORE) {
+    return field_error("ModelJob", "task", "= " + std::to_string(model.task()) + " is not a task");
+  }
+  if (model.pool_mean() && model.task() != pb::TASK_EMBED) {
+    return field_error("ModelJob", "pool_mean", "is set for a task other than embed");
+  }
+  if (model.mixer() != pb::MIXER_RING && model.mixer() != pb::MIXER_ULYSSES) {
+    return field_error("ModelJob", "mixer",
+                       "= " + std::to_string(model.mixer()) + " is not a mixer");
+  }
+  RM_RETURN_IF_ERROR(check_range<int64_t>("ModelJob", "d_model", model.d_model(), 1, 1 << 16));
+  RM_RETURN_IF_ERROR(check_range<int32_t>("ModelJob", "num_blocks", model.num_blocks(), 1, 4096));
+  if (model.record_lengths_size() == 0 || model.record_lengths_size() > kMaxRecords) {
+    return field_error("ModelJob", "record_lengths",
+                       "has " + std::to_string(model.record_lengths_size()) +
+                           " entries, expected 1.." + std::to_string(kMaxRecords));
+  }
+  int64_t total = 0;
+  for (const int64_t length : model.record_lengths()) {
+    // <bos> plus at least one token; positions fit int32.
+    RM_RETURN_IF_ERROR(check_range<int64_t>("ModelJob", "record_lengths", length, 2, INT32_MAX));
+    total += length;
+    if (total > kMaxTokens) {
+      return field_error("ModelJob", "record_lengths",
+                         "add up to more than " + std::to_string(kMaxTokens) + " tokens");
+    }
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+Status validate_job_spec(const pb::JobSpec& job) {
+  RM_RETURN_IF_ERROR(check_max("JobSpec", "job_id", job.job_id().size(), 128));
+  RM_RETURN_IF_ERROR(check_range<int32_t>("JobSpec", "world", job.world(), 1, kMaxWorld));
+  if (job.plan() != pb::PLAN_CONTIGUOUS && job.plan() != pb::PLAN_ZIGZAG &&
+      job.plan() != pb::PLAN_STRIPED) {
+    return field_error("JobSpec", "plan", "= " + std::to_string(job.plan()) + " is not a plan");
+  }
+  RM_RETURN_IF_ERROR(
+      check_range<int64_t>("JobSpec", "plan_align", job.plan_align(), 1, int64_t{1} << 20));
+  RM_RETURN_IF_ERROR(
+      check_range<uint32_t>("JobSpec", "step_timeout_ms", job.step_timeout_ms(), 1, kMaxTimeoutMs));
+  RM_RETURN_IF_ERROR(check_range<int32_t>("JobSpec", "threads", job.threads(), 1, 1024));
+  if (job.has_check()) {
+    RM_RETURN_IF_ERROR(validate_check_job(job));
+  } else if (job.has_model()) {
+    RM_RETURN_IF_ERROR(validate_model_job(job));
+  } else {
+    return field_error("JobSpec", "job", "is empty (neither a check nor a model job)");
+  }
+  // Bounded factors (heads, head_dim <= 1024, d_model <= 2^16, tokens <= 2^32) keep these
+  // products in int64.
   const int64_t row_bytes = result_row_bytes(job);
   if (row_bytes > int64_t{kMaxResultChunkRowBytes}) {
-    return field_error("CheckJob", "head_dim",
+    return field_error("JobSpec", "job",
                        "gives output rows of " + std::to_string(row_bytes) +
                            " bytes, more than a result chunk holds");
   }
-  if (row_bytes * check.num_tokens() > kMaxOutputBytes) {
-    return field_error("CheckJob", "num_tokens",
-                       "gives an output of " + std::to_string(row_bytes * check.num_tokens()) +
-                           " bytes, limit " + std::to_string(kMaxOutputBytes));
+  const int64_t output_bytes = row_bytes * result_rows(job);
+  if (output_bytes > kMaxOutputBytes) {
+    return field_error("JobSpec", "job",
+                       "gives an output of " + std::to_string(output_bytes) + " bytes, limit " +
+                           std::to_string(kMaxOutputBytes));
   }
   if (job.result_chunk_bytes() < row_bytes || job.result_chunk_bytes() > kMaxResultChunkRowBytes) {
     return field_error("JobSpec", "result_chunk_bytes",
@@ -203,7 +252,18 @@ Status validate_error(const pb::Error& error) {
 }
 
 int64_t result_row_bytes(const pb::JobSpec& job) {
-  return job.check().n_heads() * job.check().head_dim() * static_cast<int64_t>(sizeof(float));
+  constexpr auto kF32 = static_cast<int64_t>(sizeof(float));
+  if (job.has_model()) {
+    return job.model().task() == pb::TASK_SCORE ? kF32 : job.model().d_model() * kF32;
+  }
+  return job.check().n_heads() * job.check().head_dim() * kF32;
+}
+
+int64_t result_rows(const pb::JobSpec& job) {
+  if (!job.has_model()) return job.check().num_tokens();
+  int64_t input_tokens = 0;
+  for (const int64_t length : job.model().record_lengths()) input_tokens += length - 1;
+  return input_tokens;
 }
 
 }  // namespace ringmaster::proto

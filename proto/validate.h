@@ -20,6 +20,7 @@ inline constexpr size_t kMaxCommAddressBytes = 60u << 10;  // fits a Register fr
 inline constexpr int64_t kMaxTokens = int64_t{1} << 32;
 inline constexpr int64_t kMaxHeads = 1024;
 inline constexpr int64_t kMaxHeadDim = 1024;
+inline constexpr int kMaxRecords = 1 << 24;
 // The coordinator holds the whole output in memory while it assembles (ResultAssembler).
 inline constexpr int64_t kMaxOutputBytes = int64_t{64} << 30;
 inline constexpr uint32_t kMaxTimeoutMs = 24u * 3600u * 1000u;
@@ -40,8 +41,11 @@ Status validate_assignment(const pb::Assignment& assignment);
 Status validate_result_chunk(const pb::ResultChunk& chunk, int64_t row_bytes);
 Status validate_error(const pb::Error& error);
 
-// Bytes of one output row of the job: n_heads * head_dim f32 values.
-// REQUIRES: validate_job_spec(job) is OK.
+// Bytes of one result row the workers send: n_heads * head_dim f32 values (check job), d_model
+// (embed) or 1 (score). REQUIRES: validate_job_spec(job) is OK.
 int64_t result_row_bytes(const pb::JobSpec& job);
+// Rows the workers send in all: tokens (check job) or input tokens t1..tn of every record (model
+// job; with pool_mean the coordinator averages them per record). REQUIRES: as above.
+int64_t result_rows(const pb::JobSpec& job);
 
 }  // namespace ringmaster::proto

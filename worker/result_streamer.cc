@@ -6,13 +6,12 @@
 
 namespace ringmaster::worker {
 
-ResultStreamer::ResultStreamer(attention::CheckJobResult result, int rank, int64_t row_bytes,
-                               int64_t chunk_bytes)
+ResultStreamer::ResultStreamer(ShardResult result, int rank, int64_t row_bytes, int64_t chunk_bytes)
     : result_(std::move(result)), rank_(rank), row_bytes_(row_bytes) {
   RM_CHECK(row_bytes_ > 0 && chunk_bytes >= row_bytes_)
       << "row " << row_bytes_ << " bytes, chunk " << chunk_bytes;
-  RM_CHECK(rows() == 0 || static_cast<int64_t>(result_.out.bytes()) == rows() * row_bytes_)
-      << result_.out.to_string() << " does not hold " << rows() << " rows of " << row_bytes_
+  RM_CHECK(rows() == 0 || static_cast<int64_t>(result_.values.bytes()) == rows() * row_bytes_)
+      << result_.values.to_string() << " does not hold " << rows() << " rows of " << row_bytes_
       << " bytes";
   rows_per_chunk_ = std::min<int64_t>(chunk_bytes / row_bytes_, proto::kMaxResultChunkTokens);
 }
@@ -26,9 +25,9 @@ std::optional<pb::ResultChunk> ResultStreamer::next() {
   pb::ResultChunk chunk;
   chunk.set_rank(rank_);
   chunk.mutable_tokens()->Reserve(static_cast<int>(end - begin));
-  for (int64_t i = begin; i < end; ++i) chunk.add_tokens(result_.tokens[static_cast<size_t>(i)]);
-  // Rows are already in local order, the order of result_.tokens: one contiguous copy.
-  const auto* rows = static_cast<const char*>(result_.out.raw());
+  for (int64_t i = begin; i < end; ++i) chunk.add_tokens(result_.rows[static_cast<size_t>(i)]);
+  // Values are in the order of result_.rows: one contiguous copy.
+  const auto* rows = static_cast<const char*>(result_.values.raw());
   chunk.set_rows(rows + begin * row_bytes_, static_cast<size_t>((end - begin) * row_bytes_));
   return chunk;
 }

@@ -11,26 +11,24 @@
 #include <cstdint>
 #include <optional>
 
-#include "attention/check_job.h"
 #include "proto/ringmaster.pb.h"
+#include "worker/shard_result.h"
 
 namespace ringmaster::worker {
 
 class ResultStreamer {
  public:
-  // `result.out` is [tokens.size(), n_heads, head_dim] f32, rows of `row_bytes`.
-  // REQUIRES: result.out holds tokens.size() rows of row_bytes; row_bytes <= chunk_bytes.
-  ResultStreamer(attention::CheckJobResult result, int rank, int64_t row_bytes,
-                 int64_t chunk_bytes);
+  // REQUIRES: result.values holds rows.size() rows of row_bytes; row_bytes <= chunk_bytes.
+  ResultStreamer(ShardResult result, int rank, int64_t row_bytes, int64_t chunk_bytes);
 
   // The next chunk, or nullopt when every row was handed out.
   std::optional<pb::ResultChunk> next();
 
-  int64_t rows() const { return static_cast<int64_t>(result_.tokens.size()); }
-  const attention::CheckJobStats& stats() const { return result_.stats; }
+  int64_t rows() const { return static_cast<int64_t>(result_.rows.size()); }
+  const ShardStats& stats() const { return result_.stats; }
 
  private:
-  attention::CheckJobResult result_;
+  ShardResult result_;
   int rank_;
   int64_t row_bytes_;
   int64_t rows_per_chunk_;

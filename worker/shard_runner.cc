@@ -106,15 +106,30 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
   // Declared out here so the endpoints stay open until the owner cancels (the job is over for
   // everyone): a peer still finishing its last step never sees this rank disappear.
   std::unique_ptr<comm::Communicator> comm;
-  auto result = [&]() -> StatusOr<attention::CheckJobResult> {
+  auto result = [&]() -> StatusOr<ShardResult> {
     RM_ASSIGN_OR_RETURN(comm, (*boot)->connect(assignment.rank, assignment.peer_addresses,
                                                assignment.step_timeout));
     ThreadPool pool(assignment.threads);
+    if (assignment.model) {
+      auto progress = [&](int block, int) {
+        state->notify([&] {
+          if (state->callbacks.on_progress) state->callbacks.on_progress(block + 1);
+        });
+      };
+      return run_model_shard(*comm, *assignment.plan, *assignment.model, pool, progress);
+    }
     spdlog::info("rank {} of {}: running the attention check on {} of {} tokens, {} thread(s)",
                  assignment.rank, assignment.plan->world(),
                  assignment.plan->num_local(assignment.rank), assignment.plan->num_tokens(),
                  assignment.threads);
-    return attention::run_check_job(*comm, *assignment.plan, assignment.spec, pool);
+    RM_ASSIGN_OR_RETURN(attention::CheckJobResult check,
+                        attention::run_check_job(*comm, *assignment.plan, *assignment.check, pool));
+    ShardResult shard;
+    shard.rows = std::move(check.tokens);
+    shard.values = std::move(check.out);
+    shard.stats = {check.stats.wall_s, check.stats.compute_s, check.stats.wait_s,
+                   check.stats.bytes_sent};
+    return shard;
   }();
   state->notify([&] { state->callbacks.on_result(std::move(result)); });
   {

@@ -27,6 +27,8 @@
 #include "comm/make_communicator.h"
 #include "comm/partition.h"
 #include "core/status.h"
+#include "worker/model_shard.h"
+#include "worker/shard_result.h"
 
 namespace ringmaster::worker {
 
@@ -34,7 +36,9 @@ namespace ringmaster::worker {
 struct ShardAssignment {
   int rank = 0;
   std::vector<std::vector<std::byte>> peer_addresses;  // [rank], this rank's entry included
-  attention::CheckJobSpec spec;
+  // Exactly one of the two.
+  std::optional<attention::CheckJobSpec> check;
+  std::optional<ModelShardSpec> model;
   std::optional<comm::PartitionPlan> plan;
   int threads = 1;
   std::chrono::milliseconds step_timeout{60000};
@@ -45,8 +49,10 @@ class ShardRunner {
   struct Callbacks {
     // The endpoint's address (or why there is none); the worker registers with it.
     std::function<void(StatusOr<std::vector<std::byte>> address)> on_address;
+    // A model job finished block `blocks_done - 1` on this rank.
+    std::function<void(int blocks_done)> on_progress;
     // The shard's rows (or why it failed).
-    std::function<void(StatusOr<attention::CheckJobResult> result)> on_result;
+    std::function<void(StatusOr<ShardResult> result)> on_result;
   };
 
   ShardRunner(comm::CommSpec comm_spec, Callbacks callbacks);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 
+#include "core/process_memory.h"
 #include "proto/convert.h"
 #include "proto/validate.h"
 #include "worker/result_streamer.h"
@@ -108,7 +109,10 @@ class Worker {
         on_address(std::move(address));
       });
     };
-    callbacks.on_result = [this](StatusOr<attention::CheckJobResult> rows) {
+    callbacks.on_progress = [this](int blocks_done) {
+      asio::post(strand_, [this, blocks_done] { on_progress(blocks_done); });
+    };
+    callbacks.on_result = [this](StatusOr<ShardResult> rows) {
       asio::post(strand_, [this, rows = std::move(rows)]() mutable { on_result(std::move(rows)); });
     };
     runner_ = std::make_unique<ShardRunner>(std::move(comm_spec).value(), std::move(callbacks));
@@ -172,11 +176,24 @@ class Worker {
       const auto* bytes = reinterpret_cast<const std::byte*>(peer.comm_address().data());
       shard.peer_addresses.emplace_back(bytes, bytes + peer.comm_address().size());
     }
-    StatusOr<attention::CheckJobSpec> spec = proto::to_check_job_spec(job);
     StatusOr<comm::PartitionPlan> plan = proto::to_partition_plan(job);
-    if (!spec.ok()) return fail(spec.status());
     if (!plan.ok()) return fail(plan.status());
-    shard.spec = *spec;
+    if (job.has_model()) {
+      ModelShardSpec model;
+      model.model_dir = job.model().model_dir();
+      model.score = job.model().task() == pb::TASK_SCORE;
+      model.distribution = proto::to_distribution(job.model().mixer());
+      model.record_lengths.assign(job.model().record_lengths().begin(),
+                                  job.model().record_lengths().end());
+      model.input_ids.assign(assignment->input_ids().begin(), assignment->input_ids().end());
+      model.next_after_range.assign(assignment->next_after_range().begin(),
+                                    assignment->next_after_range().end());
+      shard.model = std::move(model);
+    } else {
+      StatusOr<attention::CheckJobSpec> spec = proto::to_check_job_spec(job);
+      if (!spec.ok()) return fail(spec.status());
+      shard.check = *spec;
+    }
     shard.plan = std::move(plan).value();
     shard.threads = job.threads();
     shard.step_timeout = std::chrono::milliseconds(job.step_timeout_ms());
@@ -187,7 +204,15 @@ class Worker {
     runner_->assign(std::move(shard));
   }
 
-  void on_result(StatusOr<attention::CheckJobResult> rows) {
+  void on_progress(int blocks_done) {
+    if (stage_ != Stage::kRunning) return;
+    pb::Progress progress;
+    progress.set_rank(rank_);
+    progress.set_blocks_done(blocks_done);
+    (void)connection_->send_message(progress);
+  }
+
+  void on_result(StatusOr<ShardResult> rows) {
     if (stage_ != Stage::kRunning) return;
     if (!rows.ok()) return fail(rows.status());
     stage_ = Stage::kStreaming;
@@ -214,6 +239,7 @@ class Worker {
     done.set_compute_s(streamer_->stats().compute_s);
     done.set_wait_s(streamer_->stats().wait_s);
     done.set_bytes_sent(streamer_->stats().bytes_sent);
+    done.set_peak_rss_bytes(static_cast<int64_t>(peak_rss_mib() * 1024.0 * 1024.0));
     stage_ = Stage::kVerdict;
     (void)connection_->send_message(done);
   }

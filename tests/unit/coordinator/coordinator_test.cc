@@ -303,7 +303,7 @@ TEST_F(CoordinatorTest, ResultsOutsideThePlanFailTheJob) {
   fake.send_message(chunk);
   const Status outcome = coordinator.outcome();
   EXPECT_EQ(outcome.code(), StatusCode::kInvalidArgument) << outcome.to_string();
-  EXPECT_NE(outcome.message().find("token 64"), std::string::npos) << outcome.to_string();
+  EXPECT_NE(outcome.message().find("row 64"), std::string::npos) << outcome.to_string();
   EXPECT_TRUE(dir_empty());
 }
 

@@ -67,7 +67,59 @@ TEST(ValidateJobSpec, NamesTheBadField) {
   expect_bad(job, "output");
   job = good_job();
   job.clear_check();
-  expect_bad(job, "check job");
+  expect_bad(job, "neither a check nor a model job");
+}
+
+pb::JobSpec good_model_job() {
+  pb::JobSpec job = good_job();
+  pb::ModelJob* model = job.mutable_model();  // replaces the check job (oneof)
+  model->set_model_dir("/models/demo");
+  model->set_task(pb::TASK_SCORE);
+  model->set_mixer(pb::MIXER_RING);
+  model->set_d_model(128);
+  model->set_num_blocks(6);
+  for (int64_t length : {1001, 2, 40}) model->add_record_lengths(length);
+  return job;
+}
+
+TEST(ValidateJobSpec, ModelJobRowsAndPlanFollowTheRecords) {
+  const pb::JobSpec job = good_model_job();
+  ASSERT_TRUE(validate_job_spec(job).ok()) << validate_job_spec(job).to_string();
+  EXPECT_EQ(result_rows(job), 1000 + 1 + 39);  // input tokens: <bos> excluded
+  EXPECT_EQ(result_row_bytes(job), 4);         // one score per row
+  pb::JobSpec embed = job;
+  embed.mutable_model()->set_task(pb::TASK_EMBED);
+  EXPECT_EQ(result_row_bytes(embed), 128 * 4);
+  StatusOr<comm::PartitionPlan> plan = to_partition_plan(job);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->num_tokens(), 1043);
+  EXPECT_FALSE(to_check_job_spec(job).ok());
+}
+
+TEST(ValidateJobSpec, ModelJobNamesTheBadField) {
+  auto expect_bad = [](pb::JobSpec job, const std::string& field) {
+    Status status = validate_job_spec(job);
+    ASSERT_FALSE(status.ok()) << field;
+    EXPECT_NE(status.message().find(field), std::string::npos) << status.message();
+  };
+  pb::JobSpec job = good_model_job();
+  job.mutable_model()->set_record_lengths(1, 1);  // <bos> alone: a record with no sequence
+  expect_bad(job, "record_lengths");
+  job = good_model_job();
+  job.mutable_model()->clear_record_lengths();
+  expect_bad(job, "record_lengths");
+  job = good_model_job();
+  job.mutable_model()->set_pool_mean(true);  // with score
+  expect_bad(job, "pool_mean");
+  job = good_model_job();
+  job.mutable_model()->set_model_dir("");
+  expect_bad(job, "model_dir");
+  job = good_model_job();
+  job.mutable_model()->set_task(pb::TASK_UNSPECIFIED);
+  expect_bad(job, "task");
+  job = good_model_job();
+  job.mutable_model()->set_d_model(0);
+  expect_bad(job, "d_model");
 }
 
 TEST(ValidateAssignment, PeerTableMustMatchTheWorld) {

@@ -1,9 +1,9 @@
-#include "bench/process_memory.h"
+#include "core/process_memory.h"
 
 #include <fstream>
 #include <string>
 
-namespace ringmaster::bench {
+namespace ringmaster {
 namespace {
 
 double status_field_mib(const std::string& field) {
@@ -24,4 +24,4 @@ void reset_peak_rss() {
   clear << "5";
 }
 
-}  // namespace ringmaster::bench
+}  // namespace ringmaster

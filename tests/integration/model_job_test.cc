@@ -1,0 +1,242 @@
+// `ringmaster run --model ... --input ...` with 1-4 worker processes: embeddings and scores equal
+// the independent PyTorch model (tests/reference/model_ref.py) within MODEL.md's 1e-4 for every
+// plan, records are independent of their neighbours, and a refused job writes nothing.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "comm/make_communicator.h"
+#include "io/npy.h"
+#include "tests/integration/process.h"
+
+namespace ringmaster::testing {
+namespace {
+
+constexpr double kTolerance = 1e-4;  // MODEL.md: a whole model's hf and scores, fp32
+
+bool have_ucx() {
+  const auto built = comm::built_backends();
+  return std::find(built.begin(), built.end(), "ucx") != built.end();
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+int run_command(const std::vector<std::string>& args, std::string* output = nullptr) {
+  auto process = Process::start(args);
+  if (!process.ok()) {
+    ADD_FAILURE() << process.status().to_string();
+    return -1;
+  }
+  const std::optional<int> code = (*process)->wait_for_exit(milliseconds(120000));
+  if (output != nullptr) *output = (*process)->output();
+  if (!code) {
+    ADD_FAILURE() << "still running after 120 s\n" << (*process)->output();
+    return -1;
+  }
+  return *code;
+}
+
+std::vector<double> load(const std::string& path) {
+  StatusOr<io::NpyArray> array = io::read_npy(path);
+  EXPECT_TRUE(array.ok()) << array.status().to_string();
+  if (!array.ok()) return {};
+  StatusOr<std::vector<double>> values = array->to_f64();
+  EXPECT_TRUE(values.ok()) << values.status().to_string();
+  return values.ok() ? *values : std::vector<double>{};
+}
+
+// max |a - b| / max |b|, MODEL.md's relative error.
+double relative_error(const std::vector<double>& a, const std::vector<double>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    diff = std::max(diff, std::abs(a[i] - b[i]));
+    scale = std::max(scale, std::abs(b[i]));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+// What tests/integration/make_model_job_env.sh made (a ctest fixture, so the models and the
+// PyTorch references are made once per run, not once per test process).
+class ModelJobEnv {
+ public:
+  static ModelJobEnv& get() {
+    static ModelJobEnv env;
+    return env;
+  }
+
+  std::string causal_model() const { return file("causal"); }
+  std::string bidirectional_model() const { return file("bidirectional"); }
+  std::string input() const { return file("in.fa"); }
+  std::string file(const std::string& name) const { return std::string(kDir) + "/" + name; }
+  // The reference output `name` ("causal_score", ...).
+  std::string reference(const std::string& name) const {
+    return file("ref_" + name) +
+           (name.find("score") != std::string::npos ? "/scores.npy" : "/embeddings.npy");
+  }
+
+ private:
+  static constexpr const char* kDir = RINGMASTER_MODEL_JOB_ENV;
+  ModelJobEnv() {
+    EXPECT_TRUE(std::filesystem::exists(file("complete")))
+        << kDir << " is incomplete: run the ModelJobEnv.Setup test first (ctest does)";
+  }
+};
+
+struct JobCase {
+  int workers;
+  std::string plan;
+  std::string task;
+};
+
+std::string case_name(const ::testing::TestParamInfo<JobCase>& info) {
+  // append, not operator+: GCC 12's -Wrestrict misfires on the latter (GCC bug 105329).
+  return std::string("P")
+      .append(std::to_string(info.param.workers))
+      .append("_")
+      .append(info.param.plan)
+      .append("_")
+      .append(info.param.task);
+}
+
+// Names the case in gtest's listing instead of dumping its bytes.
+void PrintTo(const JobCase& c, std::ostream* os) { *os << case_name({c, 0}); }
+
+class ModelJob : public ::testing::TestWithParam<JobCase> {};
+
+TEST_P(ModelJob, MatchesReference) {
+  const JobCase& c = GetParam();
+  if (c.workers > 1 && !have_ucx()) GTEST_SKIP() << "more than one worker needs UCX";
+  ModelJobEnv& env = ModelJobEnv::get();
+  TempDir dir;
+  const std::string out = dir.file("out");
+  std::string output;
+  ASSERT_EQ(run_command({ringmaster_binary(), "run", "--model", env.causal_model(), "--input",
+                         env.input(), "--task", c.task, "--workers", std::to_string(c.workers),
+                         "--plan", c.plan, "--out", out},
+                        &output),
+            0)
+      << output;
+  const bool score = c.task == "score";
+  const std::vector<double> ours = load(out + (score ? "/scores.npy" : "/embeddings.npy"));
+  const std::vector<double> ref = load(env.reference(score ? "causal_score" : "causal_embed"));
+  EXPECT_LE(relative_error(ours, ref), kTolerance);
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"out"});
+  EXPECT_TRUE(wait_until_gone(out, milliseconds(5000)).empty()) << "processes left behind";
+}
+
+std::vector<JobCase> job_cases() {
+  std::vector<JobCase> cases;
+  for (int p = 1; p <= 4; ++p) {
+    for (const char* plan : {"contiguous", "zigzag", "striped"}) {
+      for (const char* task : {"embed", "score"}) cases.push_back({p, plan, task});
+    }
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Loopback, ModelJob, ::testing::ValuesIn(job_cases()), case_name);
+
+TEST(ModelJobOutputs, BidirectionalAndPooledMatchReference) {
+  if (!have_ucx()) GTEST_SKIP() << "more than one worker needs UCX";
+  ModelJobEnv& env = ModelJobEnv::get();
+  TempDir dir;
+  std::string output;
+  ASSERT_EQ(
+      run_command({ringmaster_binary(), "run", "--model", env.bidirectional_model(), "--input",
+                   env.input(), "--workers", "3", "--plan", "zigzag", "--out", dir.file("bi")},
+                  &output),
+      0)
+      << output;
+  EXPECT_LE(relative_error(load(dir.file("bi/embeddings.npy")),
+                           load(env.reference("bidirectional_embed"))),
+            kTolerance);
+  ASSERT_EQ(
+      run_command({ringmaster_binary(), "run", "--model", env.causal_model(), "--input",
+                   env.input(), "--workers", "2", "--pool", "mean", "--out", dir.file("mean")},
+                  &output),
+      0)
+      << output;
+  EXPECT_LE(
+      relative_error(load(dir.file("mean/embeddings.npy")), load(env.reference("causal_mean"))),
+      kTolerance);
+}
+
+TEST(ModelJobOutputs, RecordAloneEqualsRecordAmongOthers) {
+  if (!have_ucx()) GTEST_SKIP() << "more than one worker needs UCX";
+  ModelJobEnv& env = ModelJobEnv::get();
+  TempDir dir;
+  // Record 2 of the shared input (offset 940, 1500 bases), alone in its own file.
+  std::string output;
+  ASSERT_EQ(run_command({ringmaster_binary(), "run", "--model", env.causal_model(), "--input",
+                         env.file("rec2.fa"), "--workers", "3", "--task", "score", "--out",
+                         dir.file("alone")},
+                        &output),
+            0)
+      << output;
+  const std::vector<double> alone = load(dir.file("alone/scores.npy"));
+  const std::vector<double> ref = load(env.reference("causal_score"));
+  ASSERT_EQ(alone.size(), 1500u);
+  const std::vector<double> among(ref.begin() + 940, ref.begin() + 940 + 1500);
+  EXPECT_LE(relative_error(alone, among), kTolerance);
+}
+
+TEST(ModelJobOutputs, FilesAndSummary) {
+  ModelJobEnv& env = ModelJobEnv::get();
+  TempDir dir;
+  std::string output;
+  ASSERT_EQ(run_command(
+                {ringmaster_binary(), "run", "--model", env.causal_model(), "--input", env.input(),
+                 "--task", "score", "--workers", "1", "--quiet", "--out", dir.file("out")},
+                &output),
+            0)
+      << output;
+  std::ifstream records(dir.file("out/records.tsv"));
+  std::string header, first;
+  std::getline(records, header);
+  std::getline(records, first);
+  EXPECT_EQ(header, "name\toffset\tlength\tlog_likelihood_nats\tbits_per_token");
+  EXPECT_EQ(first.substr(0, 12), "rec0\t0\t900\t-");
+  std::ifstream summary_file(dir.file("out/summary.json"));
+  const std::string summary((std::istreambuf_iterator<char>(summary_file)),
+                            std::istreambuf_iterator<char>());
+  EXPECT_NE(summary.find("\"tokens\": 2785"), std::string::npos) << summary;  // 2780 + 5 <bos>
+  EXPECT_NE(summary.find("\"peak_rss_bytes\""), std::string::npos) << summary;
+  EXPECT_EQ(output.find("progress"), std::string::npos) << "--quiet printed progress";
+}
+
+TEST(ModelJobOutputs, ScoreWithBidirectionalModelIsRefusedAndWritesNothing) {
+  ModelJobEnv& env = ModelJobEnv::get();
+  TempDir dir;
+  std::string output;
+  const int code =
+      run_command({ringmaster_binary(), "run", "--model", env.bidirectional_model(), "--input",
+                   env.input(), "--task", "score", "--workers", "1", "--out", dir.file("out")},
+                  &output);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(output.find("the score task needs a causal model"), std::string::npos) << output;
+  EXPECT_TRUE(dir.entries().empty());
+}
+
+TEST(ModelJobOutputs, BadInputNamesFileLineAndColumnAndWritesNothing) {
+  ModelJobEnv& env = ModelJobEnv::get();
+  TempDir dir;
+  write_text(dir.file("bad.fa"), ">ok\nACGT\nAC-T\n");
+  std::string output;
+  const int code =
+      run_command({ringmaster_binary(), "run", "--model", env.causal_model(), "--input",
+                   dir.file("bad.fa"), "--workers", "2", "--out", dir.file("out")},
+                  &output);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(output.find(dir.file("bad.fa") + ":3:3"), std::string::npos) << output;
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"bad.fa"});
+}
+
+}  // namespace
+}  // namespace ringmaster::testing

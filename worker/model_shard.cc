@@ -1,0 +1,127 @@
+#include "worker/model_shard.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "core/stopwatch.h"
+#include "model/shard.h"
+
+namespace ringmaster::worker {
+namespace {
+
+// The fed ids of this rank: the coordinator's input ids with each position-0 slot set to <bos>.
+StatusOr<std::vector<int32_t>> fed_ids(const model::ShardContext& ctx, const ModelShardSpec& spec,
+                                       int64_t vocab_size) {
+  const int32_t bos = static_cast<int32_t>(vocab_size) - 3;  // MODEL.md: regular ids, then <bos>
+  if (static_cast<int64_t>(spec.input_ids.size()) != ctx.num_local()) {
+    return invalid_argument("the assignment holds " + std::to_string(spec.input_ids.size()) +
+                            " token ids for " + std::to_string(ctx.num_local()) +
+                            " tokens of this rank");
+  }
+  std::vector<int32_t> ids(spec.input_ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ids[i] = ctx.pos[i] == 0 ? bos : int32_t{spec.input_ids[i]};
+    if (ids[i] > bos) {
+      return invalid_argument("token id " + std::to_string(ids[i]) + " at stream index " +
+                              std::to_string(ctx.tokens[i]) + " is not an input id of the " +
+                              "model's vocabulary");
+    }
+  }
+  return ids;
+}
+
+// Input index of fed token `stream_index` in record `record`: the fed index minus the <bos> of
+// this and every earlier record.
+int64_t input_index(int64_t stream_index, int32_t record) { return stream_index - record - 1; }
+
+ShardResult embed_rows(const model::ShardContext& ctx, const Tensor& hf) {
+  const int64_t d = hf.dim(1);
+  int64_t count = 0;
+  for (const int64_t p : ctx.pos) count += p > 0 ? 1 : 0;
+  ShardResult result;
+  result.rows.reserve(static_cast<size_t>(count));
+  result.values = Tensor::empty({count, d}, DType::kF32);
+  float* out = result.values.data<float>();
+  for (int64_t i = 0; i < ctx.num_local(); ++i) {
+    const auto k = static_cast<size_t>(i);
+    if (ctx.pos[k] == 0) continue;
+    std::memcpy(out, hf.const_data<float>() + i * d, static_cast<size_t>(d) * sizeof(float));
+    out += d;
+    result.rows.push_back(input_index(ctx.tokens[k], ctx.seq[k]));
+  }
+  return result;
+}
+
+StatusOr<ShardResult> score_rows(const model::Model& model, const model::ShardContext& ctx,
+                                 const ModelShardSpec& spec, std::span<const int32_t> ids,
+                                 const Tensor& hf) {
+  const std::vector<comm::TokenRange> ranges = ctx.plan->ranges_of(ctx.comm->rank());
+  if (spec.next_after_range.size() != ranges.size()) {
+    return invalid_argument("the assignment holds " + std::to_string(spec.next_after_range.size()) +
+                            " successors for " + std::to_string(ranges.size()) + " token ranges");
+  }
+  // next[i]: the id whose log-probability row i predicts, or -1 (the record ends there).
+  std::vector<int32_t> next(ids.size(), -1);
+  size_t i = 0;
+  for (size_t k = 0; k < ranges.size(); ++k) {
+    for (int64_t j = 0; j < ranges[k].size(); ++j, ++i) {
+      if (j + 1 < ranges[k].size()) {
+        next[i] = ctx.pos[i + 1] == 0 ? -1 : ids[i + 1];
+      } else {
+        next[i] = spec.next_after_range[k];
+      }
+    }
+  }
+  for (const int32_t id : next) {
+    if (id >= model.config().vocab_size() - 3) {
+      return invalid_argument("successor id " + std::to_string(id) + " is not an input id");
+    }
+  }
+  std::vector<float> scores(ids.size(), 0.0f);
+  model.score(hf, next, scores.data(), *ctx.pool);
+  int64_t count = 0;
+  for (const int32_t id : next) count += id >= 0 ? 1 : 0;
+  ShardResult result;
+  result.rows.reserve(static_cast<size_t>(count));
+  result.values = Tensor::empty({count, 1}, DType::kF32);
+  float* out = result.values.data<float>();
+  for (size_t r = 0; r < next.size(); ++r) {
+    if (next[r] < 0) continue;
+    *out++ = scores[r];
+    // The successor is fed token tokens[r] + 1 of the same record.
+    result.rows.push_back(input_index(ctx.tokens[r] + 1, ctx.seq[r]));
+  }
+  return result;
+}
+
+}  // namespace
+
+StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::PartitionPlan& plan,
+                                      const ModelShardSpec& spec, ThreadPool& pool,
+                                      const model::ProgressFn& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  RM_ASSIGN_OR_RETURN(model::Model model, model::Model::load(spec.model_dir));
+  if (spec.score && !model.config().causal) {
+    return invalid_argument(spec.model_dir + ": the score task needs a causal model");
+  }
+  const comm::RecordLayout layout(spec.record_lengths);
+  const model::ShardContext ctx =
+      model::make_shard_context(comm, plan, layout, pool, spec.distribution);
+  RM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, fed_ids(ctx, spec, model.config().vocab_size()));
+  spdlog::info("rank {} of {}: running {} blocks over {} of {} tokens, {} thread(s)", comm.rank(),
+               comm.size(), model.config().blocks.size(), ctx.num_local(), plan.num_tokens(),
+               pool.num_threads());
+  RM_ASSIGN_OR_RETURN(Tensor hf, model.forward(ctx, ids, progress));
+  ShardResult result;
+  if (spec.score) {
+    RM_ASSIGN_OR_RETURN(result, score_rows(model, ctx, spec, ids, hf));
+  } else {
+    result = embed_rows(ctx, hf);
+  }
+  result.stats.wall_s = seconds_since(start);
+  result.stats.compute_s = result.stats.wall_s;
+  return result;
+}
+
+}  // namespace ringmaster::worker

@@ -1,0 +1,41 @@
+// worker/model_shard.h: one rank's part of a model job (MODEL.md "Tasks and their outputs").
+//
+// Loads the model, rebuilds this rank's fed tokens from the one-byte input ids the coordinator
+// sent (a slot at position 0 is the record's <bos>), runs the forward pass over the shard and
+// turns hf into result rows:
+//   embed  one row of d_model per input token the rank owns (every fed token but <bos>), at its
+//          input index
+//   score  one value per fed token whose successor is in the same record: log p(successor), at
+//          the successor's input index. The successor of a range's last token comes from
+//          next_after_range.
+// Collective over comm: every rank of the job calls it. Thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "attention/check_job.h"
+#include "comm/communicator.h"
+#include "comm/partition.h"
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "model/model.h"
+#include "worker/shard_result.h"
+
+namespace ringmaster::worker {
+
+struct ModelShardSpec {
+  std::string model_dir;
+  bool score = false;
+  attention::Distribution distribution = attention::Distribution::kRing;
+  std::vector<int64_t> record_lengths;  // fed tokens per record, <bos> included
+  std::vector<uint8_t> input_ids;       // this rank's fed tokens in local order
+  std::vector<int32_t> next_after_range;
+};
+
+StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::PartitionPlan& plan,
+                                      const ModelShardSpec& spec, ThreadPool& pool,
+                                      const model::ProgressFn& progress);
+
+}  // namespace ringmaster::worker
