@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <memory>
 #include <vector>
 
 #include "comm/communicator.h"
@@ -27,6 +26,13 @@ void l2_normalize(float* u, int64_t width) {
   const auto inv = static_cast<float>(1.0 / std::max(std::sqrt(sum), 1e-6));
   for (int64_t j = 0; j < width; ++j) u[j] *= inv;
 }
+
+// Tokens per block of a piece (rounded to whole chunks): the block's projections and outputs
+// ([block, 3 q_dim + heads] and [block, q_dim]) stay in cache and are reused block after block,
+// so a layer allocates and first-touches no buffer that grows with the shard.
+constexpr int64_t kBlockTokens = 512;
+// Rows per projection GEMM inside a block, the unit the pool hands out.
+constexpr int64_t kProjectTile = 64;
 
 // How long a rank with no start state at hand blocks on one before checking the others.
 constexpr std::chrono::milliseconds kWaitSlice{2};
@@ -62,10 +68,14 @@ class AtlasMixer final : public Mixer {
 
   int64_t width() const { return heads_ * shape_.head_dim; }
   int64_t proj_width() const { return 3 * width() + heads_; }
-  void project(const ShardContext& ctx, const Tensor& h, float* p) const;
+  int64_t block_tokens() const {
+    return std::max<int64_t>(1, kBlockTokens / shape_.chunk) * shape_.chunk;
+  }
+  void project(const ShardContext& ctx, const float* h, int64_t rows, int64_t d, float* p) const;
   std::vector<ChunkGates> chunk_gates(const Tensor& h, const ChainPiece& piece) const;
+  // Advances `states` over `piece`, block by block, writing the piece's rows of out.
   void run_piece(const ShardContext& ctx, const Tensor& h, const ChainPiece& piece,
-                 std::vector<HeadState>& states, const float* p, float* y);
+                 std::vector<HeadState>& states, Tensor& out);
   void initial_states(std::vector<HeadState>& states) const;
   // The earliest unfinished piece whose start state is at hand (a record that starts here, or
   // whose state has arrived); waits for one until `deadline`.
@@ -80,18 +90,20 @@ class AtlasMixer final : public Mixer {
   AtlasShape shape_;
   Tensor proj_;  // [3 * width + heads, d]: wq, wk, wv, gamma rows of w_gates
   std::vector<memory::AtlasScratch> scratch_;  // one per pool thread
+  std::vector<float> block_p_, block_y_;       // one block's projections and memory reads
   std::vector<Transfer> sends_;
 };
 
-// p[n, 3 width + heads] = h proj^T, then l2norm on q and k and sigmoid on gamma per head.
-void AtlasMixer::project(const ShardContext& ctx, const Tensor& h, float* p) const {
-  const int64_t n = h.dim(0), d = h.dim(1), pw = proj_width(), hd = shape_.head_dim;
+// p[rows, 3 width + heads] = h proj^T, then l2norm on q and k and sigmoid on gamma per head.
+void AtlasMixer::project(const ShardContext& ctx, const float* h, int64_t rows, int64_t d,
+                         float* p) const {
+  const int64_t pw = proj_width(), hd = shape_.head_dim;
   const float* b_gamma = w_.b_gates.const_data<float>() + 3 * heads_;
-  const int64_t tiles = (n + kTokenTile - 1) / kTokenTile;
+  const int64_t tiles = (rows + kProjectTile - 1) / kProjectTile;
   ctx.pool->parallel_for(tiles, [&](int64_t t, int) {
-    const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
-    linear(h.data<float>() + begin * d, rows, proj_, p + begin * pw);
-    for (int64_t i = begin; i < begin + rows; ++i) {
+    const int64_t begin = t * kProjectTile, count = std::min(kProjectTile, rows - begin);
+    linear(h + begin * d, count, proj_, p + begin * pw);
+    for (int64_t i = begin; i < begin + count; ++i) {
       float* row = p + i * pw;
       for (int64_t e = 0; e < 2 * heads_; ++e) l2_normalize(row + e * hd, hd);
       float* gamma = row + 3 * width();
@@ -133,26 +145,40 @@ std::vector<ChunkGates> AtlasMixer::chunk_gates(const Tensor& h, const ChainPiec
 }
 
 void AtlasMixer::run_piece(const ShardContext& ctx, const Tensor& h, const ChainPiece& piece,
-                           std::vector<HeadState>& states, const float* p, float* y) {
+                           std::vector<HeadState>& states, Tensor& out) {
   const std::vector<ChunkGates> gates = chunk_gates(h, piece);
   const auto chunks = gates.size() / static_cast<size_t>(heads_);
-  const int64_t pw = proj_width(), hd = shape_.head_dim;
-  ctx.pool->parallel_for(heads_, [&](int64_t e, int thread) {
-    const float* row = p + piece.local_begin * pw + e * hd;
-    memory::HeadRun run;
-    run.first_pos = piece.first_pos;
-    run.len = piece.len;
-    run.q = row;
-    run.k = row + width();
-    run.v = row + 2 * width();
-    run.gamma = p + piece.local_begin * pw + 3 * width() + e;
-    run.ld = pw;
-    run.y = y + piece.local_begin * width() + e * hd;
-    run.ld_y = width();
-    run.gates = std::span(gates).subspan(static_cast<size_t>(e) * chunks, chunks);
-    memory::run_head(shape_, states[static_cast<size_t>(e)], run,
-                     scratch_[static_cast<size_t>(thread)]);
-  });
+  const int64_t pw = proj_width(), hd = shape_.head_dim, d = h.dim(1), block = block_tokens();
+  block_p_.resize(static_cast<size_t>(block * pw));
+  block_y_.resize(static_cast<size_t>(block * width()));
+  for (int64_t b0 = 0; b0 < piece.len; b0 += block) {
+    const int64_t rows = std::min(block, piece.len - b0), first = piece.local_begin + b0;
+    project(ctx, h.data<float>() + first * d, rows, d, block_p_.data());
+    // The state carries the Omega window tail from block to block (memory/atlas.h).
+    const auto first_chunk = static_cast<size_t>(b0 / shape_.chunk);
+    ctx.pool->parallel_for(heads_, [&](int64_t e, int thread) {
+      memory::HeadRun run;
+      run.first_pos = piece.first_pos + b0;
+      run.len = rows;
+      run.q = block_p_.data() + e * hd;
+      run.k = run.q + width();
+      run.v = run.q + 2 * width();
+      run.gamma = block_p_.data() + 3 * width() + e;
+      run.ld = pw;
+      run.y = block_y_.data() + e * hd;
+      run.ld_y = width();
+      run.gates = std::span(gates).subspan(static_cast<size_t>(e) * chunks + first_chunk,
+                                           chunks - first_chunk);
+      memory::run_head(shape_, states[static_cast<size_t>(e)], run,
+                       scratch_[static_cast<size_t>(thread)]);
+    });
+    const int64_t tiles = (rows + kProjectTile - 1) / kProjectTile;
+    ctx.pool->parallel_for(tiles, [&](int64_t t, int) {
+      const int64_t begin = t * kProjectTile, count = std::min(kProjectTile, rows - begin);
+      linear(block_y_.data() + begin * width(), count, w_.wo,
+             out.data<float>() + (first + begin) * out.dim(1));
+    });
+  }
 }
 
 void AtlasMixer::initial_states(std::vector<HeadState>& states) const {
@@ -205,9 +231,8 @@ Status AtlasMixer::forward(const ShardContext& ctx, const Tensor& h, Tensor& out
   // The pool parallelises; OpenBLAS's own threads would oversubscribe it.
   if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
   comm::Communicator& comm = *ctx.comm;
-  const int64_t n = h.dim(0);
 
-  // Receives first: states land while this rank projects.
+  // Every receive is posted first, so states land while this rank works on other pieces.
   std::vector<Transfer> incoming(pieces.size());
   for (size_t i = 0; i < pieces.size(); ++i) {
     const ChainPiece& piece = pieces[i];
@@ -220,11 +245,6 @@ Status AtlasMixer::forward(const ShardContext& ctx, const Tensor& h, Tensor& out
                    state_tag(layer, piece.record)));
   }
 
-  // Uninitialised: every element is written before it is read, and zero-filling tens of MB per
-  // layer showed up as a quarter of the layer's time.
-  const std::unique_ptr<float[]> p(new float[static_cast<size_t>(n * proj_width())]);
-  const std::unique_ptr<float[]> y(new float[static_cast<size_t>(n * width())]);
-  project(ctx, h, p.get());
   scratch_.resize(static_cast<size_t>(ctx.pool->num_threads()));
 
   std::vector<bool> done(pieces.size(), false);
@@ -238,7 +258,7 @@ Status AtlasMixer::forward(const ShardContext& ctx, const Tensor& h, Tensor& out
     } else {
       memory::unpack_states(shape_, piece.first_pos, incoming[next].state.data(), states);
     }
-    run_piece(ctx, h, piece, states, p.get(), y.get());
+    run_piece(ctx, h, piece, states, out);
     if (piece.next_rank >= 0) {
       const int64_t end_pos = piece.first_pos + piece.len;
       Transfer& send = sends_.emplace_back();
@@ -252,11 +272,6 @@ Status AtlasMixer::forward(const ShardContext& ctx, const Tensor& h, Tensor& out
     done[next] = true;
   }
 
-  const int64_t d = out.dim(1), tiles = (n + kTokenTile - 1) / kTokenTile;
-  ctx.pool->parallel_for(tiles, [&](int64_t t, int) {
-    const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
-    linear(y.get() + begin * width(), rows, w_.wo, out.data<float>() + begin * d);
-  });
   std::erase_if(sends_, [](Transfer& s) { return s.request.test(); });
   return ok_status();
 }

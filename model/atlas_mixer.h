@@ -2,15 +2,17 @@
 // rank's shard and its peers.
 //
 // Per layer, each rank (1) posts a receive for the incoming state of every piece of a chain that
-// starts on another rank (model/atlas_chain.h), (2) projects all its rows at once,
+// starts on another rank (model/atlas_chain.h), (2) runs its pieces, earliest first among those
+// whose start state is at hand (a record that starts here, or whose state has arrived), so a rank
+// waiting on one record works on another, each piece in cache-sized blocks of whole chunks:
 //   [q | k | v | gamma] = h [wq; wk; wv; w_gates[3]]^T   (one GEMM; l2norm on q, k; sigmoid)
-// (3) runs its pieces, earliest first among those whose start state is at hand (a record that
-// starts here, or whose state has arrived), so a rank waiting on one record works on another,
-// and (4) sends each piece's end state (W1 W2 S1 S2 and the Omega window tail of every head,
-// memory/atlas.h pack_states) to the owner of the record's next token without waiting: the
-// rank goes on to its MLP and next layer while the state travels, which over consecutive atlas
-// blocks makes the (layer, shard) cells a wavefront (ALGORITHMS.md 6.13), rank r on layer l
-// while rank r+1 is on layer l-1. Finally out = wo concat_e(y_e).
+//   y = the memory chain of every head (memory/atlas.h; heads in parallel on ctx.pool)
+//   out = wo concat_e(y_e)
+// and (3) sends each piece's end state (W1 W2 S1 S2 and the Omega window tail of every head,
+// memory/atlas.h pack_states) to the owner of the record's next token without waiting: the rank
+// goes on to its MLP and next layer while the state travels, which over consecutive atlas blocks
+// makes the (layer, shard) cells a wavefront (ALGORITHMS.md 6.13), rank r on layer l while rank
+// r+1 is on layer l-1. Buffers are per block, so a layer's memory does not grow with the shard.
 //
 // Messages: Tag{layer, record mod 2^24, kAtlasStateKind}; each ordered pair of ranks carries at
 // most one state per record and layer (chains go out and back at most once), and same-tag
