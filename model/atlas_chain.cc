@@ -30,6 +30,15 @@ int owner_of(const std::vector<OwnedRange>& all, int64_t token) {
   return it == all.begin() || token >= std::prev(it)->end ? -1 : std::prev(it)->rank;
 }
 
+// Ranges holding tokens in [begin, end).
+int64_t ranges_between(const std::vector<OwnedRange>& all, int64_t begin, int64_t end) {
+  auto first = std::upper_bound(all.begin(), all.end(), begin,
+                                [](int64_t t, const OwnedRange& r) { return t < r.end; });
+  auto last = std::lower_bound(all.begin(), all.end(), end,
+                               [](const OwnedRange& r, int64_t t) { return r.begin < t; });
+  return std::max<int64_t>(0, last - first);
+}
+
 }  // namespace
 
 StatusOr<std::vector<ChainPiece>> chain_pieces(const ShardContext& ctx, int64_t chunk) {
@@ -51,7 +60,10 @@ StatusOr<std::vector<ChainPiece>> chain_pieces(const ShardContext& ctx, int64_t 
     p.len = j - i;
     p.first_pos = ctx.pos[i];
     const int64_t last_pos = ctx.pos[j - 1];
-    if (p.first_pos > 0) p.prev_rank = owner_of(all, ctx.tokens[i] - 1);
+    if (p.first_pos > 0) {
+      p.prev_rank = owner_of(all, ctx.tokens[i] - 1);
+      p.hops = ranges_between(all, ctx.tokens[i] - p.first_pos, ctx.tokens[i]);
+    }
     if (last_pos + 1 < ctx.layout->length(p.record)) {
       p.next_rank = owner_of(all, ctx.tokens[j - 1] + 1);
     }

@@ -28,6 +28,10 @@ struct ChainPiece {
   int64_t first_pos = 0;    // position of the first token within its record
   int prev_rank = -1;       // owner of the record's previous token; -1 when first_pos == 0
   int next_rank = -1;       // owner of the record's next token; -1 at the record's end
+  // Plan chunks of the record before this piece (0 when it starts the record): an upper bound
+  // on the hops the state makes before it reaches this piece, which scales how long this rank
+  // may wait for it (the first layer's wavefront fills one hop at a time).
+  int64_t hops = 0;
 };
 
 // This rank's pieces in local (stream) order. Errors (kFailedPrecondition, naming the record

@@ -82,6 +82,9 @@ class AtlasMixer final : public Mixer {
   static StatusOr<size_t> next_ready(const std::vector<ChainPiece>& pieces,
                                      std::vector<Transfer>& incoming, const std::vector<bool>& done,
                                      comm::Deadline deadline);
+  static comm::Deadline wait_deadline(const comm::Communicator& comm,
+                                      const std::vector<ChainPiece>& pieces,
+                                      const std::vector<bool>& done);
   // Waits for the sends of the previous forward (their buffers are ours until then).
   Status finish_sends(const ShardContext& ctx);
 
@@ -217,6 +220,18 @@ StatusOr<size_t> AtlasMixer::next_ready(const std::vector<ChainPiece>& pieces,
   }
 }
 
+// One step per hop of the longest chain still to arrive: in the first atlas layer the rank at
+// the end of a chain waits while every piece before it runs (the wavefront filling).
+comm::Deadline AtlasMixer::wait_deadline(const comm::Communicator& comm,
+                                         const std::vector<ChainPiece>& pieces,
+                                         const std::vector<bool>& done) {
+  int64_t hops = 1;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (!done[i]) hops = std::max(hops, pieces[i].hops);
+  }
+  return std::chrono::steady_clock::now() + hops * comm.step_timeout();
+}
+
 Status AtlasMixer::finish_sends(const ShardContext& ctx) {
   for (Transfer& s : sends_) {
     RM_RETURN_IF_ERROR(s.request.wait(comm::step_deadline(*ctx.comm)));
@@ -251,7 +266,7 @@ Status AtlasMixer::forward(const ShardContext& ctx, const Tensor& h, Tensor& out
   std::vector<HeadState> states(static_cast<size_t>(heads_));
   for (size_t remaining = pieces.size(); remaining > 0; --remaining) {
     RM_ASSIGN_OR_RETURN(const size_t next,
-                        next_ready(pieces, incoming, done, comm::step_deadline(comm)));
+                        next_ready(pieces, incoming, done, wait_deadline(comm, pieces, done)));
     const ChainPiece& piece = pieces[next];
     if (piece.prev_rank < 0) {
       initial_states(states);
