@@ -5,7 +5,7 @@
 //   ringmaster run --workers N ... --out FILE.npy       coordinator + N workers on this host
 //   ringmaster coordinator --listen HOST:PORT --workers N ... --out FILE.npy
 //   ringmaster worker --coordinator HOST:PORT           for cluster launch scripts
-//   ringmaster bench kernel ...                          the CPU block kernel benchmark
+//   ringmaster bench kernel | ring | model ...           benchmarks (never timed tests)
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -23,6 +23,7 @@
 #include "launcher/exit_codes.h"
 #include "launcher/job_flags.h"
 #include "launcher/local_run.h"
+#include "launcher/model_bench.h"
 #include "launcher/model_commands.h"
 #include "proto/auth.h"
 #include "proto/validate.h"
@@ -81,6 +82,24 @@ void add_bench_ring(CLI::App& bench, bench::RingBenchOptions& options) {
   ring->add_option("--head-dim", options.head_dim)->capture_default_str();
   ring->add_option("--json", options.json_path, "also write the rows as a JSON array here");
   ring->add_flag("!--no-perftest", options.perftest, "skip the ucx_perftest comparison");
+}
+
+void add_bench_model(CLI::App& bench, ModelBenchOptions& options) {
+  CLI::App* model = bench.add_subcommand(
+      "model", "whole model jobs (ringmaster run) at several lengths and worker counts");
+  model->add_option("--model", options.model_dir, "model directory")->required();
+  model->add_option("--tokens", options.tokens, "input lengths (bases)")
+      ->delimiter(',')
+      ->capture_default_str();
+  model->add_option("--workers", options.workers, "worker counts")
+      ->delimiter(',')
+      ->capture_default_str();
+  model->add_option("--threads", options.threads, "compute threads per worker")
+      ->capture_default_str();
+  model->add_option("--task", options.task, "embed or score")->capture_default_str();
+  model->add_option("--plan", options.plan, "contiguous, zigzag, striped")->capture_default_str();
+  model->add_option("--work-dir", options.work_dir, "where inputs and outputs go (default: /tmp)");
+  model->add_option("--json", options.json_path, "also write the rows as a JSON array here");
 }
 
 void add_model_commands(CLI::App& app, InitOptions& init_options, InspectOptions& inspect_options,
@@ -250,6 +269,8 @@ int main(int argc, char** argv) {
   add_bench_kernel(*bench, kernel_options);
   bench::RingBenchOptions ring_options;
   add_bench_ring(*bench, ring_options);
+  ModelBenchOptions model_bench_options;
+  add_bench_model(*bench, model_bench_options);
   InitOptions init_options;
   InspectOptions inspect_options;
   CLI::App* init = nullptr;
@@ -327,6 +348,9 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand(bench) && bench->got_subcommand("ring")) {
     return report(bench::run_ring_bench(ring_options).status());
+  }
+  if (app.got_subcommand(bench) && bench->got_subcommand("model")) {
+    return report(run_model_bench(model_bench_options).status());
   }
   if (app.got_subcommand(init)) return report(run_init(init_options));
   if (app.got_subcommand(inspect)) return report(run_inspect(inspect_options));

@@ -33,26 +33,52 @@ class AttentionFamilyMixer final : public Mixer {
       : w_(std::move(w)), shape_(shape), mask_(mask), span_(std::move(span)) {}
 
   Status forward(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) override {
+    if (span_) return forward_near(ctx, h, out, layer);
     const Projected p = project(ctx, h, w_, shape_);
-    attention::BlockResult result;
-    if (!span_) {
-      auto global = ctx.distribution == attention::Distribution::kRing
-                        ? attention::ring_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v,
-                                                    ctx.positions(), mask_, *ctx.pool, layer)
-                        : attention::ulysses_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v,
-                                                       ctx.positions(), mask_, *ctx.pool, layer);
-      if (!global.ok()) return global.status();
-      result = std::move(*global);
-    } else {
-      RM_ASSIGN_OR_RETURN(HaloKeys keys, gather_halo(ctx, p.k, p.v, span_(*ctx.layout), layer));
-      RM_ASSIGN_OR_RETURN(result, attention::attend_block(p.q, keys.k, keys.v, ctx.positions(),
-                                                          keys.positions(), mask_, *ctx.pool));
-    }
-    project_out(*ctx.pool, result.out, w_.wo, out.data<float>(), /*accumulate=*/false);
+    auto global = ctx.distribution == attention::Distribution::kRing
+                      ? attention::ring_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v,
+                                                  ctx.positions(), mask_, *ctx.pool, layer)
+                      : attention::ulysses_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v,
+                                                     ctx.positions(), mask_, *ctx.pool, layer);
+    if (!global.ok()) return global.status();
+    project_out(*ctx.pool, global->out, w_.wo, out.data<float>(), /*accumulate=*/false);
     return ok_status();
   }
 
  private:
+  // Window and local: keys are this rank's rows plus a halo. Queries go in chunks of
+  // kQueryChunk rows, so q and the attention output exist for one chunk at a time: a rank's
+  // peak stays at its k, v and residual buffers, not n_local x (q + out) more.
+  Status forward_near(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) {
+    const float* x = h.data<float>();
+    const int64_t n = h.dim(0), d = h.dim(1);
+    HaloKeys keys;
+    {
+      Tensor k = project_heads(*ctx.pool, x, n, w_.wk, shape_.n_kv_heads, shape_.head_dim, ctx.pos,
+                               shape_.rope_theta);
+      Tensor v = project_heads(*ctx.pool, x, n, w_.wv, shape_.n_kv_heads, shape_.head_dim, {},
+                               shape_.rope_theta);
+      RM_ASSIGN_OR_RETURN(keys, gather_halo(ctx, k, v, span_(*ctx.layout), layer));
+    }
+    const std::span<const int64_t> pos = ctx.pos;
+    const std::span<const int32_t> seq = ctx.seq;
+    for (int64_t begin = 0; begin < n; begin += kQueryChunk) {
+      const int64_t rows = std::min(kQueryChunk, n - begin);
+      const auto b = static_cast<size_t>(begin), r = static_cast<size_t>(rows);
+      const Tensor q = project_heads(*ctx.pool, x + begin * d, rows, w_.wq, shape_.n_heads,
+                                     shape_.head_dim, pos.subspan(b, r), shape_.rope_theta);
+      const attention::Positions q_pos{pos.subspan(b, r), seq.subspan(b, r)};
+      RM_ASSIGN_OR_RETURN(
+          attention::BlockResult result,
+          attention::attend_block(q, keys.k, keys.v, q_pos, keys.positions(), mask_, *ctx.pool));
+      project_out(*ctx.pool, result.out, w_.wo, out.data<float>() + begin * d,
+                  /*accumulate=*/false);
+    }
+    return ok_status();
+  }
+
+  static constexpr int64_t kQueryChunk = 16384;
+
   AttnWeights w_;
   AttnShape shape_;
   attention::MaskSpec mask_;

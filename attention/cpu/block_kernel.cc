@@ -86,7 +86,37 @@ Status check_shapes(const Tensor& q, const Tensor& k, const Tensor& v, const Pos
   return ok_status();
 }
 
+// True when keys [k0, k0 + tk) are one record's consecutive positions (the usual case for local,
+// window and contiguous shards): then each row's visible keys are one run (visible_range).
+bool consecutive_one_record(const Positions& keys, int64_t k0, int64_t tk) {
+  const int64_t first = keys.pos[static_cast<size_t>(k0)];
+  const int32_t seq = keys.seq_of(k0);
+  for (int64_t c = 1; c < tk; ++c) {
+    if (keys.pos[static_cast<size_t>(k0 + c)] != first + c || keys.seq_of(k0 + c) != seq) {
+      return false;
+    }
+  }
+  return true;
+}
+
 void mask_scores(const Problem& p, int64_t q0, int64_t tq, int64_t k0, int64_t tk, float* s) {
+  if (consecutive_one_record(*p.k_pos, k0, tk)) {
+    const int64_t first = p.k_pos->pos[static_cast<size_t>(k0)];
+    const int32_t seq = p.k_pos->seq_of(k0);
+    for (int64_t r = 0; r < tq; ++r) {
+      float* row = s + r * tk;
+      if (p.q_pos->seq_of(q0 + r) != seq) {
+        std::fill_n(row, tk, -INFINITY);
+        continue;
+      }
+      const VisibleRange v = visible_range(*p.mask, p.q_pos->pos[static_cast<size_t>(q0 + r)]);
+      const int64_t begin = std::clamp<int64_t>(v.lo - first, 0, tk);
+      const int64_t end = std::clamp<int64_t>(v.hi - first + 1, begin, tk);
+      std::fill(row, row + begin, -INFINITY);
+      std::fill(row + end, row + tk, -INFINITY);
+    }
+    return;
+  }
   for (int64_t r = 0; r < tq; ++r) {
     const int64_t qp = p.q_pos->pos[static_cast<size_t>(q0 + r)];
     const int32_t qs = p.q_pos->seq_of(q0 + r);

@@ -91,3 +91,30 @@ TEST(Masks, SimpleCausalTilesAreDecided) {
 
 }  // namespace
 }  // namespace ringmaster::attention
+
+namespace ringmaster::attention {
+namespace {
+
+// The kernel's two-fill masking relies on visible_range being exactly is_hidden's complement
+// within one record.
+TEST(Masks, VisibleRangeIsExactlyWhatIsHiddenLeaves) {
+  for (const bool causal : {true, false}) {
+    for (const int64_t window : {0, 1, 3, 8}) {
+      for (const int64_t group : {0, 1, 4, 5}) {
+        const MaskSpec mask{.causal = causal, .window = window, .group = group};
+        for (int64_t p = 0; p < 40; ++p) {
+          const VisibleRange range = visible_range(mask, p);
+          for (int64_t s = 0; s < 60; ++s) {
+            const bool visible = s >= range.lo && s <= range.hi;
+            ASSERT_EQ(visible, !is_hidden(mask, p, 0, s, 0))
+                << "causal " << causal << " window " << window << " group " << group << " p " << p
+                << " s " << s;
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ringmaster::attention
