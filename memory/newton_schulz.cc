@@ -29,7 +29,7 @@ void newton_schulz5(const T* g, int64_t rows, int64_t cols, T* out, std::vector<
   }
   for (int step = 0; step < kNsSteps; ++step) {
     // A = X X^T;  B = c A A + b A;  X' = a X + B X
-    internal::gemm<T>(false, true, r, r, s, T{1}, x, s, x, s, T{0}, a, r);
+    internal::syrk<T>(r, s, T{1}, x, s, T{0}, a, r);
     std::copy(a, a + r * r, b);
     internal::gemm<T>(false, false, r, r, r, static_cast<T>(kNsC), a, r, a, r, static_cast<T>(kNsB),
                       b, r);

@@ -27,4 +27,20 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
   }
 }
 
+// C[n, n] = alpha A A^T + beta C for A [n, k], both triangles filled (half the flops of gemm).
+template <typename T>
+void syrk(int64_t n, int64_t k, T alpha, const T* a, int64_t lda, T beta, T* c, int64_t ldc) {
+  const auto in = static_cast<int>(n), ik = static_cast<int>(k);
+  if constexpr (sizeof(T) == sizeof(float)) {
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, in, ik, alpha, a, static_cast<int>(lda),
+                beta, c, static_cast<int>(ldc));
+  } else {
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, in, ik, alpha, a, static_cast<int>(lda),
+                beta, c, static_cast<int>(ldc));
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < i; ++j) c[i * ldc + j] = c[j * ldc + i];
+  }
+}
+
 }  // namespace ringmaster::memory::internal
