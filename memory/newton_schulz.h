@@ -5,8 +5,8 @@
 //   if transposed: X = X^T
 // The result is about U V^T of G's SVD, singular values pushed into roughly [0.7, 1.2]; the
 // magnitude of G is discarded, so the caller's learning rate alone sets the step. Always run in
-// float or wider (MODEL.md forbids bf16 here, unlike Muon's training code). Three GEMMs per
-// iteration on an r x s matrix (r <= s): 5 * (4 r^2 s + 2 r^3) flops.
+// float or wider (MODEL.md forbids bf16 here, unlike Muon's training code). Per iteration on an
+// r x s matrix (r <= s): a syrk for X X^T and two GEMMs, 3 r^2 s + 2 r^3 flops, five times.
 // Pure functions; thread-safe with one scratch per thread.
 #pragma once
 
