@@ -16,10 +16,19 @@ inline constexpr int kExitUsage = 2;     // bad command line or job spec
 inline constexpr int kExitPeerLost = 3;  // a worker (or, for a worker, the coordinator) was lost
 inline constexpr int kExitAuth = 4;      // no job token, a bad token file, or a wrong token
 inline constexpr int kExitTimeout = 5;   // join timeout, or the coordinator never answered
+inline constexpr int kExitBadInput =
+    6;  // the input, model or output path is unusable; no worker ran
 inline constexpr int kExitInterrupted = 130;  // stopped by SIGINT or SIGTERM
 
-// The coordinator's outcome (coordinator/coordinator.h lists its codes).
-inline int coordinator_exit_code(const Status& status) {
+// The coordinator's outcome (coordinator/coordinator.h lists its codes). `before_listening`: it
+// failed while checking the job (reading the input, the model, the output path), before any
+// worker could join.
+inline int coordinator_exit_code(const Status& status, bool before_listening = false) {
+  if (before_listening &&
+      (status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kNotFound ||
+       status.code() == StatusCode::kDataLoss)) {
+    return kExitBadInput;
+  }
   switch (status.code()) {
     case StatusCode::kOk:
       return kExitOk;

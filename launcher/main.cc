@@ -195,7 +195,9 @@ int run_coordinator_command(const CoordinatorFlags& flags) {
   options->listen_host = listen->host;
   options->listen_port = listen->port;
   Status listening_status;
+  bool listened = false;
   options->on_listening = [&](uint16_t port) {
+    listened = true;
     if (flags.ready_fd < 0) {  // `ringmaster run` learns the port through the pipe instead
       std::printf("ringmaster coordinator: listening on %s:%u\n", listen->host.c_str(), port);
       std::fflush(stdout);
@@ -211,7 +213,7 @@ int run_coordinator_command(const CoordinatorFlags& flags) {
   if (!flags.port_file.empty()) std::remove(flags.port_file.c_str());
   if (!listening_status.ok()) spdlog::warn("{}", listening_status.to_string());
   if (!status.ok()) std::fprintf(stderr, "ringmaster: %s\n", status.to_string().c_str());
-  return coordinator_exit_code(status);
+  return coordinator_exit_code(status, !listened);
 }
 
 struct WorkerFlags {

@@ -219,7 +219,7 @@ TEST(ModelJobOutputs, ScoreWithBidirectionalModelIsRefusedAndWritesNothing) {
       run_command({ringmaster_binary(), "run", "--model", env.bidirectional_model(), "--input",
                    env.input(), "--task", "score", "--workers", "1", "--out", dir.file("out")},
                   &output);
-  EXPECT_NE(code, 0);
+  EXPECT_EQ(code, 6);  // kExitBadInput
   EXPECT_NE(output.find("the score task needs a causal model"), std::string::npos) << output;
   EXPECT_TRUE(dir.entries().empty());
 }
@@ -233,7 +233,7 @@ TEST(ModelJobOutputs, BadInputNamesFileLineAndColumnAndWritesNothing) {
       run_command({ringmaster_binary(), "run", "--model", env.causal_model(), "--input",
                    dir.file("bad.fa"), "--workers", "2", "--out", dir.file("out")},
                   &output);
-  EXPECT_NE(code, 0);
+  EXPECT_EQ(code, 6);  // kExitBadInput
   EXPECT_NE(output.find(dir.file("bad.fa") + ":3:3"), std::string::npos) << output;
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"bad.fa"});
 }
