@@ -441,11 +441,15 @@ StatusOr<MemoryEstimate> memory_estimate(const ModelConfig& c, int64_t num_token
   m.weight_bytes = sat_mul(param_count(c), kF32);
   const int64_t row = 3 * c.d_model + 2 * c.q_dim() + 2 * c.kv_dim();
   m.activation_bytes = sat_mul(sat_mul(n, row), kF32);
-  m.ring_kv_bytes = sat_mul(sat_mul(n, 4 * c.kv_dim()), kF32);
+  const bool has_attention =
+      std::any_of(c.blocks.begin(), c.blocks.end(),
+                  [](const BlockConfig& b) { return b.mixer == MixerKind::kAttention; });
+  m.ring_kv_bytes = has_attention ? sat_mul(sat_mul(n, 4 * c.kv_dim()), kF32) : 0;
   for (const BlockConfig& b : c.blocks) {
     int64_t state = 0;
     if (b.mixer == MixerKind::kFit) {
-      const int64_t groups = n / b.group + (n % b.group ? 1 : 0);
+      // Every rank holds the latents of the whole sequence (the global layers are gathered).
+      const int64_t groups = num_tokens / b.group + (num_tokens % b.group ? 1 : 0);
       state = sat_mul(sat_mul(sat_mul(3 * groups, b.latents), c.d_model), kF32);
     } else if (b.mixer == MixerKind::kAtlas) {
       const int64_t d_phi = atlas_d_phi(c.head_dim, b.feature_degree);

@@ -104,9 +104,11 @@ int64_t param_count(const ModelConfig& config);
 //                 attention output and this rank's own K and V; the MLP, head and softmax work
 //                 in token tiles, so [n, mlp_hidden] and [n, V] never exist at once
 //   ring_kv     = 2 * n * 2 kv_dim * 4      K and V of the ring step being used and the one
-//                                           arriving (double buffering)
+//                                           arriving (double buffering); 0 without attention
+//                                           blocks
 //   state       = max over blocks of a mixer's private state:
-//                 fit:   3 * ceil(n / group) * latents * d_model * 4   (latents, normed, output)
+//                 fit:   3 * ceil(L / group) * latents * d_model * 4   (latents, normed, output;
+//                        every rank holds the whole sequence's latents)
 //                 atlas: 4 * n_heads * (memory_hidden * d_phi + head_dim * memory_hidden) * 4
 //                        (W1 W2, S1 S2, the gradients and the NS5 scratch)
 //   total       = the sum. Saturates at INT64_MAX.

@@ -54,8 +54,8 @@ StatusOr<std::unique_ptr<Mixer>> make_mixer(const ModelConfig& c, const BlockCon
     case MixerKind::kAtlas:
       return make_atlas_mixer(c, b, file, prefix + ".atlas");
   }
-  return failed_precondition(source + ": " + prefix + ": the " + mixer_kind_name(b.mixer) +
-                             " mixer is not in this build yet (issue 5)");
+  return invalid_argument(source + ": " + prefix + ": unknown mixer kind " +
+                          std::to_string(static_cast<int>(b.mixer)));
 }
 
 }  // namespace
