@@ -1,12 +1,14 @@
 #include "model/atlas_mixer.h"
 
 #include <cblas.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "comm/communicator.h"
+#include "core/stopwatch.h"
 #include "model/atlas_chain.h"
 #include "model/layers.h"
 
@@ -264,9 +266,12 @@ Status AtlasMixer::forward(const ShardContext& ctx, const Tensor& h, Tensor& out
 
   std::vector<bool> done(pieces.size(), false);
   std::vector<HeadState> states(static_cast<size_t>(heads_));
+  double waited_s = 0;  // idle for want of a state: the wavefront's fill and its stalls
   for (size_t remaining = pieces.size(); remaining > 0; --remaining) {
+    const auto wait_start = std::chrono::steady_clock::now();
     RM_ASSIGN_OR_RETURN(const size_t next,
                         next_ready(pieces, incoming, done, wait_deadline(comm, pieces, done)));
+    waited_s += seconds_since(wait_start);
     const ChainPiece& piece = pieces[next];
     if (piece.prev_rank < 0) {
       initial_states(states);
@@ -288,6 +293,8 @@ Status AtlasMixer::forward(const ShardContext& ctx, const Tensor& h, Tensor& out
   }
 
   std::erase_if(sends_, [](Transfer& s) { return s.request.test(); });
+  spdlog::info("rank {}: atlas block {} waited {:.3f} s for memory states", comm.rank(), layer,
+               waited_s);
   return ok_status();
 }
 
