@@ -66,8 +66,7 @@ StatusOr<ModelJobInputs> ModelJobInputs::prepare(const std::string& input_path, 
   if (config.blocks.empty()) return invalid_argument(config_path + ": the model has no blocks");
   RM_RETURN_IF_ERROR(check_model_fits_job(config, config_path, job));
 
-  RM_ASSIGN_OR_RETURN(io::Vocab vocab, io::parse_vocab(model::vocab_name(config.vocab)));
-  RM_ASSIGN_OR_RETURN(io::TokenStream stream, io::read_input(input_path, vocab));
+  RM_ASSIGN_OR_RETURN(io::TokenStream stream, io::read_input(input_path, config.vocab));
   m.clear_record_lengths();
   for (const io::RecordSpan& record : stream.records()) m.add_record_lengths(record.length + 1);
   m.set_d_model(config.d_model);

@@ -54,7 +54,7 @@ Status run_inspect(const InspectOptions& options) {
   RM_ASSIGN_OR_RETURN(model::MemoryEstimate memory,
                       model::memory_estimate(config, options.tokens, options.workers));
   std::printf("model       %s (%s)\n", options.model_dir.c_str(), config.format.c_str());
-  std::printf("vocab       %s (V = %lld)\n", model::vocab_name(config.vocab),
+  std::printf("vocab       %s (V = %lld)\n", io::vocab_name(config.vocab),
               static_cast<long long>(config.vocab_size()));
   std::printf("width       d_model %lld, heads %lld (kv %lld) x %lld, mlp_hidden %lld\n",
               static_cast<long long>(config.d_model), static_cast<long long>(config.n_heads),

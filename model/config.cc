@@ -236,10 +236,6 @@ Status validate_block(const Place& place, const BlockConfig& b) {
 
 }  // namespace
 
-const char* vocab_name(Vocab vocab) { return vocab == Vocab::kDna ? "dna" : "bytes"; }
-
-int64_t vocab_size(Vocab vocab) { return vocab == Vocab::kDna ? 8 : 259; }
-
 const char* mixer_kind_name(MixerKind kind) {
   switch (kind) {
     case MixerKind::kAttention:

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "io/tokens.h"
 
 namespace ringmaster::model {
 
@@ -27,11 +28,9 @@ inline constexpr int64_t kMaxConfigInt = 2147483647;  // 2^31 - 1
 inline constexpr int64_t kMaxLayers = 4096;
 inline constexpr int64_t kMaxParams = int64_t{1} << 34;
 
-// MODEL.md "Vocabularies": dna is A C G T N <bos> <eos> <pad> (V = 8); bytes is 0..255 then the
-// same three specials (V = 259).
-enum class Vocab : uint8_t { kDna, kBytes };
-const char* vocab_name(Vocab vocab);  // "dna", "bytes"
-int64_t vocab_size(Vocab vocab);      // 8, 259
+// MODEL.md "Vocabularies": one definition, io's, shared by the reader that produces ids and the
+// model that embeds them.
+using io::Vocab;
 
 enum class MixerKind : uint8_t { kAttention, kWindow, kLocal, kFit, kAtlas };
 const char* mixer_kind_name(MixerKind kind);  // "attention", "window", "local", "fit", "atlas"
@@ -67,7 +66,7 @@ struct ModelConfig {
   bool causal = true;
   std::vector<BlockConfig> blocks;  // may be empty
 
-  int64_t vocab_size() const { return model::vocab_size(vocab); }
+  int64_t vocab_size() const { return io::vocab_size(vocab); }
   int64_t q_dim() const { return n_heads * head_dim; }      // rows of wq, columns of wo
   int64_t kv_dim() const { return n_kv_heads * head_dim; }  // rows of wk and wv
   bool has_fit() const;

@@ -12,8 +12,8 @@ namespace {
 
 // The fed ids of this rank: the coordinator's input ids with each position-0 slot set to <bos>.
 StatusOr<std::vector<int32_t>> fed_ids(const model::ShardContext& ctx, const ModelShardSpec& spec,
-                                       int64_t vocab_size) {
-  const int32_t bos = static_cast<int32_t>(vocab_size) - 3;  // MODEL.md: regular ids, then <bos>
+                                       io::Vocab vocab) {
+  const int32_t bos = io::bos_id(vocab);
   if (static_cast<int64_t>(spec.input_ids.size()) != ctx.num_local()) {
     return invalid_argument("the assignment holds " + std::to_string(spec.input_ids.size()) +
                             " token ids for " + std::to_string(ctx.num_local()) +
@@ -74,7 +74,7 @@ StatusOr<ShardResult> score_rows(const model::Model& model, const model::ShardCo
     }
   }
   for (const int32_t id : next) {
-    if (id >= model.config().vocab_size() - 3) {
+    if (id >= io::num_regular_ids(model.config().vocab)) {
       return invalid_argument("successor id " + std::to_string(id) + " is not an input id");
     }
   }
@@ -108,7 +108,7 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
   const comm::RecordLayout layout(spec.record_lengths);
   const model::ShardContext ctx =
       model::make_shard_context(comm, plan, layout, pool, spec.distribution);
-  RM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, fed_ids(ctx, spec, model.config().vocab_size()));
+  RM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, fed_ids(ctx, spec, model.config().vocab));
   spdlog::info("rank {} of {}: running {} blocks over {} of {} tokens, {} thread(s)", comm.rank(),
                comm.size(), model.config().blocks.size(), ctx.num_local(), plan.num_tokens(),
                pool.num_threads());
