@@ -14,58 +14,12 @@ namespace {
 
 const std::string kToken = "integration-test-token-0123456789abcdef";
 
-bool have_ucx() {
-  const auto built = comm::built_backends();
-  return std::find(built.begin(), built.end(), "ucx") != built.end();
-}
-
-// A coordinator process and the port it listens on.
-struct Coordinator {
-  std::unique_ptr<Process> process;
-  std::string address;  // 127.0.0.1:PORT
-};
-
-Coordinator start_coordinator(int workers, const std::string& out, const CheckJob& job,
-                              std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {
-      ringmaster_binary(),     "coordinator", "--listen", "127.0.0.1:0",    "--workers",
-      std::to_string(workers), "--out",       out,        "--heartbeat-ms", "200",
-      "--dead-after-ms",       "1000"};
-  for (std::string& f : job.flags()) args.push_back(std::move(f));
-  for (std::string& f : extra) args.push_back(std::move(f));
-  auto process = Process::start(args, {{"RINGMASTER_TOKEN", kToken}});
-  RM_CHECK(process.ok()) << process.status().to_string();
-  Coordinator c{std::move(process).value(), ""};
-  if (c.process->wait_for_output("listening on", milliseconds(10000))) {
-    c.address = listening_address(c.process->output());
-  }
-  return c;
-}
-
-std::unique_ptr<Process> start_worker(const std::string& address, const std::string& token,
-                                      int rank_hint = -1) {
-  std::vector<std::string> args = {ringmaster_binary(), "worker", "--coordinator",        address,
-                                   "--abort-grace-ms",  "2000",   "--connect-timeout-ms", "10000"};
-  if (rank_hint >= 0) args.insert(args.end(), {"--rank-hint", std::to_string(rank_hint)});
-  // Unset the launcher-style rank variables so the test does not depend on its own environment.
-  auto process = Process::start(args, {{"RINGMASTER_TOKEN", token},
-                                       {"SLURM_PROCID", ""},
-                                       {"OMPI_COMM_WORLD_RANK", ""},
-                                       {"RANK", ""}});
-  RM_CHECK(process.ok()) << process.status().to_string();
-  return std::move(process).value();
-}
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 TEST(ControlPlane, WrongTokenIsRefusedAndTheJobCompletes) {
   if (!have_ucx()) GTEST_SKIP() << "needs UCX for two workers";
   TempDir dir;
   const std::string out = dir.file("out.npy");
   CheckJob job;
-  Coordinator coordinator = start_coordinator(2, out, job);
+  Coordinator coordinator = start_coordinator(kToken, 2, out, job);
   ASSERT_FALSE(coordinator.address.empty()) << coordinator.process->output();
 
   const auto start = std::chrono::steady_clock::now();
@@ -104,7 +58,7 @@ TEST(ControlPlane, KilledWorkerFailsTheJobFast) {
   const std::string out = dir.file("out.npy");
   CheckJob job;
   job.tokens = 32768;  // seconds of work, so the kill lands mid-job
-  Coordinator coordinator = start_coordinator(3, out, job);
+  Coordinator coordinator = start_coordinator(kToken, 3, out, job);
   ASSERT_FALSE(coordinator.address.empty()) << coordinator.process->output();
   std::vector<std::unique_ptr<Process>> workers;
   for (int r = 0; r < 3; ++r) workers.push_back(start_worker(coordinator.address, kToken, r));
@@ -142,7 +96,7 @@ TEST(ControlPlane, JoinTimeoutNamesTheMissingRanks) {
   CheckJob job;
   job.tokens = 256;
   Coordinator coordinator =
-      start_coordinator(3, out, job, {"--join-timeout-ms", "1500", "--comm", "ucx"});
+      start_coordinator(kToken, 3, out, job, {"--join-timeout-ms", "1500", "--comm", "ucx"});
   if (coordinator.address.empty() && !have_ucx()) GTEST_SKIP() << "needs UCX for three workers";
   ASSERT_FALSE(coordinator.address.empty()) << coordinator.process->output();
   auto w = start_worker(coordinator.address, kToken, 1);
@@ -164,7 +118,7 @@ TEST(ControlPlane, WorkerExitsWhenTheCoordinatorDies) {
   const std::string out = dir.file("out.npy");
   CheckJob job;
   job.tokens = 256;
-  Coordinator coordinator = start_coordinator(2, out, job, {"--comm", "ucx"});
+  Coordinator coordinator = start_coordinator(kToken, 2, out, job, {"--comm", "ucx"});
   if (coordinator.address.empty() && !have_ucx()) GTEST_SKIP() << "needs UCX for two workers";
   ASSERT_FALSE(coordinator.address.empty()) << coordinator.process->output();
   auto w = start_worker(coordinator.address, kToken);

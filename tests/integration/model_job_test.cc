@@ -17,11 +17,6 @@ namespace {
 
 constexpr double kTolerance = 1e-4;  // MODEL.md: a whole model's hf and scores, fp32
 
-bool have_ucx() {
-  const auto built = comm::built_backends();
-  return std::find(built.begin(), built.end(), "ucx") != built.end();
-}
-
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path);
   out << text;

@@ -15,6 +15,7 @@
 #include <random>
 #include <sstream>
 
+#include "comm/make_communicator.h"
 #include "core/thread_pool.h"
 #include "io/npy.h"
 
@@ -227,6 +228,46 @@ std::vector<pid_t> wait_until_gone(const std::string& needle, milliseconds timeo
     if (left.empty() || std::chrono::steady_clock::now() >= deadline) return left;
     std::this_thread::sleep_for(milliseconds(20));
   }
+}
+
+bool have_ucx() {
+  const auto built = comm::built_backends();
+  return std::find(built.begin(), built.end(), "ucx") != built.end();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+Coordinator start_coordinator(const std::string& token, int workers, const std::string& out,
+                              const CheckJob& job, std::vector<std::string> extra) {
+  std::vector<std::string> args = {
+      ringmaster_binary(),     "coordinator", "--listen", "127.0.0.1:0",    "--workers",
+      std::to_string(workers), "--out",       out,        "--heartbeat-ms", "200",
+      "--dead-after-ms",       "1000"};
+  for (std::string& f : job.flags()) args.push_back(std::move(f));
+  for (std::string& f : extra) args.push_back(std::move(f));
+  auto process = Process::start(args, {{"RINGMASTER_TOKEN", token}});
+  RM_CHECK(process.ok()) << process.status().to_string();
+  Coordinator c{std::move(process).value(), "", 0};
+  if (c.process->wait_for_output("listening on", milliseconds(10000))) {
+    c.address = listening_address(c.process->output());
+    c.port = static_cast<uint16_t>(std::stoi(c.address.substr(c.address.rfind(':') + 1)));
+  }
+  return c;
+}
+
+std::unique_ptr<Process> start_worker(const std::string& address, const std::string& token,
+                                      int rank_hint) {
+  std::vector<std::string> args = {ringmaster_binary(), "worker", "--coordinator",        address,
+                                   "--abort-grace-ms",  "2000",   "--connect-timeout-ms", "10000"};
+  if (rank_hint >= 0) args.insert(args.end(), {"--rank-hint", std::to_string(rank_hint)});
+  auto process = Process::start(args, {{"RINGMASTER_TOKEN", token},
+                                       {"SLURM_PROCID", ""},
+                                       {"OMPI_COMM_WORLD_RANK", ""},
+                                       {"RANK", ""}});
+  RM_CHECK(process.ok()) << process.status().to_string();
+  return std::move(process).value();
 }
 
 }  // namespace ringmaster::testing

@@ -97,6 +97,27 @@ struct CheckJob {
 // 1e-6 + 1e-5 |ref|. The Status says where the first mismatch is.
 Status matches_reference(const std::string& path, const CheckJob& job);
 
+// True when this build has the UCX data plane (jobs of more than one worker need it).
+bool have_ucx();
+
+double seconds_since(std::chrono::steady_clock::time_point start);
+
+// A `ringmaster coordinator` started as a cluster script would, on 127.0.0.1 with an ephemeral
+// port and test knobs (heartbeat 200 ms, dead after 1 s), and the address it listens on (empty
+// if it never said).
+struct Coordinator {
+  std::unique_ptr<Process> process;
+  std::string address;  // 127.0.0.1:PORT
+  uint16_t port = 0;
+};
+Coordinator start_coordinator(const std::string& token, int workers, const std::string& out,
+                              const CheckJob& job, std::vector<std::string> extra = {});
+
+// A `ringmaster worker` for `address` (abort grace 2 s), with the rank variables of launchers
+// unset so a test does not depend on its own environment. rank_hint -1: none.
+std::unique_ptr<Process> start_worker(const std::string& address, const std::string& token,
+                                      int rank_hint = -1);
+
 // The "HOST:PORT" a coordinator printed ("... listening on HOST:PORT"); empty when absent.
 std::string listening_address(const std::string& output);
 

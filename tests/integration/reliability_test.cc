@@ -25,15 +25,6 @@ namespace fs = std::filesystem;
 const std::string kToken = "reliability-test-token-0123456789abcdef";
 const std::string kData = RINGMASTER_SOURCE_DIR "/tests/data";
 
-bool have_ucx() {
-  const auto built = comm::built_backends();
-  return std::find(built.begin(), built.end(), "ucx") != built.end();
-}
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 int count_lines_with(const std::string& text, const std::string& needle) {
   int count = 0;
   for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
@@ -81,51 +72,6 @@ TEST(BadInput, EveryMalformedModelIsRefusedNamingTheFile) {
     ++models;
   }
   EXPECT_GE(models, 20);
-}
-
-// A coordinator process and the port it listens on.
-struct Coordinator {
-  std::unique_ptr<Process> process;
-  std::string address;
-  uint16_t port = 0;
-};
-
-Coordinator start_coordinator(int workers, const std::string& out, const CheckJob& job) {
-  std::vector<std::string> args = {ringmaster_binary(),
-                                   "coordinator",
-                                   "--listen",
-                                   "127.0.0.1:0",
-                                   "--workers",
-                                   std::to_string(workers),
-                                   "--out",
-                                   out,
-                                   "--heartbeat-ms",
-                                   "200",
-                                   "--dead-after-ms",
-                                   "1000",
-                                   "--auth-timeout-ms",
-                                   "1000"};
-  for (std::string& f : job.flags()) args.push_back(std::move(f));
-  auto process = Process::start(args, {{"RINGMASTER_TOKEN", kToken}});
-  RM_CHECK(process.ok()) << process.status().to_string();
-  Coordinator c{std::move(process).value(), "", 0};
-  if (c.process->wait_for_output("listening on", milliseconds(10000))) {
-    c.address = listening_address(c.process->output());
-    c.port = static_cast<uint16_t>(std::stoi(c.address.substr(c.address.rfind(':') + 1)));
-  }
-  return c;
-}
-
-std::unique_ptr<Process> start_worker(const std::string& address, int rank_hint) {
-  auto process =
-      Process::start({ringmaster_binary(), "worker", "--coordinator", address, "--abort-grace-ms",
-                      "2000", "--rank-hint", std::to_string(rank_hint)},
-                     {{"RINGMASTER_TOKEN", kToken},
-                      {"SLURM_PROCID", ""},
-                      {"OMPI_COMM_WORLD_RANK", ""},
-                      {"RANK", ""}});
-  RM_CHECK(process.ok()) << process.status().to_string();
-  return std::move(process).value();
 }
 
 int connect_to(uint16_t port) {
@@ -187,7 +133,7 @@ TEST(Junk, CoordinatorSurvivesJunkAndTheJobCompletesCorrectly) {
   const std::string out = dir.file("out.npy");
   CheckJob job;
   job.tokens = 8192;
-  Coordinator coordinator = start_coordinator(2, out, job);
+  Coordinator coordinator = start_coordinator(kToken, 2, out, job, {"--auth-timeout-ms", "1000"});
   ASSERT_FALSE(coordinator.address.empty()) << coordinator.process->output();
   const pid_t pid = coordinator.process->pid();
   const int64_t rss_before = rss_kib(pid, "VmRSS");
@@ -239,8 +185,8 @@ TEST(Junk, CoordinatorSurvivesJunkAndTheJobCompletesCorrectly) {
               static_cast<long long>(rss_before), static_cast<long long>(rss_after),
               static_cast<long long>(rss_after - rss_before));
 
-  auto w0 = start_worker(coordinator.address, 0);
-  auto w1 = start_worker(coordinator.address, 1);
+  auto w0 = start_worker(coordinator.address, kToken, 0);
+  auto w1 = start_worker(coordinator.address, kToken, 1);
   const std::optional<int> code = coordinator.process->wait_for_exit(milliseconds(60000));
   ASSERT_TRUE(code.has_value()) << coordinator.process->output();
   EXPECT_EQ(*code, 0) << coordinator.process->output();
@@ -254,10 +200,10 @@ TEST(Stopped, FrozenWorkerIsReportedAndFencedAfterSigcont) {
   const std::string out = dir.file("out.npy");
   CheckJob job;
   job.tokens = 65536;  // seconds of work, so the stop lands mid-job
-  Coordinator coordinator = start_coordinator(2, out, job);
+  Coordinator coordinator = start_coordinator(kToken, 2, out, job, {"--auth-timeout-ms", "1000"});
   ASSERT_FALSE(coordinator.address.empty()) << coordinator.process->output();
-  auto w0 = start_worker(coordinator.address, 0);
-  auto w1 = start_worker(coordinator.address, 1);
+  auto w0 = start_worker(coordinator.address, kToken, 0);
+  auto w1 = start_worker(coordinator.address, kToken, 1);
   ASSERT_TRUE(w1->wait_for_output("running the attention check", milliseconds(20000)))
       << w1->output() << coordinator.process->output();
 

@@ -10,11 +10,6 @@
 namespace ringmaster::testing {
 namespace {
 
-bool have_ucx() {
-  const auto built = comm::built_backends();
-  return std::find(built.begin(), built.end(), "ucx") != built.end();
-}
-
 struct RunCase {
   int workers;
   CheckJob job;

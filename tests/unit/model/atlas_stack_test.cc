@@ -121,23 +121,7 @@ TEST_F(AtlasStack, StripedPlanIsRefusedOnEveryRank) {
   const comm::RecordLayout layout(records.lengths);
   const auto plan = comm::PartitionPlan::make_for_records(PlanKind::kStriped, layout, 2, 64);
   ASSERT_TRUE(plan.ok());
-  auto comms = comm::LocalComm::make_local_group(2, std::chrono::milliseconds(20000));
-  std::vector<Status> status(2);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < 2; ++r) {
-    threads.emplace_back([&, r] {
-      auto model = Model::load(model_dir);
-      ASSERT_TRUE(model.ok()) << model.status().to_string();
-      ThreadPool pool(1);
-      const ShardContext ctx = make_shard_context(*comms[static_cast<size_t>(r)], *plan, layout,
-                                                  pool, attention::Distribution::kRing);
-      std::vector<int32_t> ids;
-      for (int64_t t : ctx.tokens) ids.push_back(records.stream[static_cast<size_t>(t)]);
-      status[static_cast<size_t>(r)] = model->forward(ctx, ids).status();
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (const Status& s : status) {
+  for (const Status& s : harness::forward_statuses(model_dir, records, *plan)) {
     EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.to_string();
     EXPECT_NE(s.to_string().find("striped"), std::string::npos) << s.to_string();
   }

@@ -36,6 +36,28 @@ Records make_records(const std::vector<int64_t>& lengths, const std::string& fas
   return r;
 }
 
+std::vector<Status> forward_statuses(const std::string& dir, const Records& records,
+                                     const comm::PartitionPlan& plan) {
+  const comm::RecordLayout layout(records.lengths);
+  auto comms = comm::LocalComm::make_local_group(plan.world(), std::chrono::milliseconds(30000));
+  std::vector<Status> status(static_cast<size_t>(plan.world()));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < plan.world(); ++r) {
+    threads.emplace_back([&, r] {
+      auto model = Model::load(dir);
+      ASSERT_TRUE(model.ok()) << model.status().to_string();
+      ThreadPool pool(1);
+      const ShardContext ctx = make_shard_context(*comms[static_cast<size_t>(r)], plan, layout,
+                                                  pool, attention::Distribution::kRing);
+      std::vector<int32_t> ids;
+      for (int64_t t : ctx.tokens) ids.push_back(records.stream[static_cast<size_t>(t)]);
+      status[static_cast<size_t>(r)] = model->forward(ctx, ids).status();
+    });
+  }
+  for (auto& t : threads) t.join();
+  return status;
+}
+
 Outputs run_model(const std::string& dir, const Records& records, comm::PlanKind kind, int world,
                   int64_t align) {
   const comm::RecordLayout layout(records.lengths);

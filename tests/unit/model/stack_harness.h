@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "comm/partition.h"
+#include "core/status.h"
 
 namespace ringmaster::model::harness {
 
@@ -31,6 +32,11 @@ struct Outputs {
 // `align`, and gathers the outputs by stream and input position. Test failures on error.
 Outputs run_model(const std::string& dir, const Records& records, comm::PlanKind kind, int world,
                   int64_t align);
+
+// Runs the model's forward pass on every rank of `plan` (threads over LocalComm) and returns each
+// rank's outcome: for the tests of plans a mixer must refuse.
+std::vector<Status> forward_statuses(const std::string& dir, const Records& records,
+                                     const comm::PartitionPlan& plan);
 
 // model_ref.py's output for `task` ("embed" or "score"), as doubles.
 std::vector<double> run_reference(const std::string& model_dir, const std::string& fasta,
