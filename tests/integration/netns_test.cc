@@ -75,6 +75,12 @@ class NetnsLab {
   std::string node(int i) const { return prefix_ + "n" + std::to_string(i); }
   std::string address(int i) const { return subnet_ + std::to_string(i + 1); }
 
+  // Takes node i's link to the bridge down: a network partition, with both ends alive.
+  bool cut(int i) {
+    return run(
+        {"-n", prefix_ + "br", "link", "set", prefix_ + "n" + std::to_string(i) + "b", "down"});
+  }
+
   // args run as a process inside node i's namespace.
   std::vector<std::string> in_node(int i, std::vector<std::string> args) const {
     args.insert(args.begin(), {"/usr/sbin/ip", "netns", "exec", node(i)});
@@ -152,6 +158,63 @@ TEST(MultiHost, CoordinatorAndWorkersInSeparateNetworkNamespaces) {
   EXPECT_TRUE(same.ok()) << same.to_string();
   std::printf("[ timing ] 3 workers in 4 namespaces: %.2f s\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+// RELIABILITY.md: a partition between the coordinator and a worker is reported within the
+// heartbeat deadline (dead after 1 s here), not after the kernel's TCP timeouts; the worker cut off
+// gives up on its coordinator within the same deadline, and nothing is written.
+TEST(MultiHost, PartitionedWorkerIsReportedWithinTheHeartbeatDeadline) {
+  if (!have_ucx()) GTEST_SKIP() << "needs UCX for workers on separate hosts";
+  NetnsLab lab(3);  // node 0: the coordinator
+  if (!lab.ready()) GTEST_SKIP() << "cannot build the network namespaces: " << lab.error();
+
+  TempDir dir;
+  const std::string out = dir.file("out.npy");
+  CheckJob job;
+  job.tokens = 65536;  // seconds of work, so the cut lands mid-job
+  std::vector<std::string> coordinator_args = {
+      ringmaster_binary(), "coordinator", "--listen",        lab.address(0) + ":0",
+      "--workers",         "2",           "--out",           out,
+      "--heartbeat-ms",    "200",         "--dead-after-ms", "1000",
+      "--ucx-transports",  "tcp"};
+  for (std::string& f : job.flags()) coordinator_args.push_back(std::move(f));
+  auto coordinator =
+      Process::start(lab.in_node(0, coordinator_args), {{"RINGMASTER_TOKEN", kToken}});
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status().to_string();
+  ASSERT_TRUE((*coordinator)->wait_for_output("listening on", milliseconds(10000)))
+      << (*coordinator)->output();
+  const std::string address = listening_address((*coordinator)->output());
+  std::vector<std::unique_ptr<Process>> workers;
+  for (int i = 1; i <= 2; ++i) {
+    auto w = Process::start(lab.in_node(i, {ringmaster_binary(), "worker", "--coordinator", address,
+                                            "--host", "node" + std::to_string(i), "--rank-hint",
+                                            std::to_string(i - 1), "--abort-grace-ms", "2000"}),
+                            {{"RINGMASTER_TOKEN", kToken}});
+    ASSERT_TRUE(w.ok()) << w.status().to_string();
+    workers.push_back(std::move(w).value());
+  }
+  ASSERT_TRUE(workers[1]->wait_for_output("running the attention check", milliseconds(20000)))
+      << workers[1]->output() << (*coordinator)->output();
+
+  const auto cut_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(lab.cut(2)) << lab.error();
+  const bool reported = (*coordinator)->wait_for_output("missed heartbeats", milliseconds(10000));
+  const double detect_s = seconds_since(cut_at);
+  EXPECT_TRUE(reported) << (*coordinator)->output();
+  EXPECT_LT(detect_s, 2.5);  // dead after 1 s, a heartbeat, slack for 2 shared cores
+  EXPECT_NE((*coordinator)->output().find("rank 1 (node2"), std::string::npos)
+      << (*coordinator)->output();
+  const std::optional<int> code = (*coordinator)->wait_for_exit(milliseconds(10000));
+  ASSERT_TRUE(code.has_value()) << (*coordinator)->output();
+  EXPECT_EQ(*code, 3) << (*coordinator)->output();
+  // The worker cut off hears nothing either and gives up on its coordinator (exit 3).
+  const std::optional<int> cut_code = workers[1]->wait_for_exit(milliseconds(10000));
+  ASSERT_TRUE(cut_code.has_value()) << workers[1]->output();
+  EXPECT_EQ(*cut_code, 3) << workers[1]->output();
+  EXPECT_TRUE(workers[0]->wait_for_exit(milliseconds(10000)).has_value()) << workers[0]->output();
+  EXPECT_TRUE(dir.entries().empty());
+  std::printf("[ timing ] partition to report: %.3f s; the cut-off worker gone after %.3f s\n",
+              detect_s, seconds_since(cut_at));
 }
 
 }  // namespace
