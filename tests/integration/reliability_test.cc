@@ -230,7 +230,7 @@ TEST(Stopped, FrozenWorkerIsReportedAndFencedAfterSigcont) {
     EXPECT_NE(*worker_code, 0) << w->output();
   }
   EXPECT_TRUE(dir.entries().empty()) << "the failed job left a file";
-  std::printf("[ timing ] SIGSTOP to report: %.3f s; to coordinator exit: %.3f s\n", detect_s,
+  std::printf("[ timing ] SIGSTOP to report: %.3f s; everything stopped after %.3f s\n", detect_s,
               seconds_since(stopped_at));
 }
 
