@@ -66,6 +66,21 @@ void JobRunner::start() {
   tick();
 }
 
+const char* JobRunner::phase_name() const {
+  switch (phase_) {
+    case Phase::kJoining:
+      return "while the workers were joining";
+    case Phase::kRunning:
+      return "while running its shard";
+    case Phase::kFinishing:
+      return "while the output was being written";
+    case Phase::kSucceeded:
+    case Phase::kFailed:
+      break;
+  }
+  return "after the job ended";
+}
+
 std::string JobRunner::describe(const Session& session) const {
   if (session.worker >= 0) return describe_worker(registry_.worker(session.worker), session.rank);
   return "unregistered worker " + session.connection->peer_name() + " (host '" +
@@ -270,7 +285,7 @@ void JobRunner::on_closed(int id, const Status& reason) {
                  reason.message());
     return;
   }
-  Status lost = unavailable(describe(session) + " lost: " + reason.message());
+  Status lost = unavailable(describe(session) + " lost " + phase_name() + ": " + reason.message());
   if (reported_error_) {
     lost = lost.with_context("worker failure (" + reported_error_->message() + ")");
   }
@@ -285,9 +300,10 @@ void JobRunner::tick() {
     for (const HeartbeatMonitor::Overdue& overdue : monitor_.overdue(now)) {
       auto it = sessions_.find(overdue.id);
       if (it == sessions_.end()) continue;
-      return fail(unavailable(describe(it->second) + " missed heartbeats: silent for " +
-                              std::to_string(overdue.silent.count()) + " ms (dead after " +
-                              std::to_string(knobs_.dead_after.count()) + " ms)"));
+      return fail(unavailable(describe(it->second) + " missed heartbeats " + phase_name() +
+                              ": silent for " + std::to_string(overdue.silent.count()) +
+                              " ms (dead after " + std::to_string(knobs_.dead_after.count()) +
+                              " ms)"));
     }
   }
   pb::Heartbeat heartbeat;

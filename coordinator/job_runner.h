@@ -111,6 +111,8 @@ class JobRunner {
   void finish(Status outcome, const pb::Abort* abort);
   void maybe_finished();
   std::string describe(const Session& session) const;
+  // "while running its shard", ...: where the job was when a worker was lost.
+  const char* phase_name() const;
 
   Strand strand_;
   pb::JobSpec job_;
