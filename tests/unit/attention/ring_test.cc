@@ -166,3 +166,43 @@ TEST(Ulysses, HeadsMustDivideAmongWorkers) {
 
 }  // namespace
 }  // namespace ringmaster::attention
+
+namespace ringmaster::attention {
+namespace {
+
+// RELIABILITY.md: a peer that stays alive but never sends its block is caught by the per-step
+// deadline, and the error names the step and the peer, long before anything else would notice.
+TEST(Ring, SilentPeerHitsTheStepDeadlineNamingStepAndRank) {
+  constexpr int kWorld = 3;
+  const CheckJobSpec spec{.num_tokens = 768, .n_heads = 2, .n_kv_heads = 2, .head_dim = 16};
+  const auto plan = comm::PartitionPlan::make(comm::PlanKind::kContiguous, spec.num_tokens, kWorld);
+  ASSERT_TRUE(plan.ok());
+  auto comms = comm::LocalComm::make_local_group(kWorld, std::chrono::milliseconds(300));
+  std::vector<Status> statuses(kWorld - 1);
+  std::vector<std::thread> threads;
+  const auto start = std::chrono::steady_clock::now();
+  for (int r = 0; r < kWorld - 1; ++r) {  // rank 2 is alive but never joins the ring
+    threads.emplace_back([&, r] {
+      const std::vector<int64_t> tokens = plan->tokens_of(r);
+      Tensor q, k, v;
+      make_check_rows(spec, tokens, q, k, v);
+      std::vector<int64_t> pos(tokens.begin(), tokens.end());
+      ThreadPool pool(1);
+      statuses[static_cast<size_t>(r)] =
+          ring_attention(*comms[static_cast<size_t>(r)], *plan, q, k, v, Positions{pos, {}},
+                         MaskSpec::causal_mask(), pool, 3)
+              .status();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 5.0);
+  for (const Status& s : statuses) {
+    EXPECT_EQ(s.code(), StatusCode::kDeadlineExceeded) << s.to_string();
+  }
+  // Rank 0 waits on rank 2 in the first step.
+  EXPECT_NE(statuses[0].message().find("ring step 0 receive from rank 2"), std::string::npos)
+      << statuses[0].to_string();
+}
+
+}  // namespace
+}  // namespace ringmaster::attention
