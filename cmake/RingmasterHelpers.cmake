@@ -6,9 +6,27 @@ target_compile_options(ringmaster_warnings INTERFACE
   $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor>
   $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${RINGMASTER_WERROR}>>:-Werror>)
 
+# RINGMASTER_SANITIZE for every target. RINGMASTER_FUZZ adds address;undefined to it, plus
+# libFuzzer's coverage hooks (fuzzer-no-link) so the fuzzer sees edges inside the libraries; only
+# the fuzz/ executables link libFuzzer's main (-fsanitize=fuzzer, fuzz/CMakeLists.txt).
 macro(ringmaster_apply_sanitizers)
-  if(RINGMASTER_SANITIZE)
-    string(REPLACE ";" "," _rm_san "${RINGMASTER_SANITIZE}")
+  set(_rm_san_list ${RINGMASTER_SANITIZE})
+  if(RINGMASTER_FUZZ)
+    if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+      message(FATAL_ERROR "RINGMASTER_FUZZ needs clang (libFuzzer): "
+                          "CC=clang CXX=clang++ cmake -DRINGMASTER_FUZZ=ON ...")
+    endif()
+    if("thread" IN_LIST _rm_san_list)
+      message(FATAL_ERROR "RINGMASTER_FUZZ builds with ASan, which cannot mix with TSan")
+    endif()
+    list(APPEND _rm_san_list address undefined)
+    list(REMOVE_DUPLICATES _rm_san_list)
+    # UB must abort, or libFuzzer would log it and carry on as if the input were fine.
+    add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>
+                        $<$<COMPILE_LANGUAGE:CXX>:-fno-sanitize-recover=undefined>)
+  endif()
+  if(_rm_san_list)
+    string(REPLACE ";" "," _rm_san "${_rm_san_list}")
     add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${_rm_san}>
                         $<$<COMPILE_LANGUAGE:CXX>:-fno-omit-frame-pointer>)
     add_link_options(-fsanitize=${_rm_san})

@@ -52,6 +52,15 @@ std::string show_byte(unsigned char c) {
   return hex;
 }
 
+// The chunk buffer: kChunkBytes, or the whole input plus one byte when it is known to be smaller
+// (the read that finds the end needs room too). Small inputs then cost no zero-filled 1 MiB per
+// reader, which had held fasta_fuzz to about 40 inputs a second.
+size_t chunk_bytes(const internal::ByteSource& source) {
+  const int64_t size = source.size_hint();
+  if (size < 0 || static_cast<uint64_t>(size) >= kChunkBytes) return kChunkBytes;
+  return static_cast<size_t>(size) + 1;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<FastaReader>> FastaReader::open(const std::string& path) {
@@ -66,7 +75,7 @@ std::unique_ptr<FastaReader> FastaReader::from_bytes(std::string_view bytes,
 }
 
 FastaReader::FastaReader(std::unique_ptr<internal::ByteSource> source, std::string display_name)
-    : source_(std::move(source)), name_(std::move(display_name)), buffer_(kChunkBytes) {}
+    : source_(std::move(source)), name_(std::move(display_name)), buffer_(chunk_bytes(*source_)) {}
 
 FastaReader::~FastaReader() = default;
 

@@ -18,8 +18,9 @@
 //   "FILE: gzip data ends early (truncated file?) ..."   (kDataLoss; also corrupt gzip)
 // FILE is the path as the caller spelled it.
 //
-// Memory: the reader holds a fixed 1 MiB buffer plus the record being read, one byte per base;
-// no line is ever buffered, so a 1 GB single-line chromosome costs 1 GB. Work is linear.
+// Memory: the reader holds a 1 MiB buffer (less for a smaller input) plus the record being read,
+// one byte per base; no line is ever buffered, so a 1 GB single-line chromosome costs 1 GB.
+// Work is linear.
 //
 // Ownership: a FastaReader owns its file. Thread-compatible: one thread calls next() at a time;
 // independent readers share nothing.

@@ -435,7 +435,11 @@ StatusOr<MemoryEstimate> memory_estimate(const ModelConfig& c, int64_t num_token
   m.tokens_per_rank = num_tokens / num_workers + (num_tokens % num_workers ? 1 : 0);
   const int64_t n = m.tokens_per_rank;
   m.weight_bytes = sat_mul(param_count(c), kF32);
-  const int64_t row = 3 * c.d_model + 2 * c.q_dim() + 2 * c.kv_dim();
+  // Saturating: the parameter cap bounds q_dim and kv_dim only through the blocks' weights, so a
+  // config without blocks may have n_heads * head_dim near 2^62, and 2 q_dim + 2 kv_dim would
+  // overflow (tests/data/fuzz/config/crash_no_blocks_huge_heads.json).
+  const int64_t row =
+      sat_add(sat_add(3 * c.d_model, sat_mul(2, c.q_dim())), sat_mul(2, c.kv_dim()));
   m.activation_bytes = sat_mul(sat_mul(n, row), kF32);
   const bool has_attention =
       std::any_of(c.blocks.begin(), c.blocks.end(),
@@ -446,7 +450,8 @@ StatusOr<MemoryEstimate> memory_estimate(const ModelConfig& c, int64_t num_token
     if (b.mixer == MixerKind::kFit) {
       // Every rank holds the latents of the whole sequence (the global layers are gathered).
       const int64_t groups = num_tokens / b.group + (num_tokens % b.group ? 1 : 0);
-      state = sat_mul(sat_mul(sat_mul(3 * groups, b.latents), c.d_model), kF32);
+      // sat_mul: groups is up to num_tokens, which the caller does not bound.
+      state = sat_mul(sat_mul(sat_mul(sat_mul(3, groups), b.latents), c.d_model), kF32);
     } else if (b.mixer == MixerKind::kAtlas) {
       const int64_t d_phi = atlas_d_phi(c.head_dim, b.feature_degree);
       const int64_t per_head =

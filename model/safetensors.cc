@@ -134,6 +134,17 @@ StatusOr<Entry> parse_entry(const std::string& name, const json& value, uint64_t
     return fail(range + " hold " + std::to_string(entry.end - entry.begin) + " bytes but " +
                 dtype_text + " " + shape_to_string(entry.shape) + " needs " + needed);
   }
+  // sat_numel([2^32, 2^32, 0]) is 0 (saturated times 0), so the size check above passes,
+  // but Tensor multiplies the dimensions in order and would overflow on the way to that 0
+  // (tests/data/fuzz/safetensors/crash_shape_overflow_then_zero.safetensors). Refuse shapes whose
+  // non-zero dimensions multiply past 2^63.
+  int64_t nonzero_product = 1;
+  for (const int64_t d : entry.shape) {
+    if (d != 0) nonzero_product = internal::sat_mul(nonzero_product, d);
+  }
+  if (nonzero_product == internal::kSaturated) {
+    return fail("'shape' " + shown(shape) + " has dimensions whose product exceeds 2^63");
+  }
   return entry;
 }
 
