@@ -48,6 +48,7 @@ StatusOr<JobParts> prepare_model_job(const CoordinatorOptions& options, pb::JobS
     source->fill_assignment(rank, assignment);
   };
   parts.progress = options.progress;
+  for (int r = 0; r < job.world(); ++r) parts.rank_tokens.push_back(inputs->plan().num_local(r));
   spdlog::info("job {}: {} records, {} tokens, plan {} aligned to {} tokens", job.job_id(),
                stream.num_records(), stream.num_tokens(), summary.plan, job.plan_align());
   return parts;

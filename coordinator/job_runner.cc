@@ -185,11 +185,7 @@ void JobRunner::assign_and_start() {
   phase_ = Phase::kRunning;
   join_timer_.cancel();
   if (job_.has_model() && parts_.progress != ProgressMode::kNone) {
-    StatusOr<comm::PartitionPlan> plan = proto::to_partition_plan(job_);
-    RM_CHECK(plan.ok()) << plan.status().to_string();  // the spec was validated
-    std::vector<int64_t> tokens;
-    for (int r = 0; r < job_.world(); ++r) tokens.push_back(plan->num_local(r));
-    progress_.emplace(parts_.progress, std::move(tokens), job_.model().num_blocks());
+    progress_.emplace(parts_.progress, parts_.rank_tokens, job_.model().num_blocks());
   }
   peaks_.assign(static_cast<size_t>(job_.world()), io::WorkerPeak{});
   for (auto& [id, session] : sessions_) {

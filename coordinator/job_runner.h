@@ -32,6 +32,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "coordinator/heartbeat_monitor.h"
 #include "coordinator/job_output.h"
@@ -60,6 +61,7 @@ struct JobParts {
   // Model jobs: puts a rank's tokens into its Assignment. Empty for the attention check.
   std::function<void(int rank, pb::Assignment& assignment)> fill_assignment;
   ProgressMode progress = ProgressMode::kNone;  // model jobs only
+  std::vector<int64_t> rank_tokens;             // fed tokens per rank, for the progress line
 };
 
 class JobRunner {

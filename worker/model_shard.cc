@@ -21,8 +21,12 @@ StatusOr<std::vector<int32_t>> fed_ids(const model::ShardContext& ctx, const Mod
   }
   std::vector<int32_t> ids(spec.input_ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
-    ids[i] = ctx.pos[i] == 0 ? bos : int32_t{spec.input_ids[i]};
-    if (ids[i] > bos) {
+    if (ctx.pos[i] == 0) {
+      ids[i] = bos;
+      continue;
+    }
+    ids[i] = spec.input_ids[i];
+    if (ids[i] >= io::num_regular_ids(vocab)) {  // <bos> is fed only at position 0
       return invalid_argument("token id " + std::to_string(ids[i]) + " at stream index " +
                               std::to_string(ctx.tokens[i]) + " is not an input id of the " +
                               "model's vocabulary");

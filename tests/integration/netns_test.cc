@@ -104,6 +104,35 @@ class NetnsLab {
   std::string error_;
 };
 
+// `ringmaster coordinator` in node 0 of `lab`, UCX over TCP only (with shared memory UCX would
+// bypass the namespaces' links), heartbeats every 200 ms; the address it listens on, or empty.
+std::string start_coordinator_in(const NetnsLab& lab, int workers, const std::string& out,
+                                 const CheckJob& job, const std::string& dead_after_ms,
+                                 std::unique_ptr<Process>& coordinator) {
+  std::vector<std::string> args = {ringmaster_binary(),
+                                   "coordinator",
+                                   "--listen",
+                                   lab.address(0) + ":0",
+                                   "--workers",
+                                   std::to_string(workers),
+                                   "--out",
+                                   out,
+                                   "--heartbeat-ms",
+                                   "200",
+                                   "--dead-after-ms",
+                                   dead_after_ms,
+                                   "--join-timeout-ms",
+                                   "20000",
+                                   "--ucx-transports",
+                                   "tcp"};
+  for (std::string& f : job.flags()) args.push_back(std::move(f));
+  auto process = Process::start(lab.in_node(0, args), {{"RINGMASTER_TOKEN", kToken}});
+  RM_CHECK(process.ok()) << process.status().to_string();
+  coordinator = std::move(process).value();
+  if (!coordinator->wait_for_output("listening on", milliseconds(10000))) return "";
+  return listening_address(coordinator->output());
+}
+
 TEST(MultiHost, CoordinatorAndWorkersInSeparateNetworkNamespaces) {
   const auto built = comm::built_backends();
   if (std::find(built.begin(), built.end(), "ucx") == built.end()) {
@@ -117,20 +146,9 @@ TEST(MultiHost, CoordinatorAndWorkersInSeparateNetworkNamespaces) {
   const std::string out = dir.file("out.npy");
   CheckJob job;
   job.tokens = 2048;
-  std::vector<std::string> coordinator_args = {
-      ringmaster_binary(), "coordinator", "--listen", lab.address(0) + ":0", "--workers",
-      std::to_string(kWorkers), "--out", out, "--heartbeat-ms", "200", "--dead-after-ms", "2000",
-      "--join-timeout-ms", "20000",
-      // TCP only: with shared memory UCX would bypass the namespaces' links.
-      "--ucx-transports", "tcp"};
-  for (std::string& f : job.flags()) coordinator_args.push_back(std::move(f));
-  auto coordinator =
-      Process::start(lab.in_node(0, coordinator_args), {{"RINGMASTER_TOKEN", kToken}});
-  ASSERT_TRUE(coordinator.ok()) << coordinator.status().to_string();
-  ASSERT_TRUE((*coordinator)->wait_for_output("listening on", milliseconds(10000)))
-      << (*coordinator)->output();
-  const std::string address = listening_address((*coordinator)->output());
-  ASSERT_FALSE(address.empty()) << (*coordinator)->output();
+  std::unique_ptr<Process> coordinator;
+  const std::string address = start_coordinator_in(lab, kWorkers, out, job, "2000", coordinator);
+  ASSERT_FALSE(address.empty()) << coordinator->output();
 
   std::vector<std::unique_ptr<Process>> workers;
   for (int i = 1; i <= kWorkers; ++i) {
@@ -142,17 +160,17 @@ TEST(MultiHost, CoordinatorAndWorkersInSeparateNetworkNamespaces) {
     workers.push_back(std::move(w).value());
   }
   const auto start = std::chrono::steady_clock::now();
-  const std::optional<int> code = (*coordinator)->wait_for_exit(milliseconds(60000));
-  ASSERT_TRUE(code.has_value()) << (*coordinator)->output();
-  EXPECT_EQ(*code, 0) << (*coordinator)->output();
+  const std::optional<int> code = coordinator->wait_for_exit(milliseconds(60000));
+  ASSERT_TRUE(code.has_value()) << coordinator->output();
+  EXPECT_EQ(*code, 0) << coordinator->output();
   for (int i = 0; i < kWorkers; ++i) {
     EXPECT_EQ(workers[i]->wait_for_exit(milliseconds(10000)), std::optional<int>(0))
         << workers[i]->output();
   }
   // Every worker reached the coordinator from its own address, not over loopback.
   for (int i = 1; i <= kWorkers; ++i) {
-    EXPECT_NE((*coordinator)->output().find("from " + lab.address(i) + ":"), std::string::npos)
-        << (*coordinator)->output();
+    EXPECT_NE(coordinator->output().find("from " + lab.address(i) + ":"), std::string::npos)
+        << coordinator->output();
   }
   const Status same = matches_reference(out, job);
   EXPECT_TRUE(same.ok()) << same.to_string();
@@ -172,18 +190,9 @@ TEST(MultiHost, PartitionedWorkerIsReportedWithinTheHeartbeatDeadline) {
   const std::string out = dir.file("out.npy");
   CheckJob job;
   job.tokens = 65536;  // seconds of work, so the cut lands mid-job
-  std::vector<std::string> coordinator_args = {
-      ringmaster_binary(), "coordinator", "--listen",        lab.address(0) + ":0",
-      "--workers",         "2",           "--out",           out,
-      "--heartbeat-ms",    "200",         "--dead-after-ms", "1000",
-      "--ucx-transports",  "tcp"};
-  for (std::string& f : job.flags()) coordinator_args.push_back(std::move(f));
-  auto coordinator =
-      Process::start(lab.in_node(0, coordinator_args), {{"RINGMASTER_TOKEN", kToken}});
-  ASSERT_TRUE(coordinator.ok()) << coordinator.status().to_string();
-  ASSERT_TRUE((*coordinator)->wait_for_output("listening on", milliseconds(10000)))
-      << (*coordinator)->output();
-  const std::string address = listening_address((*coordinator)->output());
+  std::unique_ptr<Process> coordinator;
+  const std::string address = start_coordinator_in(lab, 2, out, job, "1000", coordinator);
+  ASSERT_FALSE(address.empty()) << coordinator->output();
   std::vector<std::unique_ptr<Process>> workers;
   for (int i = 1; i <= 2; ++i) {
     auto w = Process::start(lab.in_node(i, {ringmaster_binary(), "worker", "--coordinator", address,
@@ -194,19 +203,19 @@ TEST(MultiHost, PartitionedWorkerIsReportedWithinTheHeartbeatDeadline) {
     workers.push_back(std::move(w).value());
   }
   ASSERT_TRUE(workers[1]->wait_for_output("running the attention check", milliseconds(20000)))
-      << workers[1]->output() << (*coordinator)->output();
+      << workers[1]->output() << coordinator->output();
 
   const auto cut_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(lab.cut(2)) << lab.error();
-  const bool reported = (*coordinator)->wait_for_output("missed heartbeats", milliseconds(10000));
+  const bool reported = coordinator->wait_for_output("missed heartbeats", milliseconds(10000));
   const double detect_s = seconds_since(cut_at);
-  EXPECT_TRUE(reported) << (*coordinator)->output();
+  EXPECT_TRUE(reported) << coordinator->output();
   EXPECT_LT(detect_s, 2.5);  // dead after 1 s, a heartbeat, slack for 2 shared cores
-  EXPECT_NE((*coordinator)->output().find("rank 1 (node2"), std::string::npos)
-      << (*coordinator)->output();
-  const std::optional<int> code = (*coordinator)->wait_for_exit(milliseconds(10000));
-  ASSERT_TRUE(code.has_value()) << (*coordinator)->output();
-  EXPECT_EQ(*code, 3) << (*coordinator)->output();
+  EXPECT_NE(coordinator->output().find("rank 1 (node2"), std::string::npos)
+      << coordinator->output();
+  const std::optional<int> code = coordinator->wait_for_exit(milliseconds(10000));
+  ASSERT_TRUE(code.has_value()) << coordinator->output();
+  EXPECT_EQ(*code, 3) << coordinator->output();
   // The worker cut off hears nothing either and gives up on its coordinator (exit 3).
   const std::optional<int> cut_code = workers[1]->wait_for_exit(milliseconds(10000));
   ASSERT_TRUE(cut_code.has_value()) << workers[1]->output();
