@@ -101,6 +101,12 @@ void run_head(const AtlasShape& shape, HeadState& state, const HeadRun& run,
     }
   }
 
+  advance_tail(shape, state, run);
+}
+
+void advance_tail(const AtlasShape& shape, HeadState& state, const HeadRun& run) {
+  const int64_t hd = shape.head_dim, end = run.first_pos + run.len;
+  const TokenRows rows{state, run, hd};
   // The next boundary's tail may reach back past this run (omega - 1 > run length).
   const int64_t tail = shape.tail_at(end);
   std::vector<float> tail_k(static_cast<size_t>(tail * hd)), tail_v(tail_k.size()),

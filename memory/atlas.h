@@ -81,6 +81,11 @@ struct AtlasScratch {
 // ends at a chunk boundary or at the record's end; one gate per chunk.
 void run_head(const AtlasShape& shape, HeadState& state, const HeadRun& run, AtlasScratch& scratch);
 
+// The window-tail half of run_head: replaces state's tail (at run.first_pos) with the one at the
+// run's end, read from the old tail and the run's rows. The CUDA chain (memory/cuda/) advances
+// the weights on the device and the tail here, so both keep the same tail.
+void advance_tail(const AtlasShape& shape, HeadState& state, const HeadRun& run);
+
 // Floats of pack_states for `heads` heads at a boundary at `position`.
 int64_t state_floats(const AtlasShape& shape, int64_t heads, int64_t position);
 // Serialises the states of all heads (head by head: w1, w2, s1, s2, tail k, v, gamma) into
