@@ -398,4 +398,35 @@ Status CudaAtlas::run_head(const AtlasShape& shape, HeadState& state, const Head
   return ok_status();
 }
 
+namespace {
+
+class CudaAtlasBackend final : public AtlasBackend {
+ public:
+  explicit CudaAtlasBackend(std::vector<std::unique_ptr<CudaAtlas>> slots)
+      : slots_(std::move(slots)) {}
+  const char* name() const override { return "cuda"; }
+  Status run_head(const AtlasShape& shape, HeadState& state, const HeadRun& run,
+                  int slot) override {
+    if (slot < 0 || static_cast<size_t>(slot) >= slots_.size()) {
+      return invalid_argument("CudaAtlasBackend: slot " + std::to_string(slot) + " of " +
+                              std::to_string(slots_.size()));
+    }
+    return slots_[static_cast<size_t>(slot)]->run_head(shape, state, run);
+  }
+
+ private:
+  std::vector<std::unique_ptr<CudaAtlas>> slots_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<AtlasBackend>> make_cuda_atlas_backend(int device, int slots) {
+  std::vector<std::unique_ptr<CudaAtlas>> made;
+  for (int i = 0; i < slots; ++i) {
+    RM_ASSIGN_OR_RETURN(std::unique_ptr<CudaAtlas> atlas, CudaAtlas::create(device));
+    made.push_back(std::move(atlas));
+  }
+  return std::unique_ptr<AtlasBackend>(std::make_unique<CudaAtlasBackend>(std::move(made)));
+}
+
 }  // namespace ringmaster::memory

@@ -21,6 +21,7 @@
 
 #include "core/status.h"
 #include "memory/atlas.h"
+#include "memory/backend.h"
 
 namespace ringmaster::memory {
 
@@ -40,5 +41,8 @@ class CudaAtlas {
   explicit CudaAtlas(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// An AtlasBackend with one CudaAtlas (stream, cuBLAS handle, scratch) per slot on `device`.
+StatusOr<std::unique_ptr<AtlasBackend>> make_cuda_atlas_backend(int device, int slots);
 
 }  // namespace ringmaster::memory
