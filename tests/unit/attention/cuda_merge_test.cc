@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <ostream>
 #include <random>
@@ -16,24 +15,12 @@
 #include "attention/attention.h"
 #include "attention/cuda/merge.cuh"
 #include "core/cuda/cuda_status.h"
+#include "tests/unit/gpu/require_gpu.h"
 
 namespace ringmaster::attention {
 namespace {
 
-// Skips the calling fixture's test when no GPU is visible, or fails it under
-// RINGMASTER_REQUIRE_GPU. Called from SetUp, so a skip or failure stops the test body.
-void require_gpu() {
-  if (cuda_device_available()) return;
-  if (std::getenv("RINGMASTER_REQUIRE_GPU") != nullptr) {
-    FAIL() << "RINGMASTER_REQUIRE_GPU is set but no CUDA device is visible";
-  }
-  GTEST_SKIP() << "no CUDA device";
-}
-
-class CudaMergeGpu : public ::testing::Test {
- protected:
-  void SetUp() override { require_gpu(); }
-};
+using CudaMergeGpu = ringmaster::testing::GpuTest;
 
 // Which rows of a random partial are empty.
 enum class Empties { kNone, kSome };
@@ -96,7 +83,7 @@ struct Case {
 
 class CudaMergeTest : public ::testing::TestWithParam<Case> {
  protected:
-  void SetUp() override { require_gpu(); }
+  void SetUp() override { ringmaster::testing::require_gpu(); }
 };
 
 TEST_P(CudaMergeTest, MatchesCpuMerge) {
