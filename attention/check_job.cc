@@ -55,11 +55,17 @@ void make_check_rows(const CheckJobSpec& spec, const std::vector<int64_t>& token
 }
 
 StatusOr<CheckJobResult> run_check_job(comm::Communicator& comm, const comm::PartitionPlan& plan,
-                                       const CheckJobSpec& spec, ThreadPool& pool) {
+                                       const CheckJobSpec& spec, AttentionBackend& backend,
+                                       Device data_device) {
   CheckJobResult result;
   result.tokens = plan.tokens_of(comm.rank());
   Tensor q, k, v;
   make_check_rows(spec, result.tokens, q, k, v);
+  if (spec.distribution == Distribution::kRing && !data_device.is_cpu()) {
+    RM_ASSIGN_OR_RETURN(q, to_device(backend, q, data_device));
+    RM_ASSIGN_OR_RETURN(k, to_device(backend, k, data_device));
+    RM_ASSIGN_OR_RETURN(v, to_device(backend, v, data_device));
+  }
   // One sequence: a token's position is its global index.
   const Positions positions{result.tokens, {}};
   const MaskSpec mask{.causal = spec.causal};
@@ -67,12 +73,18 @@ StatusOr<CheckJobResult> run_check_job(comm::Communicator& comm, const comm::Par
   DistStats stats;
   StatusOr<BlockResult> out =
       spec.distribution == Distribution::kRing
-          ? ring_attention(comm, plan, q, k, v, positions, mask, pool, 0, &stats)
-          : ulysses_attention(comm, plan, q, k, v, positions, mask, pool, 0, &stats);
+          ? ring_attention(comm, plan, q, k, v, positions, mask, backend, 0, &stats)
+          : ulysses_attention(comm, plan, q, k, v, positions, mask, backend, 0, &stats);
   if (!out.ok()) return out.status();
+  RM_ASSIGN_OR_RETURN(result.out, to_device(backend, out->out, Device::cpu()));
   result.stats = {seconds_since(start), stats.compute_s, stats.wait_s, stats.bytes_sent};
-  result.out = std::move(out->out);
   return result;
+}
+
+StatusOr<CheckJobResult> run_check_job(comm::Communicator& comm, const comm::PartitionPlan& plan,
+                                       const CheckJobSpec& spec, ThreadPool& pool) {
+  const std::unique_ptr<AttentionBackend> backend = make_cpu_backend(pool);
+  return run_check_job(comm, plan, spec, *backend);
 }
 
 StatusOr<Tensor> check_job_reference(const CheckJobSpec& spec, ThreadPool& pool) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "attention/attention.h"
+#include "attention/backend.h"
 #include "comm/communicator.h"
 #include "comm/partition.h"
 #include "core/status.h"
@@ -53,7 +54,15 @@ struct CheckJobResult {
 void make_check_rows(const CheckJobSpec& spec, const std::vector<int64_t>& tokens, Tensor& q,
                      Tensor& k, Tensor& v);
 
-// Runs the check on this rank. Every rank of `comm` calls it with the same spec and plan.
+// Runs the check on this rank, its blocks on `backend`. Every rank of `comm` calls it with the
+// same spec and plan. `data_device` is where q, k, v and the ring's buffers live: the host, or
+// backend.device() when `comm` carries device memory (rows are made on the host, uploaded once,
+// and the output downloaded once). Ulysses packs heads on the host and ignores it. The output is
+// a host tensor either way.
+StatusOr<CheckJobResult> run_check_job(comm::Communicator& comm, const comm::PartitionPlan& plan,
+                                       const CheckJobSpec& spec, AttentionBackend& backend,
+                                       Device data_device = Device::cpu());
+// The same on the CPU backend over `pool`.
 StatusOr<CheckJobResult> run_check_job(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                        const CheckJobSpec& spec, ThreadPool& pool);
 

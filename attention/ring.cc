@@ -36,60 +36,89 @@ Positions slice_of(const Positions& p, int64_t begin, int64_t end) {
 }
 
 // One rank's K, V, positions and sequence ids, packed in one buffer so a step is one message.
+// The buffer lives where the ring's inputs live (host or the backend's device); the positions
+// are also needed on the host (tile visibility, the backend's arguments), so a device block
+// keeps a host copy of them, fetched after each receive (12 bytes a token).
 class KvBlock {
  public:
-  KvBlock(int64_t max_tokens, int64_t kv_heads, int64_t head_dim)
-      : kv_row_(kv_heads * head_dim),
-        kv_heads_(kv_heads),
-        head_dim_(head_dim),
-        storage_(static_cast<size_t>(bytes_for(max_tokens))) {}
+  static StatusOr<KvBlock> make(AttentionBackend& backend, Device where, int64_t max_tokens,
+                                int64_t kv_heads, int64_t head_dim) {
+    KvBlock block(kv_heads, head_dim);
+    // bytes_for is a multiple of 4 (f32 rows, int64 and int32 per token): store it as f32.
+    RM_ASSIGN_OR_RETURN(
+        block.storage_,
+        backend.empty({block.bytes_for(max_tokens) / int64_t{sizeof(float)}}, DType::kF32, where));
+    return block;
+  }
 
   int64_t bytes_for(int64_t tokens) const {
     return tokens * (2 * kv_row_ * int64_t{sizeof(float)} + int64_t{sizeof(int64_t)} +
                      int64_t{sizeof(int32_t)});
   }
 
-  void fill(const Tensor& k, const Tensor& v, const Positions& positions) {
+  Status fill(AttentionBackend& backend, const Tensor& k, const Tensor& v,
+              const Positions& positions) {
     tokens_ = k.dim(0);
-    std::memcpy(k_data(), k.data<float>(), k.bytes());
-    std::memcpy(v_data(), v.data<float>(), v.bytes());
-    std::memcpy(pos_data(), positions.pos.data(), positions.pos.size_bytes());
-    for (int64_t i = 0; i < tokens_; ++i) seq_data()[i] = positions.seq_of(i);
+    std::vector<int32_t> seq(static_cast<size_t>(tokens_));
+    for (int64_t i = 0; i < tokens_; ++i) seq[static_cast<size_t>(i)] = positions.seq_of(i);
+    RM_RETURN_IF_ERROR(backend.copy(k, this->k()));
+    RM_RETURN_IF_ERROR(backend.copy(v, this->v()));
+    RM_RETURN_IF_ERROR(backend.copy(
+        Tensor::wrap(static_cast<const void*>(positions.pos.data()), {tokens_ * 2}, DType::kI32),
+        wrap_at(pos_data(), {tokens_ * 2}, DType::kI32)));
+    RM_RETURN_IF_ERROR(
+        backend.copy(Tensor::wrap(static_cast<const void*>(seq.data()), {tokens_}, DType::kI32),
+                     wrap_at(seq_data(), {tokens_}, DType::kI32)));
+    return load_positions(backend);
   }
 
   // Sizes the block for `tokens` rows (before a receive).
   void resize(int64_t tokens) { tokens_ = tokens; }
 
-  comm::ConstView bytes() const {
-    return {storage_.data(), static_cast<size_t>(bytes_for(tokens_))};
-  }
-  comm::MutableView mutable_bytes() {
-    return {storage_.data(), static_cast<size_t>(bytes_for(tokens_))};
+  // Brings the positions to the host after a receive; nothing to do for a host block.
+  Status load_positions(AttentionBackend& backend) {
+    if (on_host()) return ok_status();
+    host_pos_.resize(static_cast<size_t>(tokens_));
+    host_seq_.resize(static_cast<size_t>(tokens_));
+    RM_RETURN_IF_ERROR(backend.copy(
+        wrap_at(pos_data(), {tokens_ * 2}, DType::kI32),
+        Tensor::wrap(static_cast<void*>(host_pos_.data()), {tokens_ * 2}, DType::kI32)));
+    return backend.copy(wrap_at(seq_data(), {tokens_}, DType::kI32),
+                        Tensor::wrap(static_cast<void*>(host_seq_.data()), {tokens_}, DType::kI32));
   }
 
-  Tensor k() const {
-    return Tensor::wrap(static_cast<const void*>(k_data()), shape(), DType::kF32);
-  }
-  Tensor v() const {
-    return Tensor::wrap(static_cast<const void*>(v_data()), shape(), DType::kF32);
-  }
+  comm::ConstView bytes() const { return {base(), static_cast<size_t>(bytes_for(tokens_))}; }
+  comm::MutableView mutable_bytes() { return {base(), static_cast<size_t>(bytes_for(tokens_))}; }
+
+  Tensor k() const { return wrap_at(k_data(), shape(), DType::kF32); }
+  Tensor v() const { return wrap_at(v_data(), shape(), DType::kF32); }
   Positions positions() const {
-    return {{pos_data(), static_cast<size_t>(tokens_)}, {seq_data(), static_cast<size_t>(tokens_)}};
+    const auto n = static_cast<size_t>(tokens_);
+    if (!on_host()) return {{host_pos_.data(), n}, {host_seq_.data(), n}};
+    return {{pos_data(), n}, {seq_data(), n}};
   }
 
  private:
+  KvBlock(int64_t kv_heads, int64_t head_dim)
+      : kv_row_(kv_heads * head_dim), kv_heads_(kv_heads), head_dim_(head_dim) {}
+
   // Layout: K rows, V rows, positions (int64), sequence ids (int32); offsets depend on tokens_.
   Shape shape() const { return {tokens_, kv_heads_, head_dim_}; }
-  float* k_data() const {
-    return reinterpret_cast<float*>(const_cast<std::byte*>(storage_.data()));
+  bool on_host() const { return storage_.device().is_cpu(); }
+  std::byte* base() const { return static_cast<std::byte*>(storage_.mutable_raw()); }
+  Tensor wrap_at(void* data, Shape shape, DType dtype) const {
+    return Tensor::wrap(data, std::move(shape), dtype, storage_.device());
   }
+  float* k_data() const { return reinterpret_cast<float*>(base()); }
   float* v_data() const { return k_data() + tokens_ * kv_row_; }
   int64_t* pos_data() const { return reinterpret_cast<int64_t*>(v_data() + tokens_ * kv_row_); }
   int32_t* seq_data() const { return reinterpret_cast<int32_t*>(pos_data() + tokens_); }
 
   int64_t kv_row_, kv_heads_, head_dim_;
   int64_t tokens_ = 0;
-  std::vector<std::byte> storage_;
+  Tensor storage_;
+  std::vector<int64_t> host_pos_;  // device blocks only: the positions, on the host
+  std::vector<int32_t> host_seq_;
 };
 
 Status check_inputs(const comm::Communicator& comm, const comm::PartitionPlan& plan,
@@ -100,7 +129,8 @@ Status check_inputs(const comm::Communicator& comm, const comm::PartitionPlan& p
                             std::to_string(comm.size()) + " in the communicator");
   }
   for (const Tensor* t : {&q, &k, &v}) {
-    if (t->rank() != 3 || t->dim(0) != n_local || t->dtype() != DType::kF32) {
+    if (t->rank() != 3 || t->dim(0) != n_local || t->dtype() != DType::kF32 ||
+        t->device() != q.device()) {
       return invalid_argument("ring: rank " + std::to_string(comm.rank()) + " owns " +
                               std::to_string(n_local) + " tokens but got " + t->to_string());
     }
@@ -117,19 +147,25 @@ Status check_inputs(const comm::Communicator& comm, const comm::PartitionPlan& p
 StatusOr<BlockResult> ring_attention(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                      const Tensor& q, const Tensor& k, const Tensor& v,
                                      const Positions& positions, const MaskSpec& mask,
-                                     ThreadPool& pool, uint32_t layer, DistStats* stats) {
+                                     AttentionBackend& backend, uint32_t layer, DistStats* stats) {
   RM_RETURN_IF_ERROR(check_inputs(comm, plan, q, k, v, positions));
   DistStats local_stats;
   DistStats& st = stats ? *stats : local_stats;
   const int world = comm.size(), rank = comm.rank();
   const int next_rank = (rank + 1) % world, prev_rank = (rank + world - 1) % world;
 
-  BlockResult acc = make_empty_result(q.dim(0), q.dim(1), q.dim(2));
-  BlockResult part = make_empty_result(q.dim(0), q.dim(1), q.dim(2));
+  // Buffers and results live where the inputs do (check_inputs: all in one place).
+  const Device where = q.device();
+  RM_ASSIGN_OR_RETURN(BlockResult acc,
+                      make_empty_result(backend, q.dim(0), q.dim(1), q.dim(2), where));
+  RM_ASSIGN_OR_RETURN(BlockResult part,
+                      make_empty_result(backend, q.dim(0), q.dim(1), q.dim(2), where));
   const TileExtent q_extent = tile_extent(positions, 0, positions.size());
-  KvBlock current(plan.max_local(), k.dim(1), k.dim(2));
-  KvBlock incoming(plan.max_local(), k.dim(1), k.dim(2));
-  current.fill(k, v, positions);
+  RM_ASSIGN_OR_RETURN(KvBlock current,
+                      KvBlock::make(backend, where, plan.max_local(), k.dim(1), k.dim(2)));
+  RM_ASSIGN_OR_RETURN(KvBlock incoming,
+                      KvBlock::make(backend, where, plan.max_local(), k.dim(1), k.dim(2)));
+  RM_RETURN_IF_ERROR(current.fill(backend, k, v, positions));
 
   for (int step = 0; step < world; ++step) {
     const int src = (rank - step + world) % world;
@@ -152,13 +188,16 @@ StatusOr<BlockResult> ring_attention(comm::Communicator& comm, const comm::Parti
       for (int64_t begin = 0; begin < q.dim(0); begin += kSliceRows) {
         const int64_t end = std::min(q.dim(0), begin + kSliceRows);
         BlockResult slice{part.out.rows(begin, end), part.lse.rows(begin, end)};
-        RM_RETURN_IF_ERROR(attend_block_into(q.rows(begin, end), k_block, v_block,
-                                             slice_of(positions, begin, end), kv_positions, mask,
-                                             pool, slice));
+        RM_RETURN_IF_ERROR(backend.attend_block_into(q.rows(begin, end), k_block, v_block,
+                                                     slice_of(positions, begin, end), kv_positions,
+                                                     mask, slice));
         send.test();
         recv.test();
       }
-      merge_into(acc, part);
+      RM_RETURN_IF_ERROR(backend.merge_into(acc, part));
+      // A device backend may still be reading `current`, which the next step's receive
+      // overwrites after the swap: finish the step's work first.
+      RM_RETURN_IF_ERROR(backend.synchronize());
     }
     st.compute_s += seconds_since(compute_start);
 
@@ -170,6 +209,7 @@ StatusOr<BlockResult> ring_attention(comm::Communicator& comm, const comm::Parti
       RM_RETURN_IF_ERROR(send.wait(deadline).with_context(
           "ring step " + std::to_string(step) + " send to rank " + std::to_string(next_rank)));
       st.wait_s += seconds_since(wait_start);
+      RM_RETURN_IF_ERROR(incoming.load_positions(backend));
       std::swap(current, incoming);
     }
   }

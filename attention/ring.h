@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "attention/attention.h"
+#include "attention/backend.h"
 #include "comm/communicator.h"
 #include "comm/partition.h"
 
@@ -24,11 +25,15 @@ struct DistStats {
 
 // q: [n_local, n_heads, head_dim]; k, v: [n_local, n_kv_heads, head_dim] (f32); `positions`
 // the n_local tokens' positions and sequence ids; n_local = plan.num_local(comm.rank()).
-// `layer` keeps the transfers of different layers apart. Errors: shape/plan mismatch
-// (kInvalidArgument), a peer's failure or a step past its deadline (from the Communicator).
+// Blocks compute on `backend`. q, k and v on the host (the result too, and the ring's buffers
+// are host memory) or all on backend.device() (then so are the buffers and the result, and
+// `comm` must carry device memory). `layer` keeps the transfers of different layers apart.
+// Errors: shape/plan mismatch (kInvalidArgument), a backend failure, a peer's failure or a step
+// past its deadline (from the Communicator).
 StatusOr<BlockResult> ring_attention(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                      const Tensor& q, const Tensor& k, const Tensor& v,
                                      const Positions& positions, const MaskSpec& mask,
-                                     ThreadPool& pool, uint32_t layer, DistStats* stats = nullptr);
+                                     AttentionBackend& backend, uint32_t layer,
+                                     DistStats* stats = nullptr);
 
 }  // namespace ringmaster::attention

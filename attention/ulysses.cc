@@ -78,7 +78,8 @@ std::vector<size_t> counts(const std::vector<int64_t>& rows_per_peer, int64_t ro
 StatusOr<BlockResult> ulysses_attention(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                         const Tensor& q, const Tensor& k, const Tensor& v,
                                         const Positions& positions, const MaskSpec& mask,
-                                        ThreadPool& pool, uint32_t layer, DistStats* stats) {
+                                        AttentionBackend& backend, uint32_t layer,
+                                        DistStats* stats) {
   const int world = comm.size(), rank = comm.rank();
   const int64_t n_heads = q.dim(1), n_kv_heads = k.dim(1), d = q.dim(2);
   if (n_heads % world != 0) {
@@ -87,6 +88,9 @@ StatusOr<BlockResult> ulysses_attention(comm::Communicator& comm, const comm::Pa
                             " workers (use ring attention instead)");
   }
   const int64_t n_local = plan.num_local(rank);
+  if (!q.device().is_cpu() || !k.device().is_cpu() || !v.device().is_cpu()) {
+    return invalid_argument("ulysses: q, k and v must be host tensors, got q " + q.to_string());
+  }
   if (plan.world() != world || q.dim(0) != n_local || k.dim(0) != n_local || v.dim(0) != n_local ||
       positions.size() != n_local) {
     return invalid_argument("ulysses: rank " + std::to_string(rank) + " owns " +
@@ -140,8 +144,8 @@ StatusOr<BlockResult> ulysses_attention(comm::Communicator& comm, const comm::Pa
   // 3: attention over the whole sequence for this rank's heads.
   const auto compute_start = Clock::now();
   const Positions everyone{all_pos, all_seq};
-  RM_ASSIGN_OR_RETURN(BlockResult sliced,
-                      attend_block(q_heads, k_heads, v_heads, everyone, everyone, mask, pool));
+  RM_ASSIGN_OR_RETURN(BlockResult sliced, attend_block(backend, q_heads, k_heads, v_heads, everyone,
+                                                       everyone, mask, Device::cpu()));
   st.compute_s += seconds_since(compute_start);
 
   // 4: heads -> tokens. sliced rows are grouped by source rank, which is the send order.

@@ -26,9 +26,11 @@ struct LocalRecv {
 using LocalKey = std::tuple<int, int, uint64_t>;  // (src, dst, packed tag)
 
 struct LocalMailbox {
-  explicit LocalMailbox(int num_ranks) : world(num_ranks), dead(static_cast<size_t>(num_ranks)) {}
+  LocalMailbox(int num_ranks, LocalComm::CopyBytes copy_fn)
+      : world(num_ranks), copy(copy_fn), dead(static_cast<size_t>(num_ranks)) {}
 
   const int world;
+  const LocalComm::CopyBytes copy;  // moves every payload byte
   std::mutex mu;
   std::condition_variable cv;  // signalled on every delivery and death
   std::vector<char> dead;      // by rank; guarded by mu
@@ -44,16 +46,21 @@ using internal::LocalKey;
 using internal::LocalMailbox;
 using internal::LocalRecv;
 
-// Copies `payload` into `recv` and completes it; a size mismatch completes it with kDataLoss and
-// copies nothing, as a truncated UCX receive leaves the buffer unspecified.
-void deliver(LocalRecv& recv, std::span<const std::byte> payload) {
+Status copy_memory(void* dst, const void* src, size_t bytes) {
+  std::memcpy(dst, src, bytes);
+  return ok_status();
+}
+
+// Copies `payload` into `recv` with `copy` and completes it; a size mismatch completes it with
+// kDataLoss and copies nothing, as a truncated UCX receive leaves the buffer unspecified.
+void deliver(LocalRecv& recv, std::span<const std::byte> payload, LocalComm::CopyBytes copy) {
   if (payload.size() != recv.data.size()) {
     recv.status =
         data_loss("rank " + std::to_string(recv.dst) + " received " +
                   std::to_string(payload.size()) + " bytes from rank " + std::to_string(recv.src) +
                   " (" + to_string(recv.tag) + "), expected " + std::to_string(recv.data.size()));
   } else if (!payload.empty()) {
-    std::memcpy(recv.data.data(), payload.data(), payload.size());
+    recv.status = copy(recv.data.data(), payload.data(), payload.size());
   }
   recv.done = true;
 }
@@ -109,9 +116,9 @@ class LocalRecvRequest final : public RequestImpl {
 }  // namespace
 
 std::vector<std::unique_ptr<Communicator>> LocalComm::make_local_group(
-    int world, std::chrono::milliseconds step_timeout) {
+    int world, std::chrono::milliseconds step_timeout, CopyBytes copy) {
   RM_CHECK(world >= 1) << "world " << world;
-  auto mailbox = std::make_shared<LocalMailbox>(world);
+  auto mailbox = std::make_shared<LocalMailbox>(world, copy ? copy : copy_memory);
   std::vector<std::unique_ptr<Communicator>> group;
   for (int r = 0; r < world; ++r) {
     group.push_back(std::make_unique<LocalComm>(r, step_timeout, mailbox));
@@ -154,10 +161,22 @@ StatusOr<Request> LocalComm::isend(int peer, ConstView data, Tag tag) {
     std::shared_ptr<LocalRecv> recv = std::move(it->second.front());
     it->second.pop_front();
     if (it->second.empty()) mailbox_->posted.erase(it);
-    deliver(*recv, data);
+    deliver(*recv, data, mailbox_->copy);
     mailbox_->cv.notify_all();
   } else {
-    mailbox_->queued[key].emplace_back(data.begin(), data.end());
+    // Queued in host memory; `data` may be device memory, so it goes through the copy too
+    // (host-only groups keep the one-pass copy of the vector's constructor).
+    if (mailbox_->copy == copy_memory) {
+      mailbox_->queued[key].emplace_back(data.begin(), data.end());
+      return Request();
+    }
+    std::vector<std::byte> payload(data.size());
+    if (!data.empty()) {
+      RM_RETURN_IF_ERROR(mailbox_->copy(payload.data(), data.data(), data.size())
+                             .with_context("rank " + std::to_string(rank_) + " sending to rank " +
+                                           std::to_string(peer)));
+    }
+    mailbox_->queued[key].push_back(std::move(payload));
   }
   return Request();  // eager: complete on return
 }
@@ -176,7 +195,7 @@ StatusOr<Request> LocalComm::irecv(int peer, MutableView data, Tag tag) {
   const LocalKey key{peer, rank_, tag.packed()};
   auto it = mailbox_->queued.find(key);
   if (it != mailbox_->queued.end()) {
-    deliver(*recv, it->second.front());
+    deliver(*recv, it->second.front(), mailbox_->copy);
     it->second.pop_front();
     if (it->second.empty()) mailbox_->queued.erase(it);
   } else {

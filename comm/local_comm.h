@@ -7,6 +7,12 @@
 // tag) arrives. Matching is on Tag::packed(), as UcxComm matches, so both accept the same tags.
 // Messages of one (source, destination, tag) are received in the order they were sent.
 //
+// Device memory: every payload byte moves through one copy function, std::memcpy by default. A
+// CUDA build passes one that accepts device pointers (core/cuda/device_buffer.h copy_bytes,
+// cudaMemcpy with cudaMemcpyDefault, which tells host from device pointers through unified
+// addressing), so P ranks sharing one GPU can run the ring with device-resident blocks: NCCL
+// needs one GPU per rank, and this is the single-GPU stand-in. comm itself never links CUDA.
+//
 // Faults: mark_dead() makes a rank behave like a killed process. Its own calls fail, and its
 // peers' waits for a message it never sent fail with kUnavailable at once instead of timing out.
 // Messages it sent before dying stay receivable, as bytes already delivered by a network are.
@@ -31,10 +37,14 @@ struct LocalMailbox;
 
 class LocalComm final : public Communicator {
  public:
+  // Copies `bytes` from src to dst (either may be device memory the function understands);
+  // a failure fails the transfer with its Status.
+  using CopyBytes = Status (*)(void* dst, const void* src, size_t bytes);
+
   // A group of `world` connected ranks; element r is rank r. Each rank's waits of a protocol
-  // step use `step_timeout`. REQUIRES: world >= 1.
+  // step use `step_timeout`. Payloads move with `copy` (null: std::memcpy). REQUIRES: world >= 1.
   static std::vector<std::unique_ptr<Communicator>> make_local_group(
-      int world, std::chrono::milliseconds step_timeout);
+      int world, std::chrono::milliseconds step_timeout, CopyBytes copy = nullptr);
 
   int rank() const override { return rank_; }
   int size() const override;

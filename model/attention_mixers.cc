@@ -37,9 +37,9 @@ class AttentionFamilyMixer final : public Mixer {
     const Projected p = project(ctx, h, w_, shape_);
     auto global = ctx.distribution == attention::Distribution::kRing
                       ? attention::ring_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v,
-                                                  ctx.positions(), mask_, *ctx.pool, layer)
+                                                  ctx.positions(), mask_, *ctx.backend, layer)
                       : attention::ulysses_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v,
-                                                     ctx.positions(), mask_, *ctx.pool, layer);
+                                                     ctx.positions(), mask_, *ctx.backend, layer);
     if (!global.ok()) return global.status();
     project_out(*ctx.pool, global->out, w_.wo, out.data<float>(), /*accumulate=*/false);
     return ok_status();
@@ -70,7 +70,7 @@ class AttentionFamilyMixer final : public Mixer {
       const attention::Positions q_pos{pos.subspan(b, r), seq.subspan(b, r)};
       RM_ASSIGN_OR_RETURN(
           attention::BlockResult result,
-          attention::attend_block(q, keys.k, keys.v, q_pos, keys.positions(), mask_, *ctx.pool));
+          attention::attend_block(*ctx.backend, q, keys.k, keys.v, q_pos, keys.positions(), mask_));
       project_out(*ctx.pool, result.out, w_.wo, out.data<float>() + begin * d,
                   /*accumulate=*/false);
     }

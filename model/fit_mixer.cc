@@ -5,7 +5,7 @@
 #include <functional>
 #include <mutex>
 
-#include "attention/attention.h"
+#include "attention/backend.h"
 #include "model/internal/projection.h"
 
 namespace ringmaster::model {
@@ -25,15 +25,30 @@ Status for_each_index(ThreadPool& pool, int64_t count, const std::function<Statu
 }
 
 // out = Attn core (softmax(q k^T / sqrt(head_dim)) v per head) of one group's rows with no mask.
-// Called once per group from inside a loop on the job's pool: a one-thread pool of its own
-// keeps attend_block from sizing scratch for every thread of a pool it could not use anyway.
-Status attend_group(const Tensor& q, const Tensor& k, const Tensor& v, Tensor out) {
-  ThreadPool serial(1);
+Status attend_group(attention::AttentionBackend& backend, const Tensor& q, const Tensor& k,
+                    const Tensor& v, Tensor out) {
   const std::vector<int64_t> q_pos(static_cast<size_t>(q.dim(0))),
       k_pos(static_cast<size_t>(k.dim(0)));
   attention::BlockResult result{std::move(out), Tensor::empty({q.dim(0), q.dim(1)}, DType::kF32)};
-  return attention::attend_block_into(q, k, v, {q_pos, {}}, {k_pos, {}},
-                                      attention::MaskSpec::none(), serial, result);
+  return backend.attend_block_into(q, k, v, {q_pos, {}}, {k_pos, {}}, attention::MaskSpec::none(),
+                                   result);
+}
+
+using GroupTask = std::function<Status(attention::AttentionBackend&, int64_t)>;
+
+// Runs task(backend, i) for i in [0, count). On the CPU the groups run in parallel on the job's
+// pool, each on a one-thread backend of its own: that keeps attend_block from sizing scratch for
+// every thread of a pool it could not use anyway. On a device they run one after another on the
+// job's backend (one thread issues its calls; the kernel spreads a group over the device).
+Status for_each_group(const ShardContext& ctx, int64_t count, const GroupTask& task) {
+  if (ctx.backend->device().is_cpu()) {
+    return for_each_index(*ctx.pool, count, [&](int64_t i) {
+      ThreadPool serial(1);
+      return task(*attention::make_cpu_backend(serial), i);
+    });
+  }
+  for (int64_t i = 0; i < count; ++i) RM_RETURN_IF_ERROR(task(*ctx.backend, i));
+  return ok_status();
 }
 
 class FitMixer final : public Mixer {
@@ -45,12 +60,12 @@ class FitMixer final : public Mixer {
     // attend_block sets this itself, but the first call may come from several pool threads
     // at once (attend_group); set it here, on one thread, before any of them run.
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-    RM_RETURN_IF_ERROR(read(*ctx.pool, h));
+    RM_RETURN_IF_ERROR(read(ctx, h));
     RM_RETURN_IF_ERROR(stream_->share(ctx, layer));
     for (const FitWeights::Global& global : w_.global) {
-      RM_RETURN_IF_ERROR(global_layer(*ctx.pool, global));
+      RM_RETURN_IF_ERROR(global_layer(ctx, global));
     }
-    return write(*ctx.pool, h, out);
+    return write(ctx, h, out);
   }
 
  private:
@@ -63,7 +78,8 @@ class FitMixer final : public Mixer {
 
   // lat[g] += Attn(RMSNorm(lat[g], read.norm_q), RMSNorm(h_g, read.norm_kv); read) for this
   // rank's groups.
-  Status read(ThreadPool& pool, const Tensor& h) {
+  Status read(const ShardContext& ctx, const Tensor& h) {
+    ThreadPool& pool = *ctx.pool;
     const FitGroups& groups = stream_->groups();
     const int64_t m = groups.latents, d = h.dim(1), n = h.dim(0);
     const auto n_own = static_cast<int64_t>(groups.local.size());
@@ -82,9 +98,9 @@ class FitMixer final : public Mixer {
     xkv = {};
 
     Tensor o = Tensor::empty({n_own * m, shape_.n_heads, shape_.head_dim}, DType::kF32);
-    RM_RETURN_IF_ERROR(for_each_index(pool, n_own, [&](int64_t i) {
+    RM_RETURN_IF_ERROR(for_each_group(ctx, n_own, [&](attention::AttentionBackend& be, int64_t i) {
       const FitGroups::Local& g = groups.local[static_cast<size_t>(i)];
-      return attend_group(q.rows(i * m, (i + 1) * m), k.rows(g.begin, g.begin + g.len),
+      return attend_group(be, q.rows(i * m, (i + 1) * m), k.rows(g.begin, g.begin + g.len),
                           v.rows(g.begin, g.begin + g.len), o.rows(i * m, (i + 1) * m));
     }));
     // This rank's groups are not contiguous in the stream (zigzag, striped): project into the
@@ -99,7 +115,8 @@ class FitMixer final : public Mixer {
   }
 
   // One pre-norm layer over every latent of the job (redundant on every rank).
-  Status global_layer(ThreadPool& pool, const FitWeights::Global& w) {
+  Status global_layer(const ShardContext& ctx, const FitWeights::Global& w) {
+    ThreadPool& pool = *ctx.pool;
     const FitGroups& groups = stream_->groups();
     Tensor& lat = stream_->latents();
     const int64_t rows = lat.dim(0) * lat.dim(1), d = lat.dim(2);
@@ -114,15 +131,16 @@ class FitMixer final : public Mixer {
     xn = {};
     RM_ASSIGN_OR_RETURN(
         attention::BlockResult result,
-        attention::attend_block(q, k, v, groups.latent_positions(), groups.latent_positions(),
-                                attention::MaskSpec{.causal = causal_}, pool));
+        attention::attend_block(*ctx.backend, q, k, v, groups.latent_positions(),
+                                groups.latent_positions(), attention::MaskSpec{.causal = causal_}));
     project_out(pool, result.out, w.attn.wo, lat.data<float>(), /*accumulate=*/true);
     add_mlp_residual(lat.data<float>(), rows, w.norm2.const_data<float>(), eps_, w.mlp, pool);
     return ok_status();
   }
 
   // out_g = Attn(RMSNorm(h_g, write.norm_q), RMSNorm(src[g], write.norm_kv); write).
-  Status write(ThreadPool& pool, const Tensor& h, Tensor& out) {
+  Status write(const ShardContext& ctx, const Tensor& h, Tensor& out) {
+    ThreadPool& pool = *ctx.pool;
     const FitGroups& groups = stream_->groups();
     const int64_t m = groups.latents, d = h.dim(1), n = h.dim(0);
     const auto n_own = static_cast<int64_t>(groups.local.size());
@@ -158,12 +176,12 @@ class FitMixer final : public Mixer {
 
     // Zero-filled: a group with no source keeps o = 0, so its output rows are exactly 0.
     Tensor o = Tensor::empty({n, shape_.n_heads, shape_.head_dim}, DType::kF32);
-    RM_RETURN_IF_ERROR(for_each_index(pool, n_own, [&](int64_t i) {
+    RM_RETURN_IF_ERROR(for_each_group(ctx, n_own, [&](attention::AttentionBackend& be, int64_t i) {
       const auto idx = static_cast<size_t>(i);
       if (source[idx] < 0) return ok_status();
       const FitGroups::Local& g = groups.local[idx];
       const int64_t s = slot[idx];
-      return attend_group(q.rows(g.begin, g.begin + g.len), k.rows(s * m, (s + 1) * m),
+      return attend_group(be, q.rows(g.begin, g.begin + g.len), k.rows(s * m, (s + 1) * m),
                           v.rows(s * m, (s + 1) * m), o.rows(g.begin, g.begin + g.len));
     }));
     project_out(pool, o, w_.write.wo, out.data<float>(), /*accumulate=*/false);

@@ -1,14 +1,17 @@
 // model/shard.h: what one rank knows while it runs its slice of the sequence.
 //
 // ShardContext bundles the Communicator, the partition plan, the record layout, the stream
-// indices this rank owns (local order) with their positions and record ids, the thread pool and
-// how global attention is distributed. Built once per job by the worker; mixers read it.
-// Not owning: the referenced objects outlive the job. Thread-compatible.
+// indices this rank owns (local order) with their positions and record ids, the thread pool,
+// the attention backend and how global attention is distributed. Built once per job by the
+// worker; mixers read it. Not owning, except the backend (shared, so copies of the context run
+// on the same one): the referenced objects outlive the job. Thread-compatible.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "attention/backend.h"
 #include "attention/check_job.h"
 #include "attention/masks.h"
 #include "comm/communicator.h"
@@ -22,6 +25,9 @@ struct ShardContext {
   const comm::PartitionPlan* plan = nullptr;
   const comm::RecordLayout* layout = nullptr;
   ThreadPool* pool = nullptr;
+  // Where attention blocks compute; activations stay on the host and the backend moves what it
+  // needs. Chosen once by the worker (CPU over `pool` unless told otherwise).
+  std::shared_ptr<attention::AttentionBackend> backend;
   attention::Distribution distribution = attention::Distribution::kRing;
 
   std::vector<int64_t> tokens;  // stream indices owned by this rank, increasing
@@ -32,9 +38,11 @@ struct ShardContext {
   attention::Positions positions() const { return {pos, seq}; }
 };
 
-// Fills tokens/pos/seq for `rank` from the plan and layout.
+// Fills tokens/pos/seq for `rank` from the plan and layout. A null `backend` means the CPU
+// backend over `pool`.
 ShardContext make_shard_context(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                 const comm::RecordLayout& layout, ThreadPool& pool,
-                                attention::Distribution distribution);
+                                attention::Distribution distribution,
+                                std::shared_ptr<attention::AttentionBackend> backend = nullptr);
 
 }  // namespace ringmaster::model

@@ -66,11 +66,12 @@ Tensor run_distributed(const Problem& p, PlanKind plan_kind, int world, Distribu
         my_seq.push_back(seq[static_cast<size_t>(t)]);
       }
       ThreadPool pool(1);
+      const auto backend = make_cpu_backend(pool);
       auto& c = *comms[static_cast<size_t>(r)];
       const Positions positions{my_pos, my_seq};
       auto out = how == Distribution::kRing
-                     ? ring_attention(c, *plan, q, k, v, positions, p.mask, pool, 7)
-                     : ulysses_attention(c, *plan, q, k, v, positions, p.mask, pool, 7);
+                     ? ring_attention(c, *plan, q, k, v, positions, p.mask, *backend, 7)
+                     : ulysses_attention(c, *plan, q, k, v, positions, p.mask, *backend, 7);
       statuses[static_cast<size_t>(r)] = out.status();
       if (!out.ok()) return;
       for (size_t i = 0; i < tokens.size(); ++i) {
@@ -158,8 +159,9 @@ TEST(Ulysses, HeadsMustDivideAmongWorkers) {
   Tensor q = Tensor::empty({2, 2, 8}, DType::kF32), k = Tensor::empty({2, 2, 8}, DType::kF32);
   std::vector<int64_t> pos = {0, 1};
   ThreadPool pool(1);
-  const auto out =
-      ulysses_attention(*group[0], *plan3, q, k, k, Positions{pos, {}}, MaskSpec::none(), pool, 0);
+  const auto backend = make_cpu_backend(pool);
+  const auto out = ulysses_attention(*group[0], *plan3, q, k, k, Positions{pos, {}},
+                                     MaskSpec::none(), *backend, 0);
   EXPECT_EQ(out.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(out.status().message().find("multiple of the 3 workers"), std::string::npos);
 }
@@ -188,9 +190,10 @@ TEST(Ring, SilentPeerHitsTheStepDeadlineNamingStepAndRank) {
       make_check_rows(spec, tokens, q, k, v);
       std::vector<int64_t> pos(tokens.begin(), tokens.end());
       ThreadPool pool(1);
+      const auto backend = make_cpu_backend(pool);
       statuses[static_cast<size_t>(r)] =
           ring_attention(*comms[static_cast<size_t>(r)], *plan, q, k, v, Positions{pos, {}},
-                         MaskSpec::causal_mask(), pool, 3)
+                         MaskSpec::causal_mask(), *backend, 3)
               .status();
     });
   }

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <latch>
 #include <thread>
 
@@ -104,6 +106,44 @@ TEST(LocalComm, RequestsMayOutliveTheirCommunicator) {
   group.clear();
   EXPECT_TRUE(recv->wait(std::chrono::steady_clock::now()).ok());
   EXPECT_EQ(in, out);
+}
+
+// Every payload byte moves through the group's copy function (how a CUDA build moves device
+// memory between ranks sharing one GPU): both for a receive already posted and for a message
+// queued before its receive; a failing copy fails the transfer.
+std::atomic<int> copies{0};
+Status counting_copy(void* dst, const void* src, size_t bytes) {
+  copies.fetch_add(1);
+  std::memcpy(dst, src, bytes);
+  return ok_status();
+}
+Status failing_copy(void*, const void*, size_t) { return internal_error("copy refused"); }
+
+TEST(LocalComm, PayloadsMoveThroughTheInjectedCopy) {
+  copies = 0;
+  auto group = LocalComm::make_local_group(2, kStepTimeout, counting_copy);
+  const std::vector<std::byte> out = {std::byte{1}, std::byte{2}, std::byte{3}};
+  std::vector<std::byte> posted(3), queued(3);
+  StatusOr<Request> recv = group[1]->irecv(0, posted, Tag{1, 0, 1});
+  ASSERT_TRUE(recv.ok());
+  ASSERT_TRUE(group[0]->isend(1, out, Tag{1, 0, 1}).ok());
+  ASSERT_TRUE(recv->wait(std::chrono::steady_clock::now() + kStepTimeout).ok());
+  EXPECT_EQ(posted, out);
+  EXPECT_EQ(copies.load(), 1);
+  ASSERT_TRUE(group[0]->isend(1, out, Tag{1, 1, 1}).ok());  // queued: copied into the mailbox
+  StatusOr<Request> late = group[1]->irecv(0, queued, Tag{1, 1, 1});
+  ASSERT_TRUE(late.ok());
+  ASSERT_TRUE(late->wait(std::chrono::steady_clock::now() + kStepTimeout).ok());
+  EXPECT_EQ(queued, out);
+  EXPECT_EQ(copies.load(), 3);
+
+  auto broken = LocalComm::make_local_group(2, kStepTimeout, failing_copy);
+  EXPECT_EQ(broken[0]->isend(1, out, Tag{1, 0, 1}).status().code(), StatusCode::kInternal);
+  StatusOr<Request> refused = broken[1]->irecv(0, posted, Tag{1, 2, 1});
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(broken[0]->isend(1, out, Tag{1, 2, 1}).status().code(), StatusCode::kOk);
+  EXPECT_EQ(refused->wait(std::chrono::steady_clock::now() + kStepTimeout).code(),
+            StatusCode::kInternal);
 }
 
 }  // namespace
