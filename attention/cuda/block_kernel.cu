@@ -10,10 +10,10 @@
 // the values seen so far and m their largest scaled score (-inf while every key was hidden).
 // Memory is O(tile): no [q_len, kv_len] buffer exists anywhere.
 //
-// Masks are policy types: NoMask (one sequence, nothing hidden: only the key tail is masked) and
-// PositionMask (attention/masks.h's rules from global positions and sequence ids). PositionMask
-// also skips key tiles the mask hides from the whole query tile, as classify_tile does on the
-// CPU, so causal attention does about half the work.
+// Masks are policy types (mask_policy.cuh): NoMask (one sequence, nothing hidden: only the key
+// tail is masked) and PositionMask (attention/masks.h's rules from global positions and sequence
+// ids). PositionMask also skips key tiles the mask hides from the whole query tile, as
+// classify_tile does on the CPU, so causal attention does about half the work.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <mma.h>
@@ -23,12 +23,17 @@
 #include <string>
 
 #include "attention/cuda/block_kernel.cuh"
+#include "attention/cuda/mask_policy.cuh"
 #include "core/cuda/cuda_status.h"
 
 namespace ringmaster::attention {
 namespace {
 
 namespace wmma = nvcuda::wmma;
+using kernel::Extent;
+using kernel::NoMask;
+using kernel::PositionMask;
+using kernel::tile_hidden;
 
 constexpr int kWarpSize = 32;
 constexpr int kWarps = 4;
@@ -75,63 +80,6 @@ __device__ __half from_float<__half>(float x) {
   return __float2half_rn(x);
 }
 
-// ---- mask policies ----------------------------------------------------------------------------
-
-// Every key of the block is visible to every query: no mask, and one sequence on both sides.
-struct NoMask {
-  static constexpr bool kUsesPositions = false;
-  struct Row {};
-  __device__ static Row row(const AttendParams&, int64_t) { return {}; }
-  __device__ static bool visible(const Row&, const int64_t*, const int32_t*, int) { return true; }
-};
-
-// masks.h's rules. A query sees exactly the keys of its own sequence whose position lies in
-// visible_range(mask, p) = [lo, hi]; this is the device twin of that function. Rows past q_len
-// get an empty range.
-struct PositionMask {
-  static constexpr bool kUsesPositions = true;
-  struct Row {
-    int64_t lo, hi;
-    int32_t seq;
-  };
-  __device__ static Row row(const AttendParams& p, int64_t q) {
-    if (q >= p.q_len) return {1, 0, 0};
-    const int64_t pos = p.q_pos[q];
-    Row r{0, INT64_MAX / 4, p.q_seq ? p.q_seq[q] : 0};
-    if (p.causal) r.hi = pos;
-    if (p.window > 0) {
-      r.lo = max(r.lo, pos - p.window + 1);
-      if (!p.causal) r.hi = min(r.hi, pos + p.window - 1);
-    }
-    if (p.group > 0) {
-      const int64_t first = pos / p.group * p.group;
-      r.lo = max(r.lo, first);
-      r.hi = min(r.hi, first + p.group - 1);
-    }
-    return r;
-  }
-  // Key `col` of the tile staged in shared memory (k_pos, k_seq).
-  __device__ static bool visible(const Row& r, const int64_t* k_pos, const int32_t* k_seq,
-                                 int col) {
-    return k_seq[col] == r.seq && k_pos[col] >= r.lo && k_pos[col] <= r.hi;
-  }
-};
-
-// Position and sequence extent of a tile (max < min: empty), reduced across a warp.
-struct Extent {
-  long long min_pos, max_pos;
-  int min_seq, max_seq;
-};
-
-__device__ Extent empty_extent() { return {INT64_MAX, INT64_MIN, INT32_MAX, INT32_MIN}; }
-
-__device__ void include(Extent& e, int64_t pos, int32_t seq) {
-  e.min_pos = min(e.min_pos, static_cast<long long>(pos));
-  e.max_pos = max(e.max_pos, static_cast<long long>(pos));
-  e.min_seq = min(e.min_seq, seq);
-  e.max_seq = max(e.max_seq, seq);
-}
-
 // After this every lane holds the warp-wide extent.
 __device__ Extent warp_reduce(Extent e) {
   for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
@@ -141,24 +89,6 @@ __device__ Extent warp_reduce(Extent e) {
     e.max_seq = max(e.max_seq, __shfl_xor_sync(kFullMask, e.max_seq, offset));
   }
   return e;
-}
-
-// True when no query of extent q sees any key of extent k: the kHidden half of classify_tile
-// (attention/masks.cc). Position rules only bound pairs when each tile is one sequence.
-__device__ bool tile_hidden(const AttendParams& p, const Extent& q, const Extent& k) {
-  if (q.max_pos < q.min_pos || k.max_pos < k.min_pos) return true;
-  if (q.max_seq < k.min_seq || k.max_seq < q.min_seq) return true;
-  if (q.min_seq != q.max_seq || k.min_seq != k.max_seq) return false;
-  if (p.causal && k.min_pos > q.max_pos) return true;
-  if (p.window > 0) {
-    if (q.min_pos - k.max_pos >= p.window) return true;
-    if (!p.causal && k.min_pos - q.max_pos >= p.window) return true;
-  }
-  if (p.group > 0 &&
-      (k.max_pos / p.group < q.min_pos / p.group || q.max_pos / p.group < k.min_pos / p.group)) {
-    return true;
-  }
-  return false;
 }
 
 // ---- tile loads ---------------------------------------------------------------------------------
@@ -223,12 +153,12 @@ __global__ void __launch_bounds__(kThreads) attend_kernel(const AttendParams p, 
   float m = -INFINITY;  // running max of scaled scores (base 2)
   float l = 0.0f;       // running sum of 2^(s - m)
 
-  Extent q_extent = empty_extent();  // meaningful in warp 0 only
+  Extent q_extent;  // meaningful in warp 0 only
   if constexpr (Mask::kUsesPositions) {
     if (warp == 0) {
       for (int i = lane; i < kBlockQ; i += kWarpSize) {
         const int64_t row = q0 + i;
-        if (row < p.q_len) include(q_extent, p.q_pos[row], p.q_seq ? p.q_seq[row] : 0);
+        if (row < p.q_len) q_extent.include(p.q_pos[row], p.q_seq ? p.q_seq[row] : 0);
       }
       q_extent = warp_reduce(q_extent);
     }
@@ -249,14 +179,14 @@ __global__ void __launch_bounds__(kThreads) attend_kernel(const AttendParams p, 
       // flag alternates between two slots: a warp still reading last tile's slot is never
       // overwritten, since warp 0 cannot pass the next __syncthreads before it.
       if (warp == 0) {
-        Extent k_extent = empty_extent();
+        Extent k_extent;
         for (int i = lane; i < kBlockK; i += kWarpSize) {
           const int64_t key = k0 + i;
           const int64_t pos = key < p.kv_len ? p.k_pos[key] : 0;
           const int32_t seq = key < p.kv_len && p.k_seq ? p.k_seq[key] : 0;
           s_kpos[i] = pos;
           s_kseq[i] = seq;
-          if (key < p.kv_len) include(k_extent, pos, seq);
+          if (key < p.kv_len) k_extent.include(pos, seq);
         }
         k_extent = warp_reduce(k_extent);
         if (lane == 0) s_skip[kt % 2] = tile_hidden(p, q_extent, k_extent) ? 1 : 0;
