@@ -4,11 +4,16 @@
 // Key/value tiles of kBlockK = 64 rows stream through shared memory; per tile and warp:
 //   S = Q K^T                      16 x 64, tensor cores, f32 accumulators, stored to smem
 //   m' = max(m, rowmax(S)),  P = 2^(S - m'),  l = 2^(m - m') l + rowsum(P)     (f32, per row)
-//   O  = 2^(m - m') O + P V        P rounded to the input type, O an f32 tile in smem
+//   O  = 2^(m - m') O + P V        P rounded to the input type, O in f32 accumulator registers
 // with S pre-scaled by log2(e) / sqrt(head_dim), so m and l are base-2 and the natural-log lse is
 // (m + log2 l) ln 2 at the end. Invariant after each tile: O / l is the softmax-weighted mean of
 // the values seen so far and m their largest scaled score (-inf while every key was hidden).
 // Memory is O(tile): no [q_len, kv_len] buffer exists anywhere.
+//
+// WMMA does not document which accumulator element a lane holds, but rescaling O by a per-row
+// factor needs each element's row. Each warp therefore learns the map once, at the start: it
+// loads a 16x16 tile whose entries are their own row numbers into an accumulator fragment, so
+// element i of any accumulator fragment of this lane lies in row row_of[i].
 //
 // Masks are policy types (mask_policy.cuh): NoMask (one sequence, nothing hidden: only the key
 // tail is masked) and PositionMask (attention/masks.h's rules from global positions and sequence
@@ -41,7 +46,10 @@ constexpr int kThreads = kWarpSize * kWarps;
 constexpr int kRowsPerWarp = 16;                // one WMMA tile of rows
 constexpr int kBlockQ = kWarps * kRowsPerWarp;  // query rows per thread block
 constexpr int kBlockK = 64;                     // keys per streamed tile
-constexpr int kColsPerLane = kBlockK / 2;       // two lanes share a score row
+constexpr int kColsPerLane = kBlockK / 2;
+// Three blocks (12 warps) per SM hide more load latency than two; this caps registers at 168
+// per thread, and the shared-memory layout below is sized so three blocks fit (~70 KB each).
+constexpr int kMinBlocksPerSm = 3;  // two lanes share a score row
 constexpr unsigned kFullMask = 0xffffffffu;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
@@ -56,17 +64,21 @@ struct Layout {
   static constexpr int kLdT = kD + 8;       // q, k, v rows (16-bit elements)
   static constexpr int kLdS = kBlockK + 4;  // score rows (f32)
   static constexpr int kLdP = kBlockK + 8;  // probability rows (16-bit)
-  static constexpr int kLdO = kD + 4;       // output accumulator rows (f32)
+  static constexpr int kLdO = kD + 4;       // output rows (f32), staged once at the end
+  // Q is dead once each warp holds it in fragments, so P reuses its space; K and V are dead after
+  // the key loop, so the output is staged in theirs. Smaller blocks: more of them per SM.
   static constexpr size_t kQ = 0;
+  static constexpr size_t kP = kQ;
   static constexpr size_t kK = align128(kQ + sizeof(T) * kBlockQ * kLdT);
+  static constexpr size_t kO = kK;
   static constexpr size_t kV = align128(kK + sizeof(T) * kBlockK * kLdT);
   static constexpr size_t kS = align128(kV + sizeof(T) * kBlockK * kLdT);
-  static constexpr size_t kP = align128(kS + sizeof(float) * kBlockQ * kLdS);
-  static constexpr size_t kO = align128(kP + sizeof(T) * kBlockQ * kLdP);
-  static constexpr size_t kKPos = align128(kO + sizeof(float) * kBlockQ * kLdO);
+  static constexpr size_t kKPos = align128(kS + sizeof(float) * kBlockQ * kLdS);
   static constexpr size_t kKSeq = align128(kKPos + sizeof(int64_t) * kBlockK);
   static constexpr size_t kSkip = align128(kKSeq + sizeof(int32_t) * kBlockK);
   static constexpr size_t kBytes = align128(kSkip + 2 * sizeof(int));
+  static_assert(sizeof(T) * kBlockQ * kLdP <= kK - kQ, "P must fit in Q's space");
+  static_assert(sizeof(float) * kBlockQ * kLdO <= kS - kK, "O must fit in K's and V's space");
 };
 
 template <typename T>
@@ -115,7 +127,8 @@ __device__ void load_rows(T* dst, const T* src, int64_t row0, int64_t len, int h
 // ---- the kernel ---------------------------------------------------------------------------------
 
 template <typename T, int kD, typename Mask>
-__global__ void __launch_bounds__(kThreads) attend_kernel(const AttendParams p, float scale_log2) {
+__global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
+    attend_kernel(const AttendParams p, float scale_log2) {
   using L = Layout<T, kD>;
   extern __shared__ __align__(128) unsigned char smem[];
   T* s_q = reinterpret_cast<T*>(smem + L::kQ);
@@ -142,7 +155,20 @@ __global__ void __launch_bounds__(kThreads) attend_kernel(const AttendParams p, 
   float* s_o = reinterpret_cast<float*>(smem + L::kO) + warp * kRowsPerWarp * L::kLdO;
 
   load_rows<T, kD, kBlockQ>(s_q, q, q0, p.q_len, p.n_heads, head);
-  for (int i = lane; i < kRowsPerWarp * L::kLdO; i += kWarpSize) s_o[i] = 0.0f;
+
+  // The accumulator fragments' row map (see the top of this file), through this warp's S slice.
+  using Accumulator = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+  int row_of[Accumulator::num_elements];
+  {
+    for (int i = lane; i < 16 * 16; i += kWarpSize) s_s[(i / 16) * L::kLdS + i % 16] = i / 16;
+    __syncwarp();
+    Accumulator rows;
+    wmma::load_matrix_sync(rows, s_s, L::kLdS, wmma::mem_row_major);
+    for (int i = 0; i < Accumulator::num_elements; ++i) row_of[i] = static_cast<int>(rows.x[i]);
+    __syncwarp();  // read before the first S tile overwrites the slice
+  }
+  Accumulator o_frag[kD / 16];
+  for (int n = 0; n < kD / 16; ++n) wmma::fill_fragment(o_frag[n], 0.0f);
 
   // Softmax state: lanes 2r and 2r+1 share row r of this warp's 16 and hold identical copies.
   // Each lane owns the interleaved columns 2j + half, which spreads the pair over banks.
@@ -170,6 +196,7 @@ __global__ void __launch_bounds__(kThreads) attend_kernel(const AttendParams p, 
   for (int kk = 0; kk < kD / 16; ++kk) {
     wmma::load_matrix_sync(q_frag[kk], s_q + warp * kRowsPerWarp * L::kLdT + kk * 16, L::kLdT);
   }
+  __syncthreads();  // every warp holds its Q before any warp writes P over it
 
   const int64_t num_k_tiles = (p.kv_len + kBlockK - 1) / kBlockK;
   for (int64_t kt = 0; kt < num_k_tiles; ++kt) {
@@ -200,7 +227,7 @@ __global__ void __launch_bounds__(kThreads) attend_kernel(const AttendParams p, 
 
     // S = Q K^T: K rows in smem read as a column-major K^T.
     for (int n = 0; n < kBlockK / 16; ++n) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+      Accumulator acc;
       wmma::fill_fragment(acc, 0.0f);
       for (int kk = 0; kk < kD / 16; ++kk) {
         wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> k_frag;
@@ -212,14 +239,16 @@ __global__ void __launch_bounds__(kThreads) attend_kernel(const AttendParams p, 
     __syncwarp();
 
     // Online softmax for row r_local, this lane's 32 columns.
-    const float* s_row = s_s + r_local * L::kLdS;
-    float s[kColsPerLane];
+    // The masked, scaled scores go back in place (each lane rewrites only its own columns), not
+    // into a register array: registers are the kernel's scarcest resource.
+    float* s_row = s_s + r_local * L::kLdS;
     float tile_max = -INFINITY;
     for (int j = 0; j < kColsPerLane; ++j) {
       const int col = 2 * j + half;
       const bool visible = k0 + col < p.kv_len && Mask::visible(mask_row, s_kpos, s_kseq, col);
-      s[j] = visible ? s_row[col] * scale_log2 : -INFINITY;
-      tile_max = fmaxf(tile_max, s[j]);
+      const float score = visible ? s_row[col] * scale_log2 : -INFINITY;
+      s_row[col] = score;
+      tile_max = fmaxf(tile_max, score);
     }
     tile_max = fmaxf(tile_max, __shfl_xor_sync(kFullMask, tile_max, 1));
     const float m_new = fmaxf(m, tile_max);
@@ -228,16 +257,23 @@ __global__ void __launch_bounds__(kThreads) attend_kernel(const AttendParams p, 
     T* p_row = s_p + r_local * L::kLdP;
     float tile_sum = 0.0f;
     for (int j = 0; j < kColsPerLane; ++j) {
-      const float prob = m_new == -INFINITY ? 0.0f : exp2f(s[j] - m_new);
+      const float prob = m_new == -INFINITY ? 0.0f : exp2f(s_row[2 * j + half] - m_new);
       tile_sum += prob;
       p_row[2 * j + half] = from_float<T>(prob);
     }
     tile_sum += __shfl_xor_sync(kFullMask, tile_sum, 1);
     l = l * alpha + tile_sum;
     m = m_new;
-    float* o_row = s_o + r_local * L::kLdO;
-    for (int c = half; c < kD; c += 2) o_row[c] *= alpha;
-    __syncwarp();
+    // O = alpha O, row by row: element i's row is row_of[i], whose alpha lanes 2 row_of[i] and
+    // 2 row_of[i] + 1 hold.
+    float alpha_of[Accumulator::num_elements];
+    for (int i = 0; i < Accumulator::num_elements; ++i) {
+      alpha_of[i] = __shfl_sync(kFullMask, alpha, 2 * row_of[i]);
+    }
+    for (int n = 0; n < kD / 16; ++n) {
+      for (int i = 0; i < Accumulator::num_elements; ++i) o_frag[n].x[i] *= alpha_of[i];
+    }
+    __syncwarp();  // P is in shared memory before the fragments load it
 
     // O += P V.
     wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> p_frag[kBlockK / 16];
@@ -245,28 +281,35 @@ __global__ void __launch_bounds__(kThreads) attend_kernel(const AttendParams p, 
       wmma::load_matrix_sync(p_frag[kk], s_p + kk * 16, L::kLdP);
     }
     for (int n = 0; n < kD / 16; ++n) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::load_matrix_sync(acc, s_o + n * 16, L::kLdO, wmma::mem_row_major);
       for (int kk = 0; kk < kBlockK / 16; ++kk) {
         wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> v_frag;
         wmma::load_matrix_sync(v_frag, s_v + kk * 16 * L::kLdT + n * 16, L::kLdT);
-        wmma::mma_sync(acc, p_frag[kk], v_frag, acc);
+        wmma::mma_sync(o_frag[n], p_frag[kk], v_frag, o_frag[n]);
       }
-      wmma::store_matrix_sync(s_o + n * 16, acc, L::kLdO, wmma::mem_row_major);
     }
-    // Every warp is done with this K/V tile (and its positions) before the next overwrites it.
+    // Every warp is done with this K/V tile (and its positions) before the next overwrites it,
+    // and before any warp stages its output over K and V after the last tile.
     __syncthreads();
   }
-  __syncwarp();
 
   // out = O / l, lse = (m + log2 l) ln 2; a row that saw no key has l = 0: out 0, lse -inf.
+  // O goes through shared memory (K's and V's space: every warp has left the key loop, whose
+  // last iteration ends in __syncthreads) so rows past q_len are never written to global.
+  const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
+  float inv_of[Accumulator::num_elements];
+  for (int i = 0; i < Accumulator::num_elements; ++i) {
+    inv_of[i] = __shfl_sync(kFullMask, inv_l, 2 * row_of[i]);
+  }
+  for (int n = 0; n < kD / 16; ++n) {
+    for (int i = 0; i < Accumulator::num_elements; ++i) o_frag[n].x[i] *= inv_of[i];
+    wmma::store_matrix_sync(s_o + n * 16, o_frag[n], L::kLdO, wmma::mem_row_major);
+  }
+  __syncwarp();
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
-    const float row_l = __shfl_sync(kFullMask, l, 2 * rr);
     const int64_t row = q0 + warp * kRowsPerWarp + rr;
     if (row >= p.q_len) break;  // warp-uniform
-    const float inv = row_l > 0.0f ? 1.0f / row_l : 0.0f;
     float* dst = p.out + (row * p.n_heads + head) * kD;
-    for (int c = lane; c < kD; c += kWarpSize) dst[c] = s_o[rr * L::kLdO + c] * inv;
+    for (int c = lane; c < kD; c += kWarpSize) dst[c] = s_o[rr * L::kLdO + c];
   }
   if (half == 0 && q_idx < p.q_len) {
     p.lse[q_idx * p.n_heads + head] = l > 0.0f ? (m + log2f(l)) * kLn2 : -INFINITY;

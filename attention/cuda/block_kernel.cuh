@@ -21,7 +21,8 @@ namespace ringmaster::attention {
 
 // Device pointers; q, k, v dense row-major [len, heads, head_dim] of `dtype`; out
 // [q_len, n_heads, head_dim] f32; lse [q_len, n_heads] f32. A null seq pointer means every token
-// is in sequence 0. out/lse must not overlap the inputs.
+// is in sequence 0. out/lse must not overlap the inputs. q, k and v must be 16-byte aligned (the
+// kernel loads them 16 bytes at a time; cudaMalloc's pointers and their row offsets are).
 struct AttendParams {
   const void* q = nullptr;
   const void* k = nullptr;
@@ -45,9 +46,9 @@ struct AttendParams {
 };
 
 // Enqueues the block on `stream` and returns without waiting. kInvalidArgument (naming the
-// field) for an unsupported dtype or head_dim, heads that do not divide, negative sizes or null
-// pointers; kInternal naming the launch when it fails. q_len == 0 is a no-op; kv_len == 0 writes
-// empty rows.
+// field) for an unsupported dtype or head_dim, heads that do not divide, negative sizes, null or
+// misaligned pointers; kInternal naming the launch when it fails. q_len == 0 is a no-op;
+// kv_len == 0 writes empty rows.
 Status launch_attend_block(const AttendParams& params, cudaStream_t stream);
 
 // Converts `count` elements between float types on the device (f32 <-> bf16 / f16), rounding to
