@@ -76,8 +76,8 @@ class AtlasMixer final : public Mixer {
   void project(const ShardContext& ctx, const float* h, int64_t rows, int64_t d, float* p) const;
   std::vector<ChunkGates> chunk_gates(const Tensor& h, const ChainPiece& piece) const;
   // Advances `states` over `piece`, block by block, writing the piece's rows of out.
-  void run_piece(const ShardContext& ctx, const Tensor& h, const ChainPiece& piece,
-                 std::vector<HeadState>& states, Tensor& out);
+  Status run_piece(const ShardContext& ctx, const Tensor& h, const ChainPiece& piece,
+                   std::vector<HeadState>& states, Tensor& out);
   void initial_states(std::vector<HeadState>& states) const;
   // The earliest unfinished piece whose start state is at hand (a record that starts here, or
   // whose state has arrived); waits for one until `deadline`.
@@ -94,8 +94,7 @@ class AtlasMixer final : public Mixer {
   int64_t heads_;
   AtlasShape shape_;
   Tensor proj_;  // [3 * width + heads, d]: wq, wk, wv, gamma rows of w_gates
-  std::vector<memory::AtlasScratch> scratch_;  // one per pool thread
-  std::vector<float> block_p_, block_y_;       // one block's projections and memory reads
+  std::vector<float> block_p_, block_y_;  // one block's projections and memory reads
   std::vector<Transfer> sends_;
 };
 
@@ -149,13 +148,14 @@ std::vector<ChunkGates> AtlasMixer::chunk_gates(const Tensor& h, const ChainPiec
   return gates;
 }
 
-void AtlasMixer::run_piece(const ShardContext& ctx, const Tensor& h, const ChainPiece& piece,
-                           std::vector<HeadState>& states, Tensor& out) {
+Status AtlasMixer::run_piece(const ShardContext& ctx, const Tensor& h, const ChainPiece& piece,
+                             std::vector<HeadState>& states, Tensor& out) {
   const std::vector<ChunkGates> gates = chunk_gates(h, piece);
   const auto chunks = gates.size() / static_cast<size_t>(heads_);
   const int64_t pw = proj_width(), hd = shape_.head_dim, d = h.dim(1), block = block_tokens();
   block_p_.resize(static_cast<size_t>(block * pw));
   block_y_.resize(static_cast<size_t>(block * width()));
+  std::vector<Status> head_status(static_cast<size_t>(heads_));
   for (int64_t b0 = 0; b0 < piece.len; b0 += block) {
     const int64_t rows = std::min(block, piece.len - b0), first = piece.local_begin + b0;
     project(ctx, h.data<float>() + first * d, rows, d, block_p_.data());
@@ -174,9 +174,10 @@ void AtlasMixer::run_piece(const ShardContext& ctx, const Tensor& h, const Chain
       run.ld_y = width();
       run.gates = std::span(gates).subspan(static_cast<size_t>(e) * chunks + first_chunk,
                                            chunks - first_chunk);
-      memory::run_head(shape_, states[static_cast<size_t>(e)], run,
-                       scratch_[static_cast<size_t>(thread)]);
+      head_status[static_cast<size_t>(e)] =
+          ctx.atlas->run_head(shape_, states[static_cast<size_t>(e)], run, thread);
     });
+    for (const Status& s : head_status) RM_RETURN_IF_ERROR(s);
     const int64_t tiles = (rows + kProjectTile - 1) / kProjectTile;
     ctx.pool->parallel_for(tiles, [&](int64_t t, int) {
       const int64_t begin = t * kProjectTile, count = std::min(kProjectTile, rows - begin);
@@ -184,6 +185,7 @@ void AtlasMixer::run_piece(const ShardContext& ctx, const Tensor& h, const Chain
              out.data<float>() + (first + begin) * out.dim(1));
     });
   }
+  return ok_status();
 }
 
 void AtlasMixer::initial_states(std::vector<HeadState>& states) const {
@@ -262,8 +264,6 @@ Status AtlasMixer::forward(const ShardContext& ctx, const Tensor& h, Tensor& out
                    state_tag(layer, piece.record)));
   }
 
-  scratch_.resize(static_cast<size_t>(ctx.pool->num_threads()));
-
   std::vector<bool> done(pieces.size(), false);
   std::vector<HeadState> states(static_cast<size_t>(heads_));
   double waited_s = 0;  // idle for want of a state: the wavefront's fill and its stalls
@@ -278,7 +278,9 @@ Status AtlasMixer::forward(const ShardContext& ctx, const Tensor& h, Tensor& out
     } else {
       memory::unpack_states(shape_, piece.first_pos, incoming[next].state.data(), states);
     }
-    run_piece(ctx, h, piece, states, out);
+    RM_RETURN_IF_ERROR(run_piece(ctx, h, piece, states, out)
+                           .with_context("atlas block " + std::to_string(layer) + " on the " +
+                                         ctx.atlas->name() + " backend"));
     if (piece.next_rank >= 0) {
       const int64_t end_pos = piece.first_pos + piece.len;
       Transfer& send = sends_.emplace_back();

@@ -17,6 +17,7 @@
 #include "comm/communicator.h"
 #include "comm/partition.h"
 #include "core/thread_pool.h"
+#include "memory/backend.h"
 
 namespace ringmaster::model {
 
@@ -28,6 +29,8 @@ struct ShardContext {
   // Where attention blocks compute; activations stay on the host and the backend moves what it
   // needs. Chosen once by the worker (CPU over `pool` unless told otherwise).
   std::shared_ptr<attention::AttentionBackend> backend;
+  // Where ATLAS chains run (memory/backend.h), one slot per pool thread; chosen with `backend`.
+  std::shared_ptr<memory::AtlasBackend> atlas;
   attention::Distribution distribution = attention::Distribution::kRing;
 
   std::vector<int64_t> tokens;  // stream indices owned by this rank, increasing
@@ -38,11 +41,12 @@ struct ShardContext {
   attention::Positions positions() const { return {pos, seq}; }
 };
 
-// Fills tokens/pos/seq for `rank` from the plan and layout. A null `backend` means the CPU
-// backend over `pool`.
+// Fills tokens/pos/seq for `rank` from the plan and layout. A null `backend` (`atlas`) means the
+// CPU backend over `pool`.
 ShardContext make_shard_context(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                 const comm::RecordLayout& layout, ThreadPool& pool,
                                 attention::Distribution distribution,
-                                std::shared_ptr<attention::AttentionBackend> backend = nullptr);
+                                std::shared_ptr<attention::AttentionBackend> backend = nullptr,
+                                std::shared_ptr<memory::AtlasBackend> atlas = nullptr);
 
 }  // namespace ringmaster::model
