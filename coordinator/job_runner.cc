@@ -255,7 +255,10 @@ void JobRunner::on_worker_error(int id, Session& session, const proto::Frame& fr
   Status reported = proto::from_pb_error(*error);
   reported = Status(reported.code(), describe(session) + " failed: " + error->message());
   spdlog::error("{}", reported.message());
-  if (session.worker < 0 || reported_error_) return fail(reported);
+  if (session.worker < 0) return fail(reported);
+  // Reports after the first are usually its consequences (a silent rank's neighbour times out
+  // first, the ranks waiting on that neighbour next): the first one decides.
+  if (reported_error_) return;
   (void)id;
   reported_error_ = reported;
   attribution_timer_.expires_after(knobs_.attribution_window);
