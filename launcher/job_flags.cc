@@ -44,7 +44,9 @@ void add_job_flags(CLI::App& app, JobFlags& f) {
   app.add_option("--chunk-bytes", f.chunk_bytes, "bytes of rows per result chunk")
       ->capture_default_str();
   app.add_option("--job-id", f.job_id, "job name in logs (default: random)");
-  app.add_option("--comm", f.comm, "data plane: ucx or local (default: ucx when built)");
+  app.add_option("--comm", f.comm,
+                 "data plane: ucx, local or nccl (GPU memory, one GPU per rank, attention check "
+                 "only; when built) (default: ucx when built)");
   app.add_option("--ucx-transports", f.ucx_transports, "UCX transports, as UCX_TLS spells them");
   app.add_option("--ucx-keepalive-ms", f.ucx_keepalive_ms, "UCX keepalive interval (0: UCX's)");
   app.add_option("--heartbeat-ms", f.heartbeat_ms, "heartbeat interval")->capture_default_str();
@@ -121,8 +123,14 @@ StatusOr<coordinator::CoordinatorOptions> coordinator_options(const JobFlags& f)
     backend = std::find(built.begin(), built.end(), "ucx") != built.end() ? "ucx" : "local";
   }
   RM_ASSIGN_OR_RETURN(comm::CommSpec::Backend parsed, comm::parse_backend(backend));
-  options.comm.set_backend(parsed == comm::CommSpec::kUcx ? pb::COMM_BACKEND_UCX
-                                                          : pb::COMM_BACKEND_LOCAL);
+  options.comm.set_backend(parsed == comm::CommSpec::kUcx    ? pb::COMM_BACKEND_UCX
+                           : parsed == comm::CommSpec::kNccl ? pb::COMM_BACKEND_NCCL
+                                                             : pb::COMM_BACKEND_LOCAL);
+  if (parsed == comm::CommSpec::kNccl && !f.model.empty()) {
+    return invalid_argument(
+        "--comm nccl runs the attention check only: model jobs keep their activations in host "
+        "memory (use --comm ucx)");
+  }
   options.comm.set_ucx_transports(f.ucx_transports);
   options.comm.set_ucx_keepalive_ms(f.ucx_keepalive_ms);
   RM_RETURN_IF_ERROR(proto::validate_comm_config(options.comm));

@@ -42,7 +42,7 @@ struct JobFlags {
   uint32_t chunk_bytes = 4u << 20;
   std::string out;
   std::string job_id;  // empty: random
-  std::string comm;    // "ucx" or "local"; empty: ucx when built, else local
+  std::string comm;    // "ucx", "local" or "nccl"; empty: ucx when built, else local
   std::string ucx_transports;
   uint32_t ucx_keepalive_ms = 0;
   uint32_t heartbeat_ms = 1000;

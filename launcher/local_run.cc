@@ -301,6 +301,8 @@ int run_local(const LocalRunOptions& o) {
                      address,
                      "--rank-hint",
                      std::to_string(i),
+                     "--local-rank",
+                     std::to_string(i),
                      "--parent-pid",
                      parent_pid,
                      "--connect-timeout-ms",

@@ -77,7 +77,8 @@ Status validate_heartbeat_knobs(const pb::HeartbeatKnobs& knobs) {
 }
 
 Status validate_comm_config(const pb::CommConfig& comm) {
-  if (comm.backend() != pb::COMM_BACKEND_LOCAL && comm.backend() != pb::COMM_BACKEND_UCX) {
+  if (comm.backend() != pb::COMM_BACKEND_LOCAL && comm.backend() != pb::COMM_BACKEND_UCX &&
+      comm.backend() != pb::COMM_BACKEND_NCCL) {
     return field_error("CommConfig", "backend",
                        "= " + std::to_string(comm.backend()) + " is not a backend");
   }
@@ -232,7 +233,8 @@ Status validate_assignment(const pb::Assignment& assignment) {
     RM_RETURN_IF_ERROR(
         check_max("Peer", "comm_address", peer.comm_address().size(), kMaxCommAddressBytes));
   }
-  return ok_status();
+  // ncclUniqueId is 128 bytes; the transport checks the exact size.
+  return check_max("Assignment", "nccl_unique_id", assignment.nccl_unique_id().size(), 128);
 }
 
 Status validate_result_chunk(const pb::ResultChunk& chunk, int64_t row_bytes) {

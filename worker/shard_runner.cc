@@ -109,7 +109,7 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
   std::unique_ptr<comm::FaultyComm> faulty;  // wraps comm when the test asked for faults
   auto result = [&]() -> StatusOr<ShardResult> {
     RM_ASSIGN_OR_RETURN(comm, (*boot)->connect(assignment.rank, assignment.peer_addresses,
-                                               assignment.step_timeout));
+                                               assignment.step_timeout, assignment.job_id));
     if (assignment.faults.any()) {
       faulty = std::make_unique<comm::FaultyComm>(*comm, assignment.faults);
     }

@@ -43,6 +43,7 @@ struct ShardAssignment {
   std::optional<comm::PartitionPlan> plan;
   int threads = 1;
   std::chrono::milliseconds step_timeout{60000};
+  std::vector<std::byte> job_id;  // the job's data-plane id (NCCL's unique id); may be empty
   // Data-plane faults to inject (tests only; see comm/faulty_comm.h). Default: none.
   comm::CommFaults faults;
 };
