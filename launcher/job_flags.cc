@@ -7,6 +7,7 @@
 #include "comm/partition.h"
 #include "proto/convert.h"
 #include "proto/validate.h"
+#include "worker/attention_backend.h"
 
 namespace ringmaster::launcher {
 
@@ -36,6 +37,10 @@ void add_job_flags(CLI::App& app, JobFlags& f) {
   app.add_option("--seed", f.seed, "seed of the Q/K/V rows")->capture_default_str();
   app.add_option("--threads", f.threads, "compute threads per worker")
       ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--device", f.device,
+                 "where workers compute attention: cpu, cuda (fails without a GPU) or auto (cuda "
+                 "where a worker has one)")
       ->capture_default_str();
   app.add_option("--plan-align", f.plan_align, "round chunk sizes to this many tokens")
       ->capture_default_str();
@@ -86,6 +91,10 @@ StatusOr<coordinator::CoordinatorOptions> coordinator_options(const JobFlags& f)
   job.set_plan_align(f.plan_align);
   job.set_step_timeout_ms(f.step_timeout_ms);
   job.set_threads(f.threads);
+  RM_ASSIGN_OR_RETURN(const worker::ComputeDevice device, worker::parse_compute_device(f.device));
+  job.set_device(device == worker::ComputeDevice::kCuda   ? pb::COMPUTE_DEVICE_CUDA
+                 : device == worker::ComputeDevice::kAuto ? pb::COMPUTE_DEVICE_AUTO
+                                                          : pb::COMPUTE_DEVICE_CPU);
   job.set_result_chunk_bytes(f.chunk_bytes);
   if (!f.model.empty()) {
     if (f.input.empty()) return invalid_argument("--model needs --input");
@@ -174,6 +183,8 @@ std::vector<std::string> job_flag_args(const JobFlags& f) {
       std::to_string(f.seed),
       "--threads",
       std::to_string(f.threads),
+      "--device",
+      f.device,
       "--plan-align",
       std::to_string(f.plan_align),
       "--step-timeout-ms",

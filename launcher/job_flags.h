@@ -37,6 +37,7 @@ struct JobFlags {
   std::string mixer = "ring";
   uint64_t seed = 1;
   int threads = 1;
+  std::string device = "cpu";  // where workers compute attention: cpu, cuda, auto
   int64_t plan_align = 1;
   uint32_t step_timeout_ms = 60000;
   uint32_t chunk_bytes = 4u << 20;

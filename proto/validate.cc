@@ -179,6 +179,10 @@ Status validate_job_spec(const pb::JobSpec& job) {
   RM_RETURN_IF_ERROR(
       check_range<uint32_t>("JobSpec", "step_timeout_ms", job.step_timeout_ms(), 1, kMaxTimeoutMs));
   RM_RETURN_IF_ERROR(check_range<int32_t>("JobSpec", "threads", job.threads(), 1, 1024));
+  if (!pb::ComputeDevice_IsValid(job.device())) {
+    return field_error("JobSpec", "device",
+                       "= " + std::to_string(job.device()) + " is not a compute device");
+  }
   if (job.has_check()) {
     RM_RETURN_IF_ERROR(validate_check_job(job));
   } else if (job.has_model()) {

@@ -201,6 +201,12 @@ class Worker {
     shard.plan = std::move(plan).value();
     shard.threads = job.threads();
     shard.step_timeout = std::chrono::milliseconds(job.step_timeout_ms());
+    shard.device = job.device() == pb::COMPUTE_DEVICE_CUDA   ? ComputeDevice::kCuda
+                   : job.device() == pb::COMPUTE_DEVICE_AUTO ? ComputeDevice::kAuto
+                                                             : ComputeDevice::kCpu;
+    // The same GPU NcclComm picks (local rank mod devices), so the backend's data is where the
+    // communicator expects it.
+    shard.local_rank = options_.local_rank;
     const auto* job_id = reinterpret_cast<const std::byte*>(assignment->nccl_unique_id().data());
     shard.job_id.assign(job_id, job_id + assignment->nccl_unique_id().size());
     if (shard.rank == options_.testing_silent_rank) {
