@@ -140,6 +140,10 @@ StatusOr<coordinator::CoordinatorOptions> coordinator_options(const JobFlags& f)
         "--comm nccl runs the attention check only: model jobs keep their activations in host "
         "memory (use --comm ucx)");
   }
+  if (parsed == comm::CommSpec::kNccl && f.device != "cuda") {
+    return invalid_argument("--comm nccl moves device memory: it needs --device cuda (not '" +
+                            f.device + "')");
+  }
   options.comm.set_ucx_transports(f.ucx_transports);
   options.comm.set_ucx_keepalive_ms(f.ucx_keepalive_ms);
   RM_RETURN_IF_ERROR(proto::validate_comm_config(options.comm));
