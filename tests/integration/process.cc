@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -243,8 +244,11 @@ Coordinator start_coordinator(const std::string& token, int workers, const std::
                               const CheckJob& job, std::vector<std::string> extra) {
   std::vector<std::string> args = {
       ringmaster_binary(),     "coordinator", "--listen", "127.0.0.1:0",    "--workers",
-      std::to_string(workers), "--out",       out,        "--heartbeat-ms", "200",
-      "--dead-after-ms",       "1000"};
+      std::to_string(workers), "--out",       out,        "--heartbeat-ms", "200"};
+  // The test dead deadline, unless the test sets its own.
+  if (std::find(extra.begin(), extra.end(), "--dead-after-ms") == extra.end()) {
+    args.insert(args.end(), {"--dead-after-ms", "1000"});
+  }
   for (std::string& f : job.flags()) args.push_back(std::move(f));
   for (std::string& f : extra) args.push_back(std::move(f));
   auto process = Process::start(args, {{"RINGMASTER_TOKEN", token}});
