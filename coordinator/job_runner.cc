@@ -320,11 +320,9 @@ void JobRunner::on_worker_error(int id, Session& session, const proto::Frame& fr
   if (session.worker >= 0 && session.rank < 0) return;  // a spare: it leaves, nothing else
   session.reported_error = true;
   if (session.worker < 0) return fail(reported);
-  if (reported_error_) {
-    // The first report is already waiting for attribution; in fail-stop mode a second decides.
-    if (restarts_left_ > 0) return;
-    return fail(reported);
-  }
+  // Reports after the first are usually its consequences (a silent rank's neighbour times out
+  // first, the ranks waiting on that neighbour next): the first one decides.
+  if (reported_error_) return;
   (void)id;
   reported_error_ = reported;
   attribution_timer_.expires_after(knobs_.attribution_window);

@@ -15,7 +15,7 @@ inline constexpr int kExitFailed = 1;    // the job failed at run time (message 
 inline constexpr int kExitUsage = 2;     // bad command line or job spec
 inline constexpr int kExitPeerLost = 3;  // a worker (or, for a worker, the coordinator) was lost
 inline constexpr int kExitAuth = 4;      // no job token, a bad token file, or a wrong token
-inline constexpr int kExitTimeout = 5;   // join timeout, or the coordinator never answered
+inline constexpr int kExitTimeout = 5;   // join timeout, a step deadline, or no coordinator
 inline constexpr int kExitBadInput =
     6;  // the input, model or output path is unusable; no worker ran
 inline constexpr int kExitInterrupted = 130;  // stopped by SIGINT or SIGTERM

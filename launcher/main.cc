@@ -147,6 +147,18 @@ int rank_hint_from_environment() {
   return -1;
 }
 
+// RINGMASTER_TESTING_SILENT_RANK=<rank>: the fault injection of the per-step deadline test (a
+// worker that heartbeats but never sends its blocks; worker/worker.h). -1 when unset or not a rank.
+int testing_silent_rank_from_environment() {
+  const char* value = std::getenv("RINGMASTER_TESTING_SILENT_RANK");
+  if (value == nullptr || *value == '\0') return -1;
+  char* end = nullptr;
+  const long rank = std::strtol(value, &end, 10);
+  if (*end == '\0' && rank >= 0 && rank < proto::kMaxWorld) return static_cast<int>(rank);
+  spdlog::warn("ignoring RINGMASTER_TESTING_SILENT_RANK='{}': not a rank", value);
+  return -1;
+}
+
 // A child of `ringmaster run` dies with the launcher, even if the launcher is SIGKILLed.
 Status follow_parent(int64_t parent_pid) {
   if (parent_pid <= 0) return ok_status();
@@ -245,6 +257,7 @@ int run_worker_command(const WorkerFlags& flags) {
   options.host = flags.host;
   options.connect.connect_timeout = std::chrono::milliseconds(flags.connect_timeout_ms);
   options.abort_grace = std::chrono::milliseconds(flags.abort_grace_ms);
+  options.testing_silent_rank = testing_silent_rank_from_environment();
   const worker::WorkerOutcome outcome = worker::run_worker(*token, options);
   const int code = worker_exit_code(outcome.exit);
   if (outcome.abandoned_thread) {

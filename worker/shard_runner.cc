@@ -106,9 +106,14 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
   // Declared out here so the endpoints stay open until the owner cancels (the job is over for
   // everyone): a peer still finishing its last step never sees this rank disappear.
   std::unique_ptr<comm::Communicator> comm;
+  std::unique_ptr<comm::FaultyComm> faulty;  // wraps comm when the test asked for faults
   auto result = [&]() -> StatusOr<ShardResult> {
     RM_ASSIGN_OR_RETURN(comm, (*boot)->connect(assignment.rank, assignment.peer_addresses,
                                                assignment.step_timeout));
+    if (assignment.faults.any()) {
+      faulty = std::make_unique<comm::FaultyComm>(*comm, assignment.faults);
+    }
+    comm::Communicator& data_plane = faulty ? *faulty : *comm;
     ThreadPool pool(assignment.threads);
     if (assignment.model) {
       auto progress = [&](int block, int) {
@@ -116,14 +121,15 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
           if (state->callbacks.on_progress) state->callbacks.on_progress(block + 1);
         });
       };
-      return run_model_shard(*comm, *assignment.plan, *assignment.model, pool, progress);
+      return run_model_shard(data_plane, *assignment.plan, *assignment.model, pool, progress);
     }
     spdlog::info("rank {} of {}: running the attention check on {} of {} tokens, {} thread(s)",
                  assignment.rank, assignment.plan->world(),
                  assignment.plan->num_local(assignment.rank), assignment.plan->num_tokens(),
                  assignment.threads);
-    RM_ASSIGN_OR_RETURN(attention::CheckJobResult check,
-                        attention::run_check_job(*comm, *assignment.plan, *assignment.check, pool));
+    RM_ASSIGN_OR_RETURN(
+        attention::CheckJobResult check,
+        attention::run_check_job(data_plane, *assignment.plan, *assignment.check, pool));
     ShardResult shard;
     shard.rows = std::move(check.tokens);
     shard.values = std::move(check.out);
@@ -136,6 +142,7 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
     std::unique_lock lock(state->mutex);
     state->changed.wait(lock, [&] { return state->cancelled; });
   }
+  faulty.reset();
   comm.reset();
   finish();
 }

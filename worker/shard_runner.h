@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "attention/check_job.h"
+#include "comm/faulty_comm.h"
 #include "comm/make_communicator.h"
 #include "comm/partition.h"
 #include "core/status.h"
@@ -42,6 +43,8 @@ struct ShardAssignment {
   std::optional<comm::PartitionPlan> plan;
   int threads = 1;
   std::chrono::milliseconds step_timeout{60000};
+  // Data-plane faults to inject (tests only; see comm/faulty_comm.h). Default: none.
+  comm::CommFaults faults;
 };
 
 class ShardRunner {

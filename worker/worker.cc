@@ -263,6 +263,10 @@ class Worker {
     shard.plan = std::move(plan).value();
     shard.threads = job.threads();
     shard.step_timeout = std::chrono::milliseconds(job.step_timeout_ms());
+    if (shard.rank == options_.testing_silent_rank) {
+      shard.faults.drop_sends = true;
+      spdlog::warn("rank {}: testing fault: data-plane sends are dropped", shard.rank);
+    }
     rank_ = shard.rank;
     job_ = job;
     stage_ = Stage::kRunning;

@@ -33,6 +33,9 @@ struct WorkerOptions {
   ConnectKnobs connect;
   std::chrono::milliseconds abort_grace{10000};
   bool handle_signals = true;
+  // Tests only (RINGMASTER_TESTING_SILENT_RANK): if this worker is assigned this rank, its
+  // data-plane sends are dropped while heartbeats go on, the silent peer of RELIABILITY.md R4.
+  int testing_silent_rank = -1;  // -1: none
 };
 
 // Why a worker ended; the launcher turns it into an exit code.

@@ -21,6 +21,7 @@
 // classify_tile does on the CPU, so causal attention does about half the work.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_pipeline_primitives.h>
 #include <mma.h>
 
 #include <cmath>
@@ -124,6 +125,28 @@ __device__ void load_rows(T* dst, const T* src, int64_t row0, int64_t len, int h
   }
 }
 
+// As load_rows, but asynchronous (cp.async): the copies land in shared memory once this thread
+// has passed __pipeline_wait_prior for the group committed after this call, and are visible to
+// the block after the __syncthreads that follows. Tail rows are zero-filled by plain stores.
+template <typename T, int kD, int kRows>
+__device__ void load_rows_async(T* dst, const T* src, int64_t row0, int64_t len, int heads,
+                                int head) {
+  constexpr int kChunksPerRow = kD * static_cast<int>(sizeof(T)) / 16;
+  constexpr int kLdT = Layout<T, kD>::kLdT;
+  for (int i = static_cast<int>(threadIdx.x); i < kRows * kChunksPerRow; i += kThreads) {
+    const int r = i / kChunksPerRow;
+    const int c = i % kChunksPerRow;
+    const int64_t row = row0 + r;
+    uint4* to = reinterpret_cast<uint4*>(dst + r * kLdT) + c;
+    if (row < len) {
+      __pipeline_memcpy_async(
+          to, reinterpret_cast<const uint4*>(src + (row * heads + head) * kD) + c, sizeof(uint4));
+    } else {
+      *to = make_uint4(0, 0, 0, 0);
+    }
+  }
+}
+
 // ---- the kernel ---------------------------------------------------------------------------------
 
 template <typename T, int kD, typename Mask>
@@ -221,9 +244,14 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
       __syncthreads();
       if (s_skip[kt % 2]) continue;  // block-uniform
     }
-    load_rows<T, kD, kBlockK>(s_k, k, k0, p.kv_len, p.n_kv_heads, kv_head);
-    load_rows<T, kD, kBlockK>(s_v, v, k0, p.kv_len, p.n_kv_heads, kv_head);
-    __syncthreads();
+    // K and V are copied asynchronously, as two groups: S and the softmax need only K, so V's
+    // copy overlaps them.
+    load_rows_async<T, kD, kBlockK>(s_k, k, k0, p.kv_len, p.n_kv_heads, kv_head);
+    __pipeline_commit();
+    load_rows_async<T, kD, kBlockK>(s_v, v, k0, p.kv_len, p.n_kv_heads, kv_head);
+    __pipeline_commit();
+    __pipeline_wait_prior(1);  // this thread's K copies have landed...
+    __syncthreads();           // ...and every thread's
 
     // S = Q K^T: K rows in smem read as a column-major K^T.
     for (int n = 0; n < kBlockK / 16; ++n) {
@@ -273,7 +301,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
     for (int n = 0; n < kD / 16; ++n) {
       for (int i = 0; i < Accumulator::num_elements; ++i) o_frag[n].x[i] *= alpha_of[i];
     }
-    __syncwarp();  // P is in shared memory before the fragments load it
+    __pipeline_wait_prior(0);  // this thread's V copies have landed...
+    __syncthreads();           // ...and every thread's; P (warp-local) is written too
 
     // O += P V.
     wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> p_frag[kBlockK / 16];

@@ -1,4 +1,3 @@
-#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <vector>
 
 #include "core/cuda/cuda_status.h"
+#include "core/cuda/gemm.h"
 #include "memory/cuda/atlas_cuda.h"
 #include "memory/newton_schulz.h"
 
@@ -19,12 +19,6 @@ constexpr int kMaxBlocks = 4096;  // grid-stride loops cover the rest
 
 unsigned blocks_for(int64_t n) {
   return static_cast<unsigned>(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, kMaxBlocks));
-}
-
-Status cublas_status(cublasStatus_t status, const char* call) {
-  if (status == CUBLAS_STATUS_SUCCESS) return ok_status();
-  return internal_error(std::string(call) + ": " + cublasGetStatusName(status) + ": " +
-                        cublasGetStatusString(status));
 }
 
 // A device array that only grows, so a chain of calls allocates once.
@@ -163,7 +157,7 @@ __global__ void scaled_copy_kernel(const float* g, int64_t rows, int64_t cols, b
 struct CudaAtlas::Impl {
   int device = 0;
   cudaStream_t stream = nullptr;
-  cublasHandle_t blas = nullptr;
+  CublasHandle blas;
   // State, gradients and NS5 outputs.
   DeviceArray w1, w2, s1, s2, g1, g2, n1, n2;
   // The run's rows: k, v and gamma of [first_pos - tail, end), q and y of [first_pos, end).
@@ -174,21 +168,28 @@ struct CudaAtlas::Impl {
   DeviceArray ns_x, ns_next, ns_a, ns_b, ns_inv;
 
   ~Impl() {
-    if (blas) (void)cublasDestroy(blas);
     if (stream) (void)cudaStreamDestroy(stream);
   }
 
-  // Row-major C[m, n] = alpha op(A) op(B) + beta C: cuBLAS is column-major, and a row-major
-  // matrix is its column-major transpose, so this is C^T = op(B)^T op(A)^T with A and B swapped.
+  // Row-major C[m, n] = alpha op(A) op(B) + beta C in full f32 (core/cuda/gemm.h; no TF32: the
+  // chain feeds every later chunk).
   Status gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t kk, float alpha, const float* a_,
               int64_t lda, const float* b_, int64_t ldb, float beta, float* c, int64_t ldc) {
-    if (m == 0 || n == 0) return ok_status();
-    return cublas_status(
-        cublasSgemm(blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-                    static_cast<int>(n), static_cast<int>(m), static_cast<int>(kk), &alpha, b_,
-                    static_cast<int>(ldb), a_, static_cast<int>(lda), &beta, c,
-                    static_cast<int>(ldc)),
-        "cublasSgemm");
+    GemmParams p;
+    p.a = a_;
+    p.b = b_;
+    p.c = c;
+    p.m = m;
+    p.n = n;
+    p.k = kk;
+    p.lda = lda;
+    p.ldb = ldb;
+    p.ldc = ldc;
+    p.trans_a = ta;
+    p.trans_b = tb;
+    p.alpha = alpha;
+    p.beta = beta;
+    return ringmaster::gemm(blas, p, stream);
   }
 
   Status launched(const char* what) {
@@ -276,11 +277,7 @@ StatusOr<std::unique_ptr<CudaAtlas>> CudaAtlas::create(int device) {
   impl->device = device;
   RM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device)).with_context("CudaAtlas"));
   RM_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking)));
-  RM_RETURN_IF_ERROR(cublas_status(cublasCreate(&impl->blas), "cublasCreate"));
-  RM_RETURN_IF_ERROR(cublas_status(cublasSetStream(impl->blas, impl->stream), "cublasSetStream"));
-  // Full f32 products: TF32 would cost the chain about 3 decimal digits per chunk.
-  RM_RETURN_IF_ERROR(
-      cublas_status(cublasSetMathMode(impl->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"));
+  RM_ASSIGN_OR_RETURN(impl->blas, CublasHandle::create());
   return std::unique_ptr<CudaAtlas>(new CudaAtlas(std::move(impl)));
 }
 

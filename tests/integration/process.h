@@ -102,6 +102,11 @@ bool have_ucx();
 
 double seconds_since(std::chrono::steady_clock::time_point start);
 
+// How much longer than in a plain build timing bounds may be: RINGMASTER_TEST_TIME_SLACK when
+// set, else 3 in a sanitizer build (ASan, TSan: several times slower on 2 shared cores), else 1.
+// Scales only the test's own bounds, never the knobs given to the processes under test.
+double time_slack();
+
 // A `ringmaster coordinator` started as a cluster script would, on 127.0.0.1 with an ephemeral
 // port and test knobs (heartbeat 200 ms, dead after 1 s unless `extra` sets --dead-after-ms),
 // and the address it listens on (empty if it never said).
