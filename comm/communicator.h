@@ -5,7 +5,10 @@
 // irecv that rank b posted for (a, t). Messages between one pair with one tag arrive in order.
 // Collectives (comm/collectives.h) are built on these calls, above the interface, so every
 // backend gets them for free. Backends: LocalComm (threads in one process, for unit tests),
-// UcxComm (host memory over UCX), later NcclComm (device memory over NCCL).
+// UcxComm (host memory over UCX), NcclComm (device memory over NCCL). NCCL has no tags: NcclComm
+// matches the messages of one pair in posting order and reports a tag it did not expect as
+// kDataLoss, so protocols post each pair's transfers in the same order on both sides (the ring
+// and the collectives do; comm/nccl/nccl_comm.h).
 //
 // Thread-compatible: one thread issues calls on a Communicator; a Request may be waited on from
 // that thread. Errors (a dead peer, a timeout, a size mismatch) are Statuses, never aborts.

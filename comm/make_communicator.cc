@@ -5,6 +5,9 @@
 #if RINGMASTER_HAVE_UCX
 #include "comm/ucx/ucx_comm.h"
 #endif
+#if RINGMASTER_HAVE_NCCL
+#include "comm/nccl/nccl_comm.h"
+#endif
 
 namespace ringmaster::comm {
 
@@ -17,7 +20,7 @@ class LocalBootstrap final : public CommBootstrap {
 
   StatusOr<std::unique_ptr<Communicator>> connect(
       int rank, const std::vector<std::vector<std::byte>>& peer_addresses,
-      std::chrono::milliseconds step_timeout) override {
+      std::chrono::milliseconds step_timeout, ConstView /*job_id*/ = {}) override {
     if (connected_) return failed_precondition("local bootstrap: connect called twice");
     if (rank != 0 || peer_addresses.size() != 1) {
       return invalid_argument("local backend joins only a world of one rank (rank " +
@@ -37,6 +40,11 @@ constexpr bool kHaveUcx = true;
 #else
 constexpr bool kHaveUcx = false;
 #endif
+#if RINGMASTER_HAVE_NCCL
+constexpr bool kHaveNccl = true;
+#else
+constexpr bool kHaveNccl = false;
+#endif
 
 }  // namespace
 
@@ -46,7 +54,14 @@ StatusOr<CommSpec::Backend> parse_backend(std::string_view name) {
     if (!kHaveUcx) return invalid_argument("backend 'ucx' is not built in (RINGMASTER_UCX=OFF)");
     return CommSpec::kUcx;
   }
-  return invalid_argument("unknown communication backend '" + std::string(name) + "' (local, ucx)");
+  if (name == "nccl") {
+    if (!kHaveNccl) {
+      return invalid_argument("backend 'nccl' is not built in (RINGMASTER_NCCL=OFF)");
+    }
+    return CommSpec::kNccl;
+  }
+  return invalid_argument("unknown communication backend '" + std::string(name) +
+                          "' (local, ucx, nccl)");
 }
 
 const char* backend_name(CommSpec::Backend backend) {
@@ -55,6 +70,8 @@ const char* backend_name(CommSpec::Backend backend) {
       return "local";
     case CommSpec::kUcx:
       return "ucx";
+    case CommSpec::kNccl:
+      return "nccl";
   }
   return "?";
 }
@@ -62,7 +79,17 @@ const char* backend_name(CommSpec::Backend backend) {
 std::vector<std::string> built_backends() {
   std::vector<std::string> names = {"local"};
   if (kHaveUcx) names.emplace_back("ucx");
+  if (kHaveNccl) names.emplace_back("nccl");
   return names;
+}
+
+StatusOr<std::vector<std::byte>> make_job_id(const CommSpec& spec) {
+  if (spec.backend != CommSpec::kNccl) return std::vector<std::byte>{};
+#if RINGMASTER_HAVE_NCCL
+  return make_nccl_unique_id();
+#else
+  return invalid_argument("backend 'nccl' is not built in (RINGMASTER_NCCL=OFF)");
+#endif
 }
 
 StatusOr<std::unique_ptr<CommBootstrap>> make_bootstrap(const CommSpec& spec) {
@@ -79,6 +106,17 @@ StatusOr<std::unique_ptr<CommBootstrap>> make_bootstrap(const CommSpec& spec) {
       return std::unique_ptr<CommBootstrap>(std::move(boot));
 #else
       return invalid_argument("backend 'ucx' is not built in (RINGMASTER_UCX=OFF)");
+#endif
+    }
+    case CommSpec::kNccl: {
+#if RINGMASTER_HAVE_NCCL
+      NcclOptions options;
+      options.local_rank = spec.local_rank;
+      options.abort_timeout = spec.nccl_abort_timeout;
+      RM_ASSIGN_OR_RETURN(std::unique_ptr<NcclBootstrap> boot, NcclBootstrap::create(options));
+      return std::unique_ptr<CommBootstrap>(std::move(boot));
+#else
+      return invalid_argument("backend 'nccl' is not built in (RINGMASTER_NCCL=OFF)");
 #endif
     }
   }

@@ -9,8 +9,10 @@
 #include <filesystem>
 #include <optional>
 
+#include "comm/make_communicator.h"
 #include "coordinator/model_job.h"
 #include "model/config.h"
+#include "proto/convert.h"
 #include "proto/validate.h"
 
 namespace ringmaster::coordinator {
@@ -73,6 +75,11 @@ Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& o
     return invalid_argument("the local data plane joins a single worker; " +
                             std::to_string(options.job.world()) + " need --comm ucx");
   }
+  if (options.comm.backend() == pb::COMM_BACKEND_NCCL && options.job.has_model()) {
+    return invalid_argument(
+        "--comm nccl runs the attention check only: model jobs keep their activations in host "
+        "memory (use --comm ucx)");
+  }
   RM_RETURN_IF_ERROR(check_output_directory(options.output_path));
   pb::JobSpec job = options.job;
   std::unique_ptr<ModelJobInputs> inputs;  // outlives the runner, which reads it
@@ -82,6 +89,15 @@ Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& o
   } else {
     RM_RETURN_IF_ERROR(proto::validate_job_spec(job));
     parts.output = make_npy_output(options.output_path);
+    // NCCL: one unique id for every rank, made here, where NCCL's bootstrap root then listens.
+    RM_ASSIGN_OR_RETURN(const comm::CommSpec comm_spec, proto::to_comm_spec(options.comm));
+    RM_ASSIGN_OR_RETURN(const std::vector<std::byte> job_id, comm::make_job_id(comm_spec));
+    if (!job_id.empty()) {
+      std::string bytes(reinterpret_cast<const char*>(job_id.data()), job_id.size());
+      parts.fill_assignment = [bytes = std::move(bytes)](int, pb::Assignment& assignment) {
+        assignment.set_nccl_unique_id(bytes);
+      };
+    }
   }
   RM_ASSIGN_OR_RETURN(ResultAssembler assembler, ResultAssembler::make(job));
 

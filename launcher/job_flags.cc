@@ -7,6 +7,7 @@
 #include "comm/partition.h"
 #include "proto/convert.h"
 #include "proto/validate.h"
+#include "worker/attention_backend.h"
 
 namespace ringmaster::launcher {
 
@@ -37,6 +38,10 @@ void add_job_flags(CLI::App& app, JobFlags& f) {
   app.add_option("--threads", f.threads, "compute threads per worker")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  app.add_option("--device", f.device,
+                 "where workers compute attention: cpu, cuda (fails without a GPU) or auto (cuda "
+                 "where a worker has one)")
+      ->capture_default_str();
   app.add_option("--plan-align", f.plan_align, "round chunk sizes to this many tokens")
       ->capture_default_str();
   app.add_option("--step-timeout-ms", f.step_timeout_ms, "deadline of one data-plane step")
@@ -44,7 +49,9 @@ void add_job_flags(CLI::App& app, JobFlags& f) {
   app.add_option("--chunk-bytes", f.chunk_bytes, "bytes of rows per result chunk")
       ->capture_default_str();
   app.add_option("--job-id", f.job_id, "job name in logs (default: random)");
-  app.add_option("--comm", f.comm, "data plane: ucx or local (default: ucx when built)");
+  app.add_option("--comm", f.comm,
+                 "data plane: ucx, local or nccl (GPU memory, one GPU per rank, attention check "
+                 "only; when built) (default: ucx when built)");
   app.add_option("--ucx-transports", f.ucx_transports, "UCX transports, as UCX_TLS spells them");
   app.add_option("--ucx-keepalive-ms", f.ucx_keepalive_ms, "UCX keepalive interval (0: UCX's)");
   app.add_option("--heartbeat-ms", f.heartbeat_ms, "heartbeat interval")->capture_default_str();
@@ -90,6 +97,10 @@ StatusOr<coordinator::CoordinatorOptions> coordinator_options(const JobFlags& f)
   job.set_plan_align(f.plan_align);
   job.set_step_timeout_ms(f.step_timeout_ms);
   job.set_threads(f.threads);
+  RM_ASSIGN_OR_RETURN(const worker::ComputeDevice device, worker::parse_compute_device(f.device));
+  job.set_device(device == worker::ComputeDevice::kCuda   ? pb::COMPUTE_DEVICE_CUDA
+                 : device == worker::ComputeDevice::kAuto ? pb::COMPUTE_DEVICE_AUTO
+                                                          : pb::COMPUTE_DEVICE_CPU);
   job.set_result_chunk_bytes(f.chunk_bytes);
   if (!f.model.empty()) {
     if (f.input.empty()) return invalid_argument("--model needs --input");
@@ -127,8 +138,18 @@ StatusOr<coordinator::CoordinatorOptions> coordinator_options(const JobFlags& f)
     backend = std::find(built.begin(), built.end(), "ucx") != built.end() ? "ucx" : "local";
   }
   RM_ASSIGN_OR_RETURN(comm::CommSpec::Backend parsed, comm::parse_backend(backend));
-  options.comm.set_backend(parsed == comm::CommSpec::kUcx ? pb::COMM_BACKEND_UCX
-                                                          : pb::COMM_BACKEND_LOCAL);
+  options.comm.set_backend(parsed == comm::CommSpec::kUcx    ? pb::COMM_BACKEND_UCX
+                           : parsed == comm::CommSpec::kNccl ? pb::COMM_BACKEND_NCCL
+                                                             : pb::COMM_BACKEND_LOCAL);
+  if (parsed == comm::CommSpec::kNccl && !f.model.empty()) {
+    return invalid_argument(
+        "--comm nccl runs the attention check only: model jobs keep their activations in host "
+        "memory (use --comm ucx)");
+  }
+  if (parsed == comm::CommSpec::kNccl && f.device != "cuda") {
+    return invalid_argument("--comm nccl moves device memory: it needs --device cuda (not '" +
+                            f.device + "')");
+  }
   options.comm.set_ucx_transports(f.ucx_transports);
   options.comm.set_ucx_keepalive_ms(f.ucx_keepalive_ms);
   RM_RETURN_IF_ERROR(proto::validate_comm_config(options.comm));
@@ -182,6 +203,8 @@ std::vector<std::string> job_flag_args(const JobFlags& f) {
       std::to_string(f.seed),
       "--threads",
       std::to_string(f.threads),
+      "--device",
+      f.device,
       "--plan-align",
       std::to_string(f.plan_align),
       "--step-timeout-ms",

@@ -37,12 +37,13 @@ struct JobFlags {
   std::string mixer = "ring";
   uint64_t seed = 1;
   int threads = 1;
+  std::string device = "cpu";  // where workers compute attention: cpu, cuda, auto
   int64_t plan_align = 1;
   uint32_t step_timeout_ms = 60000;
   uint32_t chunk_bytes = 4u << 20;
   std::string out;
   std::string job_id;  // empty: random
-  std::string comm;    // "ucx" or "local"; empty: ucx when built, else local
+  std::string comm;    // "ucx", "local" or "nccl"; empty: ucx when built, else local
   std::string ucx_transports;
   uint32_t ucx_keepalive_ms = 0;
   uint32_t heartbeat_ms = 1000;

@@ -303,6 +303,8 @@ int run_local(const LocalRunOptions& o) {
                      address,
                      "--rank-hint",
                      std::to_string(i < o.job.workers ? i : -1),
+                     "--local-rank",
+                     std::to_string(i),
                      "--parent-pid",
                      parent_pid,
                      "--connect-timeout-ms",

@@ -159,6 +159,20 @@ int testing_silent_rank_from_environment() {
   return -1;
 }
 
+// This process's rank among the workers on its host, from the first of LOCAL_RANK, SLURM_LOCALID
+// and OMPI_COMM_WORLD_LOCAL_RANK that is set; 0 when none is. It picks the GPU of an nccl rank.
+int local_rank_from_environment() {
+  for (const char* name : {"LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK"}) {
+    const char* value = std::getenv(name);
+    if (value == nullptr || *value == '\0') continue;
+    char* end = nullptr;
+    const long rank = std::strtol(value, &end, 10);
+    if (*end == '\0' && rank >= 0 && rank < proto::kMaxWorld) return static_cast<int>(rank);
+    spdlog::warn("ignoring {}='{}': not a local rank", name, value);
+  }
+  return 0;
+}
+
 // A child of `ringmaster run` dies with the launcher, even if the launcher is SIGKILLed.
 Status follow_parent(int64_t parent_pid) {
   if (parent_pid <= 0) return ok_status();
@@ -233,6 +247,7 @@ struct WorkerFlags {
   std::string token_file;
   std::string host;
   int rank_hint = -1;
+  int local_rank = -1;  // -1: from the environment
   uint32_t connect_timeout_ms = 60000;
   uint32_t abort_grace_ms = 10000;
   int64_t parent_pid = 0;
@@ -254,6 +269,7 @@ int run_worker_command(const WorkerFlags& flags) {
   options.coordinator_host = target->host;
   options.coordinator_port = target->port;
   options.rank_hint = flags.rank_hint >= 0 ? flags.rank_hint : rank_hint_from_environment();
+  options.local_rank = flags.local_rank >= 0 ? flags.local_rank : local_rank_from_environment();
   options.host = flags.host;
   options.connect.connect_timeout = std::chrono::milliseconds(flags.connect_timeout_ms);
   options.abort_grace = std::chrono::milliseconds(flags.abort_grace_ms);
@@ -327,6 +343,9 @@ int main(int argc, char** argv) {
                      "job token file, mode 0600 (default: RINGMASTER_TOKEN)");
   worker->add_option("--rank-hint", worker_flags.rank_hint,
                      "preferred rank (default: SLURM_PROCID, OMPI_COMM_WORLD_RANK or RANK)");
+  worker->add_option("--local-rank", worker_flags.local_rank,
+                     "rank among this host's workers, which picks an nccl worker's GPU (default: "
+                     "LOCAL_RANK, SLURM_LOCALID or OMPI_COMM_WORLD_LOCAL_RANK, else 0)");
   worker->add_option("--host", worker_flags.host, "this machine's name in logs and errors");
   worker
       ->add_option("--connect-timeout-ms", worker_flags.connect_timeout_ms,

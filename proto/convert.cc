@@ -67,8 +67,9 @@ attention::Distribution to_distribution(pb::Mixer mixer) {
 StatusOr<comm::CommSpec> to_comm_spec(const pb::CommConfig& config) {
   RM_RETURN_IF_ERROR(validate_comm_config(config));
   comm::CommSpec spec;
-  spec.backend =
-      config.backend() == pb::COMM_BACKEND_UCX ? comm::CommSpec::kUcx : comm::CommSpec::kLocal;
+  spec.backend = config.backend() == pb::COMM_BACKEND_UCX    ? comm::CommSpec::kUcx
+                 : config.backend() == pb::COMM_BACKEND_NCCL ? comm::CommSpec::kNccl
+                                                             : comm::CommSpec::kLocal;
   spec.ucx_transports = config.ucx_transports();
   spec.ucx_keepalive_interval = std::chrono::milliseconds(config.ucx_keepalive_ms());
   return spec;

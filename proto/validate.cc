@@ -77,7 +77,8 @@ Status validate_heartbeat_knobs(const pb::HeartbeatKnobs& knobs) {
 }
 
 Status validate_comm_config(const pb::CommConfig& comm) {
-  if (comm.backend() != pb::COMM_BACKEND_LOCAL && comm.backend() != pb::COMM_BACKEND_UCX) {
+  if (comm.backend() != pb::COMM_BACKEND_LOCAL && comm.backend() != pb::COMM_BACKEND_UCX &&
+      comm.backend() != pb::COMM_BACKEND_NCCL) {
     return field_error("CommConfig", "backend",
                        "= " + std::to_string(comm.backend()) + " is not a backend");
   }
@@ -178,6 +179,10 @@ Status validate_job_spec(const pb::JobSpec& job) {
   RM_RETURN_IF_ERROR(
       check_range<uint32_t>("JobSpec", "step_timeout_ms", job.step_timeout_ms(), 1, kMaxTimeoutMs));
   RM_RETURN_IF_ERROR(check_range<int32_t>("JobSpec", "threads", job.threads(), 1, 1024));
+  if (!pb::ComputeDevice_IsValid(job.device())) {
+    return field_error("JobSpec", "device",
+                       "= " + std::to_string(job.device()) + " is not a compute device");
+  }
   if (job.has_check()) {
     RM_RETURN_IF_ERROR(validate_check_job(job));
   } else if (job.has_model()) {
@@ -232,7 +237,8 @@ Status validate_assignment(const pb::Assignment& assignment) {
     RM_RETURN_IF_ERROR(
         check_max("Peer", "comm_address", peer.comm_address().size(), kMaxCommAddressBytes));
   }
-  return ok_status();
+  // ncclUniqueId is 128 bytes; the transport checks the exact size.
+  return check_max("Assignment", "nccl_unique_id", assignment.nccl_unique_id().size(), 128);
 }
 
 Status validate_result_chunk(const pb::ResultChunk& chunk, int64_t row_bytes) {

@@ -103,7 +103,8 @@ StatusOr<ShardResult> score_rows(const model::Model& model, const model::ShardCo
 
 StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                       const ModelShardSpec& spec, ThreadPool& pool,
-                                      const model::ProgressFn& progress) {
+                                      const model::ProgressFn& progress,
+                                      std::shared_ptr<attention::AttentionBackend> backend) {
   const auto start = std::chrono::steady_clock::now();
   RM_ASSIGN_OR_RETURN(model::Model model, model::Model::load(spec.model_dir));
   if (spec.score && !model.config().causal) {
@@ -111,11 +112,12 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
   }
   const comm::RecordLayout layout(spec.record_lengths);
   const model::ShardContext ctx =
-      model::make_shard_context(comm, plan, layout, pool, spec.distribution);
+      model::make_shard_context(comm, plan, layout, pool, spec.distribution, std::move(backend));
   RM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, fed_ids(ctx, spec, model.config().vocab));
-  spdlog::info("rank {} of {}: running {} blocks over {} of {} tokens, {} thread(s)", comm.rank(),
-               comm.size(), model.config().blocks.size(), ctx.num_local(), plan.num_tokens(),
-               pool.num_threads());
+  spdlog::info(
+      "rank {} of {}: running {} blocks over {} of {} tokens, {} thread(s), attention on {}",
+      comm.rank(), comm.size(), model.config().blocks.size(), ctx.num_local(), plan.num_tokens(),
+      pool.num_threads(), ctx.backend->name());
   RM_ASSIGN_OR_RETURN(Tensor hf, model.forward(ctx, ids, progress));
   ShardResult result;
   if (spec.score) {

@@ -12,9 +12,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "attention/backend.h"
 #include "attention/check_job.h"
 #include "comm/communicator.h"
 #include "comm/partition.h"
@@ -34,8 +36,9 @@ struct ModelShardSpec {
   std::vector<int32_t> next_after_range;
 };
 
-StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::PartitionPlan& plan,
-                                      const ModelShardSpec& spec, ThreadPool& pool,
-                                      const model::ProgressFn& progress);
+StatusOr<ShardResult> run_model_shard(
+    comm::Communicator& comm, const comm::PartitionPlan& plan, const ModelShardSpec& spec,
+    ThreadPool& pool, const model::ProgressFn& progress,
+    std::shared_ptr<attention::AttentionBackend> backend = nullptr);
 
 }  // namespace ringmaster::worker

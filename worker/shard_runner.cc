@@ -108,28 +108,41 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
   std::unique_ptr<comm::Communicator> comm;
   std::unique_ptr<comm::FaultyComm> faulty;  // wraps comm when the test asked for faults
   auto result = [&]() -> StatusOr<ShardResult> {
+    ThreadPool pool(assignment.threads);
+    // Chosen before connecting: a worker asked for a GPU it lacks fails here, before running.
+    RM_ASSIGN_OR_RETURN(
+        std::shared_ptr<attention::AttentionBackend> backend,
+        make_attention_backend(assignment.device,
+                               assignment.local_rank >= 0 ? assignment.local_rank : assignment.rank,
+                               pool));
     RM_ASSIGN_OR_RETURN(comm, (*boot)->connect(assignment.rank, assignment.peer_addresses,
-                                               assignment.step_timeout));
+                                               assignment.step_timeout, assignment.job_id));
     if (assignment.faults.any()) {
       faulty = std::make_unique<comm::FaultyComm>(*comm, assignment.faults);
     }
     comm::Communicator& data_plane = faulty ? *faulty : *comm;
-    ThreadPool pool(assignment.threads);
     if (assignment.model) {
       auto progress = [&](int block, int) {
         state->notify([&] {
           if (state->callbacks.on_progress) state->callbacks.on_progress(block + 1);
         });
       };
-      return run_model_shard(data_plane, *assignment.plan, *assignment.model, pool, progress);
+      return run_model_shard(data_plane, *assignment.plan, *assignment.model, pool, progress,
+                             backend);
     }
-    spdlog::info("rank {} of {}: running the attention check on {} of {} tokens, {} thread(s)",
-                 assignment.rank, assignment.plan->world(),
-                 assignment.plan->num_local(assignment.rank), assignment.plan->num_tokens(),
-                 assignment.threads);
-    RM_ASSIGN_OR_RETURN(
-        attention::CheckJobResult check,
-        attention::run_check_job(data_plane, *assignment.plan, *assignment.check, pool));
+    const Device data_device =
+        check_data_on_device(*backend, state->comm_spec, assignment.plan->world())
+            ? backend->device()
+            : Device::cpu();
+    spdlog::info(
+        "rank {} of {}: running the attention check on {} of {} tokens, {} thread(s), on {} "
+        "(data on {})",
+        assignment.rank, assignment.plan->world(), assignment.plan->num_local(assignment.rank),
+        assignment.plan->num_tokens(), assignment.threads, backend->name(),
+        data_device.to_string());
+    RM_ASSIGN_OR_RETURN(attention::CheckJobResult check,
+                        attention::run_check_job(data_plane, *assignment.plan, *assignment.check,
+                                                 *backend, data_device));
     ShardResult shard;
     shard.rows = std::move(check.tokens);
     shard.values = std::move(check.out);

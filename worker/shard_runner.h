@@ -28,6 +28,7 @@
 #include "comm/make_communicator.h"
 #include "comm/partition.h"
 #include "core/status.h"
+#include "worker/attention_backend.h"
 #include "worker/model_shard.h"
 #include "worker/shard_result.h"
 
@@ -43,6 +44,11 @@ struct ShardAssignment {
   std::optional<comm::PartitionPlan> plan;
   int threads = 1;
   std::chrono::milliseconds step_timeout{60000};
+  // Where attention computes (the job's --device), and this worker's rank among the workers of
+  // its host, which picks its GPU (-1: unknown, the rank stands in).
+  ComputeDevice device = ComputeDevice::kCpu;
+  int local_rank = -1;
+  std::vector<std::byte> job_id;  // the job's data-plane id (NCCL's unique id); may be empty
   // Data-plane faults to inject (tests only; see comm/faulty_comm.h). Default: none.
   comm::CommFaults faults;
 };

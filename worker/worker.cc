@@ -122,6 +122,10 @@ class Worker {
     tick();
     StatusOr<comm::CommSpec> comm_spec = proto::to_comm_spec(welcome_.comm());
     if (!comm_spec.ok()) return fail(comm_spec.status());
+    comm_spec->local_rank = options_.local_rank;
+    // A hung ncclCommAbort then keeps the shard thread past abort_grace, so finish() reports
+    // abandoned_thread and the process leaves with _exit (RELIABILITY.md: abort has a deadline).
+    comm_spec->nccl_abort_timeout = 2 * options_.abort_grace + std::chrono::seconds(5);
     comm_spec_ = std::move(comm_spec).value();
     start_runner();
   }
@@ -263,6 +267,14 @@ class Worker {
     shard.plan = std::move(plan).value();
     shard.threads = job.threads();
     shard.step_timeout = std::chrono::milliseconds(job.step_timeout_ms());
+    shard.device = job.device() == pb::COMPUTE_DEVICE_CUDA   ? ComputeDevice::kCuda
+                   : job.device() == pb::COMPUTE_DEVICE_AUTO ? ComputeDevice::kAuto
+                                                             : ComputeDevice::kCpu;
+    // The same GPU NcclComm picks (local rank mod devices), so the backend's data is where the
+    // communicator expects it.
+    shard.local_rank = options_.local_rank;
+    const auto* job_id = reinterpret_cast<const std::byte*>(assignment->nccl_unique_id().data());
+    shard.job_id.assign(job_id, job_id + assignment->nccl_unique_id().size());
     if (shard.rank == options_.testing_silent_rank) {
       shard.faults.drop_sends = true;
       spdlog::warn("rank {}: testing fault: data-plane sends are dropped", shard.rank);

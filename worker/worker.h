@@ -32,6 +32,9 @@ struct WorkerOptions {
   std::string host;    // this machine, as the coordinator will name it; empty: gethostname()
   ConnectKnobs connect;
   std::chrono::milliseconds abort_grace{10000};
+  // This process's rank among the workers on its host (LOCAL_RANK, SLURM_LOCALID or
+  // OMPI_COMM_WORLD_LOCAL_RANK): picks its GPU for the nccl data plane.
+  int local_rank = 0;
   bool handle_signals = true;
   // Tests only (RINGMASTER_TESTING_SILENT_RANK): if this worker is assigned this rank, its
   // data-plane sends are dropped while heartbeats go on, the silent peer of RELIABILITY.md R4.

@@ -3,6 +3,7 @@
 // block_kernel.cu and merge.cu.
 #include "attention/cuda/cuda_backend.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -172,7 +173,9 @@ class CudaBackend final : public AttentionBackend {
   // A device pointer to `t`'s values as `dtype`: t itself, or a copy in scratch `slot`.
   StatusOr<const void*> as_device(const Tensor& t, DType dtype, Slot slot) {
     const auto count = static_cast<size_t>(t.numel());
-    if (t.dtype() == dtype && !t.device().is_cpu()) return t.raw();
+    // The kernel loads 16 bytes at a time: a device tensor at an odd offset goes through scratch.
+    const bool aligned = reinterpret_cast<uintptr_t>(t.raw()) % 16 == 0;
+    if (t.dtype() == dtype && !t.device().is_cpu() && aligned) return t.raw();
     RM_ASSIGN_OR_RETURN(void* dst, scratch_[slot].reserve(count * dtype_size(dtype), stream_));
     if (t.dtype() == dtype) {
       RM_RETURN_IF_ERROR(copy_bytes_async(dst, t.raw(), t.bytes(), stream_));

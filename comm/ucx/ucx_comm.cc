@@ -490,7 +490,7 @@ std::vector<std::byte> UcxBootstrap::address() const { return address_; }
 
 StatusOr<std::unique_ptr<Communicator>> UcxBootstrap::connect(
     int rank, const std::vector<std::vector<std::byte>>& peer_addresses,
-    std::chrono::milliseconds step_timeout) {
+    std::chrono::milliseconds step_timeout, ConstView /*job_id*/) {
   if (!worker_) return failed_precondition("UCX bootstrap: connect called twice");
   const size_t world = peer_addresses.size();
   if (world == 0 || world > size_t{kUcxMaxRanks} || rank < 0 ||

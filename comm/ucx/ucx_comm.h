@@ -81,10 +81,10 @@ class UcxBootstrap final : public CommBootstrap {
 
   // Creates one endpoint per peer and returns the UcxComm. REQUIRES (else kInvalidArgument):
   // 0 <= rank < peer_addresses.size() <= kUcxMaxRanks, no peer address empty. `peer_addresses`
-  // may be freed on return. A second call is kFailedPrecondition.
+  // may be freed on return. `job_id` is ignored. A second call is kFailedPrecondition.
   StatusOr<std::unique_ptr<Communicator>> connect(
       int rank, const std::vector<std::vector<std::byte>>& peer_addresses,
-      std::chrono::milliseconds step_timeout) override;
+      std::chrono::milliseconds step_timeout, ConstView job_id = {}) override;
 
  private:
   UcxBootstrap(std::shared_ptr<internal::UcxWorker> worker, std::vector<std::byte> address);

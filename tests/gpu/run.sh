@@ -14,4 +14,6 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DRINGMASTER_CUDA=ON \
 cmake --build "$build" -j "${JOBS:-$(nproc)}"
 export RINGMASTER_REQUIRE_GPU=1  # gpu tests fail instead of skipping when no device is visible
 ctest --test-dir "$build" -L gpu --output-on-failure --no-tests=error
+# `ringmaster run --device cuda` against --device cpu: the attention check and a model job.
+"$root/tests/gpu/device_run.sh" "$build/launcher/ringmaster"
 "$build/bench/ringmaster_cuda_kernel_bench" --min-time 0.3

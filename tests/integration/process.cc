@@ -258,12 +258,13 @@ double time_slack() {
 
 Coordinator start_coordinator(const std::string& token, int workers, const std::string& out,
                               const CheckJob& job, std::vector<std::string> extra) {
+  const std::string dead_after_ms = std::to_string(static_cast<int>(1000 * time_slack()));
   std::vector<std::string> args = {
       ringmaster_binary(),     "coordinator", "--listen", "127.0.0.1:0",    "--workers",
       std::to_string(workers), "--out",       out,        "--heartbeat-ms", "200"};
   // The test dead deadline, unless the test sets its own.
   if (std::find(extra.begin(), extra.end(), "--dead-after-ms") == extra.end()) {
-    args.insert(args.end(), {"--dead-after-ms", "1000"});
+    args.insert(args.end(), {"--dead-after-ms", dead_after_ms});
   }
   for (std::string& f : job.flags()) args.push_back(std::move(f));
   for (std::string& f : extra) args.push_back(std::move(f));

@@ -104,12 +104,13 @@ double seconds_since(std::chrono::steady_clock::time_point start);
 
 // How much longer than in a plain build timing bounds may be: RINGMASTER_TEST_TIME_SLACK when
 // set, else 3 in a sanitizer build (ASan, TSan: several times slower on 2 shared cores), else 1.
-// Scales only the test's own bounds, never the knobs given to the processes under test.
+// Scales the test's own bounds, and the one knob that a starved process trips over: the dead
+// deadline start_coordinator gives (a TSan worker's heartbeat thread can stall past 1 s).
 double time_slack();
 
 // A `ringmaster coordinator` started as a cluster script would, on 127.0.0.1 with an ephemeral
-// port and test knobs (heartbeat 200 ms, dead after 1 s unless `extra` sets --dead-after-ms),
-// and the address it listens on (empty if it never said).
+// port and test knobs (heartbeat 200 ms, dead after 1 s times time_slack() unless `extra` sets
+// --dead-after-ms), and the address it listens on (empty if it never said).
 struct Coordinator {
   std::unique_ptr<Process> process;
   std::string address;  // 127.0.0.1:PORT

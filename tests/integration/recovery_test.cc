@@ -44,7 +44,9 @@ Job start_job(const std::string& out, const std::vector<std::string>& extra) {
   Job job;
   // Dead after 3 s, not the tests' usual 1 s: a restart runs 3 workers, a spare and the failed
   // attempt's waiting threads on 2 cores, and a starved heartbeat must not look like a death.
-  std::vector<std::string> flags = {"--step-timeout-ms", "15000", "--dead-after-ms", "3000"};
+  std::vector<std::string> flags = {
+      "--step-timeout-ms", std::to_string(static_cast<int>(15000 * time_slack())),
+      "--dead-after-ms", std::to_string(static_cast<int>(3000 * time_slack()))};
   flags.insert(flags.end(), extra.begin(), extra.end());
   job.coordinator = start_coordinator(kToken, 3, out, long_job(), flags);
   if (job.coordinator.address.empty()) return job;

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "attention/check_job.h"
+#include "comm/make_communicator.h"
 #include "core/thread_pool.h"
 #include "io/npy.h"
 #include "proto/frame.h"
@@ -334,6 +335,51 @@ TEST_F(CoordinatorTest, WorkerReportedErrorFailsTheJob) {
   EXPECT_NE(outcome.message().find("rank 0 (fake pid 4242) failed: step 3 timed out"),
             std::string::npos)
       << outcome.to_string();
+}
+
+// NCCL jobs: the coordinator makes the job's ncclUniqueId (which needs no GPU) and every rank's
+// Assignment carries the same 128 bytes.
+TEST_F(CoordinatorTest, NcclJobsCarryOneUniqueIdInEveryAssignment) {
+  CoordinatorOptions options = options_for(2, out());
+  options.comm.set_backend(pb::COMM_BACKEND_NCCL);
+  if (!comm::parse_backend("nccl").ok()) {
+    const Status refused = run_coordinator(test_token(), options);
+    EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << refused.to_string();
+    EXPECT_NE(refused.message().find("'nccl' is not built in"), std::string::npos)
+        << refused.to_string();
+    return;
+  }
+  RunningCoordinator coordinator(options);
+  ASSERT_NE(coordinator.port(), 0);
+  std::vector<std::string> ids;
+  {
+    RawClient first(coordinator.port());
+    RawClient second(coordinator.port());
+    ASSERT_TRUE(join(first, kSecret, 0, 1000));
+    ASSERT_TRUE(join(second, kSecret, 1, 1001));
+    for (RawClient* client : {&first, &second}) {
+      const std::optional<proto::Frame> frame = client->next(proto::MessageType::kAssignment, 2s);
+      ASSERT_TRUE(frame.has_value());
+      StatusOr<pb::Assignment> assignment = proto::decode_frame<pb::Assignment>(*frame);
+      ASSERT_TRUE(assignment.ok()) << assignment.status().to_string();
+      ids.push_back(assignment->nccl_unique_id());
+    }
+  }  // both fakes leave: the job fails, as it should
+  EXPECT_FALSE(coordinator.outcome().ok());
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(ids[0].size(), 128u);
+  EXPECT_EQ(ids[0], ids[1]);
+  EXPECT_NE(ids[0], std::string(128, '\0'));
+}
+
+TEST_F(CoordinatorTest, NcclIsRefusedForModelJobs) {
+  CoordinatorOptions options = options_for(2, out());
+  options.comm.set_backend(pb::COMM_BACKEND_NCCL);
+  options.job.mutable_model()->set_model_dir("/nonexistent");
+  const Status refused = run_coordinator(test_token(), options);
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << refused.to_string();
+  EXPECT_NE(refused.message().find("--comm nccl runs the attention check only"), std::string::npos)
+      << refused.to_string();
 }
 
 }  // namespace

@@ -68,6 +68,9 @@ TEST(ValidateJobSpec, NamesTheBadField) {
   job = good_job();
   job.clear_check();
   expect_bad(job, "neither a check nor a model job");
+  job = good_job();
+  job.set_device(static_cast<pb::ComputeDevice>(7));
+  expect_bad(job, "device");
 }
 
 pb::JobSpec good_model_job() {

@@ -1,0 +1,68 @@
+#include "worker/attention_backend.h"
+
+#include <string>
+
+#if RINGMASTER_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "attention/cuda/cuda_backend.h"
+#include "core/cuda/cuda_status.h"
+#endif
+
+namespace ringmaster::worker {
+
+StatusOr<ComputeDevice> parse_compute_device(std::string_view name) {
+  if (name == "cpu") return ComputeDevice::kCpu;
+  if (name == "cuda") return ComputeDevice::kCuda;
+  if (name == "auto") return ComputeDevice::kAuto;
+  return invalid_argument("unknown device '" + std::string(name) + "' (cpu, cuda, auto)");
+}
+
+const char* compute_device_name(ComputeDevice device) {
+  switch (device) {
+    case ComputeDevice::kCpu:
+      return "cpu";
+    case ComputeDevice::kCuda:
+      return "cuda";
+    case ComputeDevice::kAuto:
+      return "auto";
+  }
+  return "?";
+}
+
+namespace {
+
+std::shared_ptr<attention::AttentionBackend> cpu_backend(ThreadPool& pool) {
+  return attention::make_cpu_backend(pool);
+}
+
+}  // namespace
+
+StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(ComputeDevice device,
+                                                                              int local_rank,
+                                                                              ThreadPool& pool) {
+  if (device == ComputeDevice::kCpu) return cpu_backend(pool);
+#if RINGMASTER_HAVE_CUDA
+  if (!cuda_device_available()) {
+    if (device == ComputeDevice::kAuto) return cpu_backend(pool);
+    return failed_precondition("--device cuda: no CUDA device is visible on this host");
+  }
+  int count = 0;
+  RM_RETURN_IF_ERROR(cuda_status(cudaGetDeviceCount(&count)));
+  const int gpu = (local_rank < 0 ? 0 : local_rank) % count;
+  RM_ASSIGN_OR_RETURN(std::unique_ptr<attention::AttentionBackend> cuda,
+                      attention::make_cuda_backend(gpu));
+  return std::shared_ptr<attention::AttentionBackend>(std::move(cuda));
+#else
+  (void)local_rank;
+  if (device == ComputeDevice::kAuto) return cpu_backend(pool);
+  return failed_precondition("--device cuda: this ringmaster was built without CUDA");
+#endif
+}
+
+bool check_data_on_device(const attention::AttentionBackend& backend, const comm::CommSpec& spec,
+                          int world) {
+  return !backend.device().is_cpu() && (world == 1 || spec.backend == comm::CommSpec::kNccl);
+}
+
+}  // namespace ringmaster::worker
