@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "proto/convert.h"
@@ -24,6 +25,8 @@ constexpr proto::TypeSet kWaitingForJob =
 constexpr proto::TypeSet kRunningJob = kWaitingForJob | type_bit(MessageType::kResultChunk) |
                                        type_bit(MessageType::kDone) |
                                        type_bit(MessageType::kProgress);
+// A restarting survivor registers again; frames of the failed attempt may still be in flight.
+constexpr proto::TypeSet kRestartingJob = kRunningJob | type_bit(MessageType::kRegister);
 
 std::string join_ints(const std::vector<int>& values) {
   std::string out;
@@ -45,12 +48,14 @@ JobRunner::JobRunner(Strand strand, pb::JobSpec job, pb::CommConfig comm, JobKno
       assembler_(std::move(assembler)),
       parts_(std::move(parts)),
       on_finished_(std::move(on_finished)),
-      registry_(job_.world()),
+      registry_(job_.world(), knobs.max_restarts > 0 ? knobs.spares : 0),
       monitor_(knobs.dead_after),
       join_timer_(strand),
       tick_timer_(strand),
       attribution_timer_(strand),
-      flush_timer_(strand) {}
+      flush_timer_(strand) {
+  restarts_left_ = knobs_.max_restarts;
+}
 
 void JobRunner::start() {
   started_ = std::chrono::steady_clock::now();
@@ -72,6 +77,8 @@ const char* JobRunner::phase_name() const {
       return "while the workers were joining";
     case Phase::kRunning:
       return "while running its shard";
+    case Phase::kRestarting:
+      return "while the job was restarting";
     case Phase::kFinishing:
       return "while the output was being written";
     case Phase::kSucceeded:
@@ -88,7 +95,10 @@ std::string JobRunner::describe(const Session& session) const {
 }
 
 void JobRunner::adopt(std::shared_ptr<proto::Connection> connection, const pb::Hello& hello) {
-  if (phase_ != Phase::kJoining) {
+  const bool spare_wanted =
+      (phase_ == Phase::kRunning || phase_ == Phase::kRestarting) &&
+      registry_.size() < job_.world() + (restarts_left_ > 0 ? knobs_.spares : 0);
+  if (phase_ != Phase::kJoining && !spare_wanted) {
     // Late or surplus workers are told why and let go; the job does not care about them.
     const Status reason =
         failed_precondition("job " + job_.job_id() + " is no longer accepting " +
@@ -111,6 +121,7 @@ void JobRunner::adopt(std::shared_ptr<proto::Connection> connection, const pb::H
       static_cast<uint32_t>(knobs_.heartbeat_interval.count()));
   welcome.mutable_heartbeat()->set_dead_after_ms(static_cast<uint32_t>(knobs_.dead_after.count()));
   *welcome.mutable_comm() = comm_;
+  welcome.set_max_restarts(static_cast<uint32_t>(knobs_.max_restarts));
   (void)connection->send_message(welcome);
 }
 
@@ -121,7 +132,9 @@ void JobRunner::on_frame(int id, proto::Frame frame) {
   // Any frame is a sign of life, a Heartbeat or a result chunk alike.
   if (session.worker >= 0) monitor_.heard_from(id, std::chrono::steady_clock::now());
   // Finishing: every row is in; late frames cannot change the outcome any more.
-  if (phase_ != Phase::kJoining && phase_ != Phase::kRunning) return;
+  if (phase_ != Phase::kJoining && phase_ != Phase::kRunning && phase_ != Phase::kRestarting) {
+    return;
+  }
   switch (frame.type) {
     case MessageType::kHeartbeat:
       return;
@@ -146,21 +159,47 @@ void JobRunner::on_register(int id, Session& session, const proto::Frame& frame)
   StatusOr<pb::Register> reg = proto::decode_frame<pb::Register>(frame);
   Status status = reg.ok() ? proto::validate_register(*reg) : reg.status();
   if (!status.ok()) return session.connection->close(status.with_context("bad Register"));
-  if (phase_ != Phase::kJoining) {
-    return session.connection->close(failed_precondition("Register after the job started"));
+  const auto* address = reinterpret_cast<const std::byte*>(reg->comm_address().data());
+  if (session.worker >= 0) {
+    // A survivor answering Restart: it joins the new attempt with a fresh data-plane address.
+    if (reg->epoch() < epoch_) return;  // answers a Restart that a later one replaced
+    if (phase_ != Phase::kRestarting || reg->epoch() != epoch_ || session.rank < 0 ||
+        session.ready) {
+      return session.connection->close(failed_precondition("unexpected Register for epoch " +
+                                                           std::to_string(reg->epoch()) + " from " +
+                                                           describe(session)));
+    }
+    session.comm_address.assign(address, address + reg->comm_address().size());
+    session.ready = true;
+    spdlog::info("{} registered again for attempt {}", describe(session), epoch_);
+    if (std::all_of(sessions_.begin(), sessions_.end(),
+                    [](const auto& s) { return s.second.rank < 0 || s.second.ready; })) {
+      send_assignments();
+    }
+    return;
+  }
+  if (reg->epoch() != 0) {
+    return session.connection->close(
+        failed_precondition("first Register for epoch " + std::to_string(reg->epoch())));
   }
   WorkerInfo info;
   info.host = reg->host();
   info.pid = reg->pid();
   info.rank_hint = reg->rank_hint();
-  const auto* address = reinterpret_cast<const std::byte*>(reg->comm_address().data());
   info.comm_address.assign(address, address + reg->comm_address().size());
   info.peer_name = session.connection->peer_name();
   StatusOr<int> index = registry_.add(std::move(info));
   if (!index.ok()) return session.connection->close(index.status());
   session.worker = *index;
+  session.comm_address = registry_.worker(*index).comm_address;
+  session.ready = true;
   session.connection->set_accepted(kWaitingForJob);
   monitor_.heard_from(id, std::chrono::steady_clock::now());
+  if (registry_.is_spare(*index)) {
+    spdlog::info("registered {} from {} as a spare", describe(session),
+                 session.connection->peer_name());
+    return;
+  }
   spdlog::info("registered {} from {} (rank hint {}); {} of {} workers", describe(session),
                session.connection->peer_name(), reg->rank_hint(), registry_.size(),
                registry_.world());
@@ -170,17 +209,35 @@ void JobRunner::on_register(int id, Session& session, const proto::Frame& frame)
 void JobRunner::assign_and_start() {
   const Registry::Assignment assignment = registry_.assign();
   for (const std::string& warning : assignment.warnings) spdlog::warn("{}", warning);
+  for (auto& [id, session] : sessions_) {
+    if (session.worker < 0 || registry_.is_spare(session.worker)) continue;
+    session.rank = assignment.rank_of[static_cast<size_t>(session.worker)];
+  }
+  send_assignments();
+  const auto joined_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started_);
+  spdlog::info("job {} running: {} workers joined in {} ms", job_.job_id(), job_.world(),
+               joined_ms.count());
+}
+
+void JobRunner::send_assignments() {
+  std::vector<Session*> by_rank(static_cast<size_t>(job_.world()), nullptr);
+  for (auto& [id, session] : sessions_) {
+    if (session.rank >= 0) by_rank[static_cast<size_t>(session.rank)] = &session;
+  }
   pb::Assignment message;
   message.set_world(job_.world());
+  message.set_epoch(epoch_);
   *message.mutable_job() = job_;
   for (int r = 0; r < job_.world(); ++r) {
-    const WorkerInfo& info = registry_.worker(assignment.worker_of[static_cast<size_t>(r)]);
+    const Session& session = *by_rank[static_cast<size_t>(r)];
+    const WorkerInfo& info = registry_.worker(session.worker);
     pb::Peer* peer = message.add_peers();
     peer->set_rank(r);
     peer->set_host(info.host);
     peer->set_pid(info.pid);
-    peer->set_comm_address(reinterpret_cast<const char*>(info.comm_address.data()),
-                           info.comm_address.size());
+    peer->set_comm_address(reinterpret_cast<const char*>(session.comm_address.data()),
+                           session.comm_address.size());
   }
   phase_ = Phase::kRunning;
   join_timer_.cancel();
@@ -188,28 +245,31 @@ void JobRunner::assign_and_start() {
     progress_.emplace(parts_.progress, parts_.rank_tokens, job_.model().num_blocks());
   }
   peaks_.assign(static_cast<size_t>(job_.world()), io::WorkerPeak{});
-  for (auto& [id, session] : sessions_) {
-    if (session.worker < 0) continue;
-    session.rank = assignment.rank_of[static_cast<size_t>(session.worker)];
-    message.set_rank(session.rank);
-    if (parts_.fill_assignment) parts_.fill_assignment(session.rank, message);
-    session.connection->set_accepted(kRunningJob);
-    if (Status status = session.connection->send_message(message); !status.ok()) {
-      return fail(status.with_context("sending the Assignment to " + describe(session)));
+  for (Session* session : by_rank) {
+    message.set_rank(session->rank);
+    if (parts_.fill_assignment) parts_.fill_assignment(session->rank, message);
+    session->connection->set_accepted(kRunningJob);
+    if (Status status = session->connection->send_message(message); !status.ok()) {
+      return fail(status.with_context("sending the Assignment to " + describe(*session)));
     }
   }
-  const auto joined_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - started_);
-  spdlog::info("job {} running: {} workers joined in {} ms", job_.job_id(), job_.world(),
-               joined_ms.count());
+  if (epoch_ > 0) spdlog::info("job {}: attempt {} running", job_.job_id(), epoch_);
+}
+
+bool JobRunner::stale(const Session& session, uint32_t epoch, const char* what) const {
+  if (epoch == epoch_ && phase_ != Phase::kRestarting) return false;
+  spdlog::debug("dropping {} of attempt {} from {} (attempt {} now)", what, epoch,
+                describe(session), epoch_);
+  return true;
 }
 
 void JobRunner::on_result(Session& session, const proto::Frame& frame) {
+  StatusOr<pb::ResultChunk> chunk = proto::decode_frame<pb::ResultChunk>(frame);
+  if (!chunk.ok()) return fail(chunk.status().with_context(describe(session)));
+  if (stale(session, chunk->epoch(), "rows")) return;
   if (session.done) {
     return fail(invalid_argument(describe(session) + " sent results after its Done"));
   }
-  StatusOr<pb::ResultChunk> chunk = proto::decode_frame<pb::ResultChunk>(frame);
-  if (!chunk.ok()) return fail(chunk.status().with_context(describe(session)));
   if (Status status = assembler_.add(session.rank, *chunk); !status.ok()) {
     return fail(status.with_context(describe(session)));
   }
@@ -218,6 +278,7 @@ void JobRunner::on_result(Session& session, const proto::Frame& frame) {
 void JobRunner::on_done(Session& session, const proto::Frame& frame) {
   StatusOr<pb::Done> done = proto::decode_frame<pb::Done>(frame);
   if (!done.ok()) return fail(done.status().with_context(describe(session)));
+  if (stale(session, done->epoch(), "Done")) return;
   if (session.done || done->rank() != session.rank) {
     return fail(invalid_argument(describe(session) + " sent a second or misaddressed Done"));
   }
@@ -239,6 +300,7 @@ void JobRunner::on_done(Session& session, const proto::Frame& frame) {
 void JobRunner::on_progress(Session& session, const proto::Frame& frame) {
   StatusOr<pb::Progress> progress = proto::decode_frame<pb::Progress>(frame);
   if (!progress.ok()) return fail(progress.status().with_context(describe(session)));
+  if (stale(session, progress->epoch(), "Progress")) return;
   if (progress->rank() != session.rank) {
     return fail(invalid_argument(describe(session) + " sent Progress claiming rank " +
                                  std::to_string(progress->rank())));
@@ -250,11 +312,13 @@ void JobRunner::on_worker_error(int id, Session& session, const proto::Frame& fr
   StatusOr<pb::Error> error = proto::decode_frame<pb::Error>(frame);
   Status status = error.ok() ? proto::validate_error(*error) : error.status();
   if (!status.ok()) return fail(status.with_context("bad Error from " + describe(session)));
-  session.reported_error = true;
+  if (session.worker >= 0 && stale(session, error->epoch(), "an Error")) return;
   // Name the worker as we know it, not as it names itself.
   Status reported = proto::from_pb_error(*error);
   reported = Status(reported.code(), describe(session) + " failed: " + error->message());
   spdlog::error("{}", reported.message());
+  if (session.worker >= 0 && session.rank < 0) return;  // a spare: it leaves, nothing else
+  session.reported_error = true;
   if (session.worker < 0) return fail(reported);
   // Reports after the first are usually its consequences (a silent rank's neighbour times out
   // first, the ranks waiting on that neighbour next): the first one decides.
@@ -263,7 +327,7 @@ void JobRunner::on_worker_error(int id, Session& session, const proto::Frame& fr
   reported_error_ = reported;
   attribution_timer_.expires_after(knobs_.attribution_window);
   attribution_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec && reported_error_) fail(*reported_error_);
+    if (!ec && reported_error_) attempt_failed(*reported_error_, -1);
   });
 }
 
@@ -278,7 +342,11 @@ void JobRunner::on_closed(int id, const Status& reason) {
     spdlog::info("{} left before registering: {}", describe(session), reason.to_string());
     return;
   }
-  if (session.reported_error) return;  // its Error already decides the outcome
+  if (session.rank < 0 && registry_.is_spare(session.worker)) {
+    spdlog::warn("spare {} left: {}", describe(session), reason.message());
+    return;
+  }
+  if (session.reported_error && restarts_left_ == 0) return;  // its Error decides the outcome
   if (phase_ == Phase::kFinishing) {
     spdlog::warn("{} left while the output was being written: {}", describe(session),
                  reason.message());
@@ -288,21 +356,80 @@ void JobRunner::on_closed(int id, const Status& reason) {
   if (reported_error_) {
     lost = lost.with_context("worker failure (" + reported_error_->message() + ")");
   }
-  fail(lost);
+  attempt_failed(lost, session.rank);
+}
+
+void JobRunner::attempt_failed(Status reason, int vacant_rank) {
+  if (restarts_left_ <= 0 || (phase_ != Phase::kRunning && phase_ != Phase::kRestarting)) {
+    return fail(reason);
+  }
+  Session* spare = nullptr;
+  if (vacant_rank >= 0) {
+    for (auto& [id, session] : sessions_) {  // ids grow in join order: the earliest spare first
+      if (session.worker >= 0 && session.rank < 0) {
+        spare = &session;
+        break;
+      }
+    }
+    if (spare == nullptr) return fail(reason.with_context("no spare worker left to restart with"));
+    spare->rank = vacant_rank;
+  }
+  --restarts_left_;
+  ++epoch_;
+  spdlog::warn("job {}: attempt {} failed: {}; restarting as attempt {}{} ({} restart(s) left)",
+               job_.job_id(), epoch_ - 1, reason.message(), epoch_,
+               spare ? ", " + describe(*spare) + " taking over" : std::string(), restarts_left_);
+  phase_ = Phase::kRestarting;
+  reported_error_.reset();
+  attribution_timer_.cancel();
+  assembler_.clear();
+  workers_done_ = 0;
+  if (progress_) progress_->finish();
+  progress_.reset();
+  pb::Restart restart;
+  restart.set_epoch(epoch_);
+  restart.set_reason(reason.message());
+  for (auto& [id, session] : sessions_) {
+    if (session.rank < 0) continue;
+    session.done = false;
+    session.reported_error = false;
+    if (&session == spare) continue;  // registered with a fresh address it never used
+    session.ready = false;
+    session.connection->set_accepted(kRestartingJob);
+    (void)session.connection->send_message(restart);
+  }
+  join_timer_.expires_after(knobs_.join_timeout);
+  join_timer_.async_wait([this, epoch = epoch_](const boost::system::error_code& ec) {
+    if (ec || phase_ != Phase::kRestarting || epoch != epoch_) return;
+    std::string missing;
+    for (const auto& [id, session] : sessions_) {
+      if (session.rank >= 0 && !session.ready) missing += " " + std::to_string(session.rank);
+    }
+    fail(deadline_exceeded("restart: ranks" + missing + " did not register again within " +
+                           std::to_string(knobs_.join_timeout.count()) + " ms"));
+  });
 }
 
 void JobRunner::tick() {
   if (phase_ == Phase::kSucceeded || phase_ == Phase::kFailed) return;
   const auto now = std::chrono::steady_clock::now();
   // Not while finishing: the workers are done, and a slow disk must not fail a finished job.
-  if (phase_ == Phase::kJoining || phase_ == Phase::kRunning) {
+  if (phase_ == Phase::kJoining || phase_ == Phase::kRunning || phase_ == Phase::kRestarting) {
     for (const HeartbeatMonitor::Overdue& overdue : monitor_.overdue(now)) {
       auto it = sessions_.find(overdue.id);
       if (it == sessions_.end()) continue;
-      return fail(unavailable(describe(it->second) + " missed heartbeats " + phase_name() +
-                              ": silent for " + std::to_string(overdue.silent.count()) +
-                              " ms (dead after " + std::to_string(knobs_.dead_after.count()) +
-                              " ms)"));
+      const Status silent =
+          unavailable(describe(it->second) + " missed heartbeats " + phase_name() +
+                      ": silent for " + std::to_string(overdue.silent.count()) +
+                      " ms (dead after " + std::to_string(knobs_.dead_after.count()) + " ms)");
+      if (restarts_left_ == 0 || phase_ == Phase::kJoining) return fail(silent);
+      // Fence it: its connection closes now, so whatever it sends if it wakes up goes nowhere.
+      Session session = std::move(it->second);
+      sessions_.erase(it);
+      monitor_.forget(overdue.id);
+      session.connection->close(silent);
+      if (session.rank >= 0) attempt_failed(silent, session.rank);
+      if (phase_ == Phase::kFailed) return;
     }
   }
   pb::Heartbeat heartbeat;

@@ -17,6 +17,14 @@
 // connection loss that explains it, so the failure names the worker that died, not the survivor
 // that noticed.
 //
+// Recovery (opt-in, max_restarts > 0): a failed attempt (a worker lost or silent, or a worker's
+// Error) is restarted instead of failing the job, while restarts are left: the lost worker's
+// connection is closed (fenced), a spare takes its rank, the survivors get Restart and register
+// again with fresh data-plane addresses, and every rank gets a new Assignment for the next epoch.
+// Rows, Done and Progress of an older epoch are dropped, so the output holds only the last
+// attempt's rows, which are the same bytes a fault-free run computes (every rank's work is
+// deterministic). With no restart or no spare left, the job fails as above.
+//
 // Heartbeats: every `heartbeat_interval` a Heartbeat goes to each adopted connection, and any
 // frame from a worker counts as its sign of life (HeartbeatMonitor).
 //
@@ -53,6 +61,8 @@ struct JobKnobs {
   // How long Abort / Done frames may take to flush before connections are cut.
   std::chrono::milliseconds flush_timeout{2000};
   std::chrono::milliseconds attribution_window{250};
+  int max_restarts = 0;  // restarted attempts allowed (0: fail-stop)
+  int spares = 0;        // workers beyond `world` that stand by to replace a lost one
 };
 
 // What a job brings besides its spec and assembler.
@@ -86,13 +96,15 @@ class JobRunner {
   void cancel(const Status& reason) { fail(reason); }
 
  private:
-  enum class Phase { kJoining, kRunning, kFinishing, kSucceeded, kFailed };
+  enum class Phase { kJoining, kRunning, kRestarting, kFinishing, kSucceeded, kFailed };
 
   struct Session {
     std::shared_ptr<proto::Connection> connection;
     pb::Hello hello;
-    int worker = -1;  // Registry index once registered
-    int rank = -1;    // once assigned
+    int worker = -1;                      // Registry index once registered
+    int rank = -1;                        // once assigned; -1 for a standing-by spare
+    std::vector<std::byte> comm_address;  // for the current epoch
+    bool ready = false;                   // has registered for the current epoch
     bool done = false;
     bool reported_error = false;
   };
@@ -105,6 +117,13 @@ class JobRunner {
   void on_worker_error(int id, Session& session, const proto::Frame& frame);
   void on_closed(int id, const Status& reason);
   void assign_and_start();
+  // Sends every ranked session its Assignment for epoch_; phase_ becomes kRunning.
+  void send_assignments();
+  // A failed attempt: restart it (fencing `lost`, a session id or -1) while restarts and spares
+  // last; otherwise fail the job with `reason`.
+  void attempt_failed(Status reason, int lost);
+  // Drops a message of an older attempt; true when it was one.
+  bool stale(const Session& session, uint32_t epoch, const char* what) const;
   void tick();
   void succeed();
   void on_written(const Status& status);
@@ -127,6 +146,8 @@ class JobRunner {
   FinishedHandler on_finished_;
 
   Phase phase_ = Phase::kJoining;
+  uint32_t epoch_ = 0;
+  int restarts_left_ = 0;
   Registry registry_;
   HeartbeatMonitor monitor_;
   std::map<int, Session> sessions_;

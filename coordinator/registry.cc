@@ -1,5 +1,7 @@
 #include "coordinator/registry.h"
 
+#include <algorithm>
+
 namespace ringmaster::coordinator {
 
 std::string describe_worker(const WorkerInfo& info, int rank) {
@@ -9,12 +11,15 @@ std::string describe_worker(const WorkerInfo& info, int rank) {
   return "worker " + who;
 }
 
-Registry::Registry(int world) : world_(world) { RM_CHECK(world >= 1) << "world " << world; }
+Registry::Registry(int world, int spares) : world_(world), spares_(spares) {
+  RM_CHECK(world >= 1 && spares >= 0) << "world " << world << ", spares " << spares;
+}
 
 StatusOr<int> Registry::add(WorkerInfo info) {
-  if (full()) {
+  if (size() >= world_ + spares_) {
     return failed_precondition("the job already has its " + std::to_string(world_) +
-                               " workers; refusing " + describe_worker(info, -1));
+                               " workers and " + std::to_string(spares_) + " spares; refusing " +
+                               describe_worker(info, -1));
   }
   workers_.push_back(std::move(info));
   return size() - 1;
@@ -22,10 +27,11 @@ StatusOr<int> Registry::add(WorkerInfo info) {
 
 Registry::Assignment Registry::tentative() const {
   Assignment a;
-  a.rank_of.assign(workers_.size(), -1);
+  const size_t ranked = std::min(workers_.size(), static_cast<size_t>(world_));
+  a.rank_of.assign(ranked, -1);
   a.worker_of.assign(static_cast<size_t>(world_), -1);
   // Hints first, in join order, so the earliest claim to a rank wins.
-  for (size_t i = 0; i < workers_.size(); ++i) {
+  for (size_t i = 0; i < ranked; ++i) {
     const int hint = workers_[i].rank_hint;
     if (hint < 0) continue;
     if (hint >= world_) {
@@ -43,7 +49,7 @@ Registry::Assignment Registry::tentative() const {
     a.rank_of[i] = hint;
   }
   int next_free = 0;
-  for (size_t i = 0; i < workers_.size(); ++i) {
+  for (size_t i = 0; i < ranked; ++i) {
     if (a.rank_of[i] >= 0) continue;
     while (next_free < world_ && a.worker_of[static_cast<size_t>(next_free)] >= 0) ++next_free;
     // size() <= world_ and each worker takes one rank, so a free rank always exists.

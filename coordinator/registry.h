@@ -7,6 +7,9 @@
 // order, and a conflicting hint costs a warning, never the job. Before that, missing_ranks()
 // says which ranks nobody would fill yet, for the join-timeout message.
 //
+// Spares (recovery, opt-in): workers that register after the first `world` are spares, up to
+// `spares` of them; they get no rank at the start and stand by to replace a dead worker.
+//
 // Pure bookkeeping: no sockets, no clocks. Thread-compatible (the coordinator's strand owns it).
 #pragma once
 
@@ -32,19 +35,22 @@ std::string describe_worker(const WorkerInfo& info, int rank);
 
 class Registry {
  public:
-  // REQUIRES: world >= 1.
-  explicit Registry(int world);
+  // REQUIRES: world >= 1, spares >= 0.
+  explicit Registry(int world, int spares = 0);
 
   int world() const { return world_; }
   int size() const { return static_cast<int>(workers_.size()); }
-  bool full() const { return size() == world_; }
+  // Enough workers to start: every rank has one (spares may still come).
+  bool full() const { return size() >= world_; }
+  bool is_spare(int index) const { return index >= world_; }
 
   // Adds a registered worker and returns its index (join order). kFailedPrecondition when the
-  // job already has `world` workers.
+  // job already has `world` workers and all its spares.
   StatusOr<int> add(WorkerInfo info);
   const WorkerInfo& worker(int index) const { return workers_[static_cast<size_t>(index)]; }
 
-  // The rank of every worker, by index, per the rule above; also the warnings for ignored hints.
+  // The rank of each of the first `world` workers, by index, per the rule above; also the
+  // warnings for ignored hints.
   // REQUIRES: full().
   struct Assignment {
     std::vector<int> rank_of;    // [worker index] -> rank
@@ -61,6 +67,7 @@ class Registry {
   Assignment tentative() const;
 
   int world_;
+  int spares_;
   std::vector<WorkerInfo> workers_;
 };
 

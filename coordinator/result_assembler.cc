@@ -170,4 +170,10 @@ Status write_npy_atomically(const std::string& path, const Tensor& tensor) {
   return commit_partial(partial, path);
 }
 
+void ResultAssembler::clear() {
+  std::fill(have_.begin(), have_.end(), uint8_t{0});
+  std::fill(received_.begin(), received_.end(), int64_t{0});
+  received_total_ = 0;
+}
+
 }  // namespace ringmaster::coordinator

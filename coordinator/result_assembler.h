@@ -33,6 +33,8 @@ class ResultAssembler {
   Status check_done(int rank, int64_t rows) const;
 
   bool complete() const { return received_total_ == num_tokens_; }
+  // Forgets every row received (a restarted attempt sends them all again).
+  void clear();
   int64_t rows_received(int rank) const { return received_[static_cast<size_t>(rank)]; }
   // [num_tokens, n_heads, head_dim] (check job) or [input tokens, d_model or 1] (model job), f32.
   const Tensor& output() const { return output_; }

@@ -143,6 +143,9 @@ void authenticated_traffic(Bytes stream) {
       case MessageType::kProgress:
         decode_and_validate<pb::Progress>(*frame, accept_any);
         break;
+      case MessageType::kRestart:
+        decode_and_validate<pb::Restart>(*frame, accept_any);
+        break;
     }
   }
 }

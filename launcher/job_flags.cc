@@ -62,6 +62,12 @@ void add_job_flags(CLI::App& app, JobFlags& f) {
   app.add_option("--auth-timeout-ms", f.auth_timeout_ms,
                  "how long a connection may take to authenticate")
       ->capture_default_str();
+  app.add_option("--max-restarts", f.max_restarts,
+                 "recovery: restart a failed attempt this many times (0: fail-stop)")
+      ->capture_default_str();
+  app.add_option("--spares", f.spares,
+                 "recovery: spare workers that replace lost ones (needs --max-restarts)")
+      ->capture_default_str();
 }
 
 namespace {
@@ -159,6 +165,16 @@ StatusOr<coordinator::CoordinatorOptions> coordinator_options(const JobFlags& f)
   options.job_knobs.heartbeat_interval = std::chrono::milliseconds(f.heartbeat_ms);
   options.job_knobs.dead_after = std::chrono::milliseconds(f.dead_after_ms);
   options.job_knobs.join_timeout = std::chrono::milliseconds(f.join_timeout_ms);
+  if (f.spares > 0 && f.max_restarts == 0) {
+    return invalid_argument("--spares " + std::to_string(f.spares) +
+                            " needs --max-restarts: spares only replace workers in a restart");
+  }
+  if (f.max_restarts > 1000 || f.spares > 1024) {
+    return invalid_argument("--max-restarts " + std::to_string(f.max_restarts) + ", --spares " +
+                            std::to_string(f.spares) + ": at most 1000 and 1024");
+  }
+  options.job_knobs.max_restarts = static_cast<int>(f.max_restarts);
+  options.job_knobs.spares = static_cast<int>(f.spares);
   options.server_knobs.auth_timeout = std::chrono::milliseconds(f.auth_timeout_ms);
   options.output_path = f.out;
   return options;
@@ -205,6 +221,10 @@ std::vector<std::string> job_flag_args(const JobFlags& f) {
       std::to_string(f.join_timeout_ms),
       "--auth-timeout-ms",
       std::to_string(f.auth_timeout_ms),
+      "--max-restarts",
+      std::to_string(f.max_restarts),
+      "--spares",
+      std::to_string(f.spares),
   };
   if (!f.job_id.empty()) args.insert(args.end(), {"--job-id", f.job_id});
   if (!f.comm.empty()) args.insert(args.end(), {"--comm", f.comm});

@@ -50,6 +50,10 @@ struct JobFlags {
   uint32_t dead_after_ms = 5000;
   uint32_t join_timeout_ms = 120000;
   uint32_t auth_timeout_ms = 10000;
+  // Recovery (opt-in): restart a failed attempt up to max_restarts times, a spare taking the
+  // rank of a lost worker; `ringmaster run` starts `spares` extra workers.
+  uint32_t max_restarts = 0;
+  uint32_t spares = 0;
 };
 
 // Adds the job flags (--workers, --tokens, ..., --out) and knobs to `app`.

@@ -290,7 +290,9 @@ int run_local(const LocalRunOptions& o) {
   ::close(ready[0]);
   if (port) {
     const std::string address = o.listen_host + ":" + std::to_string(*port);
-    for (int i = 0; i < o.job.workers; ++i) {
+    // Spares (recovery) come after the ranked workers and take no rank hint.
+    const int spawned = o.job.workers + static_cast<int>(o.job.spares);
+    for (int i = 0; i < spawned; ++i) {
       SpawnSpec worker;
       worker.path = *exe;
       worker.args = {*exe,
@@ -300,7 +302,7 @@ int run_local(const LocalRunOptions& o) {
                      "--coordinator",
                      address,
                      "--rank-hint",
-                     std::to_string(i),
+                     std::to_string(i < o.job.workers ? i : -1),
                      "--local-rank",
                      std::to_string(i),
                      "--parent-pid",
@@ -312,7 +314,9 @@ int run_local(const LocalRunOptions& o) {
       worker.env = env;
       worker.process_group = *coordinator_pid;
       StatusOr<pid_t> pid = spawn(worker);
-      Status status = pid.ok() ? supervisor.add(*pid, "worker " + std::to_string(i)) : pid.status();
+      const std::string name =
+          i < o.job.workers ? "worker " + std::to_string(i) : "spare " + std::to_string(i);
+      Status status = pid.ok() ? supervisor.add(*pid, name) : pid.status();
       if (!status.ok()) {
         spdlog::error("{}", status.to_string());
         if (pid.ok()) {

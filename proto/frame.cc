@@ -59,6 +59,8 @@ const char* message_type_name(MessageType type) {
       return "Done";
     case MessageType::kProgress:
       return "Progress";
+    case MessageType::kRestart:
+      return "Restart";
   }
   return "unknown";
 }
@@ -93,6 +95,8 @@ uint32_t max_frame_length(MessageType type) {
       return 256;
     case MessageType::kProgress:
       return 64;
+    case MessageType::kRestart:
+      return 64u << 10;
   }
   return 0;
 }

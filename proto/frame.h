@@ -57,8 +57,9 @@ enum class MessageType : uint16_t {
   kAbort = 10,
   kDone = 11,
   kProgress = 12,
+  kRestart = 13,
 };
-inline constexpr uint16_t kMaxMessageType = 12;
+inline constexpr uint16_t kMaxMessageType = 13;
 
 const char* message_type_name(MessageType type);  // "Hello", ...; "unknown" otherwise
 // The largest payload a frame of `type` may carry; 0 for an unknown type.
@@ -126,6 +127,8 @@ constexpr MessageType message_type_of() {
     return M::kAbort;
   } else if constexpr (std::is_same_v<T, pb::Progress>) {
     return M::kProgress;
+  } else if constexpr (std::is_same_v<T, pb::Restart>) {
+    return M::kRestart;
   } else {
     static_assert(std::is_same_v<T, pb::Done>, "not a control-plane message");
     return M::kDone;

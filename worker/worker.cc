@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -10,6 +11,7 @@
 #include <csignal>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "core/process_memory.h"
 #include "proto/convert.h"
@@ -27,7 +29,8 @@ using proto::type_bit;
 
 constexpr proto::TypeSet kFromCoordinator =
     type_bit(MessageType::kHeartbeat) | type_bit(MessageType::kAssignment) |
-    type_bit(MessageType::kAbort) | type_bit(MessageType::kDone) | type_bit(MessageType::kError);
+    type_bit(MessageType::kAbort) | type_bit(MessageType::kDone) | type_bit(MessageType::kError) |
+    type_bit(MessageType::kRestart);
 
 std::string local_host_name() {
   char name[256] = {};
@@ -67,16 +70,33 @@ class Worker {
 
   WorkerOutcome finish() {
     // io.run() has returned: the shard thread may still be computing or closing endpoints.
-    if (runner_ && !runner_->wait_for(options_.abort_grace)) {
-      spdlog::error("the shard thread did not stop within {} ms of the end of the job",
-                    options_.abort_grace.count());
-      outcome_.abandoned_thread = true;
+    const auto deadline = std::chrono::steady_clock::now() + options_.abort_grace;
+    if (runner_) retired_.push_back(std::move(runner_));
+    for (const std::unique_ptr<ShardRunner>& runner : retired_) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (!runner->wait_for(std::max(left, std::chrono::milliseconds(0)))) {
+        spdlog::error("a shard thread did not stop within {} ms of the end of the job",
+                      options_.abort_grace.count());
+        outcome_.abandoned_thread = true;
+      }
     }
     return outcome_;
   }
 
  private:
-  enum class Stage { kJoining, kRegistering, kWaitingJob, kRunning, kStreaming, kVerdict, kEnded };
+  // kFailedAttempt: this rank's shard failed in a job that may restart (Welcome.max_restarts);
+  // it keeps heartbeating and waits for Restart or Abort.
+  enum class Stage {
+    kJoining,
+    kRegistering,
+    kWaitingJob,
+    kRunning,
+    kStreaming,
+    kVerdict,
+    kFailedAttempt,
+    kEnded
+  };
 
   std::string who() const {
     return rank_ >= 0 ? "rank " + std::to_string(rank_) : "worker pid " + std::to_string(pid_);
@@ -106,6 +126,13 @@ class Worker {
     // A hung ncclCommAbort then keeps the shard thread past abort_grace, so finish() reports
     // abandoned_thread and the process leaves with _exit (RELIABILITY.md: abort has a deadline).
     comm_spec->nccl_abort_timeout = 2 * options_.abort_grace + std::chrono::seconds(5);
+    comm_spec_ = std::move(comm_spec).value();
+    start_runner();
+  }
+
+  // A new shard thread (and data-plane endpoint) for the current epoch; it registers once the
+  // endpoint has its address.
+  void start_runner() {
     stage_ = Stage::kRegistering;
     ShardRunner::Callbacks callbacks;
     callbacks.on_address = [this](StatusOr<std::vector<std::byte>> address) {
@@ -119,8 +146,34 @@ class Worker {
     callbacks.on_result = [this](StatusOr<ShardResult> rows) {
       asio::post(strand_, [this, rows = std::move(rows)]() mutable { on_result(std::move(rows)); });
     };
-    runner_ = std::make_unique<ShardRunner>(std::move(comm_spec).value(), std::move(callbacks));
+    runner_ = std::make_unique<ShardRunner>(comm_spec_, std::move(callbacks));
     runner_->start();
+  }
+
+  // The coordinator restarts the job: drop this attempt's shard and register again.
+  void on_restart(const proto::Frame& frame) {
+    StatusOr<pb::Restart> restart = proto::decode_frame<pb::Restart>(frame);
+    if (!restart.ok()) return fail(restart.status().with_context("bad Restart"));
+    if (welcome_.max_restarts() == 0 || restart->epoch() <= epoch_) {
+      return fail(
+          invalid_argument("unexpected Restart for epoch " + std::to_string(restart->epoch())));
+    }
+    spdlog::warn("{}: restarting as attempt {}: {}", who(), restart->epoch(), restart->reason());
+    epoch_ = restart->epoch();
+    streamer_.reset();
+    // A thread stuck in a step of the failed attempt is left to time out on its own (its
+    // callbacks are off); the new attempt gets a fresh thread and endpoint.
+    retire_runner();
+    start_runner();
+  }
+
+  void retire_runner() {
+    if (!runner_) return;
+    runner_->cancel();
+    if (!runner_->wait_for(std::chrono::milliseconds(0))) {
+      spdlog::warn("{}: the previous attempt's shard thread is still running; leaving it", who());
+    }
+    retired_.push_back(std::move(runner_));
   }
 
   void on_address(StatusOr<std::vector<std::byte>> address) {
@@ -131,6 +184,7 @@ class Worker {
     reg.set_pid(pid_);
     reg.set_rank_hint(options_.rank_hint);
     reg.set_comm_address(reinterpret_cast<const char*>(address->data()), address->size());
+    reg.set_epoch(epoch_);
     stage_ = Stage::kWaitingJob;
     (void)connection_->send_message(reg);
   }
@@ -142,6 +196,8 @@ class Worker {
         return;  // last_receive() already moved
       case MessageType::kAssignment:
         return on_assignment(frame);
+      case MessageType::kRestart:
+        return on_restart(frame);
       case MessageType::kAbort: {
         StatusOr<pb::Abort> abort = proto::decode_frame<pb::Abort>(frame);
         return end(WorkerExit::kFailed,
@@ -149,6 +205,10 @@ class Worker {
                              (abort.ok() ? abort->reason() : abort.status().message())));
       }
       case MessageType::kDone:
+        if (stage_ == Stage::kWaitingJob && rank_ < 0) {
+          spdlog::info("{}: the job succeeded without this spare", who());
+          return end(WorkerExit::kOk, ok_status());
+        }
         if (stage_ != Stage::kVerdict) {
           return end(WorkerExit::kFailed, internal_error("Done from the coordinator before this "
                                                          "worker finished"));
@@ -171,6 +231,12 @@ class Worker {
     if (status.ok() && assignment->job().job_id() != welcome_.job_id()) {
       status = invalid_argument("Assignment for job " + assignment->job().job_id() +
                                 ", welcomed to job " + welcome_.job_id());
+    }
+    // A spare, registered at epoch 0, first works in whichever attempt needs it.
+    if (status.ok() && rank_ < 0 && assignment->epoch() > epoch_) epoch_ = assignment->epoch();
+    if (status.ok() && assignment->epoch() != epoch_) {
+      status = invalid_argument("Assignment for attempt " + std::to_string(assignment->epoch()) +
+                                ", registered for " + std::to_string(epoch_));
     }
     if (!status.ok()) return fail(status.with_context("bad Assignment"));
     const pb::JobSpec& job = assignment->job();
@@ -225,12 +291,13 @@ class Worker {
     pb::Progress progress;
     progress.set_rank(rank_);
     progress.set_blocks_done(blocks_done);
+    progress.set_epoch(epoch_);
     (void)connection_->send_message(progress);
   }
 
   void on_result(StatusOr<ShardResult> rows) {
     if (stage_ != Stage::kRunning) return;
-    if (!rows.ok()) return fail(rows.status());
+    if (!rows.ok()) return fail_attempt(rows.status());
     stage_ = Stage::kStreaming;
     streamer_.emplace(std::move(rows).value(), rank_, proto::result_row_bytes(job_),
                       job_.result_chunk_bytes());
@@ -244,6 +311,7 @@ class Worker {
   void stream_next() {
     if (stage_ != Stage::kStreaming) return;
     if (std::optional<pb::ResultChunk> chunk = streamer_->next()) {
+      chunk->set_epoch(epoch_);
       if (!connection_->send_message(*chunk).ok()) return;  // closed: on_close ends the worker
       connection_->when_drained([this] { stream_next(); });
       return;
@@ -256,6 +324,7 @@ class Worker {
     done.set_wait_s(streamer_->stats().wait_s);
     done.set_bytes_sent(streamer_->stats().bytes_sent);
     done.set_peak_rss_bytes(static_cast<int64_t>(peak_rss_mib() * 1024.0 * 1024.0));
+    done.set_epoch(epoch_);
     stage_ = Stage::kVerdict;
     (void)connection_->send_message(done);
   }
@@ -284,9 +353,22 @@ class Worker {
   void fail(const Status& status) {
     if (stage_ == Stage::kEnded) return;
     if (connection_) {
-      (void)connection_->send_message(proto::to_pb_error(status, rank_, host_, pid_));
+      pb::Error error = proto::to_pb_error(status, rank_, host_, pid_);
+      error.set_epoch(epoch_);
+      (void)connection_->send_message(error);
     }
     end(WorkerExit::kFailed, status);
+  }
+
+  // This rank's shard failed. In a job that may restart, report it and wait for the coordinator's
+  // verdict (often a peer died and the job goes on without it); otherwise end as fail() does.
+  void fail_attempt(const Status& status) {
+    if (welcome_.max_restarts() == 0) return fail(status);
+    spdlog::error("{}: attempt {} failed: {}", who(), epoch_, status.to_string());
+    pb::Error error = proto::to_pb_error(status, rank_, host_, pid_);
+    error.set_epoch(epoch_);
+    (void)connection_->send_message(error);
+    stage_ = Stage::kFailedAttempt;
   }
 
   void end(WorkerExit exit, const Status& status) {
@@ -301,6 +383,7 @@ class Worker {
     signals_.cancel(ignored);
     // No shard callback can arrive after this; the thread finishes or is abandoned in finish().
     if (runner_) runner_->cancel();
+    for (const std::unique_ptr<ShardRunner>& runner : retired_) runner->cancel();
     if (!connection_ || connection_->closed()) return io_.stop();
     connection_->set_handlers([](proto::Frame) {}, [this](const Status&) { io_.stop(); });
     connection_->close_after_flush(status, std::chrono::milliseconds(1000));
@@ -321,7 +404,12 @@ class Worker {
   pb::JobSpec job_;
   int rank_ = -1;
   uint64_t heartbeat_seq_ = 0;
+  comm::CommSpec comm_spec_;
+  uint32_t epoch_ = 0;
   std::unique_ptr<ShardRunner> runner_;
+  // Shard threads of failed attempts, kept until the worker ends (their destructors detach a
+  // thread still stuck in a step).
+  std::vector<std::unique_ptr<ShardRunner>> retired_;
   std::optional<ResultStreamer> streamer_;
   WorkerOutcome outcome_;
 };

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -260,8 +261,11 @@ Coordinator start_coordinator(const std::string& token, int workers, const std::
   const std::string dead_after_ms = std::to_string(static_cast<int>(1000 * time_slack()));
   std::vector<std::string> args = {
       ringmaster_binary(),     "coordinator", "--listen", "127.0.0.1:0",    "--workers",
-      std::to_string(workers), "--out",       out,        "--heartbeat-ms", "200",
-      "--dead-after-ms",       dead_after_ms};
+      std::to_string(workers), "--out",       out,        "--heartbeat-ms", "200"};
+  // The test dead deadline, unless the test sets its own.
+  if (std::find(extra.begin(), extra.end(), "--dead-after-ms") == extra.end()) {
+    args.insert(args.end(), {"--dead-after-ms", dead_after_ms});
+  }
   for (std::string& f : job.flags()) args.push_back(std::move(f));
   for (std::string& f : extra) args.push_back(std::move(f));
   auto process = Process::start(args, {{"RINGMASTER_TOKEN", token}});

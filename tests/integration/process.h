@@ -109,8 +109,8 @@ double seconds_since(std::chrono::steady_clock::time_point start);
 double time_slack();
 
 // A `ringmaster coordinator` started as a cluster script would, on 127.0.0.1 with an ephemeral
-// port and test knobs (heartbeat 200 ms, dead after 1 s times time_slack()), and the address it
-// listens on (empty if it never said).
+// port and test knobs (heartbeat 200 ms, dead after 1 s times time_slack() unless `extra` sets
+// --dead-after-ms), and the address it listens on (empty if it never said).
 struct Coordinator {
   std::unique_ptr<Process> process;
   std::string address;  // 127.0.0.1:PORT

@@ -40,6 +40,20 @@ TEST(Registry, ConflictingOrOutOfRangeHintsAreIgnoredWithAWarning) {
   EXPECT_EQ(a.warnings.size(), 2u);
 }
 
+TEST(Registry, WorkersBeyondTheWorldAreSparesWithoutRanks) {
+  Registry registry(2, 1);
+  ASSERT_TRUE(registry.add(worker(10, 1)).ok());
+  ASSERT_TRUE(registry.add(worker(11, -1)).ok());
+  ASSERT_TRUE(registry.full());  // enough to start; the spare may come later
+  ASSERT_TRUE(registry.add(worker(12, 0)).ok());
+  EXPECT_FALSE(registry.is_spare(1));
+  EXPECT_TRUE(registry.is_spare(2));
+  const Registry::Assignment a = registry.assign();
+  EXPECT_EQ(a.rank_of, (std::vector<int>{1, 0}));  // the spare's hint does not count
+  EXPECT_TRUE(a.warnings.empty());
+  EXPECT_FALSE(registry.add(worker(13, -1)).ok());  // world and spares all in
+}
+
 TEST(Registry, MissingRanksForTheJoinTimeout) {
   Registry registry(4);
   EXPECT_EQ(registry.missing_ranks(), (std::vector<int>{0, 1, 2, 3}));

@@ -61,6 +61,20 @@ TEST(ResultAssembler, PlacesRowsAtTheirGlobalIndex) {
   }
 }
 
+// A restarted attempt sends every row again: clear() forgets the first attempt's.
+TEST(ResultAssembler, ClearForgetsEveryRow) {
+  StatusOr<ResultAssembler> a = ResultAssembler::make(small_job());
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(a->add(0, chunk(0, {0, 1, 2, 3, 4})).ok());
+  ASSERT_TRUE(a->add(1, chunk(1, {5, 6})).ok());
+  a->clear();
+  EXPECT_EQ(a->rows_received(0), 0);
+  EXPECT_FALSE(a->check_done(0, 5).ok());
+  ASSERT_TRUE(a->add(0, chunk(0, {0, 1, 2, 3, 4})).ok());  // no longer duplicates
+  ASSERT_TRUE(a->add(1, chunk(1, {5, 6, 7, 8, 9})).ok());
+  EXPECT_TRUE(a->complete());
+}
+
 TEST(ResultAssembler, RefusesWhatThePlanDoesNotAllow) {
   StatusOr<ResultAssembler> a = ResultAssembler::make(small_job());
   ASSERT_TRUE(a.ok());
