@@ -7,6 +7,7 @@
 
 #include "attention/cuda/cuda_backend.h"
 #include "core/cuda/cuda_status.h"
+#include "memory/cuda/atlas_cuda.h"
 #endif
 
 namespace ringmaster::worker {
@@ -57,6 +58,21 @@ StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(Co
   (void)local_rank;
   if (device == ComputeDevice::kAuto) return cpu_backend(pool);
   return failed_precondition("--device cuda: this ringmaster was built without CUDA");
+#endif
+}
+
+StatusOr<std::shared_ptr<memory::AtlasBackend>> make_atlas_backend(
+    const attention::AttentionBackend& attention, int slots) {
+  const Device device = attention.device();
+  if (device.is_cpu())
+    return std::shared_ptr<memory::AtlasBackend>(memory::make_cpu_atlas_backend(slots));
+#if RINGMASTER_HAVE_CUDA
+  RM_ASSIGN_OR_RETURN(std::unique_ptr<memory::AtlasBackend> cuda,
+                      memory::make_cuda_atlas_backend(device.index, slots));
+  return std::shared_ptr<memory::AtlasBackend>(std::move(cuda));
+#else
+  return internal_error("an attention backend on " + device.to_string() +
+                        " in a build without CUDA");
 #endif
 }
 

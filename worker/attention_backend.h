@@ -1,5 +1,6 @@
-// worker/attention_backend.h: the one place a worker chooses where attention computes (the job's
-// --device), and whether the check job's data may live on the GPU.
+// worker/attention_backend.h: the one place a worker chooses where attention (and with it the
+// ATLAS memory) computes (the job's --device), and whether the check job's data may live on the
+// GPU.
 //
 // make_attention_backend is the only code with #if RINGMASTER_HAVE_CUDA outside the CUDA targets:
 // a build without CUDA refuses "cuda" and maps "auto" to the CPU. Which GPU: this worker's local
@@ -14,6 +15,7 @@
 #include "comm/make_communicator.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "memory/backend.h"
 
 namespace ringmaster::worker {
 
@@ -30,6 +32,12 @@ const char* compute_device_name(ComputeDevice device);
 StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(ComputeDevice device,
                                                                               int local_rank,
                                                                               ThreadPool& pool);
+
+// Where ATLAS chains run, beside `attention`: on its GPU (memory/cuda/, one stream and cuBLAS
+// handle per slot) or on the CPU. `slots`: the pool's threads. kInternal when the GPU cannot be
+// set up.
+StatusOr<std::shared_ptr<memory::AtlasBackend>> make_atlas_backend(
+    const attention::AttentionBackend& attention, int slots);
 
 // Whether the check job keeps q, k, v and the ring's blocks on the backend's device: only when
 // the data plane carries device memory (NCCL; a world of one rank never transfers). UCX here

@@ -104,20 +104,22 @@ StatusOr<ShardResult> score_rows(const model::Model& model, const model::ShardCo
 StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                       const ModelShardSpec& spec, ThreadPool& pool,
                                       const model::ProgressFn& progress,
-                                      std::shared_ptr<attention::AttentionBackend> backend) {
+                                      std::shared_ptr<attention::AttentionBackend> backend,
+                                      std::shared_ptr<memory::AtlasBackend> atlas) {
   const auto start = std::chrono::steady_clock::now();
   RM_ASSIGN_OR_RETURN(model::Model model, model::Model::load(spec.model_dir));
   if (spec.score && !model.config().causal) {
     return invalid_argument(spec.model_dir + ": the score task needs a causal model");
   }
   const comm::RecordLayout layout(spec.record_lengths);
-  const model::ShardContext ctx =
-      model::make_shard_context(comm, plan, layout, pool, spec.distribution, std::move(backend));
+  const model::ShardContext ctx = model::make_shard_context(
+      comm, plan, layout, pool, spec.distribution, std::move(backend), std::move(atlas));
   RM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, fed_ids(ctx, spec, model.config().vocab));
   spdlog::info(
-      "rank {} of {}: running {} blocks over {} of {} tokens, {} thread(s), attention on {}",
+      "rank {} of {}: running {} blocks over {} of {} tokens, {} thread(s), attention on {}, "
+      "atlas on {}",
       comm.rank(), comm.size(), model.config().blocks.size(), ctx.num_local(), plan.num_tokens(),
-      pool.num_threads(), ctx.backend->name());
+      pool.num_threads(), ctx.backend->name(), ctx.atlas->name());
   RM_ASSIGN_OR_RETURN(Tensor hf, model.forward(ctx, ids, progress));
   ShardResult result;
   if (spec.score) {

@@ -22,6 +22,7 @@
 #include "comm/partition.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "memory/backend.h"
 #include "model/model.h"
 #include "worker/shard_result.h"
 
@@ -39,6 +40,7 @@ struct ModelShardSpec {
 StatusOr<ShardResult> run_model_shard(
     comm::Communicator& comm, const comm::PartitionPlan& plan, const ModelShardSpec& spec,
     ThreadPool& pool, const model::ProgressFn& progress,
-    std::shared_ptr<attention::AttentionBackend> backend = nullptr);
+    std::shared_ptr<attention::AttentionBackend> backend = nullptr,
+    std::shared_ptr<memory::AtlasBackend> atlas = nullptr);
 
 }  // namespace ringmaster::worker

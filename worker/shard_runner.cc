@@ -127,8 +127,10 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
           if (state->callbacks.on_progress) state->callbacks.on_progress(block + 1);
         });
       };
+      RM_ASSIGN_OR_RETURN(std::shared_ptr<memory::AtlasBackend> atlas,
+                          make_atlas_backend(*backend, pool.num_threads()));
       return run_model_shard(data_plane, *assignment.plan, *assignment.model, pool, progress,
-                             backend);
+                             backend, std::move(atlas));
     }
     const Device data_device =
         check_data_on_device(*backend, state->comm_spec, assignment.plan->world())
