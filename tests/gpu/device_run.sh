@@ -2,8 +2,9 @@
 # tests/gpu/device_run.sh: `ringmaster run --device cuda` against `--device cpu`, end to end, on a
 # machine with a GPU (tests/gpu/run.sh runs it). The attention check (1 worker: q, k, v and the
 # ring's buffers stay on the device; 2 and 4 workers over the data plane share the one GPU, each
-# block uploaded by the CUDA backend) and a small model job (attention, window, local and
-# attention blocks, head_dim 64 as the CUDA kernel needs) must agree within 2e-2 of max |out|:
+# block uploaded by the CUDA backend) and a small model job (attention, window, local, attention,
+# fit and atlas blocks, head_dim 64 as the CUDA kernel needs; the atlas chains run on the GPU too)
+# must agree within 2e-2 of max |out|:
 # the GPU rounds f32 inputs to f16 before its tensor cores.
 # Usage: tests/gpu/device_run.sh RINGMASTER_BINARY
 set -euo pipefail
@@ -43,7 +44,10 @@ cat >"$work/model.json" <<JSON
 {"format": "ringmaster-model/1", "vocab": "dna", "d_model": 256, "n_heads": 4, "n_kv_heads": 2,
  "head_dim": 64, "mlp_hidden": 512, "norm_eps": 1e-5, "rope_theta": 10000.0, "causal": true,
  "blocks": [{"mixer": "attention"}, {"mixer": "window", "window": 200},
-            {"mixer": "local", "group": 256}, {"mixer": "attention"}]}
+            {"mixer": "local", "group": 256}, {"mixer": "attention"},
+            {"mixer": "fit", "group": 256, "latents": 4, "global_layers": 1},
+            {"mixer": "atlas", "chunk": 64, "omega_window": 16, "memory_hidden": 64,
+             "feature_degree": 1}]}
 JSON
 "$bin" --log-level warn init --config "$work/model.json" --seed 11 --out "$work/model" >/dev/null
 /usr/bin/python3 - "$work/in.fa" <<'PY'
