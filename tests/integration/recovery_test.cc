@@ -37,7 +37,8 @@ CheckJob long_job() {
 
 struct Job {
   Coordinator coordinator;
-  std::vector<std::unique_ptr<Process>> workers;  // ranks 0..2 by hint, then the spare
+  std::vector<std::unique_ptr<Process>> workers;  // ranks 0..2 by hint
+  std::unique_ptr<Process> spare;
 };
 
 Job start_job(const std::string& out, const std::vector<std::string>& extra) {
@@ -54,6 +55,18 @@ Job start_job(const std::string& out, const std::vector<std::string>& extra) {
     job.workers.push_back(start_worker(job.coordinator.address, kToken, r));
   }
   return job;
+}
+
+// A job with one restart and one spare; the spare joins once the three have their ranks, so it
+// is the one left standing by.
+void start_job_with_spare(const std::string& out, Job& job) {
+  job = start_job(out, {"--max-restarts", "1", "--spares", "1"});
+  ASSERT_FALSE(job.coordinator.address.empty()) << job.coordinator.process->output();
+  ASSERT_TRUE(job.coordinator.process->wait_for_output("workers joined", milliseconds(20000)))
+      << job.coordinator.process->output();
+  job.spare = start_worker(job.coordinator.address, kToken);
+  ASSERT_TRUE(job.coordinator.process->wait_for_output("as a spare", milliseconds(20000)))
+      << job.coordinator.process->output();
 }
 
 // The fault-free output of long_job(), once per test binary run.
@@ -87,14 +100,9 @@ TEST(Recovery, KilledWorkerIsReplacedByASpare) {
   if (!have_ucx()) GTEST_SKIP() << "needs UCX for three workers";
   TempDir dir;
   const std::string out = dir.file("out.npy");
-  Job job = start_job(out, {"--max-restarts", "1", "--spares", "1"});
-  ASSERT_FALSE(job.coordinator.address.empty()) << job.coordinator.process->output();
-  // The spare joins once the three have their ranks, so it is the one left standing by.
-  ASSERT_TRUE(job.coordinator.process->wait_for_output("workers joined", milliseconds(20000)))
-      << job.coordinator.process->output();
-  auto spare = start_worker(job.coordinator.address, kToken);
-  ASSERT_TRUE(job.coordinator.process->wait_for_output("as a spare", milliseconds(20000)))
-      << job.coordinator.process->output();
+  Job job;
+  ASSERT_NO_FATAL_FAILURE(start_job_with_spare(out, job));
+  Process& spare = *job.spare;
   Process& victim = *job.workers[1];
   ASSERT_TRUE(victim.wait_for_output("running the attention check", milliseconds(20000)))
       << victim.output() << job.coordinator.process->output();
@@ -105,7 +113,7 @@ TEST(Recovery, KilledWorkerIsReplacedByASpare) {
   std::printf("[ timing ] SIGKILL to the restarted attempt running: %.3f s\n",
               seconds_since(killed_at));
   expect_restarted_output(job, out, long_job());
-  EXPECT_NE(spare->output().find("assigned rank 1"), std::string::npos) << spare->output();
+  EXPECT_NE(spare.output().find("assigned rank 1"), std::string::npos) << spare.output();
   for (int r : {0, 2}) {
     const std::optional<int> code = job.workers[r]->wait_for_exit(milliseconds(10000));
     ASSERT_TRUE(code.has_value()) << job.workers[r]->output();
@@ -119,14 +127,8 @@ TEST(Recovery, FrozenWorkerIsFencedAndReplaced) {
   if (!have_ucx()) GTEST_SKIP() << "needs UCX for three workers";
   TempDir dir;
   const std::string out = dir.file("out.npy");
-  Job job = start_job(out, {"--max-restarts", "1", "--spares", "1"});
-  ASSERT_FALSE(job.coordinator.address.empty()) << job.coordinator.process->output();
-  // The spare joins once the three have their ranks, so it is the one left standing by.
-  ASSERT_TRUE(job.coordinator.process->wait_for_output("workers joined", milliseconds(20000)))
-      << job.coordinator.process->output();
-  auto spare = start_worker(job.coordinator.address, kToken);
-  ASSERT_TRUE(job.coordinator.process->wait_for_output("as a spare", milliseconds(20000)))
-      << job.coordinator.process->output();
+  Job job;
+  ASSERT_NO_FATAL_FAILURE(start_job_with_spare(out, job));
   Process& victim = *job.workers[2];
   ASSERT_TRUE(victim.wait_for_output("running the attention check", milliseconds(20000)))
       << victim.output() << job.coordinator.process->output();
@@ -144,20 +146,15 @@ TEST(Recovery, NoRestartLeftFailsTheJob) {
   if (!have_ucx()) GTEST_SKIP() << "needs UCX for three workers";
   TempDir dir;
   const std::string out = dir.file("out.npy");
-  Job job = start_job(out, {"--max-restarts", "1", "--spares", "1"});
-  ASSERT_FALSE(job.coordinator.address.empty()) << job.coordinator.process->output();
-  // The spare joins once the three have their ranks, so it is the one left standing by.
-  ASSERT_TRUE(job.coordinator.process->wait_for_output("workers joined", milliseconds(20000)))
-      << job.coordinator.process->output();
-  auto spare = start_worker(job.coordinator.address, kToken);
-  ASSERT_TRUE(job.coordinator.process->wait_for_output("as a spare", milliseconds(20000)))
-      << job.coordinator.process->output();
+  Job job;
+  ASSERT_NO_FATAL_FAILURE(start_job_with_spare(out, job));
+  Process& spare = *job.spare;
   ASSERT_TRUE(job.workers[0]->wait_for_output("running the attention check", milliseconds(20000)))
       << job.coordinator.process->output();
   job.workers[0]->signal(SIGKILL);
-  ASSERT_TRUE(spare->wait_for_output("running the attention check", milliseconds(20000)))
-      << spare->output() << job.coordinator.process->output();
-  spare->signal(SIGKILL);
+  ASSERT_TRUE(spare.wait_for_output("running the attention check", milliseconds(20000)))
+      << spare.output() << job.coordinator.process->output();
+  spare.signal(SIGKILL);
   const std::optional<int> code = job.coordinator.process->wait_for_exit(milliseconds(20000));
   ASSERT_TRUE(code.has_value()) << job.coordinator.process->output();
   EXPECT_EQ(*code, 3) << job.coordinator.process->output();
