@@ -107,9 +107,12 @@ __device__ Extent warp_reduce(Extent e) {
 // ---- tile loads ---------------------------------------------------------------------------------
 
 // Copies rows [row0, row0 + rows) of head `head` from `src` ([len, heads, kD]) into `dst` (rows
-// of ld kLdT), 16 bytes per thread and step; rows at or past `len` are zero-filled so the tail
-// of a tile contributes exact zeros (and never NaN garbage) to the products.
-template <typename T, int kD, int kRows>
+// of ld kLdT), 16 bytes per thread and step; rows at or past `len` are zero-filled (plain stores)
+// so the tail of a tile contributes exact zeros (and never NaN garbage) to the products.
+// kAsync copies with cp.async: the rows land once this thread has passed __pipeline_wait_prior
+// for the group committed after this call, and are visible to the block after the __syncthreads
+// that follows.
+template <typename T, int kD, int kRows, bool kAsync = false>
 __device__ void load_rows(T* dst, const T* src, int64_t row0, int64_t len, int heads, int head) {
   constexpr int kChunksPerRow = kD * static_cast<int>(sizeof(T)) / 16;
   constexpr int kLdT = Layout<T, kD>::kLdT;
@@ -117,32 +120,16 @@ __device__ void load_rows(T* dst, const T* src, int64_t row0, int64_t len, int h
     const int r = i / kChunksPerRow;
     const int c = i % kChunksPerRow;
     const int64_t row = row0 + r;
-    uint4 value = make_uint4(0, 0, 0, 0);
-    if (row < len) {
-      value = reinterpret_cast<const uint4*>(src + (row * heads + head) * kD)[c];
-    }
-    reinterpret_cast<uint4*>(dst + r * kLdT)[c] = value;
-  }
-}
-
-// As load_rows, but asynchronous (cp.async): the copies land in shared memory once this thread
-// has passed __pipeline_wait_prior for the group committed after this call, and are visible to
-// the block after the __syncthreads that follows. Tail rows are zero-filled by plain stores.
-template <typename T, int kD, int kRows>
-__device__ void load_rows_async(T* dst, const T* src, int64_t row0, int64_t len, int heads,
-                                int head) {
-  constexpr int kChunksPerRow = kD * static_cast<int>(sizeof(T)) / 16;
-  constexpr int kLdT = Layout<T, kD>::kLdT;
-  for (int i = static_cast<int>(threadIdx.x); i < kRows * kChunksPerRow; i += kThreads) {
-    const int r = i / kChunksPerRow;
-    const int c = i % kChunksPerRow;
-    const int64_t row = row0 + r;
     uint4* to = reinterpret_cast<uint4*>(dst + r * kLdT) + c;
-    if (row < len) {
-      __pipeline_memcpy_async(
-          to, reinterpret_cast<const uint4*>(src + (row * heads + head) * kD) + c, sizeof(uint4));
-    } else {
+    if (row >= len) {
       *to = make_uint4(0, 0, 0, 0);
+      continue;
+    }
+    const uint4* from = reinterpret_cast<const uint4*>(src + (row * heads + head) * kD) + c;
+    if constexpr (kAsync) {
+      __pipeline_memcpy_async(to, from, sizeof(uint4));
+    } else {
+      *to = *from;
     }
   }
 }
@@ -246,9 +233,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
     }
     // K and V are copied asynchronously, as two groups: S and the softmax need only K, so V's
     // copy overlaps them.
-    load_rows_async<T, kD, kBlockK>(s_k, k, k0, p.kv_len, p.n_kv_heads, kv_head);
+    load_rows<T, kD, kBlockK, true>(s_k, k, k0, p.kv_len, p.n_kv_heads, kv_head);
     __pipeline_commit();
-    load_rows_async<T, kD, kBlockK>(s_v, v, k0, p.kv_len, p.n_kv_heads, kv_head);
+    load_rows<T, kD, kBlockK, true>(s_v, v, k0, p.kv_len, p.n_kv_heads, kv_head);
     __pipeline_commit();
     __pipeline_wait_prior(1);  // this thread's K copies have landed...
     __syncthreads();           // ...and every thread's
