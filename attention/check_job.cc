@@ -36,13 +36,6 @@ void fill_rows(uint64_t seed, uint64_t tensor, const std::vector<int64_t>& token
 
 }  // namespace
 
-StatusOr<Distribution> parse_distribution(std::string_view name) {
-  if (name == "ring") return Distribution::kRing;
-  if (name == "ulysses") return Distribution::kUlysses;
-  return invalid_argument("unknown attention distribution '" + std::string(name) +
-                          "' (ring, ulysses)");
-}
-
 void make_check_rows(const CheckJobSpec& spec, const std::vector<int64_t>& tokens, Tensor& q,
                      Tensor& k, Tensor& v) {
   const auto n = static_cast<int64_t>(tokens.size());
@@ -61,7 +54,7 @@ StatusOr<CheckJobResult> run_check_job(comm::Communicator& comm, const comm::Par
   result.tokens = plan.tokens_of(comm.rank());
   Tensor q, k, v;
   make_check_rows(spec, result.tokens, q, k, v);
-  if (spec.distribution == Distribution::kRing && !data_device.is_cpu()) {
+  if (spec.context_parallel == ContextParallel::kRing && !data_device.is_cpu()) {
     RM_ASSIGN_OR_RETURN(q, to_device(backend, q, data_device));
     RM_ASSIGN_OR_RETURN(k, to_device(backend, k, data_device));
     RM_ASSIGN_OR_RETURN(v, to_device(backend, v, data_device));
@@ -72,7 +65,7 @@ StatusOr<CheckJobResult> run_check_job(comm::Communicator& comm, const comm::Par
   const auto start = std::chrono::steady_clock::now();
   DistStats stats;
   StatusOr<BlockResult> out =
-      spec.distribution == Distribution::kRing
+      spec.context_parallel == ContextParallel::kRing
           ? ring_attention(comm, plan, q, k, v, positions, mask, backend, 0, &stats)
           : ulysses_attention(comm, plan, q, k, v, positions, mask, backend, 0, &stats);
   if (!out.ok()) return out.status();

@@ -14,6 +14,7 @@
 
 #include "attention/attention.h"
 #include "attention/backend.h"
+#include "attention/context_parallel.h"
 #include "comm/communicator.h"
 #include "comm/partition.h"
 #include "core/status.h"
@@ -22,9 +23,6 @@
 
 namespace ringmaster::attention {
 
-enum class Distribution { kRing, kUlysses };
-StatusOr<Distribution> parse_distribution(std::string_view name);  // "ring", "ulysses"
-
 struct CheckJobSpec {
   int64_t num_tokens = 4096;
   int64_t n_heads = 4;
@@ -32,7 +30,7 @@ struct CheckJobSpec {
   int64_t head_dim = 64;
   bool causal = true;
   uint64_t seed = 1;
-  Distribution distribution = Distribution::kRing;
+  ContextParallel context_parallel = ContextParallel::kRing;
 };
 
 // Time and traffic of one rank's run, for bench ring.

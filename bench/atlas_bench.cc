@@ -103,7 +103,7 @@ StackTime run_stack(int world, int layers, int64_t num_tokens, int degree) {
     threads.emplace_back([&, r] {
       ThreadPool pool(1);
       const ShardContext ctx = make_shard_context(*comms[static_cast<size_t>(r)], *plan, layout,
-                                                  pool, attention::Distribution::kRing);
+                                                  pool, attention::ContextParallel::kRing);
       const int64_t n = ctx.num_local();
       Tensor h = Tensor::empty({n, kDModel}, DType::kF32);
       Tensor out = Tensor::empty({n, kDModel}, DType::kF32);

@@ -44,9 +44,10 @@ StatusOr<std::vector<std::unique_ptr<comm::Communicator>>> make_ucx_group(int wo
 }
 
 StatusOr<RingBenchRow> run_row(const RingBenchOptions& o, int world, int64_t tokens,
-                               const std::string& plan_name, const std::string& mixer) {
+                               const std::string& plan_name, const std::string& context_parallel) {
   RM_ASSIGN_OR_RETURN(comm::PlanKind kind, comm::parse_plan(plan_name));
-  RM_ASSIGN_OR_RETURN(attention::Distribution how, attention::parse_distribution(mixer));
+  RM_ASSIGN_OR_RETURN(attention::ContextParallel how,
+                      attention::parse_context_parallel(context_parallel));
   RM_ASSIGN_OR_RETURN(comm::PartitionPlan plan, comm::PartitionPlan::make(kind, tokens, world));
   const attention::CheckJobSpec spec{.num_tokens = tokens,
                                      .n_heads = o.n_heads,
@@ -54,7 +55,7 @@ StatusOr<RingBenchRow> run_row(const RingBenchOptions& o, int world, int64_t tok
                                      .head_dim = o.head_dim,
                                      .causal = o.causal,
                                      .seed = 1,
-                                     .distribution = how};
+                                     .context_parallel = how};
   RM_ASSIGN_OR_RETURN(auto group, make_ucx_group(world));
   std::vector<StatusOr<attention::CheckJobResult>> results(static_cast<size_t>(world),
                                                            internal_error("not run"));
@@ -67,7 +68,7 @@ StatusOr<RingBenchRow> run_row(const RingBenchOptions& o, int world, int64_t tok
     });
   }
   for (auto& t : threads) t.join();
-  RingBenchRow row{world, tokens, plan_name, mixer, o.causal};
+  RingBenchRow row{world, tokens, plan_name, context_parallel, o.causal};
   for (const auto& result : results) {
     if (!result.ok()) return result.status();
     row.wall_s = std::max(row.wall_s, result->stats.wall_s);
@@ -160,22 +161,22 @@ StatusOr<double> ucxcomm_bandwidth(int64_t bytes, int messages) {
 
 StatusOr<std::vector<RingBenchRow>> run_ring_bench(const RingBenchOptions& options) {
   std::vector<RingBenchRow> rows;
-  std::printf("%7s %8s %10s %8s %6s %8s %9s %8s %12s %10s %6s\n", "workers", "tokens", "plan",
-              "mixer", "causal", "wall_s", "compute_s", "wait_s", "bytes_moved", "tokens/s", "eff");
-  for (const std::string& mixer : options.mixers) {
+  std::printf("%7s %8s %10s %8s %6s %8s %9s %8s %12s %10s %6s\n", "workers", "tokens", "plan", "cp",
+              "causal", "wall_s", "compute_s", "wait_s", "bytes_moved", "tokens/s", "eff");
+  for (const std::string& cp : options.context_parallels) {
     for (int64_t tokens : options.tokens) {
       for (const std::string& plan : options.plans) {
         double single = 0;  // 1-rank throughput of this (tokens, plan)
         for (int world : options.workers) {
-          RM_ASSIGN_OR_RETURN(RingBenchRow row, run_row(options, world, tokens, plan, mixer));
+          RM_ASSIGN_OR_RETURN(RingBenchRow row, run_row(options, world, tokens, plan, cp));
           if (world == 1) single = row.tokens_per_s;
           if (single == 0) {
-            RM_ASSIGN_OR_RETURN(RingBenchRow one, run_row(options, 1, tokens, plan, mixer));
+            RM_ASSIGN_OR_RETURN(RingBenchRow one, run_row(options, 1, tokens, plan, cp));
             single = one.tokens_per_s;
           }
           row.efficiency = row.tokens_per_s / (world * single);
           std::printf("%7d %8lld %10s %8s %6s %8.3f %9.3f %8.3f %12lld %10.0f %6.2f\n", world,
-                      static_cast<long long>(tokens), plan.c_str(), mixer.c_str(),
+                      static_cast<long long>(tokens), plan.c_str(), cp.c_str(),
                       row.causal ? "yes" : "no", row.wall_s, row.compute_s, row.wait_s,
                       static_cast<long long>(row.bytes_moved), row.tokens_per_s, row.efficiency);
           std::fflush(stdout);
@@ -204,7 +205,7 @@ StatusOr<std::vector<RingBenchRow>> run_ring_bench(const RingBenchOptions& optio
       out.push_back({{"workers", r.workers},
                      {"tokens", r.tokens},
                      {"plan", r.plan},
-                     {"mixer", r.mixer},
+                     {"context_parallel", r.context_parallel},
                      {"causal", r.causal},
                      {"wall_s", r.wall_s},
                      {"compute_s", r.compute_s},

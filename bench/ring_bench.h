@@ -20,7 +20,7 @@ struct RingBenchOptions {
   std::vector<int> workers = {1, 2};
   std::vector<int64_t> tokens = {16384, 65536};
   std::vector<std::string> plans = {"contiguous", "zigzag", "striped"};
-  std::vector<std::string> mixers = {"ring"};
+  std::vector<std::string> context_parallels = {"ring"};
   bool causal = true;
   int64_t n_heads = 4, n_kv_heads = 4, head_dim = 64;
   std::string json_path;
@@ -30,7 +30,7 @@ struct RingBenchOptions {
 struct RingBenchRow {
   int workers = 0;
   int64_t tokens = 0;
-  std::string plan, mixer;
+  std::string plan, context_parallel;
   bool causal = false;
   double wall_s = 0, compute_s = 0, wait_s = 0;
   int64_t bytes_moved = 0;

@@ -11,6 +11,7 @@
 
 #include "comm/make_communicator.h"
 #include "coordinator/model_job.h"
+#include "coordinator/planner.h"
 #include "model/config.h"
 #include "proto/convert.h"
 #include "proto/validate.h"
@@ -22,20 +23,19 @@ namespace asio = boost::asio;
 namespace {
 
 // A model job's inputs, assembler and output directory; the spec is completed in place.
-StatusOr<JobParts> prepare_model_job(const CoordinatorOptions& options, pb::JobSpec& job,
-                                     std::unique_ptr<ModelJobInputs>& inputs) {
-  RM_ASSIGN_OR_RETURN(ModelJobInputs prepared, ModelJobInputs::prepare(options.input_path, job));
+StatusOr<JobParts> prepare_model_job(pb::JobSpec& job, std::unique_ptr<ModelJobInputs>& inputs) {
+  RM_ASSIGN_OR_RETURN(ModelJobInputs prepared, ModelJobInputs::prepare(job));
   inputs = std::make_unique<ModelJobInputs>(std::move(prepared));
   const io::TokenStream& stream = inputs->stream();
   const pb::ModelJob& m = job.model();
   ModelOutputSpec spec;
-  spec.dir = options.output_path;
+  spec.dir = job.output_path();
   spec.score = m.task() == pb::TASK_SCORE;
   spec.pool_mean = m.pool_mean();
   spec.records = stream.records();
   io::JobSummary& summary = spec.summary;
   summary.model = m.model_dir();
-  summary.input = options.input_path;
+  summary.input = m.input_path();
   summary.task = spec.score ? "score" : "embed";
   summary.vocab = io::vocab_name(stream.vocab());
   summary.plan = comm::plan_name(inputs->plan().kind());
@@ -49,10 +49,13 @@ StatusOr<JobParts> prepare_model_job(const CoordinatorOptions& options, pb::JobS
   parts.fill_assignment = [source](int rank, pb::Assignment& assignment) {
     source->fill_assignment(rank, assignment);
   };
-  parts.progress = options.progress;
+  parts.progress = job.quiet() ? ProgressMode::kNone : ProgressMode::kAuto;
   for (int r = 0; r < job.world(); ++r) parts.rank_tokens.push_back(inputs->plan().num_local(r));
-  spdlog::info("job {}: {} records, {} tokens, plan {} aligned to {} tokens", job.job_id(),
-               stream.num_records(), stream.num_tokens(), summary.plan, job.plan_align());
+  spdlog::info(
+      "job {}: {} records, {} tokens, plan {} aligned to {} tokens, about {} MiB on the "
+      "busiest rank",
+      job.job_id(), stream.num_records(), stream.num_tokens(), summary.plan, job.plan_align(),
+      inputs->busiest_rank_memory().total_bytes >> 20);
   return parts;
 }
 
@@ -67,30 +70,33 @@ Status check_output_directory(const std::string& output_path) {
   return ok_status();
 }
 
+// The coordinator's runtime knobs, as the spec says.
+JobKnobs job_knobs(const pb::JobSpec& job, std::chrono::milliseconds flush_timeout) {
+  JobKnobs knobs;
+  knobs.heartbeat_interval = std::chrono::milliseconds(job.heartbeat().interval_ms());
+  knobs.dead_after = std::chrono::milliseconds(job.heartbeat().dead_after_ms());
+  knobs.join_timeout = std::chrono::milliseconds(job.join_timeout_ms());
+  knobs.flush_timeout = flush_timeout;
+  knobs.max_restarts = static_cast<int>(job.max_restarts());
+  knobs.spares = static_cast<int>(job.spares());
+  return knobs;
+}
+
 }  // namespace
 
 Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& options) {
-  RM_RETURN_IF_ERROR(proto::validate_comm_config(options.comm));
-  if (options.comm.backend() == pb::COMM_BACKEND_LOCAL && options.job.world() != 1) {
-    return invalid_argument("the local data plane joins a single worker; " +
-                            std::to_string(options.job.world()) + " need --comm ucx");
-  }
-  if (options.comm.backend() == pb::COMM_BACKEND_NCCL && options.job.has_model()) {
-    return invalid_argument(
-        "--comm nccl runs the attention check only: model jobs keep their activations in host "
-        "memory (use --comm ucx)");
-  }
-  RM_RETURN_IF_ERROR(check_output_directory(options.output_path));
+  RM_RETURN_IF_ERROR(proto::validate_job_request(options.job));
+  RM_RETURN_IF_ERROR(check_output_directory(options.job.output_path()));
   pb::JobSpec job = options.job;
   std::unique_ptr<ModelJobInputs> inputs;  // outlives the runner, which reads it
   JobParts parts;
   if (job.has_model()) {
-    RM_ASSIGN_OR_RETURN(parts, prepare_model_job(options, job, inputs));
+    RM_ASSIGN_OR_RETURN(parts, prepare_model_job(job, inputs));
   } else {
-    RM_RETURN_IF_ERROR(proto::validate_job_spec(job));
-    parts.output = make_npy_output(options.output_path);
+    RM_RETURN_IF_ERROR(plan_check_job(job).status());
+    parts.output = make_npy_output(job.output_path());
     // NCCL: one unique id for every rank, made here, where NCCL's bootstrap root then listens.
-    RM_ASSIGN_OR_RETURN(const comm::CommSpec comm_spec, proto::to_comm_spec(options.comm));
+    RM_ASSIGN_OR_RETURN(const comm::CommSpec comm_spec, proto::to_comm_spec(job.comm()));
     RM_ASSIGN_OR_RETURN(const std::vector<std::byte> job_id, comm::make_job_id(comm_spec));
     if (!job_id.empty()) {
       std::string bytes(reinterpret_cast<const char*>(job_id.data()), job_id.size());
@@ -107,7 +113,7 @@ Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& o
   std::optional<Server> server;
   asio::signal_set signals(strand);
 
-  JobRunner runner(strand, job, options.comm, options.job_knobs, std::move(assembler),
+  JobRunner runner(strand, job, job_knobs(job, options.flush_timeout), std::move(assembler),
                    std::move(parts), [&](const Status& status) {
                      outcome = status;
                      server->stop();
@@ -115,7 +121,9 @@ Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& o
                      signals.cancel(ignored);
                      io.stop();
                    });
-  server.emplace(strand, token, options.server_knobs,
+  ServerKnobs server_knobs;
+  server_knobs.auth_timeout = std::chrono::milliseconds(job.auth_timeout_ms());
+  server.emplace(strand, token, server_knobs,
                  [&runner](std::shared_ptr<proto::Connection> connection, const pb::Hello& hello) {
                    runner.adopt(std::move(connection), hello);
                  });

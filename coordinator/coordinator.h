@@ -11,6 +11,7 @@
 // SIGINT/SIGTERM handlers for that time when handle_signals is set.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -26,20 +27,16 @@ namespace ringmaster::coordinator {
 struct CoordinatorOptions {
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 0;  // 0: an ephemeral port, reported through on_listening
-  // world = number of workers. A check job must pass validate_job_spec; a model job names the
-  // model directory, task, pool and mixer, and the coordinator completes it from the model and
-  // input_path (coordinator/model_job.h).
+  // The whole job (proto/ringmaster.proto JobSpec): it must pass validate_job_request; the
+  // coordinator completes a model job from its model and input (coordinator/planner.h).
   pb::JobSpec job;
-  pb::CommConfig comm;
-  std::string input_path;   // model jobs: FASTA or text, as the model's vocabulary says
-  std::string output_path;  // check job: a .npy file; model job: the output directory
-  ProgressMode progress = ProgressMode::kAuto;  // model jobs, on stderr
-  JobKnobs job_knobs;
-  ServerKnobs server_knobs;
   // Called once the socket listens, with the bound port (print it, write a port file).
   std::function<void(uint16_t port)> on_listening;
   // SIGINT / SIGTERM abort the job (Abort to every worker, outcome kCancelled).
   bool handle_signals = true;
+  // How long Abort / Done frames may take to flush before connections are cut (tests shorten
+  // it; not a job knob).
+  std::chrono::milliseconds flush_timeout{2000};
 };
 
 // Runs the job. OK iff the output file is complete and in place. Failures:

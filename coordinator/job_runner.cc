@@ -39,11 +39,10 @@ std::string join_ints(const std::vector<int>& values) {
 
 }  // namespace
 
-JobRunner::JobRunner(Strand strand, pb::JobSpec job, pb::CommConfig comm, JobKnobs knobs,
-                     ResultAssembler assembler, JobParts parts, FinishedHandler on_finished)
+JobRunner::JobRunner(Strand strand, pb::JobSpec job, JobKnobs knobs, ResultAssembler assembler,
+                     JobParts parts, FinishedHandler on_finished)
     : strand_(strand),
       job_(std::move(job)),
-      comm_(std::move(comm)),
       knobs_(knobs),
       assembler_(std::move(assembler)),
       parts_(std::move(parts)),
@@ -120,7 +119,7 @@ void JobRunner::adopt(std::shared_ptr<proto::Connection> connection, const pb::H
   welcome.mutable_heartbeat()->set_interval_ms(
       static_cast<uint32_t>(knobs_.heartbeat_interval.count()));
   welcome.mutable_heartbeat()->set_dead_after_ms(static_cast<uint32_t>(knobs_.dead_after.count()));
-  *welcome.mutable_comm() = comm_;
+  *welcome.mutable_comm() = job_.comm();
   welcome.set_max_restarts(static_cast<uint32_t>(knobs_.max_restarts));
   (void)connection->send_message(welcome);
 }

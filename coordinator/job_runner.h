@@ -80,9 +80,10 @@ class JobRunner {
   // passed): OK iff the output file is in place.
   using FinishedHandler = std::function<void(const Status& outcome)>;
 
-  // `job` must be valid (validate_job_spec); `comm` is what workers build their data plane with.
-  JobRunner(Strand strand, pb::JobSpec job, pb::CommConfig comm, JobKnobs knobs,
-            ResultAssembler assembler, JobParts parts, FinishedHandler on_finished);
+  // `job` must be valid (validate_job_spec); its `comm` is what workers build their data plane
+  // with, and `knobs` come from it (with the coordinator's own flush timeout).
+  JobRunner(Strand strand, pb::JobSpec job, JobKnobs knobs, ResultAssembler assembler,
+            JobParts parts, FinishedHandler on_finished);
   // Waits for an output write in flight; the JobOutput then removes what was not committed.
   ~JobRunner();
   JobRunner(const JobRunner&) = delete;
@@ -137,7 +138,6 @@ class JobRunner {
 
   Strand strand_;
   pb::JobSpec job_;
-  pb::CommConfig comm_;
   JobKnobs knobs_;
   ResultAssembler assembler_;
   JobParts parts_;

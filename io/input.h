@@ -7,6 +7,7 @@
 // Thread-safe: no shared state.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "core/status.h"
@@ -15,7 +16,9 @@
 namespace ringmaster::io {
 
 // Reads `path` in the input format of `vocab` and feeds every record as `<bos> t1..tn`.
+// `max_tokens` > 0 caps the input tokens (bases or bytes, <bos> not counted): the read stops at
+// the first record that passes it, with kInvalidArgument naming the file, record and cap.
 // Errors: those of the FASTA or text reader, each naming the file and place.
-StatusOr<TokenStream> read_input(const std::string& path, Vocab vocab);
+StatusOr<TokenStream> read_input(const std::string& path, Vocab vocab, int64_t max_tokens = 0);
 
 }  // namespace ringmaster::io

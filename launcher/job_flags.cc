@@ -2,27 +2,32 @@
 
 #include <openssl/rand.h>
 
-#include "attention/check_job.h"
+#include <algorithm>
+#include <cctype>
+
+#include "attention/context_parallel.h"
 #include "comm/make_communicator.h"
 #include "comm/partition.h"
 #include "proto/convert.h"
 #include "proto/validate.h"
-#include "worker/attention_backend.h"
 
 namespace ringmaster::launcher {
 
-void add_job_flags(CLI::App& app, JobFlags& f) {
+void add_job_flags(CLI::App& app, JobFlags& f, bool required) {
   app.add_option("--workers", f.workers, "number of worker processes (P)")
-      ->required()
+      ->required(required)
       ->check(CLI::Range(1, proto::kMaxWorld));
   app.add_option("--out", f.out,
                  "output: a directory for a model job (embeddings.npy or scores.npy, "
                  "records.tsv, summary.json); a .npy file for the attention check")
-      ->required();
+      ->required(required);
   app.add_option("--model", f.model, "model directory (config.json, weights.safetensors)");
   app.add_option("--input", f.input, "input: FASTA or FASTA.gz (dna models), a text file (bytes)");
   app.add_option("--task", f.task, "model job task: embed, score")->capture_default_str();
   app.add_option("--pool", f.pool, "embed: 'mean' writes one mean row per record");
+  app.add_option("--max-tokens", f.max_tokens,
+                 "refuse an input of more tokens (bases or bytes) than this; 0: no cap")
+      ->capture_default_str();
   app.add_flag("--quiet", f.quiet, "no progress line");
   app.add_option("--tokens", f.tokens, "attention check: sequence length L")->capture_default_str();
   app.add_option("--heads", f.heads, "query heads H")->capture_default_str();
@@ -33,7 +38,11 @@ void add_job_flags(CLI::App& app, JobFlags& f) {
   app.add_flag("--bidirectional", f.bidirectional, "bidirectional attention")->excludes(causal);
   app.add_option("--plan", f.plan, "partition plan: contiguous, zigzag, striped")
       ->capture_default_str();
-  app.add_option("--mixer", f.mixer, "distribution: ring, ulysses")->capture_default_str();
+  app.add_option("--context-parallel", f.context_parallel,
+                 "how global attention spreads over the workers: ring, ulysses")
+      ->capture_default_str();
+  // Hidden: the old name, so a script that still says it gets the new one in the error.
+  app.add_option("--mixer", f.renamed_mixer)->group("");
   app.add_option("--seed", f.seed, "seed of the Q/K/V rows")->capture_default_str();
   app.add_option("--threads", f.threads, "compute threads per worker")
       ->check(CLI::Range(1, 1024))
@@ -72,6 +81,11 @@ void add_job_flags(CLI::App& app, JobFlags& f) {
 
 namespace {
 
+std::string upper(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
 std::string random_job_id() {
   unsigned char raw[6];
   if (RAND_bytes(raw, sizeof raw) != 1) return "job";
@@ -86,22 +100,35 @@ std::string random_job_id() {
 
 }  // namespace
 
-StatusOr<coordinator::CoordinatorOptions> coordinator_options(const JobFlags& f) {
-  RM_ASSIGN_OR_RETURN(comm::PlanKind plan, comm::parse_plan(f.plan));
-  RM_ASSIGN_OR_RETURN(attention::Distribution mixer, attention::parse_distribution(f.mixer));
-  coordinator::CoordinatorOptions options;
-  pb::JobSpec& job = options.job;
+StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
+  if (!f.renamed_mixer.empty()) {
+    return invalid_argument("--mixer is now --context-parallel (--context-parallel " +
+                            f.renamed_mixer + "); a block's mixer is set in config.json");
+  }
+  if (f.workers < 1) return invalid_argument("--workers is required (at least 1)");
+  if (f.out.empty()) return invalid_argument("--out is required");
+  pb::JobSpec job;
   job.set_job_id(f.job_id.empty() ? random_job_id() : f.job_id);
   job.set_world(f.workers);
+  job.set_output_path(f.out);
+  RM_ASSIGN_OR_RETURN(const comm::PlanKind plan, comm::parse_plan(f.plan));
   job.set_plan(proto::to_pb_plan(plan));
   job.set_plan_align(f.plan_align);
+  RM_ASSIGN_OR_RETURN(const attention::ContextParallel how,
+                      attention::parse_context_parallel(f.context_parallel));
+  job.set_context_parallel(how == attention::ContextParallel::kUlysses
+                               ? pb::CONTEXT_PARALLEL_ULYSSES
+                               : pb::CONTEXT_PARALLEL_RING);
   job.set_step_timeout_ms(f.step_timeout_ms);
   job.set_threads(f.threads);
-  RM_ASSIGN_OR_RETURN(const worker::ComputeDevice device, worker::parse_compute_device(f.device));
-  job.set_device(device == worker::ComputeDevice::kCuda   ? pb::COMPUTE_DEVICE_CUDA
-                 : device == worker::ComputeDevice::kAuto ? pb::COMPUTE_DEVICE_AUTO
-                                                          : pb::COMPUTE_DEVICE_CPU);
+  pb::ComputeDevice device = pb::COMPUTE_DEVICE_CPU;
+  if (!pb::ComputeDevice_Parse("COMPUTE_DEVICE_" + upper(f.device), &device)) {
+    return invalid_argument("--device '" + f.device + "' is not cpu, cuda or auto");
+  }
+  job.set_device(device);
   job.set_result_chunk_bytes(f.chunk_bytes);
+  job.set_quiet(f.quiet);
+
   if (!f.model.empty()) {
     if (f.input.empty()) return invalid_argument("--model needs --input");
     if (f.task != "embed" && f.task != "score") {
@@ -112,13 +139,11 @@ StatusOr<coordinator::CoordinatorOptions> coordinator_options(const JobFlags& f)
     }
     pb::ModelJob* model = job.mutable_model();
     model->set_model_dir(f.model);
+    model->set_input_path(f.input);
     model->set_task(f.task == "score" ? pb::TASK_SCORE : pb::TASK_EMBED);
     model->set_pool_mean(f.pool == "mean");
-    model->set_mixer(proto::to_pb_mixer(mixer));
-    options.input_path = f.input;
-    options.progress =
-        f.quiet ? coordinator::ProgressMode::kNone : coordinator::ProgressMode::kAuto;
-    // The rest of the spec comes from the model and the input; the coordinator checks it then.
+    model->set_max_tokens(f.max_tokens);
+    // The rest of a model job comes from the model and the input: the coordinator's planner.
   } else {
     if (!f.input.empty()) return invalid_argument("--input needs --model");
     pb::CheckJob* check = job.mutable_check();
@@ -128,8 +153,6 @@ StatusOr<coordinator::CoordinatorOptions> coordinator_options(const JobFlags& f)
     check->set_head_dim(f.head_dim);
     check->set_causal(!f.bidirectional);
     check->set_seed(f.seed);
-    check->set_mixer(proto::to_pb_mixer(mixer));
-    RM_RETURN_IF_ERROR(proto::validate_job_spec(job));
   }
 
   std::string backend = f.comm;
@@ -137,104 +160,21 @@ StatusOr<coordinator::CoordinatorOptions> coordinator_options(const JobFlags& f)
     const std::vector<std::string> built = comm::built_backends();
     backend = std::find(built.begin(), built.end(), "ucx") != built.end() ? "ucx" : "local";
   }
-  RM_ASSIGN_OR_RETURN(comm::CommSpec::Backend parsed, comm::parse_backend(backend));
-  options.comm.set_backend(parsed == comm::CommSpec::kUcx    ? pb::COMM_BACKEND_UCX
-                           : parsed == comm::CommSpec::kNccl ? pb::COMM_BACKEND_NCCL
-                                                             : pb::COMM_BACKEND_LOCAL);
-  if (parsed == comm::CommSpec::kNccl && !f.model.empty()) {
-    return invalid_argument(
-        "--comm nccl runs the attention check only: model jobs keep their activations in host "
-        "memory (use --comm ucx)");
-  }
-  if (parsed == comm::CommSpec::kNccl && f.device != "cuda") {
-    return invalid_argument("--comm nccl moves device memory: it needs --device cuda (not '" +
-                            f.device + "')");
-  }
-  options.comm.set_ucx_transports(f.ucx_transports);
-  options.comm.set_ucx_keepalive_ms(f.ucx_keepalive_ms);
-  RM_RETURN_IF_ERROR(proto::validate_comm_config(options.comm));
-  if (options.comm.backend() == pb::COMM_BACKEND_LOCAL && f.workers != 1) {
-    return invalid_argument("--comm local runs a single worker; " + std::to_string(f.workers) +
-                            " workers need --comm ucx");
-  }
-
-  pb::HeartbeatKnobs knobs;
-  knobs.set_interval_ms(f.heartbeat_ms);
-  knobs.set_dead_after_ms(f.dead_after_ms);
-  RM_RETURN_IF_ERROR(proto::validate_heartbeat_knobs(knobs));
-  options.job_knobs.heartbeat_interval = std::chrono::milliseconds(f.heartbeat_ms);
-  options.job_knobs.dead_after = std::chrono::milliseconds(f.dead_after_ms);
-  options.job_knobs.join_timeout = std::chrono::milliseconds(f.join_timeout_ms);
-  if (f.spares > 0 && f.max_restarts == 0) {
-    return invalid_argument("--spares " + std::to_string(f.spares) +
-                            " needs --max-restarts: spares only replace workers in a restart");
-  }
-  if (f.max_restarts > 1000 || f.spares > 1024) {
-    return invalid_argument("--max-restarts " + std::to_string(f.max_restarts) + ", --spares " +
-                            std::to_string(f.spares) + ": at most 1000 and 1024");
-  }
-  options.job_knobs.max_restarts = static_cast<int>(f.max_restarts);
-  options.job_knobs.spares = static_cast<int>(f.spares);
-  options.server_knobs.auth_timeout = std::chrono::milliseconds(f.auth_timeout_ms);
-  options.output_path = f.out;
-  return options;
-}
-
-std::vector<std::string> job_flag_args(const JobFlags& f) {
-  std::vector<std::string> args = {
-      "--workers",
-      std::to_string(f.workers),
-      "--out",
-      f.out,
-      "--tokens",
-      std::to_string(f.tokens),
-      "--heads",
-      std::to_string(f.heads),
-      "--kv-heads",
-      std::to_string(f.kv_heads),
-      "--head-dim",
-      std::to_string(f.head_dim),
-      f.bidirectional ? "--bidirectional" : "--causal",
-      "--plan",
-      f.plan,
-      "--mixer",
-      f.mixer,
-      "--seed",
-      std::to_string(f.seed),
-      "--threads",
-      std::to_string(f.threads),
-      "--device",
-      f.device,
-      "--plan-align",
-      std::to_string(f.plan_align),
-      "--step-timeout-ms",
-      std::to_string(f.step_timeout_ms),
-      "--chunk-bytes",
-      std::to_string(f.chunk_bytes),
-      "--ucx-keepalive-ms",
-      std::to_string(f.ucx_keepalive_ms),
-      "--heartbeat-ms",
-      std::to_string(f.heartbeat_ms),
-      "--dead-after-ms",
-      std::to_string(f.dead_after_ms),
-      "--join-timeout-ms",
-      std::to_string(f.join_timeout_ms),
-      "--auth-timeout-ms",
-      std::to_string(f.auth_timeout_ms),
-      "--max-restarts",
-      std::to_string(f.max_restarts),
-      "--spares",
-      std::to_string(f.spares),
-  };
-  if (!f.job_id.empty()) args.insert(args.end(), {"--job-id", f.job_id});
-  if (!f.comm.empty()) args.insert(args.end(), {"--comm", f.comm});
-  if (!f.ucx_transports.empty()) args.insert(args.end(), {"--ucx-transports", f.ucx_transports});
-  if (!f.model.empty()) {
-    args.insert(args.end(), {"--model", f.model, "--input", f.input, "--task", f.task});
-  }
-  if (!f.pool.empty()) args.insert(args.end(), {"--pool", f.pool});
-  if (f.quiet) args.push_back("--quiet");
-  return args;
+  RM_ASSIGN_OR_RETURN(const comm::CommSpec::Backend parsed, comm::parse_backend(backend));
+  pb::CommConfig& comm = *job.mutable_comm();
+  comm.set_backend(parsed == comm::CommSpec::kUcx    ? pb::COMM_BACKEND_UCX
+                   : parsed == comm::CommSpec::kNccl ? pb::COMM_BACKEND_NCCL
+                                                     : pb::COMM_BACKEND_LOCAL);
+  comm.set_ucx_transports(f.ucx_transports);
+  comm.set_ucx_keepalive_ms(f.ucx_keepalive_ms);
+  job.mutable_heartbeat()->set_interval_ms(f.heartbeat_ms);
+  job.mutable_heartbeat()->set_dead_after_ms(f.dead_after_ms);
+  job.set_join_timeout_ms(f.join_timeout_ms);
+  job.set_auth_timeout_ms(f.auth_timeout_ms);
+  job.set_max_restarts(f.max_restarts);
+  job.set_spares(f.spares);
+  RM_RETURN_IF_ERROR(proto::validate_job_request(job));
+  return job;
 }
 
 StatusOr<HostPort> parse_host_port(const std::string& text) {

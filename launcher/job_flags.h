@@ -1,10 +1,13 @@
-// launcher/job_flags.h: the command-line flags that describe a job and its control-plane knobs,
-// shared by `ringmaster run` and `ringmaster coordinator`, and their translation into the
-// JobSpec and CoordinatorOptions the coordinator runs.
+// launcher/job_flags.h: the flag table of a job, shared by `ringmaster run` and `ringmaster
+// coordinator`, and the one function that turns it into the JobSpec (proto/ringmaster.proto).
+//
+// A job is described once: flags -> job_spec_from_flags -> JobSpec, checked there by
+// proto::validate_job_request, and from then on only the JobSpec travels (`run` hands it to its
+// coordinator child serialized: launcher/spec_handoff.h). A new knob touches the table below,
+// the proto field, the validator and the code that uses it.
 //
 // Defaults are the production values of RELIABILITY.md's table (heartbeat 1 s, dead after 5 s,
-// join timeout 120 s); tests pass shorter ones. Also: HOST:PORT parsing, and the flags forwarded
-// to child processes by `ringmaster run`. Thread-compatible: plain values.
+// join timeout 120 s); tests pass shorter ones. Also: HOST:PORT parsing. Thread-compatible.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -12,7 +15,6 @@
 #include <string>
 #include <vector>
 
-#include "coordinator/coordinator.h"
 #include "core/status.h"
 #include "proto/ringmaster.pb.h"
 
@@ -21,12 +23,13 @@ namespace ringmaster::launcher {
 // A model job when --model is given (MODEL.md "Tasks and their outputs"), else the attention
 // check (--tokens, --heads, ... describe it).
 struct JobFlags {
-  int workers = 1;
+  int workers = 0;    // required
   std::string model;  // model directory
   std::string input;  // FASTA (dna models) or text (bytes models)
   std::string task = "embed";
-  std::string pool;    // "" or "mean"
-  bool quiet = false;  // no progress line
+  std::string pool;        // "" or "mean"
+  int64_t max_tokens = 0;  // refuse longer inputs; 0: no cap
+  bool quiet = false;      // no progress line
   int64_t tokens = 4096;
   int64_t heads = 4;
   int64_t kv_heads = 2;
@@ -34,7 +37,8 @@ struct JobFlags {
   bool causal = false;         // --causal: the default, accepted so scripts can say it
   bool bidirectional = false;  // --bidirectional
   std::string plan = "zigzag";
-  std::string mixer = "ring";
+  std::string context_parallel = "ring";
+  std::string renamed_mixer;  // the old --mixer, kept only to say its new name
   uint64_t seed = 1;
   int threads = 1;
   std::string device = "cpu";  // where workers compute attention: cpu, cuda, auto
@@ -56,15 +60,15 @@ struct JobFlags {
   uint32_t spares = 0;
 };
 
-// Adds the job flags (--workers, --tokens, ..., --out) and knobs to `app`.
-void add_job_flags(CLI::App& app, JobFlags& flags);
+// Adds the job flags (--workers, --tokens, ..., --out) and knobs to `app`. With `required`,
+// CLI11 insists on --workers and --out; `ringmaster coordinator` may take a serialized spec
+// instead, so it leaves that to job_spec_from_flags.
+void add_job_flags(CLI::App& app, JobFlags& flags, bool required = true);
 
-// The coordinator's options for these flags; listen address and callbacks are left to the caller.
-// kInvalidArgument names the flag that is wrong (an unknown plan, an impossible head split).
-StatusOr<coordinator::CoordinatorOptions> coordinator_options(const JobFlags& flags);
-
-// The same flags as arguments, for a coordinator child of `ringmaster run`.
-std::vector<std::string> job_flag_args(const JobFlags& flags);
+// The job these flags describe, validated (proto::validate_job_request): a random job id when
+// none is given, the data plane ucx when built (else local). kInvalidArgument naming the flag
+// that is wrong (a missing --workers, an unknown plan, an impossible head split, --mixer).
+StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& flags);
 
 struct HostPort {
   std::string host;

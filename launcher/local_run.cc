@@ -17,6 +17,7 @@
 
 #include "launcher/exit_codes.h"
 #include "launcher/spawn.h"
+#include "launcher/spec_handoff.h"
 #include "proto/auth.h"
 
 namespace ringmaster::launcher {
@@ -32,6 +33,8 @@ constexpr std::chrono::seconds kStartupTimeout{300};
 constexpr std::chrono::seconds kReapTimeout{5};
 // The descriptor on which a coordinator child reports its port.
 constexpr int kReadyFd = 3;
+// The descriptor from which a coordinator child reads its JobSpec (launcher/spec_handoff.h).
+constexpr int kJobSpecFd = 4;
 
 // Signals reach us through a self-pipe written by the handler. Not signalfd: libraries (the
 // OpenBLAS in this binary) start threads before main, and a process-directed signal may land on
@@ -232,9 +235,9 @@ StatusOr<int> catch_signals() {
 }  // namespace
 
 int run_local(const LocalRunOptions& o) {
-  StatusOr<coordinator::CoordinatorOptions> checked = coordinator_options(o.job);
-  if (!checked.ok()) {
-    spdlog::error("{}", checked.status().to_string());
+  StatusOr<pb::JobSpec> job = job_spec_from_flags(o.job);
+  if (!job.ok()) {
+    spdlog::error("{}", job.status().to_string());
     return kExitUsage;
   }
   StatusOr<proto::JobToken> token = proto::JobToken::generate();
@@ -260,20 +263,38 @@ int run_local(const LocalRunOptions& o) {
   }
   const int ready_w = ::fcntl(ready[1], F_DUPFD_CLOEXEC, 10);
   ::close(ready[1]);
+  // Likewise above the child's descriptors, so neither dup2 is a no-op.
+  StatusOr<int> spec_fd = job_spec_memfd(*job);
+  const int spec_r = spec_fd.ok() ? ::fcntl(*spec_fd, F_DUPFD_CLOEXEC, 10) : -1;
+  if (spec_fd.ok()) ::close(*spec_fd);
+  if (spec_r < 0) {
+    spdlog::error("{}", spec_fd.ok() ? errno_status("fcntl", errno).to_string()
+                                     : spec_fd.status().to_string());
+    ::close(ready[0]);
+    ::close(ready_w);
+    return kExitFailed;
+  }
 
   SpawnSpec coordinator;
   coordinator.path = *exe;
-  coordinator.args = {*exe,           "--log-level",
-                      o.log_level,    "coordinator",
-                      "--listen",     o.listen_host + ":0",
-                      "--ready-fd",   std::to_string(kReadyFd),
-                      "--parent-pid", parent_pid};
-  for (std::string& arg : job_flag_args(o.job)) coordinator.args.push_back(std::move(arg));
+  coordinator.args = {*exe,
+                      "--log-level",
+                      o.log_level,
+                      "coordinator",
+                      "--listen",
+                      o.listen_host + ":0",
+                      "--ready-fd",
+                      std::to_string(kReadyFd),
+                      "--job-spec-fd",
+                      std::to_string(kJobSpecFd),
+                      "--parent-pid",
+                      parent_pid};
   coordinator.env = env;
   coordinator.process_group = 0;
-  coordinator.fds = {{ready_w, kReadyFd}};
+  coordinator.fds = {{ready_w, kReadyFd}, {spec_r, kJobSpecFd}};
   StatusOr<pid_t> coordinator_pid = spawn(coordinator);
   ::close(ready_w);
+  ::close(spec_r);
   Status added = coordinator_pid.ok() ? supervisor.add(*coordinator_pid, "coordinator")
                                       : coordinator_pid.status();
   if (!added.ok()) {
@@ -291,7 +312,7 @@ int run_local(const LocalRunOptions& o) {
   if (port) {
     const std::string address = o.listen_host + ":" + std::to_string(*port);
     // Spares (recovery) come after the ranked workers and take no rank hint.
-    const int spawned = o.job.workers + static_cast<int>(o.job.spares);
+    const int spawned = job->world() + static_cast<int>(job->spares());
     for (int i = 0; i < spawned; ++i) {
       SpawnSpec worker;
       worker.path = *exe;
@@ -302,7 +323,7 @@ int run_local(const LocalRunOptions& o) {
                      "--coordinator",
                      address,
                      "--rank-hint",
-                     std::to_string(i < o.job.workers ? i : -1),
+                     std::to_string(i < job->world() ? i : -1),
                      "--local-rank",
                      std::to_string(i),
                      "--parent-pid",
@@ -315,7 +336,7 @@ int run_local(const LocalRunOptions& o) {
       worker.process_group = *coordinator_pid;
       StatusOr<pid_t> pid = spawn(worker);
       const std::string name =
-          i < o.job.workers ? "worker " + std::to_string(i) : "spare " + std::to_string(i);
+          i < job->world() ? "worker " + std::to_string(i) : "spare " + std::to_string(i);
       Status status = pid.ok() ? supervisor.add(*pid, name) : pid.status();
       if (!status.ok()) {
         spdlog::error("{}", status.to_string());

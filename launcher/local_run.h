@@ -1,8 +1,10 @@
 // launcher/local_run.h: `ringmaster run`, a coordinator and N workers as processes on this host.
 //
-// The launcher draws a fresh job token and hands it to its children through the environment
+// The launcher builds the JobSpec from the flags (launcher/job_flags.h; bad flags end here with
+// kExitUsage), draws a fresh job token and hands it to its children through the environment
 // (RINGMASTER_TOKEN), starts the coordinator on 127.0.0.1 with an ephemeral port (reported back
-// on a pipe), then the workers, each with rank hint i. The children form one process group
+// on a pipe) and the spec on an inherited memfd (launcher/spec_handoff.h), then the workers,
+// each with rank hint i. The children form one process group
 // apart from the launcher's, so Ctrl-C reaches only the launcher, which forwards SIGTERM to the
 // coordinator (the coordinator aborts the workers); a second signal kills the group. Every child
 // also dies with the launcher (PR_SET_PDEATHSIG). Once the coordinator has exited, workers get

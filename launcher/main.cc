@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 
 #include "bench/kernel_bench.h"
 #include "bench/ring_bench.h"
@@ -25,6 +26,7 @@
 #include "launcher/local_run.h"
 #include "launcher/model_bench.h"
 #include "launcher/model_commands.h"
+#include "launcher/spec_handoff.h"
 #include "proto/auth.h"
 #include "proto/validate.h"
 #include "worker/worker.h"
@@ -73,7 +75,7 @@ void add_bench_ring(CLI::App& bench, bench::RingBenchOptions& options) {
   ring->add_option("--plan", options.plans, "contiguous, zigzag, striped")
       ->delimiter(',')
       ->capture_default_str();
-  ring->add_option("--mixer", options.mixers, "ring, ulysses")
+  ring->add_option("--context-parallel", options.context_parallels, "ring, ulysses")
       ->delimiter(',')
       ->capture_default_str();
   ring->add_flag("--causal,!--bidirectional", options.causal, "mask (default causal)");
@@ -201,28 +203,47 @@ struct CoordinatorFlags {
   std::string port_file;
   std::string token_file;
   int ready_fd = -1;
+  int job_spec_fd = -1;  // `ringmaster run` hands its JobSpec here instead of job flags
   int64_t parent_pid = 0;
 };
 
-int run_coordinator_command(const CoordinatorFlags& flags) {
+// The job of `ringmaster coordinator`: the flags', or the spec `ringmaster run` handed over.
+StatusOr<pb::JobSpec> coordinator_job(const CoordinatorFlags& flags, const CLI::App& command) {
+  if (flags.job_spec_fd < 0) return job_spec_from_flags(flags.job);
+  // Only the process options may come with a handed-over spec, so nothing is described twice.
+  static const std::set<std::string> kProcessOptions = {"job-spec-fd", "listen",   "port-file",
+                                                        "token-file",  "ready-fd", "parent-pid"};
+  for (const CLI::Option* option : command.get_options()) {
+    if (option->count() == 0 || option->get_lnames().empty()) continue;
+    const std::string& name = option->get_lnames().front();
+    if (kProcessOptions.count(name) == 0) {
+      return invalid_argument("--" + name + " cannot be combined with --job-spec-fd");
+    }
+  }
+  return read_job_spec_fd(flags.job_spec_fd);
+}
+
+int run_coordinator_command(const CoordinatorFlags& flags, const CLI::App& command) {
   if (Status status = follow_parent(flags.parent_pid); !status.ok()) return report(status);
   StatusOr<HostPort> listen = parse_host_port(flags.listen);
-  StatusOr<coordinator::CoordinatorOptions> options = coordinator_options(flags.job);
-  if (!listen.ok() || !options.ok()) {
+  StatusOr<pb::JobSpec> job = coordinator_job(flags, command);
+  if (!listen.ok() || !job.ok()) {
     std::fprintf(stderr, "ringmaster: %s\n",
-                 (!listen.ok() ? listen.status() : options.status()).to_string().c_str());
+                 (!listen.ok() ? listen.status() : job.status()).to_string().c_str());
     return kExitUsage;
   }
+  coordinator::CoordinatorOptions options;
+  options.job = *std::move(job);
   StatusOr<proto::JobToken> token = job_token(flags.token_file);
   if (!token.ok()) {
     report(token.status());
     return kExitAuth;
   }
-  options->listen_host = listen->host;
-  options->listen_port = listen->port;
+  options.listen_host = listen->host;
+  options.listen_port = listen->port;
   Status listening_status;
   bool listened = false;
-  options->on_listening = [&](uint16_t port) {
+  options.on_listening = [&](uint16_t port) {
     listened = true;
     if (flags.ready_fd < 0) {  // `ringmaster run` learns the port through the pipe instead
       std::printf("ringmaster coordinator: listening on %s:%u\n", listen->host.c_str(), port);
@@ -235,7 +256,7 @@ int run_coordinator_command(const CoordinatorFlags& flags) {
       ::close(flags.ready_fd);
     }
   };
-  const Status status = coordinator::run_coordinator(*token, *options);
+  const Status status = coordinator::run_coordinator(*token, options);
   if (!flags.port_file.empty()) std::remove(flags.port_file.c_str());
   if (!listening_status.ok()) spdlog::warn("{}", listening_status.to_string());
   if (!status.ok()) std::fprintf(stderr, "ringmaster: %s\n", status.to_string().c_str());
@@ -323,7 +344,7 @@ int main(int argc, char** argv) {
   CoordinatorFlags coordinator_flags;
   CLI::App* coordinator = app.add_subcommand(
       "coordinator", "serve one job: wait for its workers, assign ranks, gather the output");
-  add_job_flags(*coordinator, coordinator_flags.job);
+  add_job_flags(*coordinator, coordinator_flags.job, /*required=*/false);
   coordinator
       ->add_option("--listen", coordinator_flags.listen,
                    "HOST:PORT to bind (port 0: ephemeral; 0.0.0.0 only if you mean it)")
@@ -333,6 +354,7 @@ int main(int argc, char** argv) {
   coordinator->add_option("--token-file", coordinator_flags.token_file,
                           "job token file, mode 0600 (default: RINGMASTER_TOKEN)");
   coordinator->add_option("--ready-fd", coordinator_flags.ready_fd)->group("");
+  coordinator->add_option("--job-spec-fd", coordinator_flags.job_spec_fd)->group("");
   coordinator->add_option("--parent-pid", coordinator_flags.parent_pid)->group("");
 
   WorkerFlags worker_flags;
@@ -392,7 +414,9 @@ int main(int argc, char** argv) {
     run_options.log_level = log_level;
     return run_local(run_options);
   }
-  if (app.got_subcommand(coordinator)) return run_coordinator_command(coordinator_flags);
+  if (app.got_subcommand(coordinator)) {
+    return run_coordinator_command(coordinator_flags, *coordinator);
+  }
   if (app.got_subcommand(worker)) return run_worker_command(worker_flags);
   return kExitOk;
 }

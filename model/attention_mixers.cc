@@ -35,7 +35,7 @@ class AttentionFamilyMixer final : public Mixer {
   Status forward(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) override {
     if (span_) return forward_near(ctx, h, out, layer);
     const Projected p = project(ctx, h, w_, shape_);
-    auto global = ctx.distribution == attention::Distribution::kRing
+    auto global = ctx.context_parallel == attention::ContextParallel::kRing
                       ? attention::ring_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v,
                                                   ctx.positions(), mask_, *ctx.backend, layer)
                       : attention::ulysses_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v,

@@ -32,7 +32,7 @@ struct AttnShape {
   double rope_theta;
 };
 
-// `attention`: global attention, causal or not, distributed as ctx.distribution says.
+// `attention`: global attention, causal or not, distributed as ctx.context_parallel says.
 std::unique_ptr<Mixer> make_attention_mixer(AttnWeights w, AttnShape shape, bool causal);
 // `window`: sliding window of `window` tokens; only the halo crosses ranks.
 std::unique_ptr<Mixer> make_window_mixer(AttnWeights w, AttnShape shape, bool causal,

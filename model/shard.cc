@@ -4,7 +4,7 @@ namespace ringmaster::model {
 
 ShardContext make_shard_context(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                 const comm::RecordLayout& layout, ThreadPool& pool,
-                                attention::Distribution distribution,
+                                attention::ContextParallel context_parallel,
                                 std::shared_ptr<attention::AttentionBackend> backend,
                                 std::shared_ptr<memory::AtlasBackend> atlas) {
   ShardContext ctx;
@@ -14,7 +14,7 @@ ShardContext make_shard_context(comm::Communicator& comm, const comm::PartitionP
   ctx.pool = &pool;
   ctx.backend = backend ? std::move(backend) : attention::make_cpu_backend(pool);
   ctx.atlas = atlas ? std::move(atlas) : memory::make_cpu_atlas_backend(pool.num_threads());
-  ctx.distribution = distribution;
+  ctx.context_parallel = context_parallel;
   ctx.tokens = plan.tokens_of(comm.rank());
   layout.positions_of(ctx.tokens, ctx.pos, ctx.seq);
   return ctx;

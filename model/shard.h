@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "attention/backend.h"
-#include "attention/check_job.h"
+#include "attention/context_parallel.h"
 #include "attention/masks.h"
 #include "comm/communicator.h"
 #include "comm/partition.h"
@@ -31,7 +31,7 @@ struct ShardContext {
   std::shared_ptr<attention::AttentionBackend> backend;
   // Where ATLAS chains run (memory/backend.h), one slot per pool thread; chosen with `backend`.
   std::shared_ptr<memory::AtlasBackend> atlas;
-  attention::Distribution distribution = attention::Distribution::kRing;
+  attention::ContextParallel context_parallel = attention::ContextParallel::kRing;
 
   std::vector<int64_t> tokens;  // stream indices owned by this rank, increasing
   std::vector<int64_t> pos;     // position within its record, per local token
@@ -45,7 +45,7 @@ struct ShardContext {
 // CPU backend over `pool`.
 ShardContext make_shard_context(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                 const comm::RecordLayout& layout, ThreadPool& pool,
-                                attention::Distribution distribution,
+                                attention::ContextParallel context_parallel,
                                 std::shared_ptr<attention::AttentionBackend> backend = nullptr,
                                 std::shared_ptr<memory::AtlasBackend> atlas = nullptr);
 

@@ -16,31 +16,6 @@ pb::Plan to_pb_plan(comm::PlanKind kind) {
   return pb::PLAN_UNSPECIFIED;
 }
 
-pb::Mixer to_pb_mixer(attention::Distribution distribution) {
-  switch (distribution) {
-    case attention::Distribution::kRing:
-      return pb::MIXER_RING;
-    case attention::Distribution::kUlysses:
-      return pb::MIXER_ULYSSES;
-  }
-  return pb::MIXER_UNSPECIFIED;
-}
-
-StatusOr<attention::CheckJobSpec> to_check_job_spec(const pb::JobSpec& job) {
-  RM_RETURN_IF_ERROR(validate_job_spec(job));
-  if (!job.has_check()) return invalid_argument("JobSpec.job is not a check job");
-  const pb::CheckJob& check = job.check();
-  attention::CheckJobSpec spec;
-  spec.num_tokens = check.num_tokens();
-  spec.n_heads = check.n_heads();
-  spec.n_kv_heads = check.n_kv_heads();
-  spec.head_dim = check.head_dim();
-  spec.causal = check.causal();
-  spec.seed = check.seed();
-  spec.distribution = to_distribution(check.mixer());
-  return spec;
-}
-
 StatusOr<comm::PartitionPlan> to_partition_plan(const pb::JobSpec& job) {
   RM_RETURN_IF_ERROR(validate_job_spec(job));
   comm::PlanKind kind = comm::PlanKind::kContiguous;
@@ -57,11 +32,6 @@ comm::RecordLayout to_record_layout(const pb::JobSpec& job) {
   if (!job.has_model()) return comm::RecordLayout::single(job.check().num_tokens());
   return comm::RecordLayout(std::vector<int64_t>(job.model().record_lengths().begin(),
                                                  job.model().record_lengths().end()));
-}
-
-attention::Distribution to_distribution(pb::Mixer mixer) {
-  return mixer == pb::MIXER_ULYSSES ? attention::Distribution::kUlysses
-                                    : attention::Distribution::kRing;
 }
 
 StatusOr<comm::CommSpec> to_comm_spec(const pb::CommConfig& config) {

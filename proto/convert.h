@@ -1,13 +1,13 @@
-// proto/convert.h: the only place proto types turn into the types of the rooms below
-// (attention::CheckJobSpec, comm::PartitionPlan, Status) and back.
+// proto/convert.h: proto types to and from the types of the rooms proto may know (core's Status,
+// comm's PartitionPlan and CommSpec).
 //
-// attention/, comm/ and model/ never see a proto type (STYLE.md 1); the coordinator and worker
-// call these at the boundary. Pure functions; thread-safe.
+// comm/, attention/ and model/ never see a proto type (STYLE.md 1). Conversions to the types of
+// higher rooms live with their consumer (the worker's to the attention check: worker/job_spec.h).
+// Pure functions; thread-safe.
 #pragma once
 
 #include <string>
 
-#include "attention/check_job.h"
 #include "comm/make_communicator.h"
 #include "comm/partition.h"
 #include "core/status.h"
@@ -16,16 +16,11 @@
 namespace ringmaster::proto {
 
 pb::Plan to_pb_plan(comm::PlanKind kind);
-pb::Mixer to_pb_mixer(attention::Distribution distribution);
-
-// REQUIRES (else the error of validate_job_spec): a valid spec.
-StatusOr<attention::CheckJobSpec> to_check_job_spec(const pb::JobSpec& job);
 // The job's plan: over the records of a model job (cuts on plan_align boundaries of each
 // record), over one sequence of num_tokens for a check job.
 StatusOr<comm::PartitionPlan> to_partition_plan(const pb::JobSpec& job);
 // The records of a model job (one record of num_tokens for a check job). REQUIRES: a valid spec.
 comm::RecordLayout to_record_layout(const pb::JobSpec& job);
-attention::Distribution to_distribution(pb::Mixer mixer);
 // REQUIRES (else the error of validate_comm_config): a valid config.
 StatusOr<comm::CommSpec> to_comm_spec(const pb::CommConfig& config);
 

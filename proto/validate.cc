@@ -116,13 +116,9 @@ Status validate_check_job(const pb::JobSpec& job) {
   }
   RM_RETURN_IF_ERROR(
       check_range<int64_t>("CheckJob", "head_dim", check.head_dim(), 1, kMaxHeadDim));
-  if (check.mixer() != pb::MIXER_RING && check.mixer() != pb::MIXER_ULYSSES) {
-    return field_error("CheckJob", "mixer",
-                       "= " + std::to_string(check.mixer()) + " is not a mixer");
-  }
-  if (check.mixer() == pb::MIXER_ULYSSES &&
+  if (job.context_parallel() == pb::CONTEXT_PARALLEL_ULYSSES &&
       (check.n_heads() % job.world() != 0 || check.n_kv_heads() % job.world() != 0)) {
-    return field_error("CheckJob", "mixer",
+    return field_error("JobSpec", "context_parallel",
                        "= ulysses needs n_heads (" + std::to_string(check.n_heads()) +
                            ") and n_kv_heads (" + std::to_string(check.n_kv_heads()) +
                            ") divisible by the number of workers (" + std::to_string(job.world()) +
@@ -131,20 +127,23 @@ Status validate_check_job(const pb::JobSpec& job) {
   return ok_status();
 }
 
-Status validate_model_job(const pb::JobSpec& job) {
-  const pb::ModelJob& model = job.model();
+// What the user asked of a model job; the coordinator's planner fills in the rest.
+Status validate_model_request(const pb::ModelJob& model) {
   if (model.model_dir().empty()) return field_error("ModelJob", "model_dir", "is empty");
   RM_RETURN_IF_ERROR(check_max("ModelJob", "model_dir", model.model_dir().size(), 4096));
+  if (model.input_path().empty()) return field_error("ModelJob", "input_path", "is empty");
+  RM_RETURN_IF_ERROR(check_max("ModelJob", "input_path", model.input_path().size(), 4096));
   if (model.task() != pb::TASK_EMBED && model.task() != pb::TASK_SCORE) {
     return field_error("ModelJob", "task", "= " + std::to_string(model.task()) + " is not a task");
   }
   if (model.pool_mean() && model.task() != pb::TASK_EMBED) {
     return field_error("ModelJob", "pool_mean", "is set for a task other than embed");
   }
-  if (model.mixer() != pb::MIXER_RING && model.mixer() != pb::MIXER_ULYSSES) {
-    return field_error("ModelJob", "mixer",
-                       "= " + std::to_string(model.mixer()) + " is not a mixer");
-  }
+  return check_range<int64_t>("ModelJob", "max_tokens", model.max_tokens(), 0, kMaxTokens);
+}
+
+// What the planner filled in: the records, the model's width and depth.
+Status validate_model_plan(const pb::ModelJob& model) {
   RM_RETURN_IF_ERROR(check_range<int64_t>("ModelJob", "d_model", model.d_model(), 1, 1 << 16));
   RM_RETURN_IF_ERROR(check_range<int32_t>("ModelJob", "num_blocks", model.num_blocks(), 1, 4096));
   if (model.record_lengths_size() == 0 || model.record_lengths_size() > kMaxRecords) {
@@ -165,9 +164,57 @@ Status validate_model_job(const pb::JobSpec& job) {
   return ok_status();
 }
 
+// The data plane, liveness and recovery knobs, and the rules between them and the job. These
+// messages name the flags, since every JobSpec starts as a command line.
+Status validate_job_knobs(const pb::JobSpec& job) {
+  RM_RETURN_IF_ERROR(validate_comm_config(job.comm()));
+  RM_RETURN_IF_ERROR(validate_heartbeat_knobs(job.heartbeat()));
+  RM_RETURN_IF_ERROR(
+      check_range<uint32_t>("JobSpec", "join_timeout_ms", job.join_timeout_ms(), 1, kMaxTimeoutMs));
+  RM_RETURN_IF_ERROR(
+      check_range<uint32_t>("JobSpec", "auth_timeout_ms", job.auth_timeout_ms(), 1, kMaxTimeoutMs));
+  const pb::CommBackend backend = job.comm().backend();
+  if (backend == pb::COMM_BACKEND_LOCAL && job.world() != 1) {
+    return invalid_argument("--comm local runs a single worker; " + std::to_string(job.world()) +
+                            " workers need --comm ucx");
+  }
+  if (backend == pb::COMM_BACKEND_NCCL && job.has_model()) {
+    return invalid_argument(
+        "--comm nccl runs the attention check only: model jobs keep their activations in host "
+        "memory (use --comm ucx)");
+  }
+  if (backend == pb::COMM_BACKEND_NCCL && job.device() != pb::COMPUTE_DEVICE_CUDA) {
+    return invalid_argument("--comm nccl moves device memory: it needs --device cuda (not '" +
+                            compute_device_name(job.device()) + "')");
+  }
+  if (job.spares() > 0 && job.max_restarts() == 0) {
+    return invalid_argument("--spares " + std::to_string(job.spares()) +
+                            " needs --max-restarts: spares only replace workers in a restart");
+  }
+  if (job.max_restarts() > kMaxRestarts || job.spares() > kMaxSpares) {
+    return invalid_argument("--max-restarts " + std::to_string(job.max_restarts()) + ", --spares " +
+                            std::to_string(job.spares()) + ": at most " +
+                            std::to_string(kMaxRestarts) + " and " + std::to_string(kMaxSpares));
+  }
+  return ok_status();
+}
+
 }  // namespace
 
-Status validate_job_spec(const pb::JobSpec& job) {
+std::string compute_device_name(pb::ComputeDevice device) {
+  switch (device) {
+    case pb::COMPUTE_DEVICE_CPU:
+      return "cpu";
+    case pb::COMPUTE_DEVICE_CUDA:
+      return "cuda";
+    case pb::COMPUTE_DEVICE_AUTO:
+      return "auto";
+    default:
+      return std::to_string(static_cast<int>(device));
+  }
+}
+
+Status validate_job_request(const pb::JobSpec& job) {
   RM_RETURN_IF_ERROR(check_max("JobSpec", "job_id", job.job_id().size(), 128));
   RM_RETURN_IF_ERROR(check_range<int32_t>("JobSpec", "world", job.world(), 1, kMaxWorld));
   if (job.plan() != pb::PLAN_CONTIGUOUS && job.plan() != pb::PLAN_ZIGZAG &&
@@ -183,13 +230,31 @@ Status validate_job_spec(const pb::JobSpec& job) {
     return field_error("JobSpec", "device",
                        "= " + std::to_string(job.device()) + " is not a compute device");
   }
+  if (job.context_parallel() != pb::CONTEXT_PARALLEL_RING &&
+      job.context_parallel() != pb::CONTEXT_PARALLEL_ULYSSES) {
+    return field_error("JobSpec", "context_parallel",
+                       "= " + std::to_string(job.context_parallel()) + " is not ring or ulysses");
+  }
+  if (job.output_path().empty()) return field_error("JobSpec", "output_path", "is empty");
+  RM_RETURN_IF_ERROR(check_max("JobSpec", "output_path", job.output_path().size(), 4096));
+  if (job.result_chunk_bytes() < 1 || job.result_chunk_bytes() > kMaxResultChunkRowBytes) {
+    return field_error("JobSpec", "result_chunk_bytes",
+                       "= " + std::to_string(job.result_chunk_bytes()) + " outside [1, " +
+                           std::to_string(kMaxResultChunkRowBytes) + "]");
+  }
   if (job.has_check()) {
     RM_RETURN_IF_ERROR(validate_check_job(job));
   } else if (job.has_model()) {
-    RM_RETURN_IF_ERROR(validate_model_job(job));
+    RM_RETURN_IF_ERROR(validate_model_request(job.model()));
   } else {
     return field_error("JobSpec", "job", "is empty (neither a check nor a model job)");
   }
+  return validate_job_knobs(job);
+}
+
+Status validate_job_spec(const pb::JobSpec& job) {
+  RM_RETURN_IF_ERROR(validate_job_request(job));
+  if (job.has_model()) RM_RETURN_IF_ERROR(validate_model_plan(job.model()));
   // Bounded factors (heads, head_dim <= 1024, d_model <= 2^16, tokens <= 2^32) keep these
   // products in int64.
   const int64_t row_bytes = result_row_bytes(job);
@@ -204,7 +269,7 @@ Status validate_job_spec(const pb::JobSpec& job) {
                        "gives an output of " + std::to_string(output_bytes) + " bytes, limit " +
                            std::to_string(kMaxOutputBytes));
   }
-  if (job.result_chunk_bytes() < row_bytes || job.result_chunk_bytes() > kMaxResultChunkRowBytes) {
+  if (job.result_chunk_bytes() < row_bytes) {
     return field_error("JobSpec", "result_chunk_bytes",
                        "= " + std::to_string(job.result_chunk_bytes()) + " outside [" +
                            std::to_string(row_bytes) + ", " +

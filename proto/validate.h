@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "core/status.h"
 #include "proto/ringmaster.pb.h"
@@ -24,6 +25,8 @@ inline constexpr int kMaxRecords = 1 << 24;
 // The coordinator holds the whole output in memory while it assembles (ResultAssembler).
 inline constexpr int64_t kMaxOutputBytes = int64_t{64} << 30;
 inline constexpr uint32_t kMaxTimeoutMs = 24u * 3600u * 1000u;
+inline constexpr uint32_t kMaxRestarts = 1000;
+inline constexpr uint32_t kMaxSpares = 1024;
 
 Status validate_hello(const pb::Hello& hello);
 Status validate_challenge(const pb::Challenge& challenge);
@@ -32,8 +35,16 @@ Status validate_heartbeat_knobs(const pb::HeartbeatKnobs& knobs);
 Status validate_comm_config(const pb::CommConfig& comm);
 Status validate_welcome(const pb::Welcome& welcome);
 Status validate_register(const pb::Register& reg);
-// The job spec alone: every field in range, products bounded, the mixer's constraints met.
+// A job as its command line describes it (the one validator of every flag, called by each entry
+// point: `ringmaster run`, `ringmaster coordinator`, run_coordinator): every field in range, the
+// check job's head split, the data plane, liveness and recovery rules. Model jobs need only what
+// the user gives (model_dir, input_path, task, pool, max_tokens); the planner adds the rest.
+Status validate_job_request(const pb::JobSpec& job);
+// A complete job, as workers receive it: validate_job_request, a model job's records, width and
+// depth, and output rows and total size within the limits.
 Status validate_job_spec(const pb::JobSpec& job);
+// "cpu", "cuda", "auto" (the --device spelling), or the number of an unknown value.
+std::string compute_device_name(pb::ComputeDevice device);
 // The spec (as above) plus rank < world and a peer table of exactly `world` entries, in order.
 Status validate_assignment(const pb::Assignment& assignment);
 // Shape only: tokens count and rows bytes agree for rows of `row_bytes`. Ownership of the tokens

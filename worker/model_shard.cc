@@ -113,7 +113,7 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
   }
   const comm::RecordLayout layout(spec.record_lengths);
   const model::ShardContext ctx = model::make_shard_context(
-      comm, plan, layout, pool, spec.distribution, std::move(backend), std::move(atlas));
+      comm, plan, layout, pool, spec.context_parallel, std::move(backend), std::move(atlas));
   RM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, fed_ids(ctx, spec, model.config().vocab));
   spdlog::info(
       "rank {} of {}: running {} blocks over {} of {} tokens, {} thread(s), attention on {}, "

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "attention/backend.h"
-#include "attention/check_job.h"
+#include "attention/context_parallel.h"
 #include "comm/communicator.h"
 #include "comm/partition.h"
 #include "core/status.h"
@@ -31,7 +31,7 @@ namespace ringmaster::worker {
 struct ModelShardSpec {
   std::string model_dir;
   bool score = false;
-  attention::Distribution distribution = attention::Distribution::kRing;
+  attention::ContextParallel context_parallel = attention::ContextParallel::kRing;
   std::vector<int64_t> record_lengths;  // fed tokens per record, <bos> included
   std::vector<uint8_t> input_ids;       // this rank's fed tokens in local order
   std::vector<int32_t> next_after_range;

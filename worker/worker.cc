@@ -16,6 +16,7 @@
 #include "core/process_memory.h"
 #include "proto/convert.h"
 #include "proto/validate.h"
+#include "worker/job_spec.h"
 #include "worker/result_streamer.h"
 #include "worker/shard_runner.h"
 
@@ -252,7 +253,7 @@ class Worker {
       ModelShardSpec model;
       model.model_dir = job.model().model_dir();
       model.score = job.model().task() == pb::TASK_SCORE;
-      model.distribution = proto::to_distribution(job.model().mixer());
+      model.context_parallel = context_parallel_of(job);
       model.record_lengths.assign(job.model().record_lengths().begin(),
                                   job.model().record_lengths().end());
       model.input_ids.assign(assignment->input_ids().begin(), assignment->input_ids().end());
@@ -260,16 +261,14 @@ class Worker {
                                     assignment->next_after_range().end());
       shard.model = std::move(model);
     } else {
-      StatusOr<attention::CheckJobSpec> spec = proto::to_check_job_spec(job);
+      StatusOr<attention::CheckJobSpec> spec = check_job_spec_of(job);
       if (!spec.ok()) return fail(spec.status());
       shard.check = *spec;
     }
     shard.plan = std::move(plan).value();
     shard.threads = job.threads();
     shard.step_timeout = std::chrono::milliseconds(job.step_timeout_ms());
-    shard.device = job.device() == pb::COMPUTE_DEVICE_CUDA   ? ComputeDevice::kCuda
-                   : job.device() == pb::COMPUTE_DEVICE_AUTO ? ComputeDevice::kAuto
-                                                             : ComputeDevice::kCpu;
+    shard.device = compute_device_of(job);
     // The same GPU NcclComm picks (local rank mod devices), so the backend's data is where the
     // communicator expects it.
     shard.local_rank = options_.local_rank;

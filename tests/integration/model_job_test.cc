@@ -233,5 +233,30 @@ TEST(ModelJobOutputs, BadInputNamesFileLineAndColumnAndWritesNothing) {
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"bad.fa"});
 }
 
+// --max-tokens: an input past the cap is refused before any worker runs, naming the record that
+// passed it, and nothing is written.
+TEST(ModelJobOutputs, MaxTokensRefusesALongerInputAndWritesNothing) {
+  ModelJobEnv& env = ModelJobEnv::get();
+  TempDir dir;
+  write_text(dir.file("two.fa"), ">a\nACGTACGT\n>b\nACGT\n");
+  std::string output;
+  int code = run_command(
+      {ringmaster_binary(), "run", "--model", env.causal_model(), "--input", dir.file("two.fa"),
+       "--workers", "1", "--max-tokens", "11", "--out", dir.file("out")},
+      &output);
+  EXPECT_EQ(code, 6);  // kExitBadInput
+  EXPECT_NE(output.find(dir.file("two.fa") +
+                        ": record 2 ('b') brings the input to 12 tokens, more than the job's "
+                        "limit of 11 (--max-tokens)"),
+            std::string::npos)
+      << output;
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"two.fa"});
+  code = run_command(
+      {ringmaster_binary(), "run", "--model", env.causal_model(), "--input", dir.file("two.fa"),
+       "--workers", "1", "--max-tokens", "12", "--quiet", "--out", dir.file("out")},
+      &output);
+  EXPECT_EQ(code, 0) << output;
+}
+
 }  // namespace
 }  // namespace ringmaster::testing

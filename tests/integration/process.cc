@@ -155,8 +155,8 @@ std::vector<std::string> CheckJob::flags() const {
           causal ? "--causal" : "--bidirectional",
           "--plan",
           plan,
-          "--mixer",
-          mixer,
+          "--context-parallel",
+          context_parallel,
           "--seed",
           std::to_string(seed)};
 }
@@ -169,8 +169,8 @@ attention::CheckJobSpec CheckJob::spec() const {
   s.head_dim = head_dim;
   s.causal = causal;
   s.seed = seed;
-  s.distribution =
-      mixer == "ulysses" ? attention::Distribution::kUlysses : attention::Distribution::kRing;
+  s.context_parallel = context_parallel == "ulysses" ? attention::ContextParallel::kUlysses
+                                                     : attention::ContextParallel::kRing;
   return s;
 }
 

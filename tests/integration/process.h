@@ -86,7 +86,7 @@ struct CheckJob {
   int64_t head_dim = 32;
   bool causal = true;
   std::string plan = "zigzag";
-  std::string mixer = "ring";
+  std::string context_parallel = "ring";  // --context-parallel
   uint64_t seed = 7;
 
   std::vector<std::string> flags() const;

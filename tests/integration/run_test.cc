@@ -1,5 +1,6 @@
 // `ringmaster run` with 1-4 worker processes over loopback: the gathered .npy equals the
-// single-process reference for every plan and mixer, and the launcher leaves nothing behind.
+// single-process reference for every plan and context parallelism, and the launcher leaves nothing
+// behind.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -17,7 +18,7 @@ struct RunCase {
 
 std::string case_name(const ::testing::TestParamInfo<RunCase>& info) {
   const RunCase& c = info.param;
-  return "P" + std::to_string(c.workers) + "_" + c.job.plan + "_" + c.job.mixer + "_" +
+  return "P" + std::to_string(c.workers) + "_" + c.job.plan + "_" + c.job.context_parallel + "_" +
          (c.job.causal ? "causal" : "bidirectional");
 }
 
@@ -64,7 +65,7 @@ std::vector<RunCase> run_cases() {
   cases.push_back({3, bidirectional});
   for (int p : {2, 4}) {
     CheckJob ulysses;
-    ulysses.mixer = "ulysses";
+    ulysses.context_parallel = "ulysses";
     ulysses.heads = 8;
     ulysses.kv_heads = 4;
     cases.push_back({p, ulysses});
@@ -98,6 +99,31 @@ TEST(RingmasterRunSignals, InterruptStopsEverything) {
   EXPECT_TRUE(dir.entries().empty()) << "output or partial file left behind";
   EXPECT_TRUE(wait_until_gone(out, milliseconds(5000)).empty()) << "processes left behind";
   std::printf("[ timing ] SIGINT to launcher exit: %.2f s\n", stop_s);
+}
+
+// The old name of --context-parallel is refused with the new one, before anything starts; so
+// are job flags next to a handed-over spec on `ringmaster coordinator`.
+TEST(RingmasterRunFlags, RenamedAndMixedFlagsAreUsageErrors) {
+  TempDir dir;
+  auto run = Process::start({ringmaster_binary(), "run", "--workers", "1", "--out",
+                             dir.file("out.npy"), "--mixer", "ulysses"});
+  ASSERT_TRUE(run.ok()) << run.status().to_string();
+  std::optional<int> code = (*run)->wait_for_exit(milliseconds(20000));
+  ASSERT_TRUE(code.has_value()) << (*run)->output();
+  EXPECT_EQ(*code, 2) << (*run)->output();
+  EXPECT_NE((*run)->output().find("--mixer is now --context-parallel (--context-parallel ulysses)"),
+            std::string::npos)
+      << (*run)->output();
+  auto coordinator = Process::start({ringmaster_binary(), "coordinator", "--job-spec-fd", "0",
+                                     "--workers", "2", "--out", dir.file("out.npy")});
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status().to_string();
+  code = (*coordinator)->wait_for_exit(milliseconds(20000));
+  ASSERT_TRUE(code.has_value()) << (*coordinator)->output();
+  EXPECT_EQ(*code, 2) << (*coordinator)->output();
+  EXPECT_NE((*coordinator)->output().find("cannot be combined with --job-spec-fd"),
+            std::string::npos)
+      << (*coordinator)->output();
+  EXPECT_TRUE(dir.entries().empty());
 }
 
 }  // namespace

@@ -85,14 +85,14 @@ TEST(CpuBackend, RefusesDeviceMemoryAndMismatches) {
 // answer, as the worker runs it.
 TEST(CpuBackend, CheckJobMatchesTheReference) {
   ThreadPool pool(1);
-  for (const Distribution how : {Distribution::kRing, Distribution::kUlysses}) {
+  for (const ContextParallel how : {ContextParallel::kRing, ContextParallel::kUlysses}) {
     for (const bool causal : {true, false}) {
       const CheckJobSpec spec{.num_tokens = 384,
                               .n_heads = 4,
                               .n_kv_heads = 2,
                               .head_dim = 16,
                               .causal = causal,
-                              .distribution = how};
+                              .context_parallel = how};
       auto want = check_job_reference(spec, pool);
       ASSERT_TRUE(want.ok());
       for (const auto plan :

@@ -38,7 +38,7 @@ void stream_positions(const Problem& p, std::vector<int64_t>& pos, std::vector<i
 }
 
 // Runs `world` ranks on threads; returns the gathered [tokens, n_heads, head_dim] output.
-Tensor run_distributed(const Problem& p, PlanKind plan_kind, int world, Distribution how) {
+Tensor run_distributed(const Problem& p, PlanKind plan_kind, int world, ContextParallel how) {
   const auto plan = PartitionPlan::make(plan_kind, p.tokens, world);
   EXPECT_TRUE(plan.ok());
   std::vector<int64_t> pos;
@@ -69,7 +69,7 @@ Tensor run_distributed(const Problem& p, PlanKind plan_kind, int world, Distribu
       const auto backend = make_cpu_backend(pool);
       auto& c = *comms[static_cast<size_t>(r)];
       const Positions positions{my_pos, my_seq};
-      auto out = how == Distribution::kRing
+      auto out = how == ContextParallel::kRing
                      ? ring_attention(c, *plan, q, k, v, positions, p.mask, *backend, 7)
                      : ulysses_attention(c, *plan, q, k, v, positions, p.mask, *backend, 7);
       statuses[static_cast<size_t>(r)] = out.status();
@@ -114,7 +114,7 @@ double relative_error(const Tensor& got, const Tensor& want) {
 }
 
 class DistributedAttention
-    : public testing::TestWithParam<std::tuple<Distribution, PlanKind, int, bool>> {};
+    : public testing::TestWithParam<std::tuple<ContextParallel, PlanKind, int, bool>> {};
 
 TEST_P(DistributedAttention, MatchesSingleProcess) {
   const auto [how, plan, world, causal] = GetParam();
@@ -136,9 +136,9 @@ TEST_P(DistributedAttention, MatchesSingleProcess) {
 }
 
 std::string case_name(
-    const testing::TestParamInfo<std::tuple<Distribution, PlanKind, int, bool>>& info) {
+    const testing::TestParamInfo<std::tuple<ContextParallel, PlanKind, int, bool>>& info) {
   const auto& [how, plan, world, causal] = info.param;
-  std::string name = how == Distribution::kRing ? "ring_" : "ulysses_";
+  std::string name = how == ContextParallel::kRing ? "ring_" : "ulysses_";
   name += comm::plan_name(plan);
   name += "_p" + std::to_string(world);
   name += causal ? "_causal" : "_bidir";
@@ -147,7 +147,7 @@ std::string case_name(
 
 INSTANTIATE_TEST_SUITE_P(
     AllPlans, DistributedAttention,
-    testing::Combine(testing::Values(Distribution::kRing, Distribution::kUlysses),
+    testing::Combine(testing::Values(ContextParallel::kRing, ContextParallel::kUlysses),
                      testing::Values(PlanKind::kContiguous, PlanKind::kZigzag, PlanKind::kStriped),
                      testing::Values(1, 2, 3, 4), testing::Bool()),
     case_name);

@@ -48,14 +48,15 @@ CoordinatorOptions options_for(int world, const std::string& out) {
   check->set_head_dim(8);
   check->set_causal(true);
   check->set_seed(3);
-  check->set_mixer(pb::MIXER_RING);
-  o.comm.set_backend(world == 1 ? pb::COMM_BACKEND_LOCAL : pb::COMM_BACKEND_UCX);
-  o.output_path = out;
-  o.job_knobs.heartbeat_interval = 50ms;
-  o.job_knobs.dead_after = 3000ms;  // scripted fakes do not heartbeat; loaded CI is slow
-  o.job_knobs.join_timeout = 5000ms;
-  o.job_knobs.flush_timeout = 500ms;
-  o.server_knobs.auth_timeout = 300ms;
+  o.job.set_context_parallel(pb::CONTEXT_PARALLEL_RING);
+  o.job.mutable_comm()->set_backend(world == 1 ? pb::COMM_BACKEND_LOCAL : pb::COMM_BACKEND_UCX);
+  o.job.set_output_path(out);
+  o.job.mutable_heartbeat()->set_interval_ms(50);
+  // Scripted fakes do not heartbeat; loaded CI is slow.
+  o.job.mutable_heartbeat()->set_dead_after_ms(3000);
+  o.job.set_join_timeout_ms(5000);
+  o.job.set_auth_timeout_ms(300);
+  o.flush_timeout = 500ms;
   o.handle_signals = false;
   return o;
 }
@@ -278,7 +279,7 @@ TEST_F(CoordinatorTest, LostWorkerFailsTheJobNamingIt) {
 
 TEST_F(CoordinatorTest, SilentWorkerIsDeclaredDead) {
   CoordinatorOptions options = options_for(2, out());
-  options.job_knobs.dead_after = 400ms;
+  options.job.mutable_heartbeat()->set_dead_after_ms(400);
   RunningCoordinator coordinator(options);
   RawClient fake(coordinator.port());  // registers, then never sends a Heartbeat
   ASSERT_TRUE(join(fake, kSecret));
@@ -310,7 +311,7 @@ TEST_F(CoordinatorTest, ResultsOutsideThePlanFailTheJob) {
 
 TEST_F(CoordinatorTest, JoinTimeoutListsTheMissingRanks) {
   CoordinatorOptions options = options_for(3, out());
-  options.job_knobs.join_timeout = 300ms;
+  options.job.set_join_timeout_ms(300);
   RunningCoordinator coordinator(options);
   RawClient fake(coordinator.port());
   ASSERT_TRUE(join(fake, kSecret, 1));
@@ -341,7 +342,8 @@ TEST_F(CoordinatorTest, WorkerReportedErrorFailsTheJob) {
 // Assignment carries the same 128 bytes.
 TEST_F(CoordinatorTest, NcclJobsCarryOneUniqueIdInEveryAssignment) {
   CoordinatorOptions options = options_for(2, out());
-  options.comm.set_backend(pb::COMM_BACKEND_NCCL);
+  options.job.mutable_comm()->set_backend(pb::COMM_BACKEND_NCCL);
+  options.job.set_device(pb::COMPUTE_DEVICE_CUDA);
   if (!comm::parse_backend("nccl").ok()) {
     const Status refused = run_coordinator(test_token(), options);
     EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << refused.to_string();
@@ -374,8 +376,11 @@ TEST_F(CoordinatorTest, NcclJobsCarryOneUniqueIdInEveryAssignment) {
 
 TEST_F(CoordinatorTest, NcclIsRefusedForModelJobs) {
   CoordinatorOptions options = options_for(2, out());
-  options.comm.set_backend(pb::COMM_BACKEND_NCCL);
+  options.job.mutable_comm()->set_backend(pb::COMM_BACKEND_NCCL);
+  options.job.set_device(pb::COMPUTE_DEVICE_CUDA);
   options.job.mutable_model()->set_model_dir("/nonexistent");
+  options.job.mutable_model()->set_input_path("/nonexistent.fa");
+  options.job.mutable_model()->set_task(pb::TASK_EMBED);
   const Status refused = run_coordinator(test_token(), options);
   EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << refused.to_string();
   EXPECT_NE(refused.message().find("--comm nccl runs the attention check only"), std::string::npos)

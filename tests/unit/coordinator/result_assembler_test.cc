@@ -26,7 +26,13 @@ pb::JobSpec small_job() {
   check->set_n_heads(1);
   check->set_n_kv_heads(1);
   check->set_head_dim(2);
-  check->set_mixer(pb::MIXER_RING);
+  job.set_context_parallel(pb::CONTEXT_PARALLEL_RING);
+  job.mutable_comm()->set_backend(pb::COMM_BACKEND_UCX);
+  job.mutable_heartbeat()->set_interval_ms(1000);
+  job.mutable_heartbeat()->set_dead_after_ms(5000);
+  job.set_join_timeout_ms(120000);
+  job.set_auth_timeout_ms(10000);
+  job.set_output_path("out.npy");
   return job;
 }
 

@@ -41,6 +41,30 @@ TEST(ReadInput, BytesReadsRawText) {
   std::remove(path.c_str());
 }
 
+// --max-tokens: the read stops at the record that passes the cap, naming it; the cap counts
+// input tokens (bases or bytes), not the <bos> of each record.
+TEST(ReadInput, MaxTokensStopsAtTheRecordThatPassesIt) {
+  const std::string path = kCorpus + "good_basic.fa";  // chr1: 20 bases, chr2: 4
+  EXPECT_TRUE(read_input(path, Vocab::kDna, 24).ok());
+  EXPECT_TRUE(read_input(path, Vocab::kDna, 0).ok());  // 0: no cap
+  const auto over = read_input(path, Vocab::kDna, 23);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(over.status().message(),
+            path +
+                ": record 2 ('chr2') brings the input to 24 tokens, more than the job's limit "
+                "of 23 (--max-tokens)");
+  const auto first = read_input(path, Vocab::kDna, 19);
+  ASSERT_FALSE(first.ok());
+  EXPECT_NE(first.status().message().find("record 1 ('chr1')"), std::string::npos);
+
+  const std::string text = testing::TempDir() + "ringmaster_input_cap.txt";
+  std::ofstream(text, std::ios::binary) << "Hello";
+  EXPECT_TRUE(read_input(text, Vocab::kBytes, 5).ok());
+  EXPECT_FALSE(read_input(text, Vocab::kBytes, 4).ok());
+  std::remove(text.c_str());
+}
+
 TEST(ReadInput, ErrorsNameTheFileAndPlace) {
   const std::string path = kCorpus + "bad_digit.fa";
   const auto stream = read_input(path, Vocab::kDna);

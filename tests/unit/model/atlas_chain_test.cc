@@ -29,7 +29,7 @@ std::vector<std::vector<ChainPiece>> pieces_of_every_rank(const comm::RecordLayo
   std::vector<std::vector<ChainPiece>> out;
   for (int r = 0; r < world; ++r) {
     const ShardContext ctx = make_shard_context(*comms[static_cast<size_t>(r)], *plan, layout, pool,
-                                                attention::Distribution::kRing);
+                                                attention::ContextParallel::kRing);
     auto pieces = chain_pieces(ctx, chunk);
     EXPECT_TRUE(pieces.ok()) << pieces.status().to_string();
     out.push_back(pieces.ok() ? *pieces : std::vector<ChainPiece>{});
@@ -76,7 +76,7 @@ TEST(AtlasChain, CutOffTheChunkIsAnError) {
   auto comms = comm::LocalComm::make_local_group(2, std::chrono::milliseconds(1000));
   ThreadPool pool(1);
   const ShardContext ctx =
-      make_shard_context(*comms[0], *plan, layout, pool, attention::Distribution::kRing);
+      make_shard_context(*comms[0], *plan, layout, pool, attention::ContextParallel::kRing);
   auto pieces = chain_pieces(ctx, 16);  // the cut at 45 is not a multiple of 16
   ASSERT_FALSE(pieces.ok());
   EXPECT_EQ(pieces.status().code(), StatusCode::kFailedPrecondition);

@@ -77,7 +77,7 @@ StatusOr<std::vector<float>> run_mixer(const MixerSetup& setup, const std::vecto
     threads.emplace_back([&, r] {
       ThreadPool pool(threads_per_rank);
       const ShardContext ctx = make_shard_context(*comms[static_cast<size_t>(r)], plan, layout,
-                                                  pool, attention::Distribution::kRing);
+                                                  pool, attention::ContextParallel::kRing);
       const int64_t n = ctx.num_local();
       Tensor x = Tensor::empty({n, kDModel}, DType::kF32),
              y = Tensor::empty({n, kDModel}, DType::kF32);

@@ -48,7 +48,7 @@ std::vector<Status> forward_statuses(const std::string& dir, const Records& reco
       ASSERT_TRUE(model.ok()) << model.status().to_string();
       ThreadPool pool(1);
       const ShardContext ctx = make_shard_context(*comms[static_cast<size_t>(r)], plan, layout,
-                                                  pool, attention::Distribution::kRing);
+                                                  pool, attention::ContextParallel::kRing);
       std::vector<int32_t> ids;
       for (int64_t t : ctx.tokens) ids.push_back(records.stream[static_cast<size_t>(t)]);
       status[static_cast<size_t>(r)] = model->forward(ctx, ids).status();
@@ -76,7 +76,7 @@ Outputs run_model(const std::string& dir, const Records& records, comm::PlanKind
       ASSERT_TRUE(model.ok()) << model.status().to_string();
       ThreadPool pool(1);
       ShardContext ctx = make_shard_context(*comms[static_cast<size_t>(r)], *plan, layout, pool,
-                                            attention::Distribution::kRing);
+                                            attention::ContextParallel::kRing);
       std::vector<int32_t> ids, next;
       for (int64_t t : ctx.tokens) {
         ids.push_back(records.stream[static_cast<size_t>(t)]);

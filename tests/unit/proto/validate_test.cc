@@ -22,7 +22,13 @@ pb::JobSpec good_job() {
   check->set_n_kv_heads(4);
   check->set_head_dim(64);
   check->set_causal(true);
-  check->set_mixer(pb::MIXER_RING);
+  job.set_context_parallel(pb::CONTEXT_PARALLEL_RING);
+  job.mutable_comm()->set_backend(pb::COMM_BACKEND_UCX);
+  job.mutable_heartbeat()->set_interval_ms(1000);
+  job.mutable_heartbeat()->set_dead_after_ms(5000);
+  job.set_join_timeout_ms(120000);
+  job.set_auth_timeout_ms(10000);
+  job.set_output_path("out.npy");
   return job;
 }
 
@@ -31,9 +37,6 @@ TEST(ValidateJobSpec, AcceptsAGoodSpec) {
   StatusOr<comm::PartitionPlan> plan = to_partition_plan(good_job());
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->world(), 4);
-  StatusOr<attention::CheckJobSpec> spec = to_check_job_spec(good_job());
-  ASSERT_TRUE(spec.ok());
-  EXPECT_EQ(spec->n_heads, 8);
 }
 
 TEST(ValidateJobSpec, NamesTheBadField) {
@@ -55,7 +58,7 @@ TEST(ValidateJobSpec, NamesTheBadField) {
   job.set_plan(static_cast<pb::Plan>(42));
   expect_bad(job, "plan");
   job = good_job();
-  job.mutable_check()->set_mixer(pb::MIXER_ULYSSES);
+  job.set_context_parallel(pb::CONTEXT_PARALLEL_ULYSSES);
   job.set_world(3);
   expect_bad(job, "ulysses");
   job = good_job();
@@ -77,8 +80,8 @@ pb::JobSpec good_model_job() {
   pb::JobSpec job = good_job();
   pb::ModelJob* model = job.mutable_model();  // replaces the check job (oneof)
   model->set_model_dir("/models/demo");
+  model->set_input_path("/data/genome.fa");
   model->set_task(pb::TASK_SCORE);
-  model->set_mixer(pb::MIXER_RING);
   model->set_d_model(128);
   model->set_num_blocks(6);
   for (int64_t length : {1001, 2, 40}) model->add_record_lengths(length);
@@ -96,7 +99,6 @@ TEST(ValidateJobSpec, ModelJobRowsAndPlanFollowTheRecords) {
   StatusOr<comm::PartitionPlan> plan = to_partition_plan(job);
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->num_tokens(), 1043);
-  EXPECT_FALSE(to_check_job_spec(job).ok());
 }
 
 TEST(ValidateJobSpec, ModelJobNamesTheBadField) {
@@ -123,6 +125,63 @@ TEST(ValidateJobSpec, ModelJobNamesTheBadField) {
   job = good_model_job();
   job.mutable_model()->set_d_model(0);
   expect_bad(job, "d_model");
+}
+
+// A model job as its flags describe it: valid as a request before the planner has filled in the
+// records, width and depth, and not yet a spec a worker may run.
+TEST(ValidateJobRequest, ModelJobIsCompleteOnlyAfterPlanning) {
+  pb::JobSpec job = good_model_job();
+  job.mutable_model()->clear_record_lengths();
+  job.mutable_model()->clear_d_model();
+  job.mutable_model()->clear_num_blocks();
+  EXPECT_TRUE(validate_job_request(job).ok()) << validate_job_request(job).to_string();
+  EXPECT_FALSE(validate_job_spec(job).ok());
+  job.mutable_model()->set_input_path("");
+  EXPECT_NE(validate_job_request(job).message().find("input_path"), std::string::npos);
+  job = good_model_job();
+  job.mutable_model()->set_max_tokens(-1);
+  EXPECT_NE(validate_job_request(job).message().find("max_tokens"), std::string::npos);
+}
+
+// The rules between knobs speak in flags, since every JobSpec starts as a command line.
+TEST(ValidateJobRequest, RulesBetweenKnobsNameTheFlags) {
+  auto expect_bad = [](const pb::JobSpec& job, const std::string& words) {
+    const Status status = validate_job_request(job);
+    ASSERT_FALSE(status.ok()) << words;
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(status.message().find(words), std::string::npos) << status.message();
+  };
+  pb::JobSpec job = good_job();
+  job.mutable_comm()->set_backend(pb::COMM_BACKEND_LOCAL);
+  expect_bad(job, "--comm local runs a single worker");
+  job.set_world(1);
+  EXPECT_TRUE(validate_job_request(job).ok());
+  job = good_job();
+  job.mutable_comm()->set_backend(pb::COMM_BACKEND_NCCL);
+  expect_bad(job, "it needs --device cuda (not 'cpu')");
+  job.set_device(pb::COMPUTE_DEVICE_CUDA);
+  EXPECT_TRUE(validate_job_request(job).ok());
+  job = good_model_job();
+  job.mutable_comm()->set_backend(pb::COMM_BACKEND_NCCL);
+  job.set_device(pb::COMPUTE_DEVICE_CUDA);
+  expect_bad(job, "--comm nccl runs the attention check only");
+  job = good_job();
+  job.set_spares(1);
+  expect_bad(job, "--spares 1 needs --max-restarts");
+  job.set_max_restarts(1001);
+  expect_bad(job, "at most 1000");
+  job = good_job();
+  job.mutable_heartbeat()->set_dead_after_ms(500);
+  expect_bad(job, "dead_after_ms");
+  job = good_job();
+  job.set_context_parallel(pb::CONTEXT_PARALLEL_UNSPECIFIED);
+  expect_bad(job, "context_parallel");
+  job = good_job();
+  job.clear_output_path();
+  expect_bad(job, "output_path");
+  job = good_job();
+  job.set_join_timeout_ms(0);
+  expect_bad(job, "join_timeout_ms");
 }
 
 TEST(ValidateAssignment, PeerTableMustMatchTheWorld) {

@@ -1,0 +1,143 @@
+// The planner: what a model allows of a job, the alignment of its cuts, and the completed spec
+// the workers rebuild the same plan from.
+#include "coordinator/planner.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "proto/convert.h"
+#include "proto/validate.h"
+
+namespace ringmaster::coordinator {
+namespace {
+
+model::BlockConfig block(model::MixerKind kind) {
+  model::BlockConfig b;
+  b.mixer = kind;
+  if (kind == model::MixerKind::kWindow) b.window = 8;
+  if (kind == model::MixerKind::kLocal || kind == model::MixerKind::kFit) b.group = 12;
+  if (kind == model::MixerKind::kFit) b.latents = 2;
+  if (kind == model::MixerKind::kAtlas) {
+    b.chunk = 8;
+    b.omega_window = 4;
+    b.memory_hidden = 8;
+    b.feature_degree = 1;
+  }
+  return b;
+}
+
+model::ModelConfig config_of(std::vector<model::MixerKind> kinds) {
+  model::ModelConfig c;
+  c.d_model = 16;
+  c.n_heads = 4;
+  c.n_kv_heads = 2;
+  c.head_dim = 4;
+  c.mlp_hidden = 32;
+  c.norm_eps = 1e-5;
+  c.rope_theta = 10000;
+  for (model::MixerKind kind : kinds) c.blocks.push_back(block(kind));
+  return c;
+}
+
+// A model job as job_spec_from_flags leaves it: valid as a request, not yet planned.
+pb::JobSpec request(int world, pb::Plan plan) {
+  pb::JobSpec job;
+  job.set_job_id("plan");
+  job.set_world(world);
+  job.set_plan(plan);
+  job.set_plan_align(1);
+  job.set_step_timeout_ms(1000);
+  job.set_threads(1);
+  job.set_result_chunk_bytes(1 << 20);
+  job.set_context_parallel(pb::CONTEXT_PARALLEL_RING);
+  job.mutable_comm()->set_backend(pb::COMM_BACKEND_UCX);
+  job.mutable_heartbeat()->set_interval_ms(1000);
+  job.mutable_heartbeat()->set_dead_after_ms(5000);
+  job.set_join_timeout_ms(1000);
+  job.set_auth_timeout_ms(1000);
+  job.set_output_path("out");
+  pb::ModelJob* model = job.mutable_model();
+  model->set_model_dir("m");
+  model->set_input_path("in.fa");
+  model->set_task(pb::TASK_EMBED);
+  EXPECT_TRUE(proto::validate_job_request(job).ok())
+      << proto::validate_job_request(job).to_string();
+  return job;
+}
+
+io::TokenStream records(std::vector<int> lengths) {
+  io::TokenStream stream(io::Vocab::kDna);
+  for (const int length : lengths) {
+    std::vector<uint8_t> ids(static_cast<size_t>(length), 1);
+    EXPECT_TRUE(stream.append("record", ids).ok());
+  }
+  return stream;
+}
+
+TEST(Planner, RefusesWhatTheModelCannotDo) {
+  const std::string path = "m/config.json";
+  Status s = check_model_allows(config_of({model::MixerKind::kAttention, model::MixerKind::kAtlas}),
+                                path, request(2, pb::PLAN_STRIPED));
+  EXPECT_NE(s.message().find("m/config.json: blocks[1] is atlas"), std::string::npos)
+      << s.to_string();
+
+  pb::JobSpec ulysses = request(3, pb::PLAN_ZIGZAG);
+  ulysses.set_context_parallel(pb::CONTEXT_PARALLEL_ULYSSES);
+  s = check_model_allows(config_of({model::MixerKind::kAttention}), path, ulysses);
+  EXPECT_NE(s.message().find("3 workers do not divide them (use --context-parallel ring)"),
+            std::string::npos)
+      << s.to_string();
+  ulysses.set_world(2);
+  EXPECT_TRUE(check_model_allows(config_of({model::MixerKind::kAttention}), path, ulysses).ok());
+
+  pb::JobSpec score = request(2, pb::PLAN_ZIGZAG);
+  score.mutable_model()->set_task(pb::TASK_SCORE);
+  model::ModelConfig bidirectional = config_of({model::MixerKind::kWindow});
+  bidirectional.causal = false;
+  s = check_model_allows(bidirectional, path, score);
+  EXPECT_NE(s.message().find("needs a causal model"), std::string::npos) << s.to_string();
+  EXPECT_FALSE(check_model_allows(config_of({}), path, score).ok());
+}
+
+TEST(Planner, AlignsToEveryGroupAndChunk) {
+  const model::ModelConfig c =
+      config_of({model::MixerKind::kLocal, model::MixerKind::kAtlas, model::MixerKind::kWindow});
+  StatusOr<int64_t> align = model_plan_align(c, 1);
+  ASSERT_TRUE(align.ok());
+  EXPECT_EQ(*align, 24);  // lcm(12, 8)
+  EXPECT_EQ(*model_plan_align(c, 5), 120);
+  EXPECT_FALSE(model_plan_align(c, (1 << 20) - 1).ok());
+}
+
+// The completed spec passes validate_job_spec, and the plan a worker rebuilds from it is the
+// planner's, cut only on group and chunk boundaries of each record.
+TEST(Planner, CompletesTheSpecThatWorkersRebuildThePlanFrom) {
+  const model::ModelConfig c = config_of({model::MixerKind::kFit, model::MixerKind::kAtlas});
+  for (pb::Plan kind : {pb::PLAN_CONTIGUOUS, pb::PLAN_ZIGZAG}) {
+    pb::JobSpec job = request(3, kind);
+    const io::TokenStream stream = records({500, 37, 101});
+    StatusOr<JobPlan> planned = plan_model_job(c, "m/config.json", stream, job);
+    ASSERT_TRUE(planned.ok()) << planned.status().to_string();
+    ASSERT_TRUE(proto::validate_job_spec(job).ok()) << proto::validate_job_spec(job).to_string();
+    EXPECT_EQ(job.plan_align(), 24);
+    EXPECT_EQ(job.model().d_model(), 16);
+    EXPECT_EQ(job.model().num_blocks(), 2);
+    ASSERT_EQ(job.model().record_lengths_size(), 3);
+    EXPECT_EQ(job.model().record_lengths(1), 38);  // <bos> included
+    StatusOr<comm::PartitionPlan> rebuilt = proto::to_partition_plan(job);
+    ASSERT_TRUE(rebuilt.ok());
+    const comm::RecordLayout layout = proto::to_record_layout(job);
+    for (int r = 0; r < 3; ++r) {
+      EXPECT_EQ(rebuilt->ranges_of(r).size(), planned->plan.ranges_of(r).size());
+      for (const comm::TokenRange& range : planned->plan.ranges_of(r)) {
+        const int64_t record_start = layout.start(layout.record_of(range.begin));
+        EXPECT_EQ((range.begin - record_start) % 24, 0) << "rank " << r;
+      }
+    }
+    EXPECT_GT(planned->busiest_rank.total_bytes, planned->busiest_rank.weight_bytes);
+  }
+}
+
+}  // namespace
+}  // namespace ringmaster::coordinator

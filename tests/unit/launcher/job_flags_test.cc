@@ -1,0 +1,129 @@
+// The one description of a job: flags -> JobSpec (launcher/job_flags.h), and the spec handed to
+// a coordinator child unchanged (launcher/spec_handoff.h).
+#include "launcher/job_flags.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "launcher/spec_handoff.h"
+
+namespace ringmaster::launcher {
+namespace {
+
+// Parses `args` as `ringmaster run` would and builds the spec.
+StatusOr<pb::JobSpec> spec_of(std::vector<std::string> args, bool required = true) {
+  CLI::App app;
+  JobFlags flags;
+  add_job_flags(app, flags, required);
+  std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return invalid_argument(std::string("parse: ") + e.what());
+  }
+  return job_spec_from_flags(flags);
+}
+
+TEST(JobSpecFromFlags, DefaultsAreTheProductionKnobs) {
+  StatusOr<pb::JobSpec> job = spec_of({"--workers", "3", "--out", "o.npy"});
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  EXPECT_EQ(job->world(), 3);
+  EXPECT_EQ(job->output_path(), "o.npy");
+  EXPECT_TRUE(job->has_check());
+  EXPECT_EQ(job->plan(), pb::PLAN_ZIGZAG);
+  EXPECT_EQ(job->context_parallel(), pb::CONTEXT_PARALLEL_RING);
+  EXPECT_EQ(job->heartbeat().interval_ms(), 1000u);
+  EXPECT_EQ(job->heartbeat().dead_after_ms(), 5000u);
+  EXPECT_EQ(job->join_timeout_ms(), 120000u);
+  EXPECT_EQ(job->auth_timeout_ms(), 10000u);
+  EXPECT_EQ(job->device(), pb::COMPUTE_DEVICE_CPU);
+  EXPECT_FALSE(job->job_id().empty());
+}
+
+TEST(JobSpecFromFlags, ModelJobCarriesItsKnobs) {
+  StatusOr<pb::JobSpec> job = spec_of({"--workers",
+                                       "2",
+                                       "--out",
+                                       "dir",
+                                       "--model",
+                                       "m",
+                                       "--input",
+                                       "in.fa",
+                                       "--task",
+                                       "score",
+                                       "--context-parallel",
+                                       "ulysses",
+                                       "--max-tokens",
+                                       "1000",
+                                       "--quiet",
+                                       "--max-restarts",
+                                       "2",
+                                       "--spares",
+                                       "1",
+                                       "--plan",
+                                       "contiguous"});
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  ASSERT_TRUE(job->has_model());
+  EXPECT_EQ(job->model().model_dir(), "m");
+  EXPECT_EQ(job->model().input_path(), "in.fa");
+  EXPECT_EQ(job->model().task(), pb::TASK_SCORE);
+  EXPECT_EQ(job->model().max_tokens(), 1000);
+  EXPECT_EQ(job->context_parallel(), pb::CONTEXT_PARALLEL_ULYSSES);
+  EXPECT_EQ(job->plan(), pb::PLAN_CONTIGUOUS);
+  EXPECT_TRUE(job->quiet());
+  EXPECT_EQ(job->max_restarts(), 2u);
+  EXPECT_EQ(job->spares(), 1u);
+}
+
+TEST(JobSpecFromFlags, BadFlagsNameThemselves) {
+  auto refused = [](std::vector<std::string> args, const std::string& words) {
+    StatusOr<pb::JobSpec> job = spec_of(std::move(args), /*required=*/false);
+    ASSERT_FALSE(job.ok()) << words;
+    EXPECT_NE(job.status().message().find(words), std::string::npos) << job.status().to_string();
+  };
+  refused({"--workers", "2", "--out", "o", "--mixer", "ulysses"},
+          "--mixer is now --context-parallel (--context-parallel ulysses)");
+  refused({"--workers", "2", "--out", "o", "--context-parallel", "tree"}, "'tree' (ring, ulysses)");
+  refused({"--out", "o"}, "--workers is required");
+  refused({"--workers", "2"}, "--out is required");
+  refused({"--workers", "2", "--out", "o", "--device", "tpu"}, "--device 'tpu'");
+  refused({"--workers", "2", "--out", "o", "--comm", "local"}, "--comm local runs a single worker");
+  refused({"--workers", "2", "--out", "o", "--spares", "1"}, "needs --max-restarts");
+  refused({"--workers", "2", "--out", "o", "--model", "m"}, "--model needs --input");
+  refused({"--workers", "2", "--out", "o", "--model", "m", "--input", "i", "--max-tokens", "-4"},
+          "max_tokens");
+  refused({"--workers", "3", "--out", "o", "--context-parallel", "ulysses", "--heads", "4"},
+          "ulysses needs n_heads (4)");
+  refused({"--workers", "2", "--out", "o", "--heartbeat-ms", "900", "--dead-after-ms", "800"},
+          "dead_after_ms");
+}
+
+TEST(SpecHandoff, TheChildReadsExactlyTheSpecThatWasBuilt) {
+  StatusOr<pb::JobSpec> job =
+      spec_of({"--workers", "2", "--out", "dir", "--model", "m", "--input", "in.fa"});
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  StatusOr<int> fd = job_spec_memfd(*job);
+  ASSERT_TRUE(fd.ok()) << fd.status().to_string();
+  // Sealed: nobody can change it between the launcher's check and the child's read.
+  EXPECT_LT(::write(*fd, "x", 1), 0);
+  StatusOr<pb::JobSpec> back = read_job_spec_fd(*fd);
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(back->SerializeAsString(), job->SerializeAsString());
+}
+
+TEST(SpecHandoff, GarbageIsNotASpec) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(::write(fds[1], "\xff\xff\xff", 3), 3);
+  ::close(fds[1]);
+  StatusOr<pb::JobSpec> back = read_job_spec_fd(fds[0]);
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(back.status().message().find("not a serialized JobSpec"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ringmaster::launcher

@@ -1,0 +1,36 @@
+#include "worker/job_spec.h"
+
+namespace ringmaster::worker {
+
+attention::ContextParallel context_parallel_of(const pb::JobSpec& job) {
+  return job.context_parallel() == pb::CONTEXT_PARALLEL_ULYSSES
+             ? attention::ContextParallel::kUlysses
+             : attention::ContextParallel::kRing;
+}
+
+ComputeDevice compute_device_of(const pb::JobSpec& job) {
+  switch (job.device()) {
+    case pb::COMPUTE_DEVICE_CUDA:
+      return ComputeDevice::kCuda;
+    case pb::COMPUTE_DEVICE_AUTO:
+      return ComputeDevice::kAuto;
+    default:
+      return ComputeDevice::kCpu;
+  }
+}
+
+StatusOr<attention::CheckJobSpec> check_job_spec_of(const pb::JobSpec& job) {
+  if (!job.has_check()) return invalid_argument("JobSpec.job is not a check job");
+  const pb::CheckJob& check = job.check();
+  attention::CheckJobSpec spec;
+  spec.num_tokens = check.num_tokens();
+  spec.n_heads = check.n_heads();
+  spec.n_kv_heads = check.n_kv_heads();
+  spec.head_dim = check.head_dim();
+  spec.causal = check.causal();
+  spec.seed = check.seed();
+  spec.context_parallel = context_parallel_of(job);
+  return spec;
+}
+
+}  // namespace ringmaster::worker

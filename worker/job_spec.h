@@ -1,0 +1,21 @@
+// worker/job_spec.h: a worker's reading of the JobSpec in its Assignment, in the types of the
+// rooms below (attention's check job and context parallelism, the compute device).
+//
+// proto/ knows only core and comm types; these conversions live here, with their one consumer.
+// Pure functions; thread-safe. REQUIRES of each: a spec that passed validate_job_spec.
+#pragma once
+
+#include "attention/check_job.h"
+#include "attention/context_parallel.h"
+#include "core/status.h"
+#include "proto/ringmaster.pb.h"
+#include "worker/attention_backend.h"
+
+namespace ringmaster::worker {
+
+attention::ContextParallel context_parallel_of(const pb::JobSpec& job);
+ComputeDevice compute_device_of(const pb::JobSpec& job);
+// kInvalidArgument when the spec is not a check job.
+StatusOr<attention::CheckJobSpec> check_job_spec_of(const pb::JobSpec& job);
+
+}  // namespace ringmaster::worker
