@@ -1,4 +1,4 @@
-#include <unistd.h>
+#include <optional>
 
 #include "coordinator/job_output.h"
 #include "coordinator/result_assembler.h"
@@ -9,20 +9,18 @@ namespace {
 class NpyOutput final : public JobOutput {
  public:
   explicit NpyOutput(std::string path) : path_(std::move(path)) {}
-  ~NpyOutput() override {
-    if (!partial_.empty()) ::unlink(partial_.c_str());
-  }
 
   Status write(const Tensor& rows, const RunFacts&) override {
-    partial_ = partial_path_for(path_);
-    Status status = write_partial_npy(partial_, rows);
-    if (!status.ok()) partial_.clear();  // write_partial_npy removed it
-    return status;
+    StatusOr<io::AtomicFile> partial = write_partial_npy(path_, rows);
+    if (!partial.ok()) return partial.status();
+    partial_.emplace(std::move(partial).value());
+    return ok_status();
   }
 
   Status commit() override {
-    Status status = commit_partial(partial_, path_);
-    partial_.clear();  // renamed, or removed by commit_partial
+    RM_CHECK(partial_.has_value()) << "commit() without a successful write() of " << path_;
+    Status status = partial_->commit();
+    partial_.reset();  // renamed, or removed by commit()
     return status;
   }
 
@@ -30,7 +28,7 @@ class NpyOutput final : public JobOutput {
 
  private:
   std::string path_;
-  std::string partial_;  // written and not yet renamed
+  std::optional<io::AtomicFile> partial_;  // written and not yet renamed; removed when dropped
 };
 
 }  // namespace

@@ -1,11 +1,9 @@
 #include "coordinator/result_assembler.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 #include "io/npy.h"
 #include "proto/convert.h"
@@ -112,62 +110,18 @@ Status ResultAssembler::check_done(int rank, int64_t rows) const {
   return ok_status();
 }
 
-namespace {
-
-// Opens `path` read-only and fsyncs it (a directory or a file).
-Status fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
-  if (fd < 0) return errno_status(path, errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return errno_status("fsync " + path, err);
-  return ok_status();
-}
-
-}  // namespace
-
-namespace {
-
-std::filesystem::path directory_of(const std::string& path) {
-  std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  return dir.empty() ? std::filesystem::path(".") : dir;
-}
-
-}  // namespace
-
-std::string partial_path_for(const std::string& path) {
-  // Same directory, so rename() is atomic; dot-named and marked partial, so an interrupted
-  // write is never mistaken for output (RELIABILITY.md 3.6).
-  // Built with append: GCC 12's -Wrestrict misfires on `"." + std::string` (GCC bug 105329).
-  std::string name = ".";
-  name.append(std::filesystem::path(path).filename().string())
-      .append(".partial.")
-      .append(std::to_string(::getpid()));
-  return (directory_of(path) / name).string();
-}
-
-Status write_partial_npy(const std::string& partial, const Tensor& tensor) {
-  Status status = io::write_npy(partial, tensor);
-  if (status.ok()) status = fsync_path(partial, false);
-  if (!status.ok()) ::unlink(partial.c_str());
-  return status;
-}
-
-Status commit_partial(const std::string& partial, const std::string& path) {
-  if (std::rename(partial.c_str(), path.c_str()) != 0) {
-    const Status status = errno_status("rename " + partial + " -> " + path, errno);
-    ::unlink(partial.c_str());
-    return status;
-  }
-  // The rename is durable only once the directory entry is.
-  return fsync_path(directory_of(path).string(), true);
+StatusOr<io::AtomicFile> write_partial_npy(const std::string& path, const Tensor& tensor) {
+  RM_ASSIGN_OR_RETURN(io::AtomicFile file, io::AtomicFile::create(path));
+  RM_RETURN_IF_ERROR(io::write_npy(file, tensor));
+  // The data's fsync is the slow part of committing: do it here, off the strand, so commit()'s
+  // own fsync finds nothing left to write.
+  if (::fsync(file.fd()) != 0) return errno_status(file.temp_path() + ": fsync", errno);
+  return file;
 }
 
 Status write_npy_atomically(const std::string& path, const Tensor& tensor) {
-  const std::string partial = partial_path_for(path);
-  RM_RETURN_IF_ERROR(write_partial_npy(partial, tensor));
-  return commit_partial(partial, path);
+  RM_ASSIGN_OR_RETURN(io::AtomicFile file, write_partial_npy(path, tensor));
+  return file.commit();
 }
 
 void ResultAssembler::clear() {

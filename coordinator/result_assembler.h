@@ -18,6 +18,7 @@
 
 #include "core/status.h"
 #include "core/tensor.h"
+#include "io/atomic_file.h"
 #include "proto/ringmaster.pb.h"
 
 namespace ringmaster::coordinator {
@@ -53,17 +54,14 @@ class ResultAssembler {
 };
 
 // Writes `tensor` to `path` as .npy so that `path` either does not change or holds the whole
-// file: write to partial_path_for(path), fsync it, rename it over `path`, fsync the directory.
-// On any failure the partial file is removed and `path` untouched. The two halves are separate
-// so the slow one (write_partial_npy) can run off the coordinator's strand and the rename
-// (commit_partial) only once the job is known to have succeeded.
+// file (through an io::AtomicFile). On any failure `path` is untouched and no partial file is
+// left. Errors: a tensor npy cannot hold, I/O naming the path.
 Status write_npy_atomically(const std::string& path, const Tensor& tensor);
 
-// "<dir>/.<name>.partial.<pid>": beside `path`, so the rename is atomic.
-std::string partial_path_for(const std::string& path);
-// Writes and fsyncs the partial file; removes it on failure.
-Status write_partial_npy(const std::string& partial, const Tensor& tensor);
-// Renames the partial file over `path` and fsyncs the directory; removes it on failure.
-Status commit_partial(const std::string& partial, const std::string& path);
+// The slow half of write_npy_atomically: the .npy written into an AtomicFile for `path` and
+// fsynced, but not yet renamed into place. The halves are separate so this one can run off the
+// coordinator's strand and the rename (AtomicFile::commit) only once the job is known to have
+// succeeded; dropping the AtomicFile removes the partial file.
+StatusOr<io::AtomicFile> write_partial_npy(const std::string& path, const Tensor& tensor);
 
 }  // namespace ringmaster::coordinator

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <span>
 #include <sstream>
 #include <utility>
 
@@ -105,15 +106,33 @@ Status write_npy(const std::string& path, const void* data, const Shape& shape,
   return ok_status();
 }
 
-Status write_npy(const std::string& path, const Tensor& tensor) {
+namespace {
+
+// numpy's type string for what write_npy accepts: a host f32 or i32 tensor.
+StatusOr<std::string_view> tensor_descr(const std::string& path, const Tensor& tensor) {
   switch (tensor.dtype()) {
     case DType::kF32:
-      return write_npy(path, tensor.raw(), tensor.shape(), "<f4");
+      return std::string_view("<f4");
     case DType::kI32:
-      return write_npy(path, tensor.raw(), tensor.shape(), "<i4");
+      return std::string_view("<i4");
     default:
       return invalid_argument(path + ": npy output of " + tensor.to_string() + " unsupported");
   }
+}
+
+}  // namespace
+
+Status write_npy(const std::string& path, const Tensor& tensor) {
+  RM_ASSIGN_OR_RETURN(const std::string_view descr, tensor_descr(path, tensor));
+  return write_npy(path, tensor.raw(), tensor.shape(), descr);
+}
+
+Status write_npy(AtomicFile& file, const Tensor& tensor) {
+  RM_ASSIGN_OR_RETURN(const std::string_view descr, tensor_descr(file.path(), tensor));
+  RM_ASSIGN_OR_RETURN(const std::string preamble, npy_preamble(file.path(), tensor.shape(), descr));
+  RM_RETURN_IF_ERROR(file.write(preamble));
+  const size_t bytes = static_cast<size_t>(shape_numel(tensor.shape())) * descr_item_size(descr);
+  return file.write(std::span(static_cast<const std::byte*>(tensor.raw()), bytes));
 }
 
 StatusOr<NpyArray> read_npy(const std::string& path) {

@@ -15,6 +15,7 @@
 
 #include "core/status.h"
 #include "core/tensor.h"
+#include "io/atomic_file.h"
 
 namespace ringmaster::io {
 
@@ -33,6 +34,8 @@ Status write_npy(const std::string& path, const void* data, const Shape& shape,
                  std::string_view descr);
 // Writes an f32 or i32 host tensor.
 Status write_npy(const std::string& path, const Tensor& tensor);
+// Writes the same bytes into `file`, which the caller commits (or drops) when it chooses.
+Status write_npy(AtomicFile& file, const Tensor& tensor);
 
 StatusOr<NpyArray> read_npy(const std::string& path);
 

@@ -18,6 +18,8 @@
 #include <numbers>
 #include <utility>
 
+#include "io/atomic_file.h"
+
 namespace ringmaster::io {
 namespace {
 
@@ -42,7 +44,7 @@ Status write_file(const std::string& path, std::string_view content) {
   return ok_status();
 }
 
-Status fsync_path(const std::string& path) {
+Status fsync_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno_status(path, errno);
   const int rc = ::fsync(fd);
@@ -273,10 +275,10 @@ Status OutputDir::commit() {
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(temp_path_, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec)) RM_RETURN_IF_ERROR(fsync_path(it->path().string()));
+    if (it->is_regular_file(ec)) RM_RETURN_IF_ERROR(fsync_file(it->path().string()));
   }
   if (ec) return errno_status(temp_path_, ec.value());
-  RM_RETURN_IF_ERROR(fsync_path(temp_path_));
+  RM_RETURN_IF_ERROR(fsync_directory(temp_path_));
 
   const std::string& target = final_path_;
   if (exists_no_follow(target)) {
@@ -313,7 +315,7 @@ Status OutputDir::commit() {
       fs::path(target).has_parent_path() ? fs::path(target).parent_path() : fs::path(".");
   // The rename is done and visible; a failed parent fsync only weakens durability after a power
   // cut, so it is logged rather than turned into a failed job.
-  if (const Status synced = fsync_path(parent.string()); !synced.ok()) {
+  if (const Status synced = fsync_directory(parent.string()); !synced.ok()) {
     spdlog::warn("output committed, but {}", synced.message());
   }
   return ok_status();

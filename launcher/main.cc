@@ -14,13 +14,13 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <set>
 
 #include "bench/kernel_bench.h"
 #include "bench/ring_bench.h"
 #include "coordinator/coordinator.h"
 #include "core/logging.h"
+#include "io/atomic_file.h"
 #include "launcher/exit_codes.h"
 #include "launcher/job_flags.h"
 #include "launcher/local_run.h"
@@ -184,17 +184,9 @@ Status follow_parent(int64_t parent_pid) {
   return ok_status();
 }
 
-// Writes "<port>\n" to `path` via a temporary file and rename, so a reader never sees half.
+// Writes "<port>\n" to `path` atomically, so a reader never sees half.
 Status write_port_file(const std::string& path, uint16_t port) {
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream out(partial, std::ios::trunc);
-    out << port << "\n";
-    out.flush();
-    if (!out) return errno_status(partial, errno);
-  }
-  if (std::rename(partial.c_str(), path.c_str()) != 0) return errno_status(path, errno);
-  return ok_status();
+  return io::write_file_atomically(path, std::to_string(port) + "\n");
 }
 
 struct CoordinatorFlags {

@@ -4,10 +4,9 @@
 
 #include <cerrno>
 #include <cmath>
-#include <cstdio>
-#include <fstream>
 #include <random>
 
+#include "io/atomic_file.h"
 #include "model/safetensors.h"
 #include "model/tensor_names.h"
 
@@ -45,18 +44,6 @@ void fill(const TensorSpec& spec, const ModelConfig& config, std::mt19937_64& rn
   }
 }
 
-Status write_text_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) return data_loss(tmp + ": write failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return errno_status(path, errno);
-  return ok_status();
-}
-
 }  // namespace
 
 Status init_model(const ModelConfig& config, uint64_t seed, const std::string& dir, DType dtype) {
@@ -71,7 +58,7 @@ Status init_model(const ModelConfig& config, uint64_t seed, const std::string& d
   }
   RM_RETURN_IF_ERROR(write_safetensors(dir + "/weights.safetensors", tensors,
                                        {{"ringmaster_seed", std::to_string(seed)}}));
-  return write_text_atomically(dir + "/config.json", to_json(config));
+  return io::write_file_atomically(dir + "/config.json", to_json(config));
 }
 
 }  // namespace ringmaster::model

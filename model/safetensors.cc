@@ -1,17 +1,14 @@
 #include "model/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <bit>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <span>
 
+#include "io/atomic_file.h"
 #include "model/internal/saturating.h"
 #include "model/internal/strict_json.h"
 #include "model/tensor_names.h"
@@ -234,18 +231,6 @@ Status scan_finite(const Entry& e, const std::byte* data, uint64_t file_offset,
       what);
 }
 
-Status write_all(int fd, const void* data, size_t bytes, const std::string& path) {
-  const auto* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    const ssize_t n = ::write(fd, p, bytes);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return errno_status(path + ": write", n < 0 ? errno : EIO);
-    p += n;
-    bytes -= static_cast<size_t>(n);
-  }
-  return ok_status();
-}
-
 // JSON string literal for `s`; nlohmann's strict handler throws on invalid UTF-8.
 StatusOr<std::string> json_string(const std::string& s, const std::string& path) {
   try {
@@ -460,46 +445,15 @@ Status write_safetensors(const std::string& path,
   }
   RM_ASSIGN_OR_RETURN(const std::string header, make_header(sorted, metadata, path));
 
-  std::string temp = path + ".tmp.XXXXXX";
-  const int fd = ::mkstemp(temp.data());
-  if (fd < 0) return errno_status(path + ": creating a temporary file", errno);
-  auto abandon = [&](Status status) {
-    ::close(fd);
-    ::unlink(temp.c_str());
-    return status;
-  };
-  // mkstemp makes the file 0600; weights are for everyone who may run the job.
-  if (::fchmod(fd, 0644) != 0) return abandon(errno_status(temp, errno));
-  const uint64_t header_bytes = header.size();
-  Status status = write_all(fd, &header_bytes, 8, temp);
-  if (status.ok()) status = write_all(fd, header.data(), header.size(), temp);
+  RM_ASSIGN_OR_RETURN(io::AtomicFile file, io::AtomicFile::create(path));
+  const uint64_t header_bytes = header.size();  // little-endian (asserted above)
+  RM_RETURN_IF_ERROR(file.write(std::as_bytes(std::span(&header_bytes, 1))));
+  RM_RETURN_IF_ERROR(file.write(header));
   for (const auto* item : sorted) {
-    if (!status.ok()) break;
-    status = write_all(fd, item->second.raw(), item->second.bytes(), temp);
+    const Tensor& t = item->second;
+    RM_RETURN_IF_ERROR(file.write(std::span(static_cast<const std::byte*>(t.raw()), t.bytes())));
   }
-  if (!status.ok()) return abandon(status);
-  if (::fsync(fd) != 0) return abandon(errno_status(temp + ": fsync", errno));
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    return errno_status(temp + ": close", err);
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    return errno_status(path + ": rename", err);
-  }
-  // Make the rename itself durable.
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-  return ok_status();
+  return file.commit();
 }
 
 }  // namespace ringmaster::model

@@ -80,9 +80,8 @@ class WeightFile {
 // Writes `tensors` (host f32, bf16 or f16; unique names other than "__metadata__") and
 // `metadata` to `path` in the layout the Python safetensors library writes: tensors in sorted
 // name order, header padded with spaces to a multiple of 8 bytes so the data is 8-byte
-// aligned. Atomic: it writes a temporary file in the same directory, fsyncs it, renames it over
-// `path` and fsyncs the directory, so readers see the old file or the whole new one. The file
-// gets mode 0644. Errors name `path`; on error no temporary file is left behind.
+// aligned. Atomic (io/atomic_file.h): readers see the old file or the whole new one. The file
+// gets mode 0644 (under the umask). Errors name `path`; on error no temporary file is left behind.
 Status write_safetensors(const std::string& path,
                          const std::vector<std::pair<std::string, Tensor>>& tensors,
                          const std::map<std::string, std::string>& metadata = {});

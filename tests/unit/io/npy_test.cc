@@ -37,6 +37,34 @@ TEST(Npy, HeaderIsPaddedTo64Bytes) {
   std::remove(path.c_str());
 }
 
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The coordinator writes its .npy through an AtomicFile: the bytes must be write_npy's.
+TEST(Npy, AtomicFileGetsTheSameBytes) {
+  for (const DType dtype : {DType::kF32, DType::kI32}) {
+    Tensor t = Tensor::empty({3, 2}, dtype);
+    for (int i = 0; i < 6; ++i) {
+      if (dtype == DType::kF32)
+        t.data<float>()[i] = 0.25f * static_cast<float>(i);
+      else
+        t.data<int32_t>()[i] = i - 3;
+    }
+    const std::string plain = temp_path("plain.npy");
+    const std::string atomic = temp_path("atomic.npy");
+    ASSERT_TRUE(write_npy(plain, t).ok());
+    StatusOr<AtomicFile> file = AtomicFile::create(atomic);
+    ASSERT_TRUE(file.ok()) << file.status().to_string();
+    ASSERT_TRUE(write_npy(*file, t).ok());
+    ASSERT_TRUE(file->commit().ok());
+    EXPECT_EQ(read_bytes(atomic), read_bytes(plain));
+    std::remove(plain.c_str());
+    std::remove(atomic.c_str());
+  }
+}
+
 TEST(Npy, RejectsGarbageNamingTheFile) {
   const std::string path = temp_path("garbage.npy");
   std::ofstream(path) << "not numpy at all";
