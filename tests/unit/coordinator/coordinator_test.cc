@@ -21,6 +21,7 @@
 #include "io/npy.h"
 #include "proto/frame.h"
 #include "proto/handshake.h"
+#include "tests/testing/temp_dir.h"
 #include "worker/worker.h"
 
 namespace ringmaster::coordinator {
@@ -183,17 +184,10 @@ bool join(RawClient& client, const std::string& secret, int rank_hint = -1, int 
 
 class CoordinatorTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("rm-coordinator-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string out() const { return (dir_ / "out.npy").string(); }
-  bool dir_empty() const { return std::filesystem::is_empty(dir_); }
+  std::string out() const { return dir_.file("out.npy"); }
+  bool dir_empty() const { return dir_.entries().empty(); }
 
-  std::filesystem::path dir_;
+  testing::TempDir dir_;
 };
 
 TEST_F(CoordinatorTest, JunkIsClosedAndARealWorkerCompletesTheJob) {

@@ -7,6 +7,7 @@
 
 #include "io/npy.h"
 #include "proto/convert.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ringmaster::coordinator {
 namespace {
@@ -93,9 +94,8 @@ TEST(ResultAssembler, RefusesWhatThePlanDoesNotAllow) {
 }
 
 TEST(WriteNpyAtomically, WritesTheWholeFileOrNothing) {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("rm-assembler-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const testing::TempDir temp;
+  const std::filesystem::path& dir = temp.path();
   Tensor t = Tensor::empty({3, 2}, DType::kF32);
   for (int i = 0; i < 6; ++i) t.data<float>()[i] = static_cast<float>(i);
   const std::string path = (dir / "out.npy").string();
@@ -109,7 +109,6 @@ TEST(WriteNpyAtomically, WritesTheWholeFileOrNothing) {
             1);
   // A directory that does not exist: an error, and nothing is created.
   EXPECT_FALSE(write_npy_atomically((dir / "missing" / "out.npy").string(), t).ok());
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
