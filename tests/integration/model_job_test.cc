@@ -11,6 +11,7 @@
 #include "comm/make_communicator.h"
 #include "io/npy.h"
 #include "tests/integration/process.h"
+#include "tests/testing/close.h"
 
 namespace ringmaster::testing {
 namespace {
@@ -44,17 +45,6 @@ std::vector<double> load(const std::string& path) {
   StatusOr<std::vector<double>> values = array->to_f64();
   EXPECT_TRUE(values.ok()) << values.status().to_string();
   return values.ok() ? *values : std::vector<double>{};
-}
-
-// max |a - b| / max |b|, MODEL.md's relative error.
-double relative_error(const std::vector<double>& a, const std::vector<double>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    diff = std::max(diff, std::abs(a[i] - b[i]));
-    scale = std::max(scale, std::abs(b[i]));
-  }
-  return scale > 0 ? diff / scale : diff;
 }
 
 // What tests/integration/make_model_job_env.sh made (a ctest fixture, so the models and the
@@ -121,7 +111,7 @@ TEST_P(ModelJob, MatchesReference) {
   const bool score = c.task == "score";
   const std::vector<double> ours = load(out + (score ? "/scores.npy" : "/embeddings.npy"));
   const std::vector<double> ref = load(env.reference(score ? "causal_score" : "causal_embed"));
-  EXPECT_LE(relative_error(ours, ref), kTolerance);
+  EXPECT_TRUE(all_close(ours, ref, kTolerance));
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"out"});
   EXPECT_TRUE(wait_until_gone(out, milliseconds(5000)).empty()) << "processes left behind";
 }
@@ -149,18 +139,16 @@ TEST(ModelJobOutputs, BidirectionalAndPooledMatchReference) {
                   &output),
       0)
       << output;
-  EXPECT_LE(relative_error(load(dir.file("bi/embeddings.npy")),
-                           load(env.reference("bidirectional_embed"))),
-            kTolerance);
+  EXPECT_TRUE(all_close(load(dir.file("bi/embeddings.npy")),
+                        load(env.reference("bidirectional_embed")), kTolerance));
   ASSERT_EQ(
       run_command({ringmaster_binary(), "run", "--model", env.causal_model(), "--input",
                    env.input(), "--workers", "2", "--pool", "mean", "--out", dir.file("mean")},
                   &output),
       0)
       << output;
-  EXPECT_LE(
-      relative_error(load(dir.file("mean/embeddings.npy")), load(env.reference("causal_mean"))),
-      kTolerance);
+  EXPECT_TRUE(all_close(load(dir.file("mean/embeddings.npy")), load(env.reference("causal_mean")),
+                        kTolerance));
 }
 
 TEST(ModelJobOutputs, RecordAloneEqualsRecordAmongOthers) {
@@ -179,7 +167,7 @@ TEST(ModelJobOutputs, RecordAloneEqualsRecordAmongOthers) {
   const std::vector<double> ref = load(env.reference("causal_score"));
   ASSERT_EQ(alone.size(), 1500u);
   const std::vector<double> among(ref.begin() + 940, ref.begin() + 940 + 1500);
-  EXPECT_LE(relative_error(alone, among), kTolerance);
+  EXPECT_TRUE(all_close(alone, among, kTolerance));
 }
 
 TEST(ModelJobOutputs, FilesAndSummary) {

@@ -124,25 +124,6 @@ void Process::signal(int sig) const {
   if (!exit_code_) ::kill(pid_, sig);
 }
 
-TempDir::TempDir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "ringmaster-it-XXXXXX").string();
-  RM_CHECK(::mkdtemp(pattern.data()) != nullptr) << "mkdtemp " << pattern;
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
-std::vector<std::string> TempDir::entries() const {
-  std::vector<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(path_)) {
-    names.push_back(entry.path().filename().string());
-  }
-  return names;
-}
-
 std::vector<std::string> CheckJob::flags() const {
   return {"--tokens",
           std::to_string(tokens),

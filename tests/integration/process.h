@@ -24,6 +24,7 @@
 
 #include "attention/check_job.h"
 #include "core/status.h"
+#include "tests/testing/temp_dir.h"  // TempDir, which every integration test uses
 
 namespace ringmaster::testing {
 
@@ -62,20 +63,6 @@ class Process {
   std::condition_variable grew_;
   std::string output_;         // guarded by mutex_
   bool output_ended_ = false;  // guarded by mutex_
-};
-
-// A fresh directory under the system temp dir, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  // Names of the entries in the directory (to check that nothing partial was left).
-  std::vector<std::string> entries() const;
-
- private:
-  std::filesystem::path path_;
 };
 
 // The job flags shared by a test's coordinator and its reference.

@@ -18,6 +18,7 @@
 #include "attention/backend.h"
 #include "attention/check_job.h"
 #include "core/cuda/device_buffer.h"
+#include "tests/testing/close.h"
 #include "tests/unit/attention/check_job_group.h"
 #include "tests/unit/gpu/require_gpu.h"
 
@@ -25,7 +26,7 @@ namespace ringmaster::attention {
 namespace {
 
 using CudaBackendGpu = ringmaster::testing::GpuTest;
-using attention::testing::relative_max_error;
+using ringmaster::testing::all_close;
 
 std::unique_ptr<AttentionBackend> cuda_backend() {
   auto backend = make_cuda_backend(0);
@@ -98,7 +99,7 @@ void check_case(const Case& c, bool device_inputs) {
   const Tensor out = download(*gpu, got->out), lse = download(*gpu, got->lse);
   EXPECT_FALSE(any_nan(out));
   const double tolerance = c.dtype == DType::kF32 ? 1e-2 : 2e-2;
-  EXPECT_LT(relative_max_error(out, want->out), tolerance);
+  EXPECT_TRUE(all_close(out, want->out, tolerance));
   // lse: -inf exactly where every key is hidden, else close in absolute terms.
   for (int64_t i = 0; i < lse.numel(); ++i) {
     const float w = want->lse.data<float>()[i], g = lse.data<float>()[i];
@@ -155,7 +156,7 @@ TEST_F(CudaBackendGpu, DeviceMergeMatchesTheCpuMerge) {
                        *to_device(*gpu, b->lse, gpu->device())};
   ASSERT_TRUE(gpu->merge_into(da, db).ok());
   ASSERT_TRUE(cpu->merge_into(*a, *b).ok());
-  EXPECT_LT(relative_max_error(download(*gpu, da.out), a->out), 1e-5);
+  EXPECT_TRUE(all_close(download(*gpu, da.out), a->out, 1e-5));
   // Mixed places are refused, not guessed at.
   EXPECT_EQ(gpu->merge_into(da, *b).code(), StatusCode::kInvalidArgument);
 }
@@ -183,7 +184,7 @@ TEST_F(CudaBackendGpu, DeviceResidentRingOnOneGpuMatchesTheReference) {
             },
             Device::cuda(0), copy_bytes);
         EXPECT_FALSE(any_nan(got));
-        EXPECT_LT(relative_max_error(got, *want), 1e-2);
+        EXPECT_TRUE(all_close(got, *want, 1e-2));
       }
     }
   }
@@ -202,7 +203,7 @@ TEST_F(CudaBackendGpu, HostRingOnTheCudaBackendMatchesTheReference) {
         EXPECT_TRUE(backend.ok()) << backend.status().to_string();
         return std::move(*backend);
       });
-  EXPECT_LT(relative_max_error(got, *want), 1e-2);
+  EXPECT_TRUE(all_close(got, *want, 1e-2));
 }
 
 TEST_F(CudaBackendGpu, RefusesAnAbsentDeviceAndMisplacedTensors) {

@@ -29,6 +29,8 @@
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "io/npy.h"
+#include "tests/testing/close.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ringmaster::attention {
 namespace {
@@ -304,7 +306,7 @@ struct Errors {
                                          << got.lse.to_string() << " differ from the reference";
   }
   const size_t head_dim = static_cast<size_t>(got.out.dim(-1));
-  double out_scale = 0.0, out_diff = 0.0, lse_scale = 1.0, lse_diff = 0.0;
+  std::vector<double> got_lse, finite_want_lse;  // the rows with a visible key
   for (size_t r = 0; r < lse.size(); ++r) {
     const bool want_empty = std::isinf(want_lse[r]);
     if (std::isnan(lse[r]) || (lse[r] == -INFINITY) != want_empty || lse[r] == INFINITY) {
@@ -313,21 +315,23 @@ struct Errors {
                                            << ": lse " << lse[r] << ", reference " << want_lse[r];
     }
     if (!want_empty) {
-      lse_scale = std::max(lse_scale, std::abs(want_lse[r]));
-      lse_diff = std::max(lse_diff, std::abs(lse[r] - want_lse[r]));
+      got_lse.push_back(lse[r]);
+      finite_want_lse.push_back(want_lse[r]);
     }
     for (size_t d = r * head_dim; d < (r + 1) * head_dim; ++d) {
       if (std::isnan(out[d]) || (want_empty && out[d] != 0.0)) {
         return ::testing::AssertionFailure() << "out[" << d << "] = " << out[d] << ", reference "
                                              << want_out[d] << " (lse " << want_lse[r] << ")";
       }
-      out_scale = std::max(out_scale, std::abs(want_out[d]));
-      out_diff = std::max(out_diff, std::abs(out[d] - want_out[d]));
     }
   }
   // lse is a log: near 0 its relative error says nothing, so its scale never drops below 1.
-  errors.out_rel = out_scale > 0.0 ? out_diff / out_scale : out_diff;
-  errors.lse_rel = lse_diff / lse_scale;
+  const testing::Closeness out_close = testing::closeness(out, want_out);
+  const testing::Closeness lse_close = testing::closeness(got_lse, finite_want_lse, 1.0);
+  errors.out_rel = out_close.rel;
+  errors.lse_rel = lse_close.rel;
+  if (!out_close.ok()) return ::testing::AssertionFailure() << "out: " << out_close.where;
+  if (!lse_close.ok()) return ::testing::AssertionFailure() << "lse: " << lse_close.where;
   if (errors.out_rel > kTolerance || errors.lse_rel > kTolerance) {
     return ::testing::AssertionFailure() << "relative error out " << errors.out_rel << ", lse "
                                          << errors.lse_rel << " (tolerance " << kTolerance << ")";
@@ -349,15 +353,7 @@ class AttentionReference : public ::testing::Test {
   static void SetUpTestSuite() {
     cases_ = new std::vector<Case>();
     oracle_error_ = new std::string();
-    const std::string pattern =
-        (std::filesystem::temp_directory_path() / "ringmaster_attention_ref_XXXXXX").string();
-    std::vector<char> dir_name(pattern.begin(), pattern.end());
-    dir_name.push_back('\0');
-    if (mkdtemp(dir_name.data()) == nullptr) {
-      *oracle_error_ = "mkdtemp(" + pattern + ") failed";
-      return;
-    }
-    dir_ = new std::filesystem::path(dir_name.data());
+    dir_ = new testing::TempDir();
 
     const std::vector<CaseSpec> specs = oracle_cases();
     for (size_t i = 0; i < specs.size(); ++i) {
@@ -370,7 +366,7 @@ class AttentionReference : public ::testing::Test {
     }
     const std::string command = "/usr/bin/python3 '" RINGMASTER_SOURCE_DIR
                                 "/tests/reference/attention_ref.py' '" +
-                                dir_->string() + "'";
+                                dir_->path().string() + "'";
     const int status = std::system(command.c_str());
     if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
       *oracle_error_ = "oracle failed (wait status " + std::to_string(status) + "): " + command +
@@ -390,8 +386,7 @@ class AttentionReference : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    if (dir_ != nullptr) std::filesystem::remove_all(*dir_);
-    delete dir_;
+    delete dir_;  // removes the directory
     delete cases_;
     delete oracle_error_;
     dir_ = nullptr;
@@ -402,10 +397,10 @@ class AttentionReference : public ::testing::Test {
   static std::filesystem::path case_dir(size_t i) {
     char name[32];
     std::snprintf(name, sizeof(name), "case_%03zu", i);
-    return *dir_ / name;
+    return dir_->path() / name;
   }
 
-  static inline std::filesystem::path* dir_ = nullptr;
+  static inline testing::TempDir* dir_ = nullptr;
   static inline std::vector<Case>* cases_ = nullptr;
   static inline std::string* oracle_error_ = nullptr;
 };

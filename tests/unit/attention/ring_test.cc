@@ -12,6 +12,7 @@
 #include "attention/check_job.h"
 #include "attention/ulysses.h"
 #include "comm/local_comm.h"
+#include "tests/testing/close.h"
 
 namespace ringmaster::attention {
 namespace {
@@ -104,17 +105,8 @@ Tensor run_single(const Problem& p) {
   return out->out;
 }
 
-double relative_error(const Tensor& got, const Tensor& want) {
-  double diff = 0, scale = 0;
-  for (int64_t i = 0; i < want.numel(); ++i) {
-    diff = std::max(diff, double{std::fabs(got.data<float>()[i] - want.data<float>()[i])});
-    scale = std::max(scale, double{std::fabs(want.data<float>()[i])});
-  }
-  return diff / scale;
-}
-
 class DistributedAttention
-    : public testing::TestWithParam<std::tuple<ContextParallel, PlanKind, int, bool>> {};
+    : public ::testing::TestWithParam<std::tuple<ContextParallel, PlanKind, int, bool>> {};
 
 TEST_P(DistributedAttention, MatchesSingleProcess) {
   const auto [how, plan, world, causal] = GetParam();
@@ -129,14 +121,14 @@ TEST_P(DistributedAttention, MatchesSingleProcess) {
     SCOPED_TRACE(p.mask.to_string());
     const Tensor want = run_single(p);
     const Tensor got = run_distributed(p, plan, world, how);
-    EXPECT_LE(relative_error(got, want), 1e-5);
+    EXPECT_TRUE(testing::all_close(got, want, 1e-5));
     const Tensor again = run_distributed(p, plan, world, how);
     EXPECT_EQ(std::memcmp(got.raw(), again.raw(), got.bytes()), 0) << "not bit-identical";
   }
 }
 
 std::string case_name(
-    const testing::TestParamInfo<std::tuple<ContextParallel, PlanKind, int, bool>>& info) {
+    const ::testing::TestParamInfo<std::tuple<ContextParallel, PlanKind, int, bool>>& info) {
   const auto& [how, plan, world, causal] = info.param;
   std::string name = how == ContextParallel::kRing ? "ring_" : "ulysses_";
   name += comm::plan_name(plan);
@@ -147,9 +139,10 @@ std::string case_name(
 
 INSTANTIATE_TEST_SUITE_P(
     AllPlans, DistributedAttention,
-    testing::Combine(testing::Values(ContextParallel::kRing, ContextParallel::kUlysses),
-                     testing::Values(PlanKind::kContiguous, PlanKind::kZigzag, PlanKind::kStriped),
-                     testing::Values(1, 2, 3, 4), testing::Bool()),
+    ::testing::Combine(::testing::Values(ContextParallel::kRing, ContextParallel::kUlysses),
+                       ::testing::Values(PlanKind::kContiguous, PlanKind::kZigzag,
+                                         PlanKind::kStriped),
+                       ::testing::Values(1, 2, 3, 4), ::testing::Bool()),
     case_name);
 
 TEST(Ulysses, HeadsMustDivideAmongWorkers) {

@@ -21,6 +21,8 @@
 #include "io/npy.h"
 #include "proto/frame.h"
 #include "proto/handshake.h"
+#include "tests/testing/job_specs.h"
+#include "tests/testing/temp_dir.h"
 #include "worker/worker.h"
 
 namespace ringmaster::coordinator {
@@ -34,22 +36,12 @@ proto::JobToken test_token() { return std::move(proto::JobToken::from_secret(kSe
 
 CoordinatorOptions options_for(int world, const std::string& out) {
   CoordinatorOptions o;
-  o.job.set_job_id("unit");
-  o.job.set_world(world);
-  o.job.set_plan(pb::PLAN_CONTIGUOUS);
-  o.job.set_plan_align(1);
-  o.job.set_step_timeout_ms(5000);
-  o.job.set_threads(1);
+  o.job = ringmaster::testing::check_job_spec(world, 64);
   o.job.set_result_chunk_bytes(4096);
   pb::CheckJob* check = o.job.mutable_check();
-  check->set_num_tokens(64);
   check->set_n_heads(2);
-  check->set_n_kv_heads(1);
   check->set_head_dim(8);
-  check->set_causal(true);
   check->set_seed(3);
-  o.job.set_context_parallel(pb::CONTEXT_PARALLEL_RING);
-  o.job.mutable_comm()->set_backend(world == 1 ? pb::COMM_BACKEND_LOCAL : pb::COMM_BACKEND_UCX);
   o.job.set_output_path(out);
   o.job.mutable_heartbeat()->set_interval_ms(50);
   // Scripted fakes do not heartbeat; loaded CI is slow.
@@ -184,17 +176,10 @@ bool join(RawClient& client, const std::string& secret, int rank_hint = -1, int 
 
 class CoordinatorTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("rm-coordinator-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string out() const { return (dir_ / "out.npy").string(); }
-  bool dir_empty() const { return std::filesystem::is_empty(dir_); }
+  std::string out() const { return dir_.file("out.npy"); }
+  bool dir_empty() const { return dir_.entries().empty(); }
 
-  std::filesystem::path dir_;
+  testing::TempDir dir_;
 };
 
 TEST_F(CoordinatorTest, JunkIsClosedAndARealWorkerCompletesTheJob) {

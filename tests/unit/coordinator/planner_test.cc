@@ -8,6 +8,8 @@
 
 #include "proto/convert.h"
 #include "proto/validate.h"
+#include "tests/testing/job_specs.h"
+#include "tests/testing/model_configs.h"
 
 namespace ringmaster::coordinator {
 namespace {
@@ -28,39 +30,14 @@ model::BlockConfig block(model::MixerKind kind) {
 }
 
 model::ModelConfig config_of(std::vector<model::MixerKind> kinds) {
-  model::ModelConfig c;
-  c.d_model = 16;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.head_dim = 4;
-  c.mlp_hidden = 32;
-  c.norm_eps = 1e-5;
-  c.rope_theta = 10000;
-  for (model::MixerKind kind : kinds) c.blocks.push_back(block(kind));
-  return c;
+  std::vector<model::BlockConfig> blocks;
+  for (model::MixerKind kind : kinds) blocks.push_back(block(kind));
+  return ringmaster::testing::small_model_config(/*causal=*/true, blocks);
 }
 
 // A model job as job_spec_from_flags leaves it: valid as a request, not yet planned.
 pb::JobSpec request(int world, pb::Plan plan) {
-  pb::JobSpec job;
-  job.set_job_id("plan");
-  job.set_world(world);
-  job.set_plan(plan);
-  job.set_plan_align(1);
-  job.set_step_timeout_ms(1000);
-  job.set_threads(1);
-  job.set_result_chunk_bytes(1 << 20);
-  job.set_context_parallel(pb::CONTEXT_PARALLEL_RING);
-  job.mutable_comm()->set_backend(pb::COMM_BACKEND_UCX);
-  job.mutable_heartbeat()->set_interval_ms(1000);
-  job.mutable_heartbeat()->set_dead_after_ms(5000);
-  job.set_join_timeout_ms(1000);
-  job.set_auth_timeout_ms(1000);
-  job.set_output_path("out");
-  pb::ModelJob* model = job.mutable_model();
-  model->set_model_dir("m");
-  model->set_input_path("in.fa");
-  model->set_task(pb::TASK_EMBED);
+  pb::JobSpec job = ringmaster::testing::model_job_request(world, plan);
   EXPECT_TRUE(proto::validate_job_request(job).ok())
       << proto::validate_job_request(job).to_string();
   return job;
@@ -121,7 +98,7 @@ TEST(Planner, CompletesTheSpecThatWorkersRebuildThePlanFrom) {
     ASSERT_TRUE(planned.ok()) << planned.status().to_string();
     ASSERT_TRUE(proto::validate_job_spec(job).ok()) << proto::validate_job_spec(job).to_string();
     EXPECT_EQ(job.plan_align(), 24);
-    EXPECT_EQ(job.model().d_model(), 16);
+    EXPECT_EQ(job.model().d_model(), 32);
     EXPECT_EQ(job.model().num_blocks(), 2);
     ASSERT_EQ(job.model().record_lengths_size(), 3);
     EXPECT_EQ(job.model().record_lengths(1), 38);  // <bos> included

@@ -7,32 +7,16 @@
 
 #include "io/npy.h"
 #include "proto/convert.h"
+#include "tests/testing/job_specs.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ringmaster::coordinator {
 namespace {
 
 // 10 tokens, 1 head of dim 2 (rows of 8 bytes), 2 ranks, contiguous: rank 0 has 0..4.
 pb::JobSpec small_job() {
-  pb::JobSpec job;
-  job.set_job_id("t");
-  job.set_world(2);
-  job.set_plan(pb::PLAN_CONTIGUOUS);
-  job.set_plan_align(1);
-  job.set_step_timeout_ms(1000);
-  job.set_threads(1);
+  pb::JobSpec job = ringmaster::testing::check_job_spec(2, 10);
   job.set_result_chunk_bytes(64);
-  pb::CheckJob* check = job.mutable_check();
-  check->set_num_tokens(10);
-  check->set_n_heads(1);
-  check->set_n_kv_heads(1);
-  check->set_head_dim(2);
-  job.set_context_parallel(pb::CONTEXT_PARALLEL_RING);
-  job.mutable_comm()->set_backend(pb::COMM_BACKEND_UCX);
-  job.mutable_heartbeat()->set_interval_ms(1000);
-  job.mutable_heartbeat()->set_dead_after_ms(5000);
-  job.set_join_timeout_ms(120000);
-  job.set_auth_timeout_ms(10000);
-  job.set_output_path("out.npy");
   return job;
 }
 
@@ -99,9 +83,8 @@ TEST(ResultAssembler, RefusesWhatThePlanDoesNotAllow) {
 }
 
 TEST(WriteNpyAtomically, WritesTheWholeFileOrNothing) {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("rm-assembler-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const testing::TempDir temp;
+  const std::filesystem::path& dir = temp.path();
   Tensor t = Tensor::empty({3, 2}, DType::kF32);
   for (int i = 0; i < 6; ++i) t.data<float>()[i] = static_cast<float>(i);
   const std::string path = (dir / "out.npy").string();
@@ -115,7 +98,6 @@ TEST(WriteNpyAtomically, WritesTheWholeFileOrNothing) {
             1);
   // A directory that does not exist: an error, and nothing is created.
   EXPECT_FALSE(write_npy_atomically((dir / "missing" / "out.npy").string(), t).ok());
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

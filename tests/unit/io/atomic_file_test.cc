@@ -11,6 +11,9 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <vector>
+
+#include "tests/testing/temp_dir.h"
 
 namespace ringmaster::io {
 namespace {
@@ -27,24 +30,16 @@ void write_plain_file(const std::string& path, const std::string& text) {
 }
 
 // A fresh, empty folder per test, so "nothing left behind" is checkable by listing it.
-class AtomicFileTest : public testing::Test {
+class AtomicFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = testing::TempDir() + "ringmaster_atomic_XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string in_dir(const std::string& name) const { return dir_ + "/" + name; }
+  std::string in_dir(const std::string& name) const { return dir_.file(name); }
   std::set<std::string> listing() const {
-    std::set<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_)) {
-      names.insert(entry.path().filename().string());
-    }
-    return names;
+    const std::vector<std::string> entries = dir_.entries();
+    return {entries.begin(), entries.end()};
   }
 
-  std::string dir_;
+  ringmaster::testing::TempDir dir_;
+  const std::string dir_path_ = dir_.path().string();
 };
 
 TEST_F(AtomicFileTest, WritesAndReplacesAFile) {
@@ -65,7 +60,7 @@ TEST_F(AtomicFileTest, TempFileIsRandomDotNamedAndBesideTheTarget) {
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_NE(a->temp_path(), b->temp_path());
   for (const AtomicFile* file : {&*a, &*b}) {
-    EXPECT_EQ(fs::path(file->temp_path()).parent_path(), fs::path(dir_));
+    EXPECT_EQ(fs::path(file->temp_path()).parent_path(), dir_.path());
     const std::string name = fs::path(file->temp_path()).filename().string();
     // ".out.txt." + 16 hex digits + ".partial"
     EXPECT_EQ(name.size(), 9 + 16 + 8) << name;
@@ -119,7 +114,7 @@ TEST_F(AtomicFileTest, FailedWriteLeavesTheOldTargetUntouched) {
   ::setrlimit(RLIMIT_FSIZE, &saved);
   std::signal(SIGXFSZ, saved_handler);
   ASSERT_FALSE(status.ok());
-  EXPECT_NE(status.message().find(dir_), std::string::npos) << status.to_string();
+  EXPECT_NE(status.message().find(dir_path_), std::string::npos) << status.to_string();
   EXPECT_NE(status.message().find(std::strerror(EFBIG)), std::string::npos) << status.to_string();
   EXPECT_EQ(read_file(path), "old");
   EXPECT_EQ(listing(), std::set<std::string>{"out.txt"});
@@ -146,7 +141,7 @@ TEST_F(AtomicFileTest, MissingFolderIsNotFound) {
   EXPECT_EQ(status.code(), StatusCode::kNotFound) << status.to_string();
   EXPECT_NE(status.message().find(path), std::string::npos) << status.to_string();
   EXPECT_TRUE(listing().empty());
-  EXPECT_EQ(AtomicFile::create(dir_ + "/").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(AtomicFile::create(dir_path_ + "/").status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(AtomicFileTest, AppliesTheModeUnderTheUmask) {
@@ -217,7 +212,7 @@ TEST_F(AtomicFileTest, ReplacesALinkAtTheTargetInsteadOfWritingThroughIt) {
 }
 
 TEST_F(AtomicFileTest, FsyncDirectory) {
-  EXPECT_TRUE(fsync_directory(dir_).ok());
+  EXPECT_TRUE(fsync_directory(dir_path_).ok());
   write_plain_file(in_dir("file"), "x");
   const Status not_a_dir = fsync_directory(in_dir("file"));
   EXPECT_FALSE(not_a_dir.ok());

@@ -15,11 +15,13 @@
 #include <thread>
 
 #include "io/internal/byte_source.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ringmaster::io {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::TempDir;
 
 const std::string kCorpus = std::string(RINGMASTER_SOURCE_DIR) + "/tests/data/fasta/";
 
@@ -78,24 +80,12 @@ std::string read_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = testing::TempDir() + "ringmaster_fasta_XXXXXX";
-    RM_CHECK(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string write(const std::string& name, std::string_view bytes) const {
-    std::string path = path_ + "/" + name;
-    std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<long>(bytes.size()));
-    return path;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// Writes `bytes` to `name` in `dir`; the file's path.
+std::string write_file(const TempDir& dir, const std::string& name, std::string_view bytes) {
+  const std::string path = dir.file(name);
+  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<long>(bytes.size()));
+  return path;
+}
 
 // expected.tsv: file -> "ok name=SEQ ..." or "code message" with {file} still in it.
 std::map<std::string, std::string> load_expected() {
@@ -203,7 +193,7 @@ TEST(Fasta, HugeSingleLinePlainAndGzip) {
   const std::string fasta = ">big one line\n" + sequence + "\n>small\nAC\n";
   TempDir dir;
   for (const std::string& path :
-       {dir.write("big.fa", fasta), dir.write("big.fa.gz", gzip(fasta))}) {
+       {write_file(dir, "big.fa", fasta), write_file(dir, "big.fa.gz", gzip(fasta))}) {
     auto records = read_fasta(path);
     ASSERT_TRUE(records.ok()) << records.status().to_string();
     ASSERT_EQ(records->size(), 2u);
@@ -261,8 +251,8 @@ TEST(Fasta, NextStreamsRecordsThenFalseAndErrorsStick) {
 
 TEST(Fasta, ReportsGzipAndSizeHint) {
   TempDir dir;
-  auto plain = FastaReader::open(dir.write("p.fa", ">a\nAC\n"));
-  auto packed = FastaReader::open(dir.write("p.txt", gzip(">a\nAC\n")));
+  auto plain = FastaReader::open(write_file(dir, "p.fa", ">a\nAC\n"));
+  auto packed = FastaReader::open(write_file(dir, "p.txt", gzip(">a\nAC\n")));
   ASSERT_TRUE(plain.ok() && packed.ok());
   EXPECT_FALSE((*plain)->is_gzip());
   EXPECT_EQ((*plain)->size_hint(), 6);
@@ -274,15 +264,15 @@ TEST(Fasta, MissingFileAndDirectoryNameThePath) {
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(missing.status().message().rfind("/nonexistent/genome.fa: ", 0), 0u);
   TempDir dir;
-  const auto directory = read_fasta(dir.path());
+  const auto directory = read_fasta(dir.path().string());
   ASSERT_FALSE(directory.ok());
-  EXPECT_EQ(directory.status().message().rfind(dir.path() + ": ", 0), 0u);
+  EXPECT_EQ(directory.status().message().rfind(dir.path().string() + ": ", 0), 0u);
 }
 
 // Pipes cannot seek: the gzip sniff must push its bytes back, not re-read them.
 TEST(Fasta, ReadsGzipFromAPipe) {
   TempDir dir;
-  const std::string fifo = dir.path() + "/fifo";
+  const std::string fifo = dir.path().string() + "/fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   const std::string gz = gzip(">piped\nACGTN\n");
   std::thread writer([&] {

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "io/npy.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ringmaster::io {
 namespace {
@@ -35,17 +36,12 @@ std::set<std::string> list(const std::string& dir) {
 }
 
 // A fresh, empty parent directory per test, so "nothing left behind" is checkable by listing.
-class OutputsTest : public testing::Test {
+class OutputsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = testing::TempDir() + "ringmaster_outputs_XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    parent_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(parent_); }
-  std::string in_parent(const std::string& name) const { return parent_ + "/" + name; }
+  std::string in_parent(const std::string& name) const { return parent_dir_.file(name); }
 
-  std::string parent_;
+  testing::TempDir parent_dir_;
+  const std::string parent_ = parent_dir_.path().string();
 };
 
 std::vector<RecordSpan> spans() {

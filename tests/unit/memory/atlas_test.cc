@@ -11,6 +11,7 @@
 
 #include "memory/features.h"
 #include "memory/newton_schulz.h"
+#include "tests/testing/close.h"
 #include "tests/unit/memory/atlas_inputs.h"
 
 namespace ringmaster::memory {
@@ -66,7 +67,7 @@ std::vector<double> reference(const Inputs& in) {
   return y;
 }
 
-class AtlasChain : public testing::TestWithParam<AtlasShape> {};
+class AtlasChain : public ::testing::TestWithParam<AtlasShape> {};
 
 TEST_P(AtlasChain, MatchesLiteralFloat64Chain) {
   const Inputs in = make_inputs(GetParam(), 83, 3);
@@ -74,12 +75,7 @@ TEST_P(AtlasChain, MatchesLiteralFloat64Chain) {
   std::vector<float> y(static_cast<size_t>(in.len * in.shape.head_dim));
   run(in, state, 0, in.len, y);
   const std::vector<double> want = reference(in);
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < y.size(); ++i) {
-    diff = std::max(diff, std::fabs(y[i] - want[i]));
-    scale = std::max(scale, std::fabs(want[i]));
-  }
-  EXPECT_LE(diff / scale, 1e-5);
+  EXPECT_TRUE(testing::all_close(y, want, 1e-5));
 }
 
 TEST_P(AtlasChain, SplitRunsWithPackedStateMatchOneRun) {
@@ -111,7 +107,7 @@ TEST_P(AtlasChain, SplitRunsWithPackedStateMatchOneRun) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, AtlasChain,
-    testing::Values(
+    ::testing::Values(
         AtlasShape{
             .head_dim = 8, .memory_hidden = 12, .feature_degree = 1, .chunk = 8, .omega_window = 5},
         AtlasShape{.head_dim = 6,

@@ -8,6 +8,8 @@
 #include <random>
 #include <vector>
 
+#include "tests/testing/close.h"
+
 namespace ringmaster::memory {
 namespace {
 
@@ -39,17 +41,9 @@ double loss(const Problem& p, const std::vector<double>& w1, const std::vector<d
   return omega_loss(w1.data(), w2.data(), p.dims, p.u.data(), p.v.data(), p.weight.data(), p.n);
 }
 
-// max |a - b| / max |b|
-double relative(const std::vector<double>& a, const std::vector<double>& b) {
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::fabs(a[i] - b[i]));
-    scale = std::max(scale, std::fabs(b[i]));
-  }
-  return diff / scale;
-}
+using testing::all_close;
 
-class OmegaGradient : public testing::TestWithParam<MemoryDims> {};
+class OmegaGradient : public ::testing::TestWithParam<MemoryDims> {};
 
 TEST_P(OmegaGradient, MatchesFiniteDifferences) {
   const Problem p = make_problem(GetParam(), 23, 7);
@@ -73,8 +67,8 @@ TEST_P(OmegaGradient, MatchesFiniteDifferences) {
     }
     return g;
   };
-  EXPECT_LE(relative(g1, numeric(p.w1, p.w2, true)), 1e-7);
-  EXPECT_LE(relative(g2, numeric(p.w1, p.w2, false)), 1e-7);
+  EXPECT_TRUE(all_close(g1, numeric(p.w1, p.w2, true), 1e-7));
+  EXPECT_TRUE(all_close(g2, numeric(p.w1, p.w2, false), 1e-7));
 
   // The float path stays within float rounding of the float64 one.
   auto to_float = [](const std::vector<double>& x) {
@@ -85,13 +79,13 @@ TEST_P(OmegaGradient, MatchesFiniteDifferences) {
   std::vector<float> g1f(g1.size()), g2f(g2.size()), scratch_f;
   omega_gradient(w1f.data(), w2f.data(), dims, uf.data(), vf.data(), weightf.data(), p.n,
                  g1f.data(), g2f.data(), scratch_f);
-  EXPECT_LE(relative(std::vector<double>(g1f.begin(), g1f.end()), g1), 1e-5);
-  EXPECT_LE(relative(std::vector<double>(g2f.begin(), g2f.end()), g2), 1e-5);
+  EXPECT_TRUE(all_close(g1f, g1, 1e-5));
+  EXPECT_TRUE(all_close(g2f, g2, 1e-5));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, OmegaGradient,
-                         testing::Values(MemoryDims{8, 16, 8}, MemoryDims{72, 12, 8},
-                                         MemoryDims{5, 3, 7}));
+                         ::testing::Values(MemoryDims{8, 16, 8}, MemoryDims{72, 12, 8},
+                                           MemoryDims{5, 3, 7}));
 
 TEST(OmegaGradient, NoTokensGiveZero) {
   const MemoryDims dims{4, 3, 2};

@@ -3,21 +3,21 @@
 // PyTorch model (tests/reference/model_ref.py): MODEL.md's whole-model tolerance, 1e-4. A
 // striped plan is refused on every rank.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <mutex>
 #include <thread>
 
 #include "comm/local_comm.h"
 #include "model/init.h"
 #include "model/model.h"
+#include "tests/testing/close.h"
+#include "tests/testing/model_configs.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/unit/model/stack_harness.h"
 
 namespace ringmaster::model {
 namespace {
 
-namespace fs = std::filesystem;
 using comm::PlanKind;
 
 struct Case {
@@ -28,17 +28,7 @@ struct Case {
 };
 
 ModelConfig make_config(const Case& c, bool causal) {
-  ModelConfig config;
-  config.d_model = 32;
-  config.n_heads = 4;
-  config.n_kv_heads = 2;
-  config.head_dim = 8;
-  config.mlp_hidden = 48;
-  config.norm_eps = 1e-5;
-  config.rope_theta = 10000.0;
-  config.causal = causal;
-  config.blocks = c.blocks;
-  return config;
+  return testing::small_model_config(causal, c.blocks);
 }
 
 BlockConfig atlas(int64_t chunk, int64_t omega, int64_t hidden, int64_t degree) {
@@ -65,15 +55,10 @@ const Case kCases[] = {
      4},
 };
 
-class AtlasStack : public testing::TestWithParam<std::tuple<int, bool>> {
+class AtlasStack : public ::testing::TestWithParam<std::tuple<int, bool>> {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ringmaster_atlas_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string dir_;
+  testing::TempDir temp_;
+  const std::string dir_ = temp_.path().string();
 };
 
 TEST_P(AtlasStack, EveryPlanAndWorkerCountMatchesPyTorch) {
@@ -91,13 +76,13 @@ TEST_P(AtlasStack, EveryPlanAndWorkerCountMatchesPyTorch) {
     for (int world = 1; world <= 4; ++world) {
       SCOPED_TRACE(std::string(comm::plan_name(kind)) + " P=" + std::to_string(world));
       const harness::Outputs got = harness::run_model(model_dir, records, kind, world, c.align);
-      const double embed_error = harness::relative_error(got.embeddings, want_embed);
-      EXPECT_LE(embed_error, 1e-4);
-      worst = std::max(worst, embed_error);
+      const testing::Closeness embed = testing::closeness(got.embeddings, want_embed);
+      EXPECT_TRUE(testing::within(embed, 1e-4)) << "embeddings";
+      worst = std::max(worst, embed.rel);
       if (causal) {
-        const double score_error = harness::relative_error(got.scores, want_scores);
-        EXPECT_LE(score_error, 1e-4);
-        worst = std::max(worst, score_error);
+        const testing::Closeness score = testing::closeness(got.scores, want_scores);
+        EXPECT_TRUE(testing::within(score, 1e-4)) << "scores";
+        worst = std::max(worst, score.rel);
       }
     }
   }
@@ -106,13 +91,13 @@ TEST_P(AtlasStack, EveryPlanAndWorkerCountMatchesPyTorch) {
               causal ? "causal" : "bidirectional", worst);
 }
 
-std::string case_name(const testing::TestParamInfo<std::tuple<int, bool>>& param) {
+std::string case_name(const ::testing::TestParamInfo<std::tuple<int, bool>>& param) {
   return std::string(kCases[std::get<0>(param.param)].name) +
          (std::get<1>(param.param) ? "_causal" : "_bidirectional");
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, AtlasStack,
-                         testing::Combine(testing::Values(0, 1), testing::Bool()), case_name);
+                         ::testing::Combine(::testing::Values(0, 1), ::testing::Bool()), case_name);
 
 TEST_F(AtlasStack, StripedPlanIsRefusedOnEveryRank) {
   const std::string model_dir = dir_ + "/model";

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "model/tensor_names.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ringmaster::model {
 namespace {
@@ -250,9 +251,8 @@ TEST(ModelConfig, ValidateRejectsFieldsOfAnotherKind) {
 }
 
 TEST(ModelConfig, ParseConfigReadsAFileAndNamesIt) {
-  char dir[] = "/tmp/ringmaster_config_XXXXXX";
-  ASSERT_NE(::mkdtemp(dir), nullptr);
-  const std::string path = std::string(dir) + "/config.json";
+  const testing::TempDir dir;
+  const std::string path = dir.file("config.json");
   {
     std::ofstream out(path);
     out << edited("\"window\": 512", "\"windw\": 512");
@@ -278,7 +278,6 @@ TEST(ModelConfig, ParseConfigReadsAFileAndNamesIt) {
   auto missing = parse_config(path);
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(missing.status().message().rfind(path, 0), 0u);
-  ::rmdir(dir);
 }
 
 TEST(TensorNames, FollowModelMdTable) {

@@ -3,67 +3,50 @@
 // whole-model tolerance (1e-4), causality of a causal model, and the error for a plan that
 // cuts groups.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <thread>
 
 #include "comm/local_comm.h"
 #include "model/init.h"
 #include "model/model.h"
+#include "tests/testing/close.h"
+#include "tests/testing/model_configs.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/unit/model/stack_harness.h"
 
 namespace ringmaster::model {
 namespace {
 
-namespace fs = std::filesystem;
 using comm::PlanKind;
 using harness::Outputs;
 using harness::Records;
+using testing::small_model_config;
 
 constexpr int64_t kGroup = 64;
-
-ModelConfig small_config(bool causal, std::vector<BlockConfig> blocks) {
-  ModelConfig config;
-  config.d_model = 32;
-  config.n_heads = 4;
-  config.n_kv_heads = 2;
-  config.head_dim = 8;
-  config.mlp_hidden = 48;
-  config.norm_eps = 1e-5;
-  config.rope_theta = 10000.0;
-  config.causal = causal;
-  config.blocks = std::move(blocks);
-  return config;
-}
 
 BlockConfig fit_block(int64_t global_layers) {
   return {.mixer = MixerKind::kFit, .group = kGroup, .latents = 4, .global_layers = global_layers};
 }
 
-class FitTest : public testing::Test {
+class FitTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ringmaster_fit_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string dir_;
+  testing::TempDir temp_;
+  const std::string dir_ = temp_.path().string();
 };
 
-class FitReference : public FitTest, public testing::WithParamInterface<bool> {};
+class FitReference : public FitTest, public ::testing::WithParamInterface<bool> {};
 
 TEST_P(FitReference, EveryPlanAndWorkerCountMatchesPyTorch) {
   const bool causal = GetParam();
   // Fit blocks first (the stream starts there), between and last, with 2, 0 and 1 global layers.
-  const ModelConfig config = small_config(causal, {fit_block(2),
-                                                   {.mixer = MixerKind::kAttention},
-                                                   {.mixer = MixerKind::kLocal, .group = kGroup},
-                                                   fit_block(0),
-                                                   {.mixer = MixerKind::kWindow, .window = 37},
-                                                   fit_block(1)});
+  const ModelConfig config =
+      small_model_config(causal, {fit_block(2),
+                                  {.mixer = MixerKind::kAttention},
+                                  {.mixer = MixerKind::kLocal, .group = kGroup},
+                                  fit_block(0),
+                                  {.mixer = MixerKind::kWindow, .window = 37},
+                                  fit_block(1)});
   const std::string model_dir = dir_ + "/model", fasta = dir_ + "/in.fa";
   ASSERT_TRUE(init_model(config, 7, model_dir).ok());
   // Records shorter than a group (2 and 41 tokens), exactly two groups (128) and ragged ones.
@@ -79,31 +62,31 @@ TEST_P(FitReference, EveryPlanAndWorkerCountMatchesPyTorch) {
     for (int world = 1; world <= 4; ++world) {
       SCOPED_TRACE(std::string(comm::plan_name(kind)) + " P=" + std::to_string(world));
       const Outputs got = harness::run_model(model_dir, records, kind, world, kGroup);
-      const double embed_error = harness::relative_error(got.embeddings, want_embed);
-      EXPECT_LE(embed_error, 1e-4);
-      worst = std::max(worst, embed_error);
+      const testing::Closeness embed = testing::closeness(got.embeddings, want_embed);
+      EXPECT_TRUE(testing::within(embed, 1e-4)) << "embeddings";
+      worst = std::max(worst, embed.rel);
       if (causal) {
-        const double score_error = harness::relative_error(got.scores, want_scores);
-        EXPECT_LE(score_error, 1e-4);
-        worst = std::max(worst, score_error);
+        const testing::Closeness score = testing::closeness(got.scores, want_scores);
+        EXPECT_TRUE(testing::within(score, 1e-4)) << "scores";
+        worst = std::max(worst, score.rel);
       }
     }
   }
   std::printf("fit %s: largest relative error %.3g\n", causal ? "causal" : "bidirectional", worst);
 }
 
-std::string mask_name(const testing::TestParamInfo<bool>& param) {
+std::string mask_name(const ::testing::TestParamInfo<bool>& param) {
   return param.param ? "causal" : "bidirectional";
 }
 
-INSTANTIATE_TEST_SUITE_P(CausalAndNot, FitReference, testing::Bool(), mask_name);
+INSTANTIATE_TEST_SUITE_P(CausalAndNot, FitReference, ::testing::Bool(), mask_name);
 
 // Changing token t never changes an output before t (nor another record's). No global attention
 // block: later groups can only learn of t through the latents, so a change of the group after
 // t's shows that WRITE's shift carries it, and an unchanged start of t's group that WRITE reads
 // only the group before.
 TEST_F(FitTest, CausalModelNeverLooksAhead) {
-  const ModelConfig config = small_config(
+  const ModelConfig config = small_model_config(
       true, {{.mixer = MixerKind::kLocal, .group = kGroup}, fit_block(1), fit_block(2)});
   const std::string model_dir = dir_ + "/model";
   ASSERT_TRUE(init_model(config, 11, model_dir).ok());
@@ -138,7 +121,7 @@ TEST_F(FitTest, CausalModelNeverLooksAhead) {
 
 // A plan not aligned to the group cuts a group between ranks: every rank reports it, none hangs.
 TEST_F(FitTest, PlanThatCutsAGroupIsAnError) {
-  const ModelConfig config = small_config(true, {fit_block(1)});
+  const ModelConfig config = small_model_config(true, {fit_block(1)});
   const std::string model_dir = dir_ + "/model";
   ASSERT_TRUE(init_model(config, 3, model_dir).ok());
   const Records records = harness::make_records({300}, "");

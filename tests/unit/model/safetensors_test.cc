@@ -16,38 +16,12 @@
 #include <vector>
 
 #include "model/tensor_names.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ringmaster::model {
 namespace {
 
-// A fresh directory per test, removed with its files at the end.
-class TempDir {
- public:
-  TempDir() {
-    char templ[] = "/tmp/ringmaster_safetensors_XXXXXX";
-    RM_CHECK(::mkdtemp(templ) != nullptr) << "mkdtemp";
-    path_ = templ;
-  }
-  ~TempDir() {
-    for (const std::string& name : files()) std::remove((path_ + "/" + name).c_str());
-    ::rmdir(path_.c_str());
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  std::vector<std::string> files() const {
-    std::vector<std::string> out;
-    DIR* dir = ::opendir(path_.c_str());
-    if (!dir) return out;
-    while (const dirent* entry = ::readdir(dir)) {
-      const std::string name = entry->d_name;
-      if (name != "." && name != "..") out.push_back(name);
-    }
-    ::closedir(dir);
-    return out;
-  }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 Tensor f32_tensor(Shape shape, float start, float step) {
   Tensor t = Tensor::empty(std::move(shape), DType::kF32);
@@ -217,7 +191,7 @@ TEST(Safetensors, WriterIsAtomicAndRejectsBadInput) {
   EXPECT_EQ(write_safetensors(dir.file("no/such/dir/w.safetensors"), {{"a", t}}).code(),
             StatusCode::kNotFound);
   // Failed writes left the old file and no temporary behind.
-  EXPECT_EQ(dir.files(), (std::vector<std::string>{"w.safetensors"}));
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"w.safetensors"}));
   EXPECT_TRUE(WeightFile::open(path).ok());
 }
 

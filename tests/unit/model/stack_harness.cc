@@ -89,7 +89,7 @@ Outputs run_model(const std::string& dir, const Records& records, comm::PlanKind
       if (model->config().causal) model->score(*hf, next, scores.data(), pool);
       std::lock_guard lock(mutex);
       d = hf->dim(1);
-      out.hf.resize(static_cast<size_t>(total * d));
+      out.hf.resize(static_cast<size_t>(total * d), NAN);  // NaN: a row no rank wrote
       for (size_t i = 0; i < ctx.tokens.size(); ++i) {
         std::memcpy(out.hf.data() + ctx.tokens[i] * d, hf->data<float>() + int64_t(i) * d,
                     static_cast<size_t>(d) * sizeof(float));
@@ -122,16 +122,6 @@ std::vector<double> run_reference(const std::string& model_dir, const std::strin
   EXPECT_TRUE(array.ok()) << array.status().to_string();
   if (!array.ok()) return {};
   return *array->to_f64();
-}
-
-double relative_error(const std::vector<float>& got, const std::vector<double>& want) {
-  EXPECT_EQ(got.size(), want.size());
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
-    diff = std::max(diff, std::fabs(got[i] - want[i]));
-    scale = std::max(scale, std::fabs(want[i]));
-  }
-  return diff / scale;
 }
 
 }  // namespace ringmaster::model::harness

@@ -23,6 +23,7 @@ struct Records {
 Records make_records(const std::vector<int64_t>& lengths, const std::string& fasta_path);
 
 struct Outputs {
+  // Rows no rank wrote stay NaN, so a comparison (tests/testing/close.h) fails on them.
   std::vector<float> hf;          // [stream tokens, d], <bos> rows included, in stream order
   std::vector<float> embeddings;  // [N, d], input tokens only, in input order
   std::vector<float> scores;      // [N] (causal models), NaN otherwise
@@ -41,8 +42,5 @@ std::vector<Status> forward_statuses(const std::string& dir, const Records& reco
 // model_ref.py's output for `task` ("embed" or "score"), as doubles.
 std::vector<double> run_reference(const std::string& model_dir, const std::string& fasta,
                                   const std::string& task, const std::string& out_dir);
-
-// max |got - want| / max |want|: MODEL.md's relative error.
-double relative_error(const std::vector<float>& got, const std::vector<double>& want);
 
 }  // namespace ringmaster::model::harness

@@ -2,46 +2,33 @@
 // plan, several records, against the independent PyTorch model (tests/reference/model_ref.py)
 // reading the same model directory and FASTA file: MODEL.md's whole-model tolerance, 1e-4.
 #include <gtest/gtest.h>
-#include <stdlib.h>
-
-#include <filesystem>
 
 #include "model/init.h"
+#include "tests/testing/close.h"
+#include "tests/testing/model_configs.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/unit/model/stack_harness.h"
 
 namespace ringmaster::model {
 namespace {
 
-namespace fs = std::filesystem;
 using comm::PlanKind;
 using harness::Outputs;
 using harness::Records;
+using testing::all_close;
 
-class StackReference : public testing::TestWithParam<bool> {
+class StackReference : public ::testing::TestWithParam<bool> {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ringmaster_stack_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string dir_;
+  testing::TempDir temp_;
+  const std::string dir_ = temp_.path().string();
 };
 
 TEST_P(StackReference, EveryPlanAndWorkerCountMatchesPyTorch) {
   const bool causal = GetParam();
-  ModelConfig config;
-  config.d_model = 32;
-  config.n_heads = 4;
-  config.n_kv_heads = 2;
-  config.head_dim = 8;
-  config.mlp_hidden = 48;
-  config.norm_eps = 1e-5;
-  config.rope_theta = 10000.0;
-  config.causal = causal;
-  config.blocks = {{.mixer = MixerKind::kAttention},
-                   {.mixer = MixerKind::kWindow, .window = 37},
-                   {.mixer = MixerKind::kLocal, .group = 64}};
+  const ModelConfig config =
+      testing::small_model_config(causal, {{.mixer = MixerKind::kAttention},
+                                           {.mixer = MixerKind::kWindow, .window = 37},
+                                           {.mixer = MixerKind::kLocal, .group = 64}});
   const std::string model_dir = dir_ + "/model", fasta = dir_ + "/in.fa";
   ASSERT_TRUE(init_model(config, 5, model_dir).ok());
   const Records records = harness::make_records({300, 1, 517, 90}, fasta);
@@ -55,19 +42,19 @@ TEST_P(StackReference, EveryPlanAndWorkerCountMatchesPyTorch) {
     for (int world = 1; world <= 4; ++world) {
       SCOPED_TRACE(std::string(comm::plan_name(kind)) + " P=" + std::to_string(world));
       const Outputs got = harness::run_model(model_dir, records, kind, world, /*align=*/64);
-      EXPECT_LE(harness::relative_error(got.embeddings, want_embed), 1e-4);
+      EXPECT_TRUE(all_close(got.embeddings, want_embed, 1e-4));
       if (causal) {
-        EXPECT_LE(harness::relative_error(got.scores, want_scores), 1e-4);
+        EXPECT_TRUE(all_close(got.scores, want_scores, 1e-4));
       }
     }
   }
 }
 
-std::string mask_name(const testing::TestParamInfo<bool>& param) {
+std::string mask_name(const ::testing::TestParamInfo<bool>& param) {
   return param.param ? "causal" : "bidirectional";
 }
 
-INSTANTIATE_TEST_SUITE_P(CausalAndNot, StackReference, testing::Bool(), mask_name);
+INSTANTIATE_TEST_SUITE_P(CausalAndNot, StackReference, ::testing::Bool(), mask_name);
 
 }  // namespace
 }  // namespace ringmaster::model

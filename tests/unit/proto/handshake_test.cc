@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "proto/validate.h"
+#include "tests/testing/temp_dir.h"
 
 namespace ringmaster::proto {
 namespace {
@@ -113,9 +114,8 @@ TEST(JobToken, ShortTokensAreRefused) {
 }
 
 TEST(JobToken, TokenFilesMustBeOwnerOnly) {
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("rm-token-" + std::to_string(::getpid())))
-          .string();
+  const testing::TempDir dir;
+  const std::string path = dir.file("token");
   {
     std::ofstream out(path);
     out << "file-token-0123456789abcdef\n";

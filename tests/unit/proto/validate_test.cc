@@ -3,32 +3,17 @@
 #include <gtest/gtest.h>
 
 #include "proto/convert.h"
+#include "tests/testing/job_specs.h"
 
 namespace ringmaster::proto {
 namespace {
 
 pb::JobSpec good_job() {
-  pb::JobSpec job;
-  job.set_job_id("j");
-  job.set_world(4);
+  pb::JobSpec job = ringmaster::testing::check_job_spec(4, 4096);
   job.set_plan(pb::PLAN_ZIGZAG);
-  job.set_plan_align(1);
-  job.set_step_timeout_ms(1000);
-  job.set_threads(1);
-  job.set_result_chunk_bytes(1 << 20);
-  pb::CheckJob* check = job.mutable_check();
-  check->set_num_tokens(4096);
-  check->set_n_heads(8);
-  check->set_n_kv_heads(4);
-  check->set_head_dim(64);
-  check->set_causal(true);
-  job.set_context_parallel(pb::CONTEXT_PARALLEL_RING);
-  job.mutable_comm()->set_backend(pb::COMM_BACKEND_UCX);
-  job.mutable_heartbeat()->set_interval_ms(1000);
-  job.mutable_heartbeat()->set_dead_after_ms(5000);
-  job.set_join_timeout_ms(120000);
-  job.set_auth_timeout_ms(10000);
-  job.set_output_path("out.npy");
+  job.mutable_check()->set_n_heads(8);
+  job.mutable_check()->set_n_kv_heads(4);
+  job.mutable_check()->set_head_dim(64);
   return job;
 }
 
