@@ -7,7 +7,11 @@ the same model directory (config.json + weights.safetensors, parsed here with nu
 the same FASTA or text input, and writes embeddings.npy or scores.npy.
 
     /usr/bin/python3 model_ref.py --model DIR --input FILE --task embed|score --out DIR
-        [--pool mean] [--text]
+        [--pool mean] [--text] [--check-grad]
+    /usr/bin/python3 model_ref.py --model DIR --input FILE --task mixer --out DIR
+        block 0's mixer alone on RMSNorm(embed): mixer.npy [stream rows, <bos> included]
+    /usr/bin/python3 model_ref.py --check-grad
+        the ATLAS gradient (autograd) against the closed form and finite differences
 """
 import argparse
 import gzip
@@ -211,8 +215,37 @@ def memory(W1, W2, u):
     return silu(u @ W1.T) @ W2.T
 
 
+def omega_loss(W1, W2, phi_k, v, weight):
+    """sum_i weight_i |M(phi_k_i) - v_i|^2 (sum of squares; no 1/2, no mean)."""
+    return (weight * ((memory(W1, W2, phi_k) - v) ** 2).sum(dim=-1)).sum()
+
+
+def chunk_loss(W1, W2, phi_k, v, gamma, c0, c1, win):
+    """MODEL.md's L_C, literally: the sum over t in [c0, c1) of the sum over
+    i in [max(0, t - win + 1), t] of gamma_i |M(phi_k_i) - v_i|^2. Rows of phi_k, v, gamma are
+    the sequence's positions."""
+    lo = max(0, c0 - win + 1)
+    err = gamma[lo:c1] * ((memory(W1, W2, phi_k[lo:c1]) - v[lo:c1]) ** 2).sum(dim=-1)
+    return sum(err[max(0, t - win + 1) - lo:t + 1 - lo].sum() for t in range(c0, c1))
+
+
+def autograd(loss_fn, W1, W2):
+    """The exact gradient of loss_fn(W1, W2) w.r.t. (W1, W2) by torch.autograd, in float64:
+    MODEL.md's GRAD is never derived by hand here."""
+    with torch.enable_grad():
+        A1 = W1.detach().clone().requires_grad_(True)
+        A2 = W2.detach().clone().requires_grad_(True)
+        return torch.autograd.grad(loss_fn(A1, A2), (A1, A2))
+
+
 def omega_grad(W1, W2, phi_k, v, weight):
-    """Exact gradient of sum_i weight_i |M(phi_k_i) - v_i|^2 w.r.t. (W1, W2), by hand."""
+    """The gradient of omega_loss by autograd."""
+    return autograd(lambda a, b: omega_loss(a, b, phi_k, v, weight), W1, W2)
+
+
+def omega_grad_closed_form(W1, W2, phi_k, v, weight):
+    """The same gradient derived by hand (ALGORITHMS.md 6.8), as the C++ computes it. Used only
+    by --check-grad, to cross-check autograd against an independent derivation."""
     z = phi_k @ W1.T                     # [n, hidden]
     a = silu(z)
     r = a @ W2.T - v                     # [n, hd]
@@ -223,6 +256,39 @@ def omega_grad(W1, W2, phi_k, v, weight):
     dz = da * (sig * (1 + z * (1 - sig)))
     G1 = dz.T @ phi_k                    # [hidden, d_phi]
     return G1, G2
+
+
+def check_grad_pair(G1, G2, H1, H2, where):
+    """Raises AssertionError unless (G1, G2) and (H1, H2) are finite and agree to 1e-10."""
+    for name, got, want in (("G1", G1, H1), ("G2", G2, H2)):
+        if not torch.isfinite(got).all() or not torch.isfinite(want).all():
+            raise AssertionError(f"{where}: atlas {name} is not finite")
+        err = (got - want).abs().max().item() / max(want.abs().max().item(), 1e-300)
+        if err > 1e-10:
+            raise AssertionError(f"{where}: atlas {name}: autograd and closed form differ by {err:.3g}")
+
+
+def self_check_grad(seed=0):
+    """--check-grad without a model: random problems (both feature degrees, short and long token
+    sets, zero weights included): autograd against the closed form, and autograd against
+    central finite differences of omega_loss (torch.autograd.gradcheck, float64)."""
+    gen = torch.Generator().manual_seed(seed)
+    for hd, hidden, degree, n in ((8, 16, 1, 23), (4, 6, 2, 9), (5, 3, 1, 1), (6, 10, 2, 40)):
+        d_phi = hd + hd * hd if degree == 2 else hd
+        W1 = torch.randn(hidden, d_phi, generator=gen) / math.sqrt(d_phi)
+        W2 = torch.randn(hd, hidden, generator=gen) / math.sqrt(hidden)
+        phi_k = features(l2norm(torch.randn(n, hd, generator=gen)), degree)
+        v = torch.randn(n, hd, generator=gen)
+        weight = 3 * torch.rand(n, generator=gen)
+        weight[0] = 0
+        where = f"hd={hd} hidden={hidden} degree={degree} n={n}"
+        check_grad_pair(*omega_grad(W1, W2, phi_k, v, weight),
+                        *omega_grad_closed_form(W1, W2, phi_k, v, weight), where)
+        A1, A2 = W1.clone().requires_grad_(True), W2.clone().requires_grad_(True)
+        if not torch.autograd.gradcheck(lambda a, b: omega_loss(a, b, phi_k, v, weight), (A1, A2),
+                                        eps=1e-6, atol=1e-7, rtol=1e-6):
+            raise AssertionError(f"{where}: autograd differs from finite differences")
+    print("check-grad: autograd, closed form and finite differences agree")
 
 
 def ns5(G):
@@ -260,19 +326,20 @@ def atlas_mixer(h, i, block, cfg, w, check_grad=False):
             lr = torch.nn.functional.softplus(wg[H + e] @ hbar + bg[H + e])
             mom = torch.sigmoid(wg[2 * H + e] @ hbar + bg[2 * H + e])
             y[c0:c1, e] = memory(W1, W2, phi_q[c0:c1])
-            lo = max(0, c0 - win + 1)
-            idx = torch.arange(lo, c1)
-            # n_i = #{t in [c0, c1): i <= t <= i + win - 1}
-            n_i = (torch.clamp(torch.minimum(idx + win - 1, torch.tensor(c1 - 1)) -
-                               torch.maximum(idx, torch.tensor(c0)) + 1, min=0)).to(torch.float64)
-            weight = gamma_all[lo:c1, e] * n_i
-            G1, G2 = omega_grad(W1, W2, phi_k[lo:c1], v_all[lo:c1, e], weight)
+            # GRAD: autograd of the literal double sum over (t, i).
+            G1, G2 = autograd(lambda a, b: chunk_loss(a, b, phi_k, v_all[:, e], gamma_all[:, e],
+                                                      c0, c1, win), W1, W2)
             if check_grad:
-                A1, A2 = W1.clone().requires_grad_(), W2.clone().requires_grad_()
-                loss = (weight[:, None] * (memory(A1, A2, phi_k[lo:c1]) - v_all[lo:c1, e]) ** 2).sum()
-                loss.backward()
-                assert torch.allclose(A1.grad, G1, rtol=1e-9, atol=1e-12), "atlas G1"
-                assert torch.allclose(A2.grad, G2, rtol=1e-9, atol=1e-12), "atlas G2"
+                # MODEL.md's equivalent form: token i in [lo, c1) once, with weight gamma_i n_i,
+                # n_i = #{t in [c0, c1): i <= t <= i + win - 1}; gradient by the closed form.
+                lo = max(0, c0 - win + 1)
+                idx = torch.arange(lo, c1)
+                n_i = (torch.clamp(torch.minimum(idx + win - 1, torch.tensor(c1 - 1)) -
+                                   torch.maximum(idx, torch.tensor(c0)) + 1, min=0)).to(torch.float64)
+                weight = gamma_all[lo:c1, e] * n_i
+                check_grad_pair(G1, G2, *omega_grad_closed_form(W1, W2, phi_k[lo:c1], v_all[lo:c1, e],
+                                                                weight),
+                                f"block {i} head {e} chunk at {c0}")
             S1 = mom * S1 + G1
             S2 = mom * S2 + G2
             W1 = keep * W1 - lr * ns5(S1)
@@ -283,48 +350,71 @@ def atlas_mixer(h, i, block, cfg, w, check_grad=False):
 # ---------------------------------------------------------------------------------------------
 # The stack
 
+def block_mixer(i, h, lat, config, w, check_grad=False):
+    """Mixer_i(h) of block i; returns (out, the fit latent stream after it)."""
+    block = config["blocks"][i]
+    kind = block["mixer"]
+    L = h.shape[0]
+    if kind in ("attention", "window", "local"):
+        pos = torch.arange(L, dtype=torch.float64)
+        mask = seq_mask(kind, block, config["causal"], L)
+        return attn(h, h, w, f"blocks.{i}.attn", config, mask, pos, pos), lat
+    if kind == "fit":
+        if lat is None:
+            G = (L + block["group"] - 1) // block["group"]
+            lat = w["fit.latents"][None].repeat(G, 1, 1)
+        return fit_mixer(h, lat, i, block, config, w)
+    if kind == "atlas":
+        return atlas_mixer(h, i, block, config, w, check_grad), lat
+    raise ValueError(kind)
+
+
 def forward(tokens, config, w, check_grad=False):
     """tokens: ids of one sequence including <bos>. Returns (hf [L, d], logits [L, V])."""
-    eps, causal = config["norm_eps"], config["causal"]
-    L = len(tokens)
+    eps = config["norm_eps"]
     x = w["embed"][torch.tensor(tokens)]
-    pos = torch.arange(L, dtype=torch.float64)
     lat = None
-    for i, block in enumerate(config["blocks"]):
-        kind = block["mixer"]
-        h = rms_norm(x, w[f"blocks.{i}.norm1"], eps)
-        if kind in ("attention", "window", "local"):
-            out = attn(h, h, w, f"blocks.{i}.attn", config, seq_mask(kind, block, causal, L), pos, pos)
-        elif kind == "fit":
-            if lat is None:
-                G = (L + block["group"] - 1) // block["group"]
-                lat = w["fit.latents"][None].repeat(G, 1, 1)
-            out, lat = fit_mixer(h, lat, i, block, config, w)
-        elif kind == "atlas":
-            out = atlas_mixer(h, i, block, config, w, check_grad)
-        else:
-            raise ValueError(kind)
+    for i in range(len(config["blocks"])):
+        out, lat = block_mixer(i, rms_norm(x, w[f"blocks.{i}.norm1"], eps), lat, config, w,
+                               check_grad)
         x = x + out
         x = x + mlp(rms_norm(x, w[f"blocks.{i}.norm2"], eps), w, f"blocks.{i}.mlp")
     hf = rms_norm(x, w["norm"], eps)
     return hf, hf @ w["head"].T
 
 
+def first_mixer(tokens, config, w, check_grad=False):
+    """Block 0's mixer alone: Mixer_0(RMSNorm(embed[tokens], blocks.0.norm1)), [L, d]."""
+    h = rms_norm(w["embed"][torch.tensor(tokens)], w["blocks.0.norm1"], config["norm_eps"])
+    return block_mixer(0, h, None, config, w, check_grad)[0]
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--input", required=True)
-    ap.add_argument("--task", choices=["embed", "score"], required=True)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--model")
+    ap.add_argument("--input")
+    ap.add_argument("--task", choices=["embed", "score", "mixer"])
+    ap.add_argument("--out")
     ap.add_argument("--pool", choices=["none", "mean"], default="none")
-    ap.add_argument("--check-grad", action="store_true", help="check the ATLAS gradient by autograd")
+    ap.add_argument("--check-grad", action="store_true",
+                    help="cross-check the ATLAS gradient (autograd) against the closed form; "
+                         "alone: on random problems, also against finite differences")
     args = ap.parse_args()
+    if args.check_grad and args.model is None:
+        self_check_grad()
+        return 0
+    if None in (args.model, args.input, args.task, args.out):
+        ap.error("--model, --input, --task and --out are required (or --check-grad alone)")
 
     config, w = load_model(args.model)
     bos = 5 if config["vocab"] == "dna" else 256
     records = read_fasta(args.input) if config["vocab"] == "dna" else read_text(args.input)
     rows = []
     for _, ids in records:
+        if args.task == "mixer":
+            # Every stream row, <bos> included, in stream order.
+            rows.append(first_mixer([bos] + ids, config, w, args.check_grad))
+            continue
         hf, logits = forward([bos] + ids, config, w, args.check_grad)
         if args.task == "embed":
             rows.append(hf[1:].mean(dim=0, keepdim=True) if args.pool == "mean" else hf[1:])
@@ -332,7 +422,7 @@ def main():
             logp = torch.log_softmax(logits[:-1], dim=-1)
             rows.append(logp[torch.arange(len(ids)), torch.tensor(ids)])
     os.makedirs(args.out, exist_ok=True)
-    name = "embeddings.npy" if args.task == "embed" else "scores.npy"
+    name = {"embed": "embeddings.npy", "score": "scores.npy", "mixer": "mixer.npy"}[args.task]
     np.save(os.path.join(args.out, name), torch.cat(rows).numpy())
     return 0
 

@@ -1,6 +1,7 @@
 // The chunk chain of one head (memory/atlas.h): against a float64 transcription of MODEL.md that
-// sums the Omega loss literally over (t, i) pairs, and split at chunk boundaries with the state
-// packed and unpacked in between (what a rank hands the next) against one unbroken run.
+// sums the Omega loss literally over (t, i) pairs and calls nothing in memory/, and split at chunk
+// boundaries with the state packed and unpacked in between (what a rank hands the next) against one
+// unbroken run.
 #include "memory/atlas.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include "memory/newton_schulz.h"
 #include "tests/testing/close.h"
 #include "tests/unit/memory/atlas_inputs.h"
+#include "tests/unit/memory/literal_atlas.h"
 
 namespace ringmaster::memory {
 namespace {
@@ -23,49 +25,9 @@ void run(const Inputs& in, HeadState& state, int64_t begin, int64_t end, std::ve
   run_head(in.shape, state, make_run(in, begin, end, y), scratch);
 }
 
-// MODEL.md literally, in float64: L_C = sum_t sum_{i in window(t)} gamma_i |M(phi k_i) - v_i|^2.
-std::vector<double> reference(const Inputs& in) {
-  const AtlasShape& s = in.shape;
-  const int64_t hd = s.head_dim, dphi = s.d_phi(), n1 = s.memory_hidden * dphi,
-                n2 = hd * s.memory_hidden;
-  const MemoryDims dims = s.dims();
-  std::vector<double> w1(in.w1_init.begin(), in.w1_init.end()),
-      w2(in.w2_init.begin(), in.w2_init.end()), s1(w1.size(), 0.0), s2(w2.size(), 0.0);
-  std::vector<double> y(static_cast<size_t>(in.len * hd)), scratch;
-  auto phi = [&](int64_t t, int part) {
-    std::vector<float> f(static_cast<size_t>(dphi));
-    features(in.rows.data() + t * in.ld() + part * hd, 1, hd, hd, s.feature_degree, f.data());
-    return std::vector<double>(f.begin(), f.end());
-  };
-  for (int64_t c0 = 0, c = 0; c0 < in.len; c0 += s.chunk, ++c) {
-    const int64_t c1 = std::min(in.len, c0 + s.chunk);
-    for (int64_t t = c0; t < c1; ++t) {
-      const std::vector<double> u = phi(t, 0);
-      memory_read(w1.data(), w2.data(), dims, u.data(), 1, y.data() + t * hd, hd, scratch);
-    }
-    std::vector<double> g1(w1.size(), 0.0), g2(w2.size(), 0.0), p1(w1.size()), p2(w2.size());
-    for (int64_t t = c0; t < c1; ++t) {
-      for (int64_t i = std::max<int64_t>(0, t - s.omega_window + 1); i <= t; ++i) {
-        const std::vector<double> u = phi(i, 1);
-        const float* row = in.rows.data() + i * in.ld();
-        const std::vector<double> v(row + 2 * hd, row + 3 * hd);
-        const double gamma = row[3 * hd];
-        omega_gradient(w1.data(), w2.data(), dims, u.data(), v.data(), &gamma, 1, p1.data(),
-                       p2.data(), scratch);
-        for (int64_t j = 0; j < n1; ++j) g1[j] += p1[j];
-        for (int64_t j = 0; j < n2; ++j) g2[j] += p2[j];
-      }
-    }
-    const ChunkGates g = in.gates[static_cast<size_t>(c)];
-    for (int64_t j = 0; j < n1; ++j) s1[j] = g.mom * s1[j] + g1[j];
-    for (int64_t j = 0; j < n2; ++j) s2[j] = g.mom * s2[j] + g2[j];
-    newton_schulz5(s1.data(), s.memory_hidden, dphi, p1.data(), scratch);
-    newton_schulz5(s2.data(), hd, s.memory_hidden, p2.data(), scratch);
-    for (int64_t j = 0; j < n1; ++j) w1[j] = g.keep * w1[j] - g.lr * p1[j];
-    for (int64_t j = 0; j < n2; ++j) w2[j] = g.keep * w2[j] - g.lr * p2[j];
-  }
-  return y;
-}
+// MODEL.md literally, in float64, written independently of memory/ (literal_atlas.h):
+// L_C = sum_t sum_{i in window(t)} gamma_i |M(phi k_i) - v_i|^2, pair by pair.
+std::vector<double> reference(const Inputs& in) { return literal::chain(in); }
 
 class AtlasChain : public ::testing::TestWithParam<AtlasShape> {};
 

@@ -1,5 +1,5 @@
-// The hand-written Omega gradient (memory/omega.h) against central finite differences of the
-// loss in float64, and the float path against the float64 one.
+// The hand-written Omega gradient (memory/omega.h) against central finite differences of a loss
+// written independently in the test, in float64, and the float path against the float64 one.
 #include "memory/omega.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tests/testing/close.h"
+#include "tests/unit/memory/literal_atlas.h"
 
 namespace ringmaster::memory {
 namespace {
@@ -37,8 +38,16 @@ Problem make_problem(MemoryDims dims, int64_t n, uint32_t seed) {
   return p;
 }
 
+// The loss written afresh (literal_atlas.h), not memory/'s omega_loss: sum_i weight_i
+// |M(u_i) - v_i|^2.
 double loss(const Problem& p, const std::vector<double>& w1, const std::vector<double>& w2) {
-  return omega_loss(w1.data(), w2.data(), p.dims, p.u.data(), p.v.data(), p.weight.data(), p.n);
+  const literal::Dims d{p.dims.d_phi, p.dims.hidden, p.dims.d_v};
+  double sum = 0;
+  for (int64_t i = 0; i < p.n; ++i) {
+    const std::vector<double> u(p.u.begin() + i * d.d_phi, p.u.begin() + (i + 1) * d.d_phi);
+    sum += literal::loss_term(w1, w2, d, u, p.v.data() + i * d.d_v, p.weight[i]);
+  }
+  return sum;
 }
 
 using testing::all_close;
@@ -67,8 +76,20 @@ TEST_P(OmegaGradient, MatchesFiniteDifferences) {
     }
     return g;
   };
-  EXPECT_TRUE(all_close(g1, numeric(p.w1, p.w2, true), 1e-7));
-  EXPECT_TRUE(all_close(g2, numeric(p.w1, p.w2, false), 1e-7));
+  const std::vector<double> n1 = numeric(p.w1, p.w2, true), n2 = numeric(p.w1, p.w2, false);
+  EXPECT_TRUE(all_close(g1, n1, 1e-7));
+  EXPECT_TRUE(all_close(g2, n2, 1e-7));
+
+  // The literal chain's own gradient (literal_atlas.h) passes the same check, so the chain test
+  // in atlas_test.cc rests on finite differences, not on memory/.
+  std::vector<double> l1(g1.size(), 0.0), l2(g2.size(), 0.0);
+  const literal::Dims d{dims.d_phi, dims.hidden, dims.d_v};
+  for (int64_t i = 0; i < p.n; ++i) {
+    const std::vector<double> u(p.u.begin() + i * d.d_phi, p.u.begin() + (i + 1) * d.d_phi);
+    literal::add_gradient(p.w1, p.w2, d, u, p.v.data() + i * d.d_v, p.weight[i], l1, l2);
+  }
+  EXPECT_TRUE(all_close(l1, n1, 1e-7));
+  EXPECT_TRUE(all_close(l2, n2, 1e-7));
 
   // The float path stays within float rounding of the float64 one.
   auto to_float = [](const std::vector<double>& x) {
