@@ -44,15 +44,38 @@ function(ringmaster_add_library name)
 endfunction()
 
 # ringmaster_add_test(NAME SOURCES ... DEPS ... LABELS ...): a gtest binary whose cases ctest
-# discovers, each carrying LABELS (unit, reference, integration, gpu).
+# discovers, each carrying LABELS (unit, reference, integration, gpu). The cases of a
+# parameterised suite instantiated under the name Matrix (INSTANTIATE_TEST_SUITE_P(Matrix, ...):
+# the P x plan x task sweeps) carry the label matrix too; scripts/test runs them in the Release
+# stage only (the sanitizer stages run -LE matrix). gtest_discover_tests cannot give some cases a
+# second label (a list value does not survive its PROPERTIES), so a script ctest includes after the
+# discovered tests adds it to the names in the discovery's TEST_LIST that start with "Matrix/".
+#
+# REFERENCE_CASES <gtest filter>: the cases it matches (those that run the PyTorch model) are
+# labelled reference instead of LABELS, so `ctest -L unit` never starts Python.
 function(ringmaster_add_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS;PROPERTIES" ${ARGN})
+  cmake_parse_arguments(ARG "" "REFERENCE_CASES" "SOURCES;DEPS;LABELS;PROPERTIES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock
                         ringmaster_warnings)
   target_compile_definitions(${name} PRIVATE
     RINGMASTER_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   include(GoogleTest)
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${ARG_LABELS}" ${ARG_PROPERTIES})
+  if(ARG_REFERENCE_CASES)
+    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 TEST_LIST ${name}_TESTS
+      TEST_FILTER "-${ARG_REFERENCE_CASES}" PROPERTIES LABELS "${ARG_LABELS}" ${ARG_PROPERTIES})
+    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 TEST_LIST ${name}_REFERENCE_TESTS
+      TEST_FILTER "${ARG_REFERENCE_CASES}" PROPERTIES LABELS reference ${ARG_PROPERTIES})
+  else()
+    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 TEST_LIST ${name}_TESTS
+      PROPERTIES LABELS "${ARG_LABELS}" ${ARG_PROPERTIES})
+  endif()
+  set(matrix_script ${CMAKE_CURRENT_BINARY_DIR}/${name}_matrix_labels.cmake)
+  file(WRITE ${matrix_script}
+    "set(_rm_matrix \${${name}_TESTS})\n"
+    "list(FILTER _rm_matrix INCLUDE REGEX \"^Matrix/\")\n"
+    "if(_rm_matrix)\n"
+    "  set_tests_properties(\${_rm_matrix} PROPERTIES LABELS \"${ARG_LABELS};matrix\")\n"
+    "endif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${matrix_script})
 endfunction()

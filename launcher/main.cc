@@ -150,8 +150,13 @@ int rank_hint_from_environment() {
 }
 
 // RINGMASTER_TESTING_SILENT_RANK=<rank>: the fault injection of the per-step deadline test (a
-// worker that heartbeats but never sends its blocks; worker/worker.h). -1 when unset or not a rank.
+// worker that heartbeats but never sends its blocks; worker/worker.h). -1 when unset or not a rank,
+// and always -1 outside test builds (CMake option RINGMASTER_TESTING_FAULTS): the product never
+// reads the variable.
 int testing_silent_rank_from_environment() {
+#ifndef RINGMASTER_HAVE_TESTING_FAULTS
+  return -1;
+#else
   const char* value = std::getenv("RINGMASTER_TESTING_SILENT_RANK");
   if (value == nullptr || *value == '\0') return -1;
   char* end = nullptr;
@@ -159,6 +164,7 @@ int testing_silent_rank_from_environment() {
   if (*end == '\0' && rank >= 0 && rank < proto::kMaxWorld) return static_cast<int>(rank);
   spdlog::warn("ignoring RINGMASTER_TESTING_SILENT_RANK='{}': not a rank", value);
   return -1;
+#endif
 }
 
 // This process's rank among the workers on its host, from the first of LOCAL_RANK, SLURM_LOCALID

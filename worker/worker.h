@@ -36,8 +36,9 @@ struct WorkerOptions {
   // OMPI_COMM_WORLD_LOCAL_RANK): picks its GPU for the nccl data plane.
   int local_rank = 0;
   bool handle_signals = true;
-  // Tests only (RINGMASTER_TESTING_SILENT_RANK): if this worker is assigned this rank, its
-  // data-plane sends are dropped while heartbeats go on, the silent peer of RELIABILITY.md R4.
+  // Tests only (RINGMASTER_TESTING_SILENT_RANK, read in builds with RINGMASTER_TESTING_FAULTS):
+  // if this worker is assigned this rank, its data-plane sends are dropped while heartbeats go
+  // on, the silent peer of RELIABILITY.md R4.
   int testing_silent_rank = -1;  // -1: none
 };
 

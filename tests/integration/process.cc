@@ -221,22 +221,6 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-double time_slack() {
-  if (const char* value = std::getenv("RINGMASTER_TEST_TIME_SLACK"); value && *value) {
-    char* end = nullptr;
-    const double slack = std::strtod(value, &end);
-    if (*end == '\0' && slack >= 1.0) return slack;
-  }
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  return 3.0;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-  return 3.0;
-#endif
-#endif
-  return 1.0;
-}
-
 Coordinator start_coordinator(const std::string& token, int workers, const std::string& out,
                               const CheckJob& job, std::vector<std::string> extra) {
   const std::string dead_after_ms = std::to_string(static_cast<int>(1000 * time_slack()));

@@ -25,6 +25,7 @@
 #include "attention/check_job.h"
 #include "core/status.h"
 #include "tests/testing/temp_dir.h"  // TempDir, which every integration test uses
+#include "tests/testing/time_slack.h"
 
 namespace ringmaster::testing {
 
@@ -89,11 +90,9 @@ bool have_ucx();
 
 double seconds_since(std::chrono::steady_clock::time_point start);
 
-// How much longer than in a plain build timing bounds may be: RINGMASTER_TEST_TIME_SLACK when
-// set, else 3 in a sanitizer build (ASan, TSan: several times slower on 2 shared cores), else 1.
-// Scales the test's own bounds, and the one knob that a starved process trips over: the dead
-// deadline start_coordinator gives (a TSan worker's heartbeat thread can stall past 1 s).
-double time_slack();
+// time_slack() (tests/testing/time_slack.h) scales the test's own bounds, and the one knob that a
+// starved process trips over: the dead deadline start_coordinator gives (a TSan worker's heartbeat
+// thread can stall past 1 s).
 
 // A `ringmaster coordinator` started as a cluster script would, on 127.0.0.1 with an ephemeral
 // port and test knobs (heartbeat 200 ms, dead after 1 s times time_slack() unless `extra` sets

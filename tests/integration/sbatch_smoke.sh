@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs scripts/cluster/ringmaster.sbatch as SLURM would, with stand-ins for srun and scontrol:
 # srun starts --ntasks copies of its command with SLURM_PROCID set and fails if any does, so the
-# script's real logic (token, coordinator, port file, workers, exit code) runs unchanged.
+# script's real logic (token, coordinator, port file, workers, exit code) runs unchanged. The
+# output is compared with a one-worker `ringmaster run` of the same job.
 # Usage: sbatch_smoke.sh <ringmaster binary>
 set -euo pipefail
 binary=$1
@@ -42,9 +43,28 @@ run() {
     OUT="$work/out.npy" timeout 120 bash "$root/scripts/cluster/ringmaster.sbatch" "${@:2}"
 }
 
-# Two workers, a small causal job: success and an output file.
-run 2 --tokens 512 --heads 2 --kv-heads 1 --head-dim 16 --plan zigzag
+# Two workers, a small causal job: success, and the same output as `ringmaster run` of the same
+# job with one worker (same shape, finite, every element within 1e-6 + 1e-5 |ref|, the tolerance
+# of the integration tests' matches_reference).
+job=(--tokens 512 --heads 2 --kv-heads 1 --head-dim 16 --plan zigzag)
+run 2 "${job[@]}"
 [[ -s "$work/out.npy" ]] || { echo "no output file"; exit 1; }
+"$binary" --log-level warn run --workers 1 --out "$work/ref.npy" "${job[@]}" >/dev/null
+/usr/bin/python3 - "$work/out.npy" "$work/ref.npy" <<'PY'
+import sys
+import numpy as np
+got, want = np.load(sys.argv[1]), np.load(sys.argv[2]).astype(np.float64)
+if got.shape != want.shape or got.size == 0:
+    sys.exit(f"shape {got.shape}, one worker gave {want.shape}")
+if not (np.isfinite(got).all() and np.isfinite(want).all()):
+    sys.exit("non-finite values in the output")
+err = np.abs(got.astype(np.float64) - want)
+bad = np.argwhere(err > 1e-6 + 1e-5 * np.abs(want))
+if bad.size:
+    i = tuple(bad[0])
+    sys.exit(f"{len(bad)} elements differ from the one-worker run; first at {i}: "
+             f"{got[i]} vs {want[i]}")
+PY
 
 # A bad job flag: the coordinator's usage code (2) comes back as the script's exit code.
 rm -f "$work/out.npy"

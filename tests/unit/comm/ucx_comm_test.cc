@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/testing/time_slack.h"
 #include "tests/unit/comm/comm_test_util.h"
 #include "tests/unit/comm/ucx_pair.h"
 
@@ -23,6 +24,9 @@ extern char** environ;
 
 namespace ringmaster::comm {
 namespace {
+
+using ringmaster::testing::slack;
+using ringmaster::testing::time_slack;
 
 TEST(UcsStatus, ConvertsByKindAndNamesThePlace) {
   EXPECT_TRUE(ucs_status(UCS_OK).ok());
@@ -123,7 +127,9 @@ TEST(UcxComm, ClosingIsQuickTogetherAndBoundedBesideAnIdlePeer) {
       std::printf("closing %s (transports '%s'): %.1f ms\n",
                   together ? "together" : "beside an idle peer", transports,
                   std::chrono::duration<double, std::milli>(took).count());
-      EXPECT_LT(took, together ? kUcxCloseTimeout / 2 : kUcxCloseTimeout + kUcxCloseTimeout / 2);
+      EXPECT_LT(took,
+                slack(std::chrono::duration_cast<std::chrono::milliseconds>(
+                    together ? kUcxCloseTimeout / 2 : kUcxCloseTimeout + kUcxCloseTimeout / 2)));
       testing::destroy_group(*group);
     }
   }
@@ -262,7 +268,7 @@ TEST_P(UcxTwoProcess, KilledPeerIsUnavailable) {
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(status.code(), StatusCode::kUnavailable) << status.to_string();
   EXPECT_NE(status.message().find("rank 1 failed"), std::string::npos) << status.to_string();
-  EXPECT_LT(detect_ms, 5000.0);
+  EXPECT_LT(detect_ms, 5000.0 * time_slack());
   RecordProperty("detect_ms", std::to_string(static_cast<int>(detect_ms)));
   std::printf("peer failure detected after %.1f ms: %s\n", detect_ms, status.to_string().c_str());
   // Sends to the dead peer fail too, and closing does not hang.
@@ -272,7 +278,8 @@ TEST_P(UcxTwoProcess, KilledPeerIsUnavailable) {
   const auto close_start = std::chrono::steady_clock::now();
   comm_.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - close_start,
-            kUcxCloseTimeout + std::chrono::seconds(1));
+            slack(std::chrono::duration_cast<std::chrono::milliseconds>(kUcxCloseTimeout +
+                                                                        std::chrono::seconds(1))));
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, UcxTwoProcess,

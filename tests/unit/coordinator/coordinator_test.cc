@@ -23,6 +23,7 @@
 #include "proto/handshake.h"
 #include "tests/testing/job_specs.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/time_slack.h"
 #include "worker/worker.h"
 
 namespace ringmaster::coordinator {
@@ -62,13 +63,16 @@ class RunningCoordinator {
       outcome_.set_value(run_coordinator(token_, options));
     });
     auto port = port_promise_.get_future();
-    if (port.wait_for(10s) == std::future_status::ready) port_ = port.get();
+    if (port.wait_for(ringmaster::testing::slack(10s)) == std::future_status::ready) {
+      port_ = port.get();
+    }
     result_ = outcome_.get_future();
   }
   ~RunningCoordinator() { thread_.join(); }
   uint16_t port() const { return port_; }
   // The outcome, or a deadline_exceeded Status if it did not finish in time.
   Status outcome(std::chrono::milliseconds timeout = 10s) {
+    timeout = ringmaster::testing::slack(timeout);
     if (result_.wait_for(timeout) != std::future_status::ready) {
       return deadline_exceeded("coordinator still running");
     }
@@ -105,8 +109,10 @@ class RawClient {
     RM_CHECK(frame.ok());
     send_bytes(frame->data(), frame->size());
   }
-  // True when the peer closes the connection within `timeout` (frames before that are dropped).
+  // True when the peer closes the connection within `timeout` times time_slack() (frames before
+  // that are dropped).
   bool closed_within(std::chrono::milliseconds timeout) {
+    timeout = ringmaster::testing::slack(timeout);
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     char buf[4096];
     for (;;) {
@@ -119,8 +125,10 @@ class RawClient {
       if (n <= 0) return true;
     }
   }
-  // The next frame of `type`, skipping heartbeats; nullopt on close or after `timeout`.
+  // The next frame of `type`, skipping heartbeats; nullopt on close or after `timeout` times
+  // time_slack().
   std::optional<proto::Frame> next(proto::MessageType type, std::chrono::milliseconds timeout) {
+    timeout = ringmaster::testing::slack(timeout);
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       std::array<std::byte, proto::kFrameHeaderBytes> header{};
@@ -274,7 +282,7 @@ TEST_F(CoordinatorTest, SilentWorkerIsDeclaredDead) {
   EXPECT_EQ(outcome.code(), StatusCode::kUnavailable) << outcome.to_string();
   EXPECT_NE(outcome.message().find("missed heartbeats"), std::string::npos);
   // Dead after 400 ms, checked every 50 ms; the abort then flushes within 500 ms.
-  EXPECT_LT(took, 1500ms);
+  EXPECT_LT(took, ringmaster::testing::slack(1500ms));
   EXPECT_TRUE(fake.next(proto::MessageType::kAbort, 1s).has_value());
 }
 

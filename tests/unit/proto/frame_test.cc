@@ -102,12 +102,12 @@ TEST(Frame, RefusesGarbageAndDeepNesting) {
   EXPECT_FALSE(parse_payload(garbage, hello, MessageType::kHello).ok());
 
   // An unknown field holding groups nested 10 000 deep (CVE-2024-7254's shape): start-group
-  // tags of field 15 (wire type 3), never closed. The recursion limit stops the parser.
+  // tags of field 15 (wire type 3), each closed by its end-group tag (wire type 4), so the input
+  // is well formed and not truncated: only the recursion limit can refuse it.
   std::vector<std::byte> nested;
   for (int i = 0; i < 10000; ++i) nested.push_back(std::byte{(15 << 3) | 3});
-  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10000; ++i) nested.push_back(std::byte{(15 << 3) | 4});
   EXPECT_FALSE(parse_payload(nested, hello, MessageType::kHello).ok());
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50));
 
   // Nesting within the limit but closed properly parses (the unknown field is kept).
   std::vector<std::byte> shallow;
