@@ -322,12 +322,34 @@ void JobRunner::on_worker_error(int id, Session& session, const proto::Frame& fr
   // Reports after the first are usually its consequences (a silent rank's neighbour times out
   // first, the ranks waiting on that neighbour next): the first one decides.
   if (reported_error_) return;
-  (void)id;
   reported_error_ = reported;
+  reported_session_ = id;
   attribution_timer_.expires_after(knobs_.attribution_window);
   attribution_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec && reported_error_) attempt_failed(*reported_error_, -1);
+    if (!ec && reported_error_) attribute_reported_error();
   });
+}
+
+void JobRunner::attribute_reported_error() {
+  const Status reported = *reported_error_;
+  const bool peer_failure = reported.code() == StatusCode::kUnavailable ||
+                            reported.code() == StatusCode::kDeadlineExceeded ||
+                            reported.code() == StatusCode::kCancelled;
+  const bool spare_waiting =
+      std::any_of(sessions_.begin(), sessions_.end(), [](const auto& entry) {
+        return entry.second.worker >= 0 && entry.second.rank < 0;
+      });
+  auto it = sessions_.find(reported_session_);
+  if (peer_failure || !spare_waiting || restarts_left_ <= 0 || it == sessions_.end() ||
+      it->second.rank < 0) {
+    return attempt_failed(reported, -1);
+  }
+  // Fenced as a silent worker is: its connection closes now, so it leaves and cannot rejoin.
+  Session session = std::move(it->second);
+  sessions_.erase(it);
+  monitor_.forget(reported_session_);
+  session.connection->close(reported);
+  attempt_failed(reported, session.rank);
 }
 
 void JobRunner::on_closed(int id, const Status& reason) {

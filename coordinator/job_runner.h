@@ -120,9 +120,14 @@ class JobRunner {
   void assign_and_start();
   // Sends every ranked session its Assignment for epoch_; phase_ becomes kRunning.
   void send_assignments();
-  // A failed attempt: restart it (fencing `lost`, a session id or -1) while restarts and spares
-  // last; otherwise fail the job with `reason`.
-  void attempt_failed(Status reason, int lost);
+  // A failed attempt: restart it while restarts last, a spare taking `vacant_rank` (-1: every
+  // rank keeps its worker); otherwise, or with no spare for the vacant rank, fail the job.
+  void attempt_failed(Status reason, int vacant_rank);
+  // The attribution window passed with reported_error_ the first report. A worker's own failure
+  // (not a peer's: unavailable, deadline exceeded, cancelled) would repeat in the next attempt,
+  // so while a spare stands by the reporter is fenced and the spare takes its rank; otherwise
+  // the attempt restarts with the same workers.
+  void attribute_reported_error();
   // Drops a message of an older attempt; true when it was one.
   bool stale(const Session& session, uint32_t epoch, const char* what) const;
   void tick();
@@ -158,6 +163,7 @@ class JobRunner {
 
   // A worker's Error waiting for attribution_window to see whether another worker died first.
   std::optional<Status> reported_error_;
+  int reported_session_ = -1;  // the session that sent reported_error_
   boost::asio::steady_timer join_timer_;
   boost::asio::steady_timer tick_timer_;
   boost::asio::steady_timer attribution_timer_;
