@@ -470,5 +470,111 @@ TEST(RankHints, OpenMpiAndTorchrunVariablesPickTheRank) {
   EXPECT_TRUE(same.ok()) << same.to_string();
 }
 
+// A worker that fails (reports an error and stays up, not killed) under --max-restarts 1 with a
+// spare: README's recovery says a failing worker costs one restart and a spare takes its rank.
+// No test hook: the processes are started as a cluster script would, in different directories,
+// with the model given as a relative path. In the failing worker's directory the weights are a
+// FIFO, so its load blocks in open() until the spare has joined; the test then opens the FIFO
+// (the load fails: "not a regular file") after renaming truncated weights over it, so every
+// later load of that worker fails too.
+TEST_F(CoverageEnv, FailingWorkerIsReplacedByASpare) {
+  if (!have_ucx()) GTEST_SKIP() << "two workers need UCX";
+  TempDir dir;
+  const fs::path good = dir.path() / "good", bad = dir.path() / "bad";
+  fs::create_directories(good);
+  fs::create_directories(bad / "model");
+  fs::copy(job_env("causal"), good / "model");
+  fs::copy_file(job_env("in.fa"), good / "in.fa");
+  fs::copy_file(good / "model/config.json", bad / "model/config.json");
+  const fs::path fifo = bad / "model/weights.safetensors";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  fs::copy_file(good / "model/weights.safetensors", bad / "truncated");
+  fs::resize_file(bad / "truncated", 1000);
+
+  // The fault-free bytes: the same job through `ringmaster run`.
+  std::string output;
+  ASSERT_EQ(run_model_job((good / "model").string(), (good / "in.fa").string(), "score", 2,
+                          dir.file("clean"), {"--plan", "zigzag", "--quiet"}, &output),
+            0)
+      << output;
+
+  const std::map<std::string, std::string> env = {{"RINGMASTER_TOKEN", kToken},
+                                                  {"SLURM_PROCID", ""},
+                                                  {"OMPI_COMM_WORLD_RANK", ""},
+                                                  {"RANK", ""}};
+  auto in_dir = [&](const fs::path& cwd, std::vector<std::string> args) {
+    args.insert(args.begin(), {"/usr/bin/env", "-C", cwd.string(), ringmaster_binary()});
+    auto process = Process::start(args, env);
+    RM_CHECK(process.ok()) << process.status().to_string();
+    return std::move(process).value();
+  };
+  const std::string dead_after = std::to_string(static_cast<int>(3000 * time_slack()));
+  auto coordinator = in_dir(good, {"coordinator",
+                                   "--listen",
+                                   "127.0.0.1:0",
+                                   "--workers",
+                                   "2",
+                                   "--model",
+                                   "model",
+                                   "--input",
+                                   "in.fa",
+                                   "--task",
+                                   "score",
+                                   "--plan",
+                                   "zigzag",
+                                   "--quiet",
+                                   "--out",
+                                   dir.file("out"),
+                                   "--max-restarts",
+                                   "1",
+                                   "--spares",
+                                   "1",
+                                   "--heartbeat-ms",
+                                   "200",
+                                   "--dead-after-ms",
+                                   dead_after});
+  ASSERT_TRUE(coordinator->wait_for_output("listening on", milliseconds(10000)))
+      << coordinator->output();
+  const std::string address = listening_address(coordinator->output());
+  const std::vector<std::string> worker = {
+      "worker", "--coordinator",        address, "--abort-grace-ms",
+      "2000",   "--connect-timeout-ms", "10000"};
+  auto with_hint = [&](int rank) {
+    std::vector<std::string> args = worker;
+    args.insert(args.end(), {"--rank-hint", std::to_string(rank)});
+    return args;
+  };
+  auto w0 = in_dir(good, with_hint(0));
+  auto w1 = in_dir(bad, with_hint(1));
+  ASSERT_TRUE(coordinator->wait_for_output("workers joined", milliseconds(20000)))
+      << coordinator->output();
+  auto spare = in_dir(good, worker);
+  ASSERT_TRUE(coordinator->wait_for_output("as a spare", milliseconds(20000)))
+      << coordinator->output();
+
+  // Rank 1 waits in open() on the FIFO; there is no event for a FIFO reader arriving, so poll.
+  int fd = -1;
+  const auto deadline = std::chrono::steady_clock::now() + milliseconds(20000);
+  while (fd < 0 && std::chrono::steady_clock::now() < deadline) {
+    fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // ENXIO until the reader is there
+    if (fd < 0) std::this_thread::sleep_for(milliseconds(10));
+  }
+  fs::rename(bad / "truncated", fifo);
+  if (fd >= 0) ::close(fd);
+  ASSERT_TRUE(w1->wait_for_output("failed", milliseconds(20000))) << w1->output();
+
+  const std::optional<int> code = coordinator->wait_for_exit(milliseconds(60000));
+  ASSERT_TRUE(code.has_value()) << coordinator->output();
+  const std::string log = coordinator->output();
+  EXPECT_EQ(*code, 0) << log << "\n--- failing worker:\n" << w1->output();
+  EXPECT_NE(log.find("restarting as attempt 1"), std::string::npos) << log;
+  EXPECT_NE(log.find("taking over"), std::string::npos) << log;
+  EXPECT_NE(spare->output().find("assigned rank 1 of 2"), std::string::npos) << spare->output();
+  const std::string clean = read_bytes(dir.file("clean/scores.npy"));
+  EXPECT_FALSE(clean.empty());
+  EXPECT_TRUE(clean == read_bytes(dir.file("out/scores.npy")))
+      << "output differs from the fault-free run's bytes";
+}
+
 }  // namespace
 }  // namespace ringmaster::testing
