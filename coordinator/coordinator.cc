@@ -43,6 +43,12 @@ StatusOr<JobParts> prepare_model_job(pb::JobSpec& job, std::unique_ptr<ModelJobI
   summary.records = stream.num_records();
   summary.tokens = stream.num_tokens();
   summary.input_tokens = stream.num_input_tokens();
+  // Logged before the spec (and its summary) moves into the output.
+  spdlog::info(
+      "job {}: {} records, {} tokens, plan {} aligned to {} tokens, about {} MiB on the "
+      "busiest rank",
+      job.job_id(), stream.num_records(), stream.num_tokens(), summary.plan, job.plan_align(),
+      inputs->busiest_rank_memory().total_bytes >> 20);
   JobParts parts;
   RM_ASSIGN_OR_RETURN(parts.output, make_model_output(std::move(spec)));
   const ModelJobInputs* source = inputs.get();
@@ -51,11 +57,6 @@ StatusOr<JobParts> prepare_model_job(pb::JobSpec& job, std::unique_ptr<ModelJobI
   };
   parts.progress = job.quiet() ? ProgressMode::kNone : ProgressMode::kAuto;
   for (int r = 0; r < job.world(); ++r) parts.rank_tokens.push_back(inputs->plan().num_local(r));
-  spdlog::info(
-      "job {}: {} records, {} tokens, plan {} aligned to {} tokens, about {} MiB on the "
-      "busiest rank",
-      job.job_id(), stream.num_records(), stream.num_tokens(), summary.plan, job.plan_align(),
-      inputs->busiest_rank_memory().total_bytes >> 20);
   return parts;
 }
 

@@ -255,5 +255,33 @@ TEST(ModelJobOutputs, MaxTokensRefusesALongerInputAndWritesNothing) {
   EXPECT_EQ(code, 0) << output;
 }
 
+// Negative control for ModelJob.MatchesReference: the same job on a copy of the causal model whose
+// window block is one token wider (config.json only) fails the same comparison.
+TEST(ModelJobOutputs, NegativeControlWindowOffByOneFailsTheComparison) {
+  if (!have_ucx()) GTEST_SKIP() << "more than one worker needs UCX";
+  ModelJobEnv& env = ModelJobEnv::get();
+  TempDir dir;
+  const std::string model = dir.file("model");
+  std::filesystem::copy(env.causal_model(), model);
+  std::ifstream in(model + "/config.json");
+  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string window = "\"window\": 24";
+  const size_t at = config.find(window);
+  ASSERT_NE(at, std::string::npos) << config;
+  config.replace(at, window.size(), "\"window\": 25");
+  write_text(model + "/config.json", config);
+  std::string output;
+  ASSERT_EQ(run_command({ringmaster_binary(), "run", "--model", model, "--input", env.input(),
+                         "--task", "score", "--workers", "2", "--plan", "zigzag", "--quiet",
+                         "--out", dir.file("out")},
+                        &output),
+            0)
+      << output;
+  const double error =
+      relative_error(load(dir.file("out/scores.npy")), load(env.reference("causal_score")));
+  std::printf("window 25 instead of 24: relative error %.3g\n", error);
+  EXPECT_GT(error, kTolerance) << "the comparison did not notice";
+}
+
 }  // namespace
 }  // namespace ringmaster::testing

@@ -172,5 +172,26 @@ TEST(AtlasMixer, PlanThatCutsAChunkIsAnError) {
   EXPECT_NE(got.status().to_string().find("align"), std::string::npos) << got.status().to_string();
 }
 
+// Negative control for EveryPlanAndWorkerCountMatchesOneRank: one gate bias (the lr gate of head
+// 1) moved by 1e-3 on the ranks' side only, and the same comparison at 1e-6 fails.
+TEST(AtlasMixer, NegativeControlOneGateBiasOffFailsTheComparison) {
+  const MixerSetup setup = make_setup(kShape, 5);
+  MixerSetup changed = setup;
+  changed.weights.b_gates = setup.weights.b_gates.clone();
+  changed.weights.b_gates.data<float>()[kHeads + 1] += 1e-3f;
+  const std::vector<int64_t> lengths{130, 1, 77, 9, 250};
+  const std::vector<float> h = random_rows(467, 2);
+  auto want = run_mixer(setup, lengths, h, PlanKind::kContiguous, 1, kShape.chunk, 2);
+  ASSERT_TRUE(want.ok()) << want.status().to_string();
+  auto same = run_mixer(setup, lengths, h, PlanKind::kZigzag, 2, kShape.chunk);
+  ASSERT_TRUE(same.ok()) << same.status().to_string();
+  EXPECT_LE(relative_error(*same, *want), 1e-6);
+  auto got = run_mixer(changed, lengths, h, PlanKind::kZigzag, 2, kShape.chunk);
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  const double error = relative_error(*got, *want);
+  std::printf("atlas mixer, one gate bias + 1e-3: relative error %.3g\n", error);
+  EXPECT_GT(error, 1e-6) << "the comparison did not notice";
+}
+
 }  // namespace
 }  // namespace ringmaster::model
