@@ -25,6 +25,7 @@
 
 #include "io/npy.h"
 #include "tests/integration/process.h"
+#include "tests/testing/close.h"
 
 namespace ringmaster::testing {
 namespace {
@@ -104,43 +105,6 @@ std::vector<double> load(const std::string& path) {
   return values.ok() ? *values : std::vector<double>{};
 }
 
-// MODEL.md's relative error max |got - want| / max |want| <= tolerance, where a size mismatch,
-// an empty array, or a NaN or infinity on either side is a failure (never a score of 0).
-::testing::AssertionResult close_to(const std::vector<double>& got, const std::vector<double>& want,
-                                    double tolerance) {
-  if (got.size() != want.size() || want.empty()) {
-    return ::testing::AssertionFailure()
-           << "sizes differ or are empty: " << got.size() << " vs " << want.size();
-  }
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (!std::isfinite(got[i]) || !std::isfinite(want[i])) {
-      return ::testing::AssertionFailure()
-             << "element " << i << " is not finite: " << got[i] << " vs " << want[i];
-    }
-    diff = std::max(diff, std::abs(got[i] - want[i]));
-    scale = std::max(scale, std::abs(want[i]));
-  }
-  const double error = scale > 0 ? diff / scale : diff;
-  if (!(error <= tolerance)) {
-    return ::testing::AssertionFailure() << "relative error " << error << " exceeds " << tolerance;
-  }
-  return ::testing::AssertionSuccess() << "relative error " << error;
-}
-
-// The helper itself: NaN, infinity, size mismatch and a real difference all fail.
-TEST(CloseTo, FailsOnNaNInfinitySizeAndDifference) {
-  const std::vector<double> want = {1.0, -2.0, 0.5};
-  EXPECT_TRUE(close_to(want, want, kTolerance));
-  EXPECT_FALSE(close_to({1.0, NAN, 0.5}, want, kTolerance));
-  EXPECT_FALSE(close_to({NAN, NAN, NAN}, want, kTolerance));
-  EXPECT_FALSE(close_to(want, {1.0, -2.0, NAN}, kTolerance));
-  EXPECT_FALSE(close_to({1.0, INFINITY, 0.5}, want, kTolerance));
-  EXPECT_FALSE(close_to({1.0, -2.0}, want, kTolerance));
-  EXPECT_FALSE(close_to({}, {}, kTolerance));
-  EXPECT_FALSE(close_to({1.0, -2.0, 0.501}, want, kTolerance));
-}
-
 // --- fit, atlas, Ulysses, bytes, stored dtypes: against the PyTorch model -------------------
 
 TEST_F(CoverageEnv, FitAndAtlasBlocksMatchReference) {
@@ -151,13 +115,13 @@ TEST_F(CoverageEnv, FitAndAtlasBlocksMatchReference) {
                           {"--plan", "zigzag", "--quiet"}, &output),
             0)
       << output;
-  EXPECT_TRUE(close_to(load(dir.file("score/scores.npy")),
+  EXPECT_TRUE(all_close(load(dir.file("score/scores.npy")),
                        load(cov("ref_fit_atlas_score/scores.npy")), kTolerance));
   ASSERT_EQ(run_model_job(cov("fit_atlas"), cov("in.fa"), "embed", 2, dir.file("embed"),
                           {"--plan", "contiguous", "--threads", "2", "--quiet"}, &output),
             0)
       << output;
-  EXPECT_TRUE(close_to(load(dir.file("embed/embeddings.npy")),
+  EXPECT_TRUE(all_close(load(dir.file("embed/embeddings.npy")),
                        load(cov("ref_fit_atlas_embed/embeddings.npy")), kTolerance));
 }
 
@@ -170,14 +134,14 @@ TEST_F(CoverageEnv, UlyssesModelJobMatchesReference) {
                           {"--context-parallel", "ulysses", "--quiet"}, &output),
             0)
       << output;
-  EXPECT_TRUE(close_to(load(dir.file("p2/scores.npy")),
+  EXPECT_TRUE(all_close(load(dir.file("p2/scores.npy")),
                        load(job_env("ref_causal_score/scores.npy")), kTolerance));
   ASSERT_EQ(
       run_model_job(job_env("causal"), job_env("in.fa"), "embed", 4, dir.file("p4"),
                     {"--context-parallel", "ulysses", "--plan", "contiguous", "--quiet"}, &output),
       0)
       << output;
-  EXPECT_TRUE(close_to(load(dir.file("p4/embeddings.npy")),
+  EXPECT_TRUE(all_close(load(dir.file("p4/embeddings.npy")),
                        load(job_env("ref_causal_embed/embeddings.npy")), kTolerance));
 }
 
@@ -192,7 +156,7 @@ TEST_F(CoverageEnv, BytesVocabularyTextJobMatchesReference) {
       << output;
   const std::vector<double> got = load(dir.file("out/scores.npy"));
   EXPECT_EQ(got.size(), 700u);  // one score per byte
-  EXPECT_TRUE(close_to(got, load(cov("ref_bytes_score/scores.npy")), kTolerance));
+  EXPECT_TRUE(all_close(got, load(cov("ref_bytes_score/scores.npy")), kTolerance));
   std::ifstream records(dir.file("out/records.tsv"));
   std::string header, first;
   std::getline(records, header);
@@ -227,12 +191,12 @@ TEST_F(CoverageEnv, InitBf16AndF16ModelsRunAndMatchReference) {
       run_model_job(cov("bf16"), cov("in.fa"), "embed", 2, dir.file("bf16"), {"--quiet"}, &output),
       0)
       << output;
-  EXPECT_TRUE(close_to(load(dir.file("bf16/embeddings.npy")),
+  EXPECT_TRUE(all_close(load(dir.file("bf16/embeddings.npy")),
                        load(cov("ref_bf16_embed/embeddings.npy")), kTolerance));
   ASSERT_EQ(
       run_model_job(cov("f16"), cov("in.fa"), "score", 3, dir.file("f16"), {"--quiet"}, &output), 0)
       << output;
-  EXPECT_TRUE(close_to(load(dir.file("f16/scores.npy")), load(cov("ref_f16_score/scores.npy")),
+  EXPECT_TRUE(all_close(load(dir.file("f16/scores.npy")), load(cov("ref_f16_score/scores.npy")),
                        kTolerance));
 }
 
@@ -290,8 +254,8 @@ TEST_F(CoverageEnv, PlanAlignMovesTheCutsNotTheOutput) {
   EXPECT_NE(plain_cuts, aligned_cuts) << "--plan-align did not move a cut";
   const std::vector<double> plain = load(dir.file("plain/scores.npy"));
   const std::vector<double> aligned = load(dir.file("aligned/scores.npy"));
-  EXPECT_TRUE(close_to(aligned, plain, 1e-6));
-  EXPECT_TRUE(close_to(aligned, load(job_env("ref_causal_score/scores.npy")), kTolerance));
+  EXPECT_TRUE(all_close(aligned, plain, 1e-6));
+  EXPECT_TRUE(all_close(aligned, load(job_env("ref_causal_score/scores.npy")), kTolerance));
 }
 
 // --- inspect ---------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // Negative controls for the whole-model exactness checks (issue 13): stack_reference_test
 // (attention, window, local), fit_mixer_test and atlas_stack_test compare P ranks with the
-// PyTorch model through harness::relative_error <= 1e-4. Each control here makes the model the
+// PyTorch model through testing::all_close at 1e-4. Each control here makes the model the
 // C++ side runs slightly wrong (a window off by one in its config, one weight, a FIT latent, an
 // ATLAS gate bias), keeps the reference on the original, and asserts that the same comparison
 // now fails; the unchanged model passes it in the same test, so the failure is the change's.
@@ -15,6 +15,9 @@
 #include "model/config.h"
 #include "model/init.h"
 #include "model/safetensors.h"
+#include "tests/testing/close.h"
+#include "tests/testing/model_configs.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/unit/model/stack_harness.h"
 
 namespace ringmaster::model {
@@ -26,17 +29,7 @@ using comm::PlanKind;
 constexpr double kTolerance = 1e-4;  // the checks' tolerance (MODEL.md, whole model)
 
 ModelConfig small_config(std::vector<BlockConfig> blocks) {
-  ModelConfig config;
-  config.d_model = 32;
-  config.n_heads = 4;
-  config.n_kv_heads = 2;
-  config.head_dim = 8;
-  config.mlp_hidden = 48;
-  config.norm_eps = 1e-5;
-  config.rope_theta = 10000.0;
-  config.causal = true;
-  config.blocks = std::move(blocks);
-  return config;
+  return ringmaster::testing::small_model_config(/*causal=*/true, std::move(blocks));
 }
 
 // Copies model `from` to `to`, with element `index` of tensor `name` moved by `delta`.
@@ -65,14 +58,8 @@ void copy_with_config(const std::string& from, const std::string& to, const Mode
   std::ofstream(to + "/config.json") << to_json(config);
 }
 
-class NegativeControl : public testing::Test {
+class NegativeControl : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ringmaster_negative_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Writes the model and the FASTA file, runs the reference once, and checks that the
   // unchanged model passes the comparison on `world` ranks.
@@ -81,28 +68,30 @@ class NegativeControl : public testing::Test {
     records_ = harness::make_records(lengths, dir_ + "/in.fa");
     want_ = harness::run_reference(model(), dir_ + "/in.fa", "embed", dir_ + "/ref");
     ASSERT_FALSE(want_.empty());
-    const double error = error_of(model());
-    std::printf("unchanged model: relative error %.3g\n", error);
-    ASSERT_LE(error, kTolerance);
+    const ringmaster::testing::Closeness error = error_of(model());
+    std::printf("unchanged model: relative error %.3g\n", error.rel);
+    ASSERT_TRUE(ringmaster::testing::within(error, kTolerance));
   }
 
   // The checks' comparison for the model in `dir`: zigzag, P = 2, aligned to 64.
-  double error_of(const std::string& dir) const {
+  ringmaster::testing::Closeness error_of(const std::string& dir) const {
     const harness::Outputs got = harness::run_model(dir, records_, PlanKind::kZigzag, 2, 64);
-    return harness::relative_error(got.embeddings, want_);
+    return ringmaster::testing::closeness(got.embeddings, want_);
   }
 
   // The comparison fails for the model in `dir`.
   void expect_fails(const std::string& dir, const char* what) const {
-    const double error = error_of(dir);
-    std::printf("%s: relative error %.3g\n", what, error);
-    EXPECT_GT(error, kTolerance) << what << ": the comparison did not notice";
+    const ringmaster::testing::Closeness error = error_of(dir);
+    std::printf("%s: relative error %.3g\n", what, error.rel);
+    EXPECT_FALSE(ringmaster::testing::within(error, kTolerance))
+        << what << ": the comparison did not notice";
   }
 
   std::string model() const { return dir_ + "/model"; }
   std::string file(const std::string& name) const { return dir_ + "/" + name; }
 
-  std::string dir_;
+  ringmaster::testing::TempDir temp_;
+  const std::string dir_ = temp_.path().string();
   harness::Records records_;
   std::vector<double> want_;
 };
