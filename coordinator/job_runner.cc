@@ -335,10 +335,9 @@ void JobRunner::attribute_reported_error() {
   const bool peer_failure = reported.code() == StatusCode::kUnavailable ||
                             reported.code() == StatusCode::kDeadlineExceeded ||
                             reported.code() == StatusCode::kCancelled;
-  const bool spare_waiting =
-      std::any_of(sessions_.begin(), sessions_.end(), [](const auto& entry) {
-        return entry.second.worker >= 0 && entry.second.rank < 0;
-      });
+  const bool spare_waiting = std::any_of(sessions_.begin(), sessions_.end(), [](const auto& entry) {
+    return entry.second.worker >= 0 && entry.second.rank < 0;
+  });
   auto it = sessions_.find(reported_session_);
   if (peer_failure || !spare_waiting || restarts_left_ <= 0 || it == sessions_.end() ||
       it->second.rank < 0) {

@@ -116,13 +116,13 @@ TEST_F(CoverageEnv, FitAndAtlasBlocksMatchReference) {
             0)
       << output;
   EXPECT_TRUE(all_close(load(dir.file("score/scores.npy")),
-                       load(cov("ref_fit_atlas_score/scores.npy")), kTolerance));
+                        load(cov("ref_fit_atlas_score/scores.npy")), kTolerance));
   ASSERT_EQ(run_model_job(cov("fit_atlas"), cov("in.fa"), "embed", 2, dir.file("embed"),
                           {"--plan", "contiguous", "--threads", "2", "--quiet"}, &output),
             0)
       << output;
   EXPECT_TRUE(all_close(load(dir.file("embed/embeddings.npy")),
-                       load(cov("ref_fit_atlas_embed/embeddings.npy")), kTolerance));
+                        load(cov("ref_fit_atlas_embed/embeddings.npy")), kTolerance));
 }
 
 // Global attention blocks spread by Ulysses all-to-all: 4 heads (2 kv heads) over 2 and 4 workers.
@@ -135,14 +135,14 @@ TEST_F(CoverageEnv, UlyssesModelJobMatchesReference) {
             0)
       << output;
   EXPECT_TRUE(all_close(load(dir.file("p2/scores.npy")),
-                       load(job_env("ref_causal_score/scores.npy")), kTolerance));
+                        load(job_env("ref_causal_score/scores.npy")), kTolerance));
   ASSERT_EQ(
       run_model_job(job_env("causal"), job_env("in.fa"), "embed", 4, dir.file("p4"),
                     {"--context-parallel", "ulysses", "--plan", "contiguous", "--quiet"}, &output),
       0)
       << output;
   EXPECT_TRUE(all_close(load(dir.file("p4/embeddings.npy")),
-                       load(job_env("ref_causal_embed/embeddings.npy")), kTolerance));
+                        load(job_env("ref_causal_embed/embeddings.npy")), kTolerance));
 }
 
 // A bytes model on a text file: every byte value (NUL, CR LF, non-UTF-8) is a token.
@@ -192,12 +192,12 @@ TEST_F(CoverageEnv, InitBf16AndF16ModelsRunAndMatchReference) {
       0)
       << output;
   EXPECT_TRUE(all_close(load(dir.file("bf16/embeddings.npy")),
-                       load(cov("ref_bf16_embed/embeddings.npy")), kTolerance));
+                        load(cov("ref_bf16_embed/embeddings.npy")), kTolerance));
   ASSERT_EQ(
       run_model_job(cov("f16"), cov("in.fa"), "score", 3, dir.file("f16"), {"--quiet"}, &output), 0)
       << output;
   EXPECT_TRUE(all_close(load(dir.file("f16/scores.npy")), load(cov("ref_f16_score/scores.npy")),
-                       kTolerance));
+                        kTolerance));
 }
 
 // --- determinism and --plan-align ------------------------------------------------------------

@@ -60,7 +60,6 @@ void copy_with_config(const std::string& from, const std::string& to, const Mode
 
 class NegativeControl : public ::testing::Test {
  protected:
-
   // Writes the model and the FASTA file, runs the reference once, and checks that the
   // unchanged model passes the comparison on `world` ranks.
   void prepare(const ModelConfig& config, const std::vector<int64_t>& lengths) {
