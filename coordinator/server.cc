@@ -4,6 +4,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "core/printable.h"
 #include "proto/convert.h"
 
 namespace ringmaster::coordinator {
@@ -122,8 +123,8 @@ void Server::on_accepted(tcp::socket socket) {
 void Server::refuse(uint64_t id, const Status& reason) {
   Pending& pending = pending_.at(id);
   const pb::Hello& hello = pending.handshake->hello();
-  spdlog::warn("refused {} (host '{}' pid {}): {}", pending.connection->peer_name(), hello.host(),
-               hello.pid(), reason.to_string());
+  spdlog::warn("refused {} (host '{}' pid {}): {}", pending.connection->peer_name(),
+               printable(hello.host()), hello.pid(), reason.to_string());
   // Telling the worker why lets it exit with the authentication code instead of retrying.
   if (pending.connection->send_message(proto::unauthenticated_error(reason.message())).ok()) {
     pending.connection->set_accepted(0);
@@ -154,8 +155,8 @@ void Server::on_frame(uint64_t id, proto::Frame frame) {
   const pb::Hello hello = pending.handshake->hello();
   pending.deadline->cancel();
   pending_.erase(it);
-  spdlog::info("authenticated {} (host '{}' pid {})", connection->peer_name(), hello.host(),
-               hello.pid());
+  spdlog::info("authenticated {} (host '{}' pid {})", connection->peer_name(),
+               printable(hello.host()), hello.pid());
   on_authenticated_(std::move(connection), hello);
 }
 

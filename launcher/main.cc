@@ -20,6 +20,7 @@
 #include "bench/ring_bench.h"
 #include "coordinator/coordinator.h"
 #include "core/logging.h"
+#include "core/printable.h"
 #include "io/atomic_file.h"
 #include "launcher/exit_codes.h"
 #include "launcher/job_flags.h"
@@ -277,6 +278,12 @@ int run_worker_command(const WorkerFlags& flags) {
   StatusOr<HostPort> target = parse_host_port(flags.coordinator);
   if (!target.ok()) {
     report(target.status());
+    return kExitUsage;
+  }
+  if (!flags.host.empty() && !is_safe_host_name(flags.host)) {
+    // The coordinator would refuse it (validate_hello); say so before trying.
+    report(invalid_argument("--host '" + printable(flags.host, 64) +
+                            "' has a character outside [A-Za-z0-9._:-]"));
     return kExitUsage;
   }
   StatusOr<proto::JobToken> token = job_token(flags.token_file);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 
+#include "core/printable.h"
 #include "proto/convert.h"
 #include "proto/validate.h"
 
@@ -176,7 +177,8 @@ void ControlClient::on_frame(proto::Frame frame) {
       const bool auth = error->code() == pb::ERROR_CODE_UNAUTHENTICATED;
       return finish(failed(
           Status(auth ? StatusCode::kFailedPrecondition : proto::from_pb_error(*error).code(),
-                 "the coordinator at " + target() + " refused this worker: " + error->message()),
+                 "the coordinator at " + target() + " refused this worker: " +
+                     printable(error->message(), proto::kMaxErrorMessageBytes)),
           auth));
     }
     default:
@@ -191,7 +193,7 @@ void ControlClient::finish(ConnectResult result) {
   if (!result.status.ok() && connection_) connection_->close(result.status);
   if (result.status.ok()) {
     spdlog::info("joined the coordinator at {} (job {}) after {} attempt(s)", target(),
-                 result.welcome.job_id(), attempts_);
+                 printable(result.welcome.job_id()), attempts_);
   }
   done_(std::move(result));
 }
