@@ -23,10 +23,11 @@ std::string endpoint_name(const tcp::socket& socket) {
 
 }  // namespace
 
-Server::Server(Strand strand, const proto::JobToken& token, ServerKnobs knobs,
+Server::Server(Strand strand, const proto::JobToken& token, std::string job_id, ServerKnobs knobs,
                AuthenticatedHandler on_authenticated)
     : strand_(strand),
       token_(token),
+      job_id_(std::move(job_id)),
       knobs_(knobs),
       on_authenticated_(std::move(on_authenticated)),
       acceptor_(strand),
@@ -97,7 +98,7 @@ void Server::on_accepted(tcp::socket socket) {
   const uint64_t id = next_id_++;
   Pending& pending = pending_[id];
   pending.connection = proto::Connection::make(std::move(socket), peer);
-  pending.handshake = std::make_unique<proto::ServerHandshake>(token_);
+  pending.handshake = std::make_unique<proto::ServerHandshake>(token_, job_id_);
   pending.deadline = std::make_unique<asio::steady_timer>(strand_, knobs_.auth_timeout);
   pending.deadline->async_wait([this, id](const boost::system::error_code& ec) {
     if (ec) return;

@@ -46,8 +46,9 @@ class Server {
   using AuthenticatedHandler =
       std::function<void(std::shared_ptr<proto::Connection> connection, const pb::Hello& hello)>;
 
-  // `token` must outlive the Server.
-  Server(Strand strand, const proto::JobToken& token, ServerKnobs knobs,
+  // `token` must outlive the Server. `job_id` is the job served, which both handshake proofs
+  // cover (proto/auth.h).
+  Server(Strand strand, const proto::JobToken& token, std::string job_id, ServerKnobs knobs,
          AuthenticatedHandler on_authenticated);
 
   // Binds and listens on host:port (port 0: an ephemeral port; see port()). Errors name the
@@ -74,6 +75,7 @@ class Server {
 
   Strand strand_;
   const proto::JobToken& token_;
+  std::string job_id_;
   ServerKnobs knobs_;
   AuthenticatedHandler on_authenticated_;
   boost::asio::ip::tcp::acceptor acceptor_;

@@ -266,6 +266,7 @@ struct WorkerFlags {
   std::string coordinator;
   std::string token_file;
   std::string host;
+  std::string job_id;  // empty: any job whose coordinator holds the token
   int rank_hint = -1;
   int local_rank = -1;  // -1: from the environment
   uint32_t connect_timeout_ms = 60000;
@@ -297,6 +298,7 @@ int run_worker_command(const WorkerFlags& flags) {
   options.rank_hint = flags.rank_hint >= 0 ? flags.rank_hint : rank_hint_from_environment();
   options.local_rank = flags.local_rank >= 0 ? flags.local_rank : local_rank_from_environment();
   options.host = flags.host;
+  options.job_id = flags.job_id;
   options.connect.connect_timeout = std::chrono::milliseconds(flags.connect_timeout_ms);
   options.abort_grace = std::chrono::milliseconds(flags.abort_grace_ms);
   options.testing_silent_rank = testing_silent_rank_from_environment();
@@ -374,6 +376,8 @@ int main(int argc, char** argv) {
                      "rank among this host's workers, which picks an nccl worker's GPU (default: "
                      "LOCAL_RANK, SLURM_LOCALID or OMPI_COMM_WORLD_LOCAL_RANK, else 0)");
   worker->add_option("--host", worker_flags.host, "this machine's name in logs and errors");
+  worker->add_option("--job-id", worker_flags.job_id,
+                     "join only the coordinator of this job (it proves its job id with the token)");
   worker
       ->add_option("--connect-timeout-ms", worker_flags.connect_timeout_ms,
                    "how long to keep trying to reach the coordinator")

@@ -69,7 +69,9 @@ Status validate_hello(const pb::Hello& hello) {
 Status validate_challenge(const pb::Challenge& challenge) {
   RM_RETURN_IF_ERROR(
       check_size("Challenge", "server_nonce", challenge.server_nonce().size(), kNonceBytes));
-  return check_size("Challenge", "server_proof", challenge.server_proof().size(), kProofBytes);
+  RM_RETURN_IF_ERROR(
+      check_size("Challenge", "server_proof", challenge.server_proof().size(), kProofBytes));
+  return check_max("Challenge", "job_id", challenge.job_id().size(), kMaxJobIdBytes);
 }
 
 Status validate_auth_response(const pb::AuthResponse& response) {

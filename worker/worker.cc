@@ -51,7 +51,7 @@ class Worker {
         host_(options.host.empty() ? local_host_name() : options.host),
         pid_(::getpid()),
         client_(strand_, token, options.coordinator_host, options.coordinator_port, host_, pid_,
-                options.connect),
+                options.job_id, options.connect),
         tick_timer_(strand_),
         signals_(strand_) {}
 
