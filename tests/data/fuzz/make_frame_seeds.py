@@ -86,7 +86,8 @@ SEEDS = {
     # The coordinator's view: a worker's Hello and AuthResponse.
     "seed_handshake_server.bin": frame(HELLO, hello) + frame(AUTH_RESPONSE, blob(1, PROOF)),
     # The worker's view: a Challenge, or an Error instead.
-    "seed_handshake_client.bin": frame(CHALLENGE, blob(1, NONCE) + blob(2, PROOF) + blob(3, "job-1")),
+    "seed_handshake_client.bin": frame(CHALLENGE,
+                                       blob(1, NONCE) + blob(2, PROOF) + blob(3, "job-1")),
     "seed_handshake_refused.bin": frame(ERROR, vint(1, 9) + blob(2, "authentication failed")),
     # After authentication: a whole check job, both directions in one stream.
     "seed_check_job.bin": b"".join([
