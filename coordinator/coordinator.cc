@@ -124,7 +124,7 @@ Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& o
                    });
   ServerKnobs server_knobs;
   server_knobs.auth_timeout = std::chrono::milliseconds(job.auth_timeout_ms());
-  server.emplace(strand, token, server_knobs,
+  server.emplace(strand, token, job.job_id(), server_knobs,
                  [&runner](std::shared_ptr<proto::Connection> connection, const pb::Hello& hello) {
                    runner.adopt(std::move(connection), hello);
                  });

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
+#include "core/printable.h"
 #include "proto/convert.h"
 #include "proto/validate.h"
 
@@ -90,7 +91,7 @@ const char* JobRunner::phase_name() const {
 std::string JobRunner::describe(const Session& session) const {
   if (session.worker >= 0) return describe_worker(registry_.worker(session.worker), session.rank);
   return "unregistered worker " + session.connection->peer_name() + " (host '" +
-         session.hello.host() + "' pid " + std::to_string(session.hello.pid()) + ")";
+         printable(session.hello.host()) + "' pid " + std::to_string(session.hello.pid()) + ")";
 }
 
 void JobRunner::adopt(std::shared_ptr<proto::Connection> connection, const pb::Hello& hello) {
@@ -314,7 +315,8 @@ void JobRunner::on_worker_error(int id, Session& session, const proto::Frame& fr
   if (session.worker >= 0 && stale(session, error->epoch(), "an Error")) return;
   // Name the worker as we know it, not as it names itself.
   Status reported = proto::from_pb_error(*error);
-  reported = Status(reported.code(), describe(session) + " failed: " + error->message());
+  reported = Status(reported.code(), describe(session) + " failed: " +
+                                         printable(error->message(), proto::kMaxErrorMessageBytes));
   spdlog::error("{}", reported.message());
   if (session.worker >= 0 && session.rank < 0) return;  // a spare: it leaves, nothing else
   session.reported_error = true;

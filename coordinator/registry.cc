@@ -2,11 +2,13 @@
 
 #include <algorithm>
 
+#include "core/printable.h"
+
 namespace ringmaster::coordinator {
 
 std::string describe_worker(const WorkerInfo& info, int rank) {
-  const std::string who =
-      (info.host.empty() ? std::string("?") : info.host) + " pid " + std::to_string(info.pid);
+  const std::string who = (info.host.empty() ? std::string("?") : printable(info.host)) + " pid " +
+                          std::to_string(info.pid);
   if (rank >= 0) return "rank " + std::to_string(rank) + " (" + who + ")";
   return "worker " + who;
 }

@@ -45,13 +45,13 @@ std::optional<Frame> next_frame(Bytes& stream, TypeSet accepted) {
 }
 
 const JobToken& token() {
-  static const JobToken kToken = JobToken::from_secret("fuzz-token-0123456789abcdef").value();
+  static const JobToken kToken = JobToken::from_secret("42de49fe6ed12f4930b52f25f70a42b7").value();
   return kToken;
 }
 
 // 1. The coordinator's side of the handshake; any error closes the connection.
 void serve_handshake(Bytes stream) {
-  ServerHandshake handshake(token());
+  ServerHandshake handshake(token(), "fuzz-job");
   std::optional<Frame> frame = next_frame(stream, type_bit(MessageType::kHello));
   if (!frame) return;
   StatusOr<pb::Hello> hello = decode_frame<pb::Hello>(*frame);

@@ -322,6 +322,7 @@ int run_local(const LocalRunOptions& o) {
                      "worker",
                      "--coordinator",
                      address,
+                     "--job-id=" + job->job_id(),  // '=': an id may start with '-'
                      "--rank-hint",
                      std::to_string(i < job->world() ? i : -1),
                      "--local-rank",

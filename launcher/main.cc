@@ -20,6 +20,7 @@
 #include "bench/ring_bench.h"
 #include "coordinator/coordinator.h"
 #include "core/logging.h"
+#include "core/printable.h"
 #include "io/atomic_file.h"
 #include "launcher/exit_codes.h"
 #include "launcher/job_flags.h"
@@ -265,6 +266,7 @@ struct WorkerFlags {
   std::string coordinator;
   std::string token_file;
   std::string host;
+  std::string job_id;  // empty: any job whose coordinator holds the token
   int rank_hint = -1;
   int local_rank = -1;  // -1: from the environment
   uint32_t connect_timeout_ms = 60000;
@@ -279,6 +281,12 @@ int run_worker_command(const WorkerFlags& flags) {
     report(target.status());
     return kExitUsage;
   }
+  if (!flags.host.empty() && !is_safe_host_name(flags.host)) {
+    // The coordinator would refuse it (validate_hello); say so before trying.
+    report(invalid_argument("--host '" + printable(flags.host, 64) +
+                            "' has a character outside [A-Za-z0-9._:-]"));
+    return kExitUsage;
+  }
   StatusOr<proto::JobToken> token = job_token(flags.token_file);
   if (!token.ok()) {
     report(token.status());
@@ -290,6 +298,7 @@ int run_worker_command(const WorkerFlags& flags) {
   options.rank_hint = flags.rank_hint >= 0 ? flags.rank_hint : rank_hint_from_environment();
   options.local_rank = flags.local_rank >= 0 ? flags.local_rank : local_rank_from_environment();
   options.host = flags.host;
+  options.job_id = flags.job_id;
   options.connect.connect_timeout = std::chrono::milliseconds(flags.connect_timeout_ms);
   options.abort_grace = std::chrono::milliseconds(flags.abort_grace_ms);
   options.testing_silent_rank = testing_silent_rank_from_environment();
@@ -367,6 +376,8 @@ int main(int argc, char** argv) {
                      "rank among this host's workers, which picks an nccl worker's GPU (default: "
                      "LOCAL_RANK, SLURM_LOCALID or OMPI_COMM_WORLD_LOCAL_RANK, else 0)");
   worker->add_option("--host", worker_flags.host, "this machine's name in logs and errors");
+  worker->add_option("--job-id", worker_flags.job_id,
+                     "join only the coordinator of this job (it proves its job id with the token)");
   worker
       ->add_option("--connect-timeout-ms", worker_flags.connect_timeout_ms,
                    "how long to keep trying to reach the coordinator")

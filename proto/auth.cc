@@ -14,8 +14,8 @@
 namespace ringmaster::proto {
 namespace {
 
-constexpr std::string_view kServerLabel = "ringmaster-server-v1";
-constexpr std::string_view kClientLabel = "ringmaster-client-v1";
+constexpr std::string_view kServerLabel = "ringmaster-server-v2";
+constexpr std::string_view kClientLabel = "ringmaster-client-v2";
 
 void wipe(std::string& s) {
   if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
@@ -23,12 +23,12 @@ void wipe(std::string& s) {
 }
 
 std::string hmac(const JobToken& token, std::string_view label, std::string_view first,
-                 std::string_view second) {
-  // The label and both nonces are concatenated; nonces have a fixed size (checked by the
-  // callers' validators), so the concatenation is unambiguous.
+                 std::string_view second, std::string_view job_id) {
+  // The label, both nonces and the job id are concatenated; the label and nonces have a fixed
+  // size (the nonces checked by the callers' validators), so the concatenation is unambiguous.
   std::string message;
-  message.reserve(label.size() + first.size() + second.size());
-  message.append(label).append(first).append(second);
+  message.reserve(label.size() + first.size() + second.size() + job_id.size());
+  message.append(label).append(first).append(second).append(job_id);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
   const std::string& key = token.secret();
@@ -42,17 +42,73 @@ std::string hmac(const JobToken& token, std::string_view label, std::string_view
 
 }  // namespace
 
-StatusOr<JobToken> JobToken::from_secret(std::string secret) {
-  if (secret.size() < kMinTokenBytes) {
-    const size_t size = secret.size();
-    wipe(secret);
-    return invalid_argument("job token is " + std::to_string(size) + " bytes; at least " +
-                            std::to_string(kMinTokenBytes) + " are required");
-  }
+namespace {
+
+bool is_hex_digit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// Either base64 alphabet: standard (+/) or URL-safe (-_); '=' only as trailing padding.
+bool is_base64_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '/' || c == '-' || c == '_';
+}
+
+// Why `secret` cannot be a token of at least 128 random bits, or empty when it can. Never quotes
+// the secret: the message ends up in logs.
+std::string token_weakness(std::string_view secret) {
+  static const std::string kHowTo =
+      "; a job token must be at least 128 random bits written as hex (at least " +
+      std::to_string(kMinTokenHexDigits) + " hex digits) or base64 (at least " +
+      std::to_string(kMinTokenBase64Chars) + " characters), e.g. from `openssl rand -hex 32`";
   if (secret.size() > kMaxTokenBytes) {
+    return "job token is longer than " + std::to_string(kMaxTokenBytes) + " bytes";
+  }
+  size_t significant = secret.size();
+  while (significant > 0 && secret[significant - 1] == '=' && secret.size() - significant < 2) {
+    --significant;
+  }
+  const std::string_view body = secret.substr(0, significant);
+  bool all_hex = true;
+  for (size_t i = 0; i < body.size(); ++i) {
+    if (!is_base64_char(body[i])) {
+      return "job token has a character that is neither hex nor base64 at byte " +
+             std::to_string(i) + kHowTo;
+    }
+    all_hex = all_hex && is_hex_digit(body[i]);
+  }
+  // All hex digits and no padding reads as hex (4 bits a digit), otherwise as base64 (6 bits).
+  if (all_hex && significant == secret.size()) {
+    if (body.size() < kMinTokenHexDigits) {
+      return "job token is " + std::to_string(body.size()) + " hex digits (" +
+             std::to_string(4 * body.size()) + " bits)" + kHowTo;
+    }
+  } else if (body.size() < kMinTokenBase64Chars) {
+    return "job token is " + std::to_string(body.size()) + " base64 characters (" +
+           std::to_string(6 * body.size()) + " bits)" + kHowTo;
+  }
+  // Random text of this length uses many symbols (32 random hex digits show fewer than 8
+  // distinct ones with probability ~4e-8); "0000..." or "abab..." was typed, not drawn.
+  bool seen[256] = {};
+  int distinct = 0;
+  for (const char c : body) {
+    if (!seen[static_cast<unsigned char>(c)]) ++distinct;
+    seen[static_cast<unsigned char>(c)] = true;
+  }
+  if (distinct < kMinTokenDistinctChars) {
+    return "job token uses only " + std::to_string(distinct) +
+           " distinct characters, so it was not drawn at random" + kHowTo;
+  }
+  return "";
+}
+
+}  // namespace
+
+StatusOr<JobToken> JobToken::from_secret(std::string secret) {
+  const std::string weakness = token_weakness(secret);
+  if (!weakness.empty()) {
     wipe(secret);
-    return invalid_argument("job token is longer than " + std::to_string(kMaxTokenBytes) +
-                            " bytes");
+    return invalid_argument(weakness);
   }
   return JobToken(std::move(secret));
 }
@@ -86,8 +142,19 @@ JobToken& JobToken::operator=(JobToken&& other) noexcept {
 JobToken::~JobToken() { wipe(secret_); }
 
 StatusOr<JobToken> read_token_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return errno_status(path, errno);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    const int err = errno;
+    // O_NOFOLLOW reports a final symlink as ELOOP ("too many levels of symbolic links"); say
+    // what it means. Following it would let whoever can write the link's folder pick our token.
+    struct stat link {};
+    if (err == ELOOP && ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+      return failed_precondition(path +
+                                 ": token file is a symbolic link; refusing to follow it (pass "
+                                 "the path of the file itself)");
+    }
+    return errno_status(path, err);
+  }
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
@@ -97,6 +164,12 @@ StatusOr<JobToken> read_token_file(const std::string& path) {
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
     return failed_precondition(path + ": token file is not a regular file");
+  }
+  if (st.st_uid != ::geteuid()) {
+    ::close(fd);
+    return failed_precondition(path + ": token file is owned by uid " + std::to_string(st.st_uid) +
+                               ", not by this user (uid " + std::to_string(::geteuid()) +
+                               "); another user could have chosen or read it");
   }
   if ((st.st_mode & 077) != 0) {
     ::close(fd);
@@ -137,13 +210,13 @@ StatusOr<std::string> make_nonce() {
 }
 
 std::string server_proof(const JobToken& token, std::string_view client_nonce,
-                         std::string_view server_nonce) {
-  return hmac(token, kServerLabel, client_nonce, server_nonce);
+                         std::string_view server_nonce, std::string_view job_id) {
+  return hmac(token, kServerLabel, client_nonce, server_nonce, job_id);
 }
 
 std::string client_proof(const JobToken& token, std::string_view server_nonce,
-                         std::string_view client_nonce) {
-  return hmac(token, kClientLabel, server_nonce, client_nonce);
+                         std::string_view client_nonce, std::string_view job_id) {
+  return hmac(token, kClientLabel, server_nonce, client_nonce, job_id);
 }
 
 bool proofs_equal(std::string_view a, std::string_view b) {

@@ -1,5 +1,6 @@
 #include "proto/convert.h"
 
+#include "core/printable.h"
 #include "proto/validate.h"
 
 namespace ringmaster::proto {
@@ -50,7 +51,7 @@ pb::Error to_pb_error(const Status& status, int rank, const std::string& host, i
   // ErrorCode values mirror StatusCode's enumerators one to one (ringmaster.proto).
   error.set_code(static_cast<pb::ErrorCode>(static_cast<int>(status.code())));
   // Keep within validate_error's limit however long the local message grew.
-  error.set_message(status.message().substr(0, 16u << 10));
+  error.set_message(status.message().substr(0, kMaxErrorMessageBytes));
   error.set_rank(rank);
   error.set_host(host.substr(0, kMaxHostBytes));
   error.set_pid(pid);
@@ -75,9 +76,10 @@ Status from_pb_error(const pb::Error& error) {
     code = StatusCode::kFailedPrecondition;
   }
   std::string who = error.rank() >= 0 ? "rank " + std::to_string(error.rank()) : "worker";
-  who += " (" + (error.host().empty() ? std::string("?") : error.host()) + " pid " +
-         std::to_string(error.pid()) + ")";
-  return Status(code, who + ": " + error.message());
+  // Both strings come from the peer: escaped, so they cannot forge a log line (core/printable.h).
+  who += " (" + (error.host().empty() ? std::string("?") : printable(error.host(), kMaxHostBytes)) +
+         " pid " + std::to_string(error.pid()) + ")";
+  return Status(code, who + ": " + printable(error.message(), kMaxErrorMessageBytes));
 }
 
 }  // namespace ringmaster::proto

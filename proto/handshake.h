@@ -3,8 +3,8 @@
 //
 //   ClientHandshake (worker)                ServerHandshake (coordinator)
 //   hello()            -- Hello -->         on_hello(): validates, draws server nonce
-//                      <-- Challenge --     (server_proof over both nonces)
-//   on_challenge():    checks server_proof, answers
+//                      <-- Challenge --     (job id, server_proof over both nonces and it)
+//   on_challenge():    checks server_proof and the job id, answers
 //                      -- AuthResponse -->  on_auth_response(): checks client_proof
 //
 // Each object serves one connection and draws its nonce once, so a message recorded on one
@@ -24,7 +24,9 @@ namespace ringmaster::proto {
 
 class ServerHandshake {
  public:
-  explicit ServerHandshake(const JobToken& token) : token_(token) {}
+  // `token` must outlive the handshake; `job_id` is the job this coordinator serves.
+  ServerHandshake(const JobToken& token, std::string job_id)
+      : token_(token), job_id_(std::move(job_id)) {}
 
   // Validates the Hello and returns the Challenge to send.
   StatusOr<pb::Challenge> on_hello(const pb::Hello& hello);
@@ -37,6 +39,7 @@ class ServerHandshake {
 
  private:
   const JobToken& token_;
+  std::string job_id_;
   pb::Hello hello_;
   std::string server_nonce_;
   bool challenged_ = false;
@@ -45,20 +48,30 @@ class ServerHandshake {
 
 class ClientHandshake {
  public:
-  // `token` must outlive the handshake.
-  ClientHandshake(const JobToken& token, std::string host, int64_t pid)
-      : token_(token), host_(std::move(host)), pid_(pid) {}
+  // `token` must outlive the handshake. `expected_job_id` non-empty: only a coordinator of that
+  // job is answered (the worker's --job-id); empty: any job whose coordinator holds the token.
+  ClientHandshake(const JobToken& token, std::string host, int64_t pid,
+                  std::string expected_job_id = "")
+      : token_(token),
+        host_(std::move(host)),
+        pid_(pid),
+        expected_job_id_(std::move(expected_job_id)) {}
 
   // Draws the client nonce and returns the Hello to send. Call once.
   StatusOr<pb::Hello> hello();
-  // Checks that the server holds the token and returns the AuthResponse to send.
+  // Checks that the server holds the token and serves the expected job, and returns the
+  // AuthResponse to send (a proof for that job only). kFailedPrecondition otherwise.
   StatusOr<pb::AuthResponse> on_challenge(const pb::Challenge& challenge);
+  // The job the coordinator proved it serves (valid after on_challenge succeeded).
+  const std::string& job_id() const { return job_id_; }
 
  private:
   const JobToken& token_;
   std::string host_;
   int64_t pid_;
+  std::string expected_job_id_;
   std::string client_nonce_;
+  std::string job_id_;
 };
 
 }  // namespace ringmaster::proto

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "core/printable.h"
 #include "proto/auth.h"
 #include "proto/frame.h"
 
@@ -39,6 +40,19 @@ Status check_max(const char* message, const char* field, size_t size, size_t max
   return ok_status();
 }
 
+// A host name is logged and shown in errors, so only [A-Za-z0-9._:-] may pass (core/printable.h);
+// empty means "unknown".
+Status check_host(const char* message, const std::string& host) {
+  RM_RETURN_IF_ERROR(check_max(message, "host", host.size(), kMaxHostBytes));
+  if (!host.empty() && !is_safe_host_name(host)) {
+    return field_error(message, "host",
+                       "'" + printable(host, 64) +
+                           "' has a character outside [A-Za-z0-9._:-]; pass --host with a plain "
+                           "host name or address");
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Status validate_hello(const pb::Hello& hello) {
@@ -48,14 +62,16 @@ Status validate_hello(const pb::Hello& hello) {
                            "speaks " + std::to_string(pb::PROTOCOL_VERSION_CURRENT));
   }
   RM_RETURN_IF_ERROR(check_size("Hello", "client_nonce", hello.client_nonce().size(), kNonceBytes));
-  RM_RETURN_IF_ERROR(check_max("Hello", "host", hello.host().size(), kMaxHostBytes));
+  RM_RETURN_IF_ERROR(check_host("Hello", hello.host()));
   return check_range<int64_t>("Hello", "pid", hello.pid(), 1, INT32_MAX);
 }
 
 Status validate_challenge(const pb::Challenge& challenge) {
   RM_RETURN_IF_ERROR(
       check_size("Challenge", "server_nonce", challenge.server_nonce().size(), kNonceBytes));
-  return check_size("Challenge", "server_proof", challenge.server_proof().size(), kProofBytes);
+  RM_RETURN_IF_ERROR(
+      check_size("Challenge", "server_proof", challenge.server_proof().size(), kProofBytes));
+  return check_max("Challenge", "job_id", challenge.job_id().size(), kMaxJobIdBytes);
 }
 
 Status validate_auth_response(const pb::AuthResponse& response) {
@@ -88,13 +104,13 @@ Status validate_comm_config(const pb::CommConfig& comm) {
 }
 
 Status validate_welcome(const pb::Welcome& welcome) {
-  RM_RETURN_IF_ERROR(check_max("Welcome", "job_id", welcome.job_id().size(), 128));
+  RM_RETURN_IF_ERROR(check_max("Welcome", "job_id", welcome.job_id().size(), kMaxJobIdBytes));
   RM_RETURN_IF_ERROR(validate_comm_config(welcome.comm()));
   return validate_heartbeat_knobs(welcome.heartbeat());
 }
 
 Status validate_register(const pb::Register& reg) {
-  RM_RETURN_IF_ERROR(check_max("Register", "host", reg.host().size(), kMaxHostBytes));
+  RM_RETURN_IF_ERROR(check_host("Register", reg.host()));
   RM_RETURN_IF_ERROR(check_range<int64_t>("Register", "pid", reg.pid(), 1, INT32_MAX));
   RM_RETURN_IF_ERROR(check_range<int32_t>("Register", "rank_hint", reg.rank_hint(), -1, INT32_MAX));
   return check_max("Register", "comm_address", reg.comm_address().size(), kMaxCommAddressBytes);
@@ -215,7 +231,7 @@ std::string compute_device_name(pb::ComputeDevice device) {
 }
 
 Status validate_job_request(const pb::JobSpec& job) {
-  RM_RETURN_IF_ERROR(check_max("JobSpec", "job_id", job.job_id().size(), 128));
+  RM_RETURN_IF_ERROR(check_max("JobSpec", "job_id", job.job_id().size(), kMaxJobIdBytes));
   RM_RETURN_IF_ERROR(check_range<int32_t>("JobSpec", "world", job.world(), 1, kMaxWorld));
   if (job.plan() != pb::PLAN_CONTIGUOUS && job.plan() != pb::PLAN_ZIGZAG &&
       job.plan() != pb::PLAN_STRIPED) {
@@ -298,7 +314,7 @@ Status validate_assignment(const pb::Assignment& assignment) {
       return field_error("Assignment", "peers",
                          "[" + std::to_string(r) + "].rank = " + std::to_string(peer.rank()));
     }
-    RM_RETURN_IF_ERROR(check_max("Peer", "host", peer.host().size(), kMaxHostBytes));
+    RM_RETURN_IF_ERROR(check_host("Peer", peer.host()));
     RM_RETURN_IF_ERROR(
         check_max("Peer", "comm_address", peer.comm_address().size(), kMaxCommAddressBytes));
   }
@@ -317,8 +333,8 @@ Status validate_result_chunk(const pb::ResultChunk& chunk, int64_t row_bytes) {
 }
 
 Status validate_error(const pb::Error& error) {
-  RM_RETURN_IF_ERROR(check_max("Error", "host", error.host().size(), kMaxHostBytes));
-  RM_RETURN_IF_ERROR(check_max("Error", "message", error.message().size(), 16u << 10));
+  RM_RETURN_IF_ERROR(check_host("Error", error.host()));
+  RM_RETURN_IF_ERROR(check_max("Error", "message", error.message().size(), kMaxErrorMessageBytes));
   return check_range<int32_t>("Error", "rank", error.rank(), -1, kMaxWorld - 1);
 }
 

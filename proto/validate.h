@@ -17,7 +17,9 @@ namespace ringmaster::proto {
 
 inline constexpr int kMaxWorld = 1024;
 inline constexpr size_t kMaxHostBytes = 255;
+inline constexpr size_t kMaxJobIdBytes = 128;
 inline constexpr size_t kMaxCommAddressBytes = 60u << 10;  // fits a Register frame
+inline constexpr size_t kMaxErrorMessageBytes = 16u << 10;
 inline constexpr int64_t kMaxTokens = int64_t{1} << 32;
 inline constexpr int64_t kMaxHeads = 1024;
 inline constexpr int64_t kMaxHeadDim = 1024;
@@ -28,6 +30,8 @@ inline constexpr uint32_t kMaxTimeoutMs = 24u * 3600u * 1000u;
 inline constexpr uint32_t kMaxRestarts = 1000;
 inline constexpr uint32_t kMaxSpares = 1024;
 
+// Host names (Hello, Register, Peer, Error) may be empty or hold only [A-Za-z0-9._:-]
+// (core/printable.h is_safe_host_name), so they are safe to log.
 Status validate_hello(const pb::Hello& hello);
 Status validate_challenge(const pb::Challenge& challenge);
 Status validate_auth_response(const pb::AuthResponse& response);

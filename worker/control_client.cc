@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 
+#include "core/printable.h"
 #include "proto/convert.h"
 #include "proto/validate.h"
 
@@ -37,13 +38,15 @@ ConnectResult failed(Status status, bool auth_failed = false) {
 
 ControlClient::ControlClient(Strand strand, const proto::JobToken& token,
                              std::string coordinator_host, uint16_t coordinator_port,
-                             std::string self_host, int64_t self_pid, ConnectKnobs knobs)
+                             std::string self_host, int64_t self_pid, std::string job_id,
+                             ConnectKnobs knobs)
     : strand_(strand),
       token_(token),
       coordinator_host_(std::move(coordinator_host)),
       coordinator_port_(coordinator_port),
       self_host_(std::move(self_host)),
       self_pid_(self_pid),
+      job_id_(std::move(job_id)),
       knobs_(knobs),
       backoff_(knobs.initial_backoff),
       jitter_(static_cast<uint32_t>(self_pid)),
@@ -129,7 +132,7 @@ void ControlClient::retry(const Status& why) {
 void ControlClient::on_connected(tcp::socket socket) {
   ++generation_;  // the attempt timer's job is over
   connection_ = proto::Connection::make(std::move(socket), target());
-  handshake_ = std::make_unique<proto::ClientHandshake>(token_, self_host_, self_pid_);
+  handshake_ = std::make_unique<proto::ClientHandshake>(token_, self_host_, self_pid_, job_id_);
   StatusOr<pb::Hello> hello = handshake_->hello();
   if (!hello.ok()) return finish(failed(hello.status()));
   const uint64_t handshake_id = generation_;
@@ -164,6 +167,10 @@ void ControlClient::on_frame(proto::Frame frame) {
     case MessageType::kWelcome: {
       StatusOr<pb::Welcome> welcome = proto::decode_frame<pb::Welcome>(frame);
       Status status = welcome.ok() ? proto::validate_welcome(*welcome) : welcome.status();
+      if (status.ok() && welcome->job_id() != handshake_->job_id()) {
+        status = invalid_argument("welcomed to job " + printable(welcome->job_id()) +
+                                  " after a proof for job " + printable(handshake_->job_id()));
+      }
       if (!status.ok()) return finish(failed(status.with_context("bad Welcome")));
       ConnectResult result;
       result.connection = connection_;
@@ -176,7 +183,8 @@ void ControlClient::on_frame(proto::Frame frame) {
       const bool auth = error->code() == pb::ERROR_CODE_UNAUTHENTICATED;
       return finish(failed(
           Status(auth ? StatusCode::kFailedPrecondition : proto::from_pb_error(*error).code(),
-                 "the coordinator at " + target() + " refused this worker: " + error->message()),
+                 "the coordinator at " + target() + " refused this worker: " +
+                     printable(error->message(), proto::kMaxErrorMessageBytes)),
           auth));
     }
     default:
@@ -191,7 +199,7 @@ void ControlClient::finish(ConnectResult result) {
   if (!result.status.ok() && connection_) connection_->close(result.status);
   if (result.status.ok()) {
     spdlog::info("joined the coordinator at {} (job {}) after {} attempt(s)", target(),
-                 result.welcome.job_id(), attempts_);
+                 printable(result.welcome.job_id()), attempts_);
   }
   done_(std::move(result));
 }

@@ -53,9 +53,11 @@ class ControlClient {
   using Handler = std::function<void(ConnectResult result)>;
 
   // `token` must outlive the client. `self_host` / `self_pid` identify this worker in Hello.
+  // `job_id` non-empty: a coordinator of another job is refused as a wrong token is
+  // (auth_failed), before this worker proves anything to it.
   ControlClient(Strand strand, const proto::JobToken& token, std::string coordinator_host,
                 uint16_t coordinator_port, std::string self_host, int64_t self_pid,
-                ConnectKnobs knobs);
+                std::string job_id, ConnectKnobs knobs);
 
   // Starts connecting; `done` runs once, on the strand.
   void start(Handler done);
@@ -76,6 +78,7 @@ class ControlClient {
   uint16_t coordinator_port_;
   std::string self_host_;
   int64_t self_pid_;
+  std::string job_id_;
   ConnectKnobs knobs_;
   Handler done_;
 

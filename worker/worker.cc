@@ -13,6 +13,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/printable.h"
 #include "core/process_memory.h"
 #include "proto/convert.h"
 #include "proto/validate.h"
@@ -50,7 +51,7 @@ class Worker {
         host_(options.host.empty() ? local_host_name() : options.host),
         pid_(::getpid()),
         client_(strand_, token, options.coordinator_host, options.coordinator_port, host_, pid_,
-                options.connect),
+                options.job_id, options.connect),
         tick_timer_(strand_),
         signals_(strand_) {}
 
@@ -159,7 +160,8 @@ class Worker {
       return fail(
           invalid_argument("unexpected Restart for epoch " + std::to_string(restart->epoch())));
     }
-    spdlog::warn("{}: restarting as attempt {}: {}", who(), restart->epoch(), restart->reason());
+    spdlog::warn("{}: restarting as attempt {}: {}", who(), restart->epoch(),
+                 printable(restart->reason()));
     epoch_ = restart->epoch();
     streamer_.reset();
     // A thread stuck in a step of the failed attempt is left to time out on its own (its
@@ -203,7 +205,7 @@ class Worker {
         StatusOr<pb::Abort> abort = proto::decode_frame<pb::Abort>(frame);
         return end(WorkerExit::kFailed,
                    cancelled("the coordinator aborted the job: " +
-                             (abort.ok() ? abort->reason() : abort.status().message())));
+                             (abort.ok() ? printable(abort->reason()) : abort.status().message())));
       }
       case MessageType::kDone:
         if (stage_ == Stage::kWaitingJob && rank_ < 0) {
@@ -230,8 +232,8 @@ class Worker {
     StatusOr<pb::Assignment> assignment = proto::decode_frame<pb::Assignment>(frame);
     Status status = assignment.ok() ? proto::validate_assignment(*assignment) : assignment.status();
     if (status.ok() && assignment->job().job_id() != welcome_.job_id()) {
-      status = invalid_argument("Assignment for job " + assignment->job().job_id() +
-                                ", welcomed to job " + welcome_.job_id());
+      status = invalid_argument("Assignment for job " + printable(assignment->job().job_id()) +
+                                ", welcomed to job " + printable(welcome_.job_id()));
     }
     // A spare, registered at epoch 0, first works in whichever attempt needs it.
     if (status.ok() && rank_ < 0 && assignment->epoch() > epoch_) epoch_ = assignment->epoch();
@@ -281,7 +283,7 @@ class Worker {
     rank_ = shard.rank;
     job_ = job;
     stage_ = Stage::kRunning;
-    spdlog::info("assigned rank {} of {} (job {})", rank_, job.world(), job.job_id());
+    spdlog::info("assigned rank {} of {} (job {})", rank_, job.world(), printable(job.job_id()));
     runner_->assign(std::move(shard));
   }
 

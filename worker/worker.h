@@ -30,6 +30,7 @@ struct WorkerOptions {
   uint16_t coordinator_port = 0;
   int rank_hint = -1;  // -1: none
   std::string host;    // this machine, as the coordinator will name it; empty: gethostname()
+  std::string job_id;  // non-empty: join only a coordinator that proves it serves this job
   ConnectKnobs connect;
   std::chrono::milliseconds abort_grace{10000};
   // This process's rank among the workers on its host (LOCAL_RANK, SLURM_LOCALID or

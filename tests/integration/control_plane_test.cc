@@ -12,7 +12,7 @@
 namespace ringmaster::testing {
 namespace {
 
-const std::string kToken = "integration-test-token-0123456789abcdef";
+const std::string kToken = "7c461069088c1000316722c133c47d59";
 
 TEST(ControlPlane, WrongTokenIsRefusedAndTheJobCompletes) {
   if (!have_ucx()) GTEST_SKIP() << "needs UCX for two workers";
@@ -23,7 +23,7 @@ TEST(ControlPlane, WrongTokenIsRefusedAndTheJobCompletes) {
   ASSERT_FALSE(coordinator.address.empty()) << coordinator.process->output();
 
   const auto start = std::chrono::steady_clock::now();
-  auto intruder = start_worker(coordinator.address, "a-wrong-token-of-sufficient-length");
+  auto intruder = start_worker(coordinator.address, "0b5c9e1d7a2f48e6b3c0d9a14e7f2a58");
   const std::optional<int> refused = intruder->wait_for_exit(slack(milliseconds(5000)));
   ASSERT_TRUE(refused.has_value()) << "wrong-token worker still running\n" << intruder->output();
   EXPECT_EQ(*refused, 4) << intruder->output();  // the documented authentication code
@@ -42,6 +42,17 @@ TEST(ControlPlane, WrongTokenIsRefusedAndTheJobCompletes) {
   // A worker with no token at all never reaches the network.
   auto tokenless = start_worker(coordinator.address, "");
   EXPECT_EQ(tokenless->wait_for_exit(slack(milliseconds(5000))), std::optional<int>(4));
+
+  // The right token, but told to join another job: refused before it proves itself.
+  auto other_job =
+      Process::start({ringmaster_binary(), "worker", "--coordinator", coordinator.address,
+                      "--job-id", "not-this-job", "--connect-timeout-ms", "10000"},
+                     {{"RINGMASTER_TOKEN", kToken}});
+  ASSERT_TRUE(other_job.ok()) << other_job.status().to_string();
+  EXPECT_EQ((*other_job)->wait_for_exit(slack(milliseconds(5000))), std::optional<int>(4))
+      << (*other_job)->output();
+  EXPECT_NE((*other_job)->output().find(", not job not-this-job (--job-id)"), std::string::npos)
+      << (*other_job)->output();
 
   auto w0 = start_worker(coordinator.address, kToken);
   auto w1 = start_worker(coordinator.address, kToken);

@@ -33,7 +33,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr double kTolerance = 1e-4;  // MODEL.md: a whole model's hf and scores, fp32
-const std::string kToken = "coverage-test-token-0123456789abcdef";
+const std::string kToken = "52d331d98d2e745871a878fc6f5970ac";
 
 // A file of make_model_coverage_env.sh's directory, or of make_model_job_env.sh's.
 std::string cov(const std::string& name) {

@@ -14,7 +14,7 @@
 namespace ringmaster::testing {
 namespace {
 
-const std::string kToken = "netns-test-token-0123456789abcdef";
+const std::string kToken = "701a9085d4b4f06b6046e18f1a932a6d";
 
 // RINGMASTER_REQUIRE_NETNS set (and not "0"): namespaces that cannot be made fail the test.
 bool netns_required() {

@@ -19,7 +19,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr char kToken[] = "recovery-test-token-0123456789abcdef";
+constexpr char kToken[] = "d652caa737ff879e32d8bab3c218d5a6";
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

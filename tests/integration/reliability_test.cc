@@ -24,7 +24,7 @@ namespace ringmaster::testing {
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kToken = "reliability-test-token-0123456789abcdef";
+const std::string kToken = "4cd62d328c59b8f452e0bc5f2cda2df0";
 const std::string kData = RINGMASTER_SOURCE_DIR "/tests/data";
 
 int count_lines_with(const std::string& text, const std::string& needle) {

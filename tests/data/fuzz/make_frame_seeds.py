@@ -54,9 +54,10 @@ def frame(kind: int, payload: bytes, crc=None) -> bytes:
     return struct.pack("<IHHII", MAGIC, VERSION, kind, len(payload), crc) + payload
 
 
+PROTOCOL_VERSION = 2  # ringmaster.proto PROTOCOL_VERSION_CURRENT
 NONCE = bytes(range(32))
 PROOF = bytes(range(32, 64))
-hello = vint(1, 1) + blob(2, NONCE) + blob(3, "worker-0") + vint(4, 4242)
+hello = vint(1, PROTOCOL_VERSION) + blob(2, NONCE) + blob(3, "worker-0") + vint(4, 4242)
 knobs = vint(1, 200) + vint(2, 1000)
 comm = vint(1, 2) + blob(2, "shm,tcp") + vint(3, 0)
 check_job = vint(1, 4096) + vint(2, 8) + vint(3, 2) + vint(4, 64) + vint(5, 1) + vint(7, 1)
@@ -85,7 +86,8 @@ SEEDS = {
     # The coordinator's view: a worker's Hello and AuthResponse.
     "seed_handshake_server.bin": frame(HELLO, hello) + frame(AUTH_RESPONSE, blob(1, PROOF)),
     # The worker's view: a Challenge, or an Error instead.
-    "seed_handshake_client.bin": frame(CHALLENGE, blob(1, NONCE) + blob(2, PROOF)),
+    "seed_handshake_client.bin": frame(CHALLENGE,
+                                       blob(1, NONCE) + blob(2, PROOF) + blob(3, "job-1")),
     "seed_handshake_refused.bin": frame(ERROR, vint(1, 9) + blob(2, "authentication failed")),
     # After authentication: a whole check job, both directions in one stream.
     "seed_check_job.bin": b"".join([

@@ -31,7 +31,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const char kSecret[] = "coordinator-test-token-0123456789";
+const char kSecret[] = "0b4ff93b1610050d6720ca34f1c62a12";
 
 proto::JobToken test_token() { return std::move(proto::JobToken::from_secret(kSecret)).value(); }
 
@@ -210,7 +210,7 @@ TEST_F(CoordinatorTest, JunkIsClosedAndARealWorkerCompletesTheJob) {
   RawClient wrong(coordinator.port());  // a worker that ignores the bad server proof
   {
     proto::JobToken token =
-        std::move(proto::JobToken::from_secret("wrong-token-0123456789abcdef")).value();
+        std::move(proto::JobToken::from_secret("579db5b6f0da5602a49d7cef29b6e605")).value();
     proto::ClientHandshake handshake(token, "intruder", 1);
     StatusOr<pb::Hello> hello = handshake.hello();
     wrong.send_message(*hello);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "proto/auth.h"
 #include "proto/convert.h"
 #include "tests/testing/job_specs.h"
 
@@ -218,6 +219,49 @@ TEST(ErrorConversion, RoundTripsCodeAndNamesTheSender) {
   EXPECT_EQ(back.code(), StatusCode::kUnavailable);
   EXPECT_NE(back.message().find("rank 2 (node9 pid 777)"), std::string::npos);
   EXPECT_NE(back.message().find("peer 3 went away"), std::string::npos);
+}
+
+// A forged log line or terminal escape in a host name is refused at the handshake and at Register.
+TEST(ValidateHostNames, OnlyASafeCharacterSetPasses) {
+  pb::Hello hello;
+  hello.set_protocol_version(pb::PROTOCOL_VERSION_CURRENT);
+  hello.set_client_nonce(std::string(kNonceBytes, 'n'));
+  hello.set_pid(42);
+  pb::Register reg;
+  reg.set_pid(42);
+  reg.set_rank_hint(-1);
+  for (const char* host : {"", "node-7.cluster", "10.0.0.2", "::1", "gpu_3"}) {
+    hello.set_host(host);
+    reg.set_host(host);
+    EXPECT_TRUE(validate_hello(hello).ok()) << host;
+    EXPECT_TRUE(validate_register(reg).ok()) << host;
+  }
+  for (const char* host : {"x\n[info] job succeeded", "\x1b[31mred", "a b", "h\xc3\xa9"}) {
+    hello.set_host(host);
+    reg.set_host(host);
+    const Status bad_hello = validate_hello(hello);
+    const Status bad_register = validate_register(reg);
+    EXPECT_EQ(bad_hello.code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(bad_register.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(bad_hello.message().find("Hello.host"), std::string::npos) << bad_hello.message();
+    EXPECT_NE(bad_hello.message().find("[A-Za-z0-9._:-]"), std::string::npos);
+    EXPECT_NE(bad_register.message().find("Register.host"), std::string::npos);
+    // The error itself shows the name escaped.
+    EXPECT_EQ(bad_hello.message().find('\n'), std::string::npos);
+    EXPECT_EQ(bad_hello.message().find('\x1b'), std::string::npos);
+  }
+}
+
+TEST(ErrorConversion, EscapesThePeersMessage) {
+  pb::Error error;
+  error.set_code(pb::ERROR_CODE_UNAVAILABLE);
+  error.set_rank(1);
+  error.set_host("node1");
+  error.set_message("oops\n[2024-01-01] [coordinator] [info] job 1 succeeded\x1b[2J");
+  const Status back = from_pb_error(error);
+  EXPECT_EQ(back.message().find('\n'), std::string::npos) << back.message();
+  EXPECT_EQ(back.message().find('\x1b'), std::string::npos) << back.message();
+  EXPECT_NE(back.message().find("oops\\n[2024-01-01]"), std::string::npos) << back.message();
 }
 
 }  // namespace
