@@ -8,7 +8,7 @@
 //
 // WeightFile::open checks every rule of MODEL.md and returns one error naming the file and the
 // place: the tensor, and byte offsets, which are always absolute offsets in the file
-// ("weights.safetensors: byte 0: header length ... exceeds the 100000000-byte limit"). On top
+// ("weights.safetensors: byte 0: header length ... exceeds the 16777216-byte limit"). On top
 // of MODEL.md, a tensor entry with a key other than dtype, shape and data_offsets is an error
 // (it is a typo or a format this build does not read). Every element is scanned for NaN and
 // infinity while opening. Errors are kInvalidArgument (kNotFound for a missing file).
@@ -37,8 +37,12 @@
 
 namespace ringmaster::model {
 
-// The Python safetensors library's limit; a longer header is refused before it is parsed.
-inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
+// The longest header, refused before it is parsed. The Python library allows 100 MB, but the
+// parsed JSON takes 10-20x its text (a node per value), so that would let a file claim 2 GB of
+// coordinator and worker memory. The largest model config.json may describe (kMaxLayers ATLAS
+// blocks of 13 tensors, dimensions of 10 digits) needs about 6.5 MB of header; 16 MiB leaves
+// more than twice that and bounds the parse to about 320 MiB.
+inline constexpr uint64_t kMaxSafetensorsHeaderBytes = uint64_t{16} << 20;
 
 class WeightFile {
  public:

@@ -201,13 +201,63 @@ TEST(SafetensorsRejects, BadHeaderLength) {
   std::ofstream(path, std::ios::binary) << "abc";
   EXPECT_EQ(open_error(path),
             "byte 0: the file is 3 bytes, too short for the 8-byte header length");
-  write_raw(dir, "{}", "", 100'000'001);
-  EXPECT_EQ(open_error(path), "byte 0: header length 100000001 exceeds the 100000000-byte limit");
+  write_raw(dir, "{}", "", (16 << 20) + 1);
+  EXPECT_EQ(open_error(path), "byte 0: header length 16777217 exceeds the 16777216-byte limit");
+  write_raw(dir, "{}", "", 100'000'000);  // the Python library's limit is no longer ours
+  EXPECT_EQ(open_error(path), "byte 0: header length 100000000 exceeds the 16777216-byte limit");
   write_raw(dir, "{}", "", uint64_t{1} << 62);
   EXPECT_EQ(open_error(path),
-            "byte 0: header length 4611686018427387904 exceeds the 100000000-byte limit");
+            "byte 0: header length 4611686018427387904 exceeds the 16777216-byte limit");
   write_raw(dir, "{}", "", 3);
   EXPECT_EQ(open_error(path), "byte 0: header length 3 runs past the end of the file (10 bytes)");
+}
+
+// A header of exactly the cap is parsed (here: "{}" and spaces, a file with no tensors).
+TEST(SafetensorsLimits, HeaderOfExactlyTheCapIsRead) {
+  TempDir dir;
+  std::string header = "{}";
+  header.resize(kMaxSafetensorsHeaderBytes, ' ');
+  auto file = WeightFile::open(write_raw(dir, header, ""));
+  ASSERT_TRUE(file.ok()) << file.status().to_string();
+  EXPECT_EQ(file->size(), 0u);
+}
+
+// The cap must hold the header of the largest model a config.json may describe: kMaxLayers
+// blocks of each kind, every dimension and offset at its widest, written with the Python
+// library's spacing. The bound is computed from expected_tensors, so a new tensor kind that
+// grows headers past the cap fails here rather than in a user's job.
+TEST(SafetensorsLimits, LargestLegalModelHeaderFitsTheCap) {
+  auto config_with = [](std::vector<BlockConfig> blocks) {
+    ModelConfig c;
+    c.d_model = c.n_heads = c.n_kv_heads = c.head_dim = c.mlp_hidden = 1;
+    c.blocks = std::move(blocks);
+    return c;
+  };
+  BlockConfig atlas;
+  atlas.mixer = MixerKind::kAtlas;
+  atlas.feature_degree = 1;
+  BlockConfig fit;
+  fit.mixer = MixerKind::kFit;
+  fit.global_layers = kMaxLayers - 1;  // blocks plus FIT global layers are at most kMaxLayers
+  const std::vector<ModelConfig> largest = {
+      config_with(std::vector<BlockConfig>(kMaxLayers, BlockConfig{})),
+      config_with(std::vector<BlockConfig>(kMaxLayers, atlas)), config_with({fit})};
+  const std::string widest_dim = std::to_string(kMaxConfigInt);
+  const std::string widest_offset = std::to_string(kMaxParams * 4);  // f32
+  uint64_t most = 0;
+  for (const ModelConfig& c : largest) {
+    uint64_t bytes = 2;  // {}
+    for (const TensorSpec& spec : expected_tensors(c)) {
+      std::string shape;
+      for (size_t d = 0; d < spec.shape.size(); ++d) shape += (d ? ", " : "") + widest_dim;
+      bytes += ("\"" + spec.name + "\": {\"dtype\": \"BF16\", \"shape\": [" + shape +
+                "], \"data_offsets\": [" + widest_offset + ", " + widest_offset + "]}, ")
+                   .size();
+    }
+    most = std::max(most, bytes);
+  }
+  EXPECT_GT(most, uint64_t{4} << 20);  // the bound is a real one (about 6.5 MB)
+  EXPECT_LE(2 * most, kMaxSafetensorsHeaderBytes) << most << " bytes";
 }
 
 TEST(SafetensorsRejects, BadJson) {
