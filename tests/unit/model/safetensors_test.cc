@@ -1,6 +1,7 @@
 #include "model/safetensors.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -258,6 +259,64 @@ TEST(SafetensorsLimits, LargestLegalModelHeaderFitsTheCap) {
   }
   EXPECT_GT(most, uint64_t{4} << 20);  // the bound is a real one (about 6.5 MB)
   EXPECT_LE(2 * most, kMaxSafetensorsHeaderBytes) << most << " bytes";
+}
+
+// The weights are mapped and checked once; a file edited in place, resized or replaced during a
+// job is caught by check_unchanged, naming the file and what changed.
+TEST(SafetensorsLimits, ChangedFileIsCaughtAfterOpen) {
+  TempDir dir;
+  const std::string path = dir.file("weights.safetensors");
+  const std::vector<std::pair<std::string, Tensor>> tensors = {{"a", f32_tensor({4}, 1, 1)}};
+  auto reopen = [&] {
+    EXPECT_TRUE(write_safetensors(path, tensors).ok());
+    auto file = WeightFile::open(path);
+    EXPECT_TRUE(file.ok()) << file.status().to_string();
+    EXPECT_TRUE(file->check_unchanged().ok());
+    return std::move(file).value();
+  };
+  auto expect_changed = [&](const WeightFile& file, const std::string& how) {
+    const Status status = file.check_unchanged();
+    EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ(status.message(), path + ": the weights file changed during the job (" + how +
+                                    "); the loaded weights no longer match it. Leave the model "
+                                    "directory alone while a job runs");
+  };
+
+  {  // One byte edited in place: same inode and size, a new modification time. The time is set
+     // explicitly, since two writes within a clock tick may share one.
+    WeightFile file = reopen();
+    const int fd = ::open(path.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, "\x7f", 1, static_cast<off_t>(file.mapping()->bytes() - 1)), 1);
+    const timespec times[2] = {{0, UTIME_OMIT}, {1'000'000'000, 0}};
+    ASSERT_EQ(::futimens(fd, times), 0);
+    ::close(fd);
+    expect_changed(file, "it was modified since it was opened");
+  }
+  {  // Grown.
+    WeightFile file = reopen();
+    std::ofstream(path, std::ios::binary | std::ios::app) << "x";
+    expect_changed(file, "its size went from " + std::to_string(file.stamp().bytes) + " to " +
+                             std::to_string(file.stamp().bytes + 1) + " bytes");
+  }
+  {  // Replaced by a rename, as an atomic writer does: the mapping is intact but stale.
+    WeightFile file = reopen();
+    ASSERT_TRUE(write_safetensors(path, {{"a", f32_tensor({4}, 2, 1)}}).ok());
+    expect_changed(file, "it was replaced by another file");
+  }
+  {  // Removed.
+    WeightFile file = reopen();
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+    const Status status = file.check_unchanged();
+    EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(status.message().find("changed during the job (it can no longer be read: "),
+              std::string::npos)
+        << status.message();
+  }
+  // Reading the mapping does not count as a change.
+  WeightFile file = reopen();
+  EXPECT_EQ(file.f32("a").const_data<float>()[3], 4.0f);
+  EXPECT_TRUE(file.check_unchanged().ok());
 }
 
 TEST(SafetensorsRejects, BadJson) {
