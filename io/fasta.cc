@@ -110,6 +110,7 @@ StatusOr<bool> FastaReader::next_impl(InputRecord* record) {
   if (record->ids.capacity() < static_cast<size_t>(record_reserve_)) {
     record->ids.reserve(static_cast<size_t>(record_reserve_));
   }
+  record_reserve_ = 0;  // once: a caller that passes a fresh record each time grows each one
   for (;;) {
     if (pos_ == end_) {
       RM_ASSIGN_OR_RETURN(const size_t n, source_->read(buffer_.data(), buffer_.size()));

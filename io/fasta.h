@@ -118,7 +118,7 @@ class FastaReader {
 
   int64_t max_tokens_;          // cap on tokens_read_ (0: none)
   int64_t tokens_read_ = 0;     // bases of every record before the open one
-  int64_t record_reserve_ = 0;  // capacity a record gets up front (plain regular files)
+  int64_t record_reserve_ = 0;  // capacity the first record gets (plain regular files)
 
   // Spaces, tabs and CRs in a sequence line whose fate is still open: dropped if the line ends
   // (as [ \t]* then at most one CR), an error at their first byte if anything else follows.
