@@ -158,6 +158,9 @@ void JobRunner::on_frame(int id, proto::Frame frame) {
 void JobRunner::on_register(int id, Session& session, const proto::Frame& frame) {
   StatusOr<pb::Register> reg = proto::decode_frame<pb::Register>(frame);
   Status status = reg.ok() ? proto::validate_register(*reg) : reg.status();
+  // The address goes to every peer's transport (ucp_ep_create): check it against this job's.
+  if (status.ok())
+    status = proto::validate_comm_address(job_.comm().backend(), reg->comm_address());
   if (!status.ok()) return session.connection->close(status.with_context("bad Register"));
   const auto* address = reinterpret_cast<const std::byte*>(reg->comm_address().data());
   if (session.worker >= 0) {

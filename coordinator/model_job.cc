@@ -1,5 +1,7 @@
 #include "coordinator/model_job.h"
 
+#include <algorithm>
+
 #include "io/input.h"
 #include "model/config.h"
 #include "model/safetensors.h"
@@ -22,22 +24,33 @@ StatusOr<ModelJobInputs> ModelJobInputs::prepare(pb::JobSpec& job) {
 }
 
 void ModelJobInputs::fill_assignment(int rank, pb::Assignment& assignment) const {
-  const std::span<const int32_t> ids = stream_.ids();
-  const int32_t bos = io::bos_id(stream_.vocab());
+  const std::span<const uint8_t> input_ids = stream_.input_ids();
+  const std::vector<io::RecordSpan>& records = stream_.records();
   std::string* bytes = assignment.mutable_input_ids();
   bytes->clear();
   bytes->reserve(static_cast<size_t>(plan_.plan.num_local(rank)));
   assignment.clear_next_after_range();
   for (const comm::TokenRange& range : plan_.plan.ranges_of(rank)) {
-    for (int64_t s = range.begin; s < range.end; ++s) {
-      const int32_t id = ids[static_cast<size_t>(s)];
-      // Input ids are < 256 in both vocabularies; <bos> is the only larger id fed.
-      bytes->push_back(static_cast<char>(id == bos ? 0 : id));
+    // Record by record: a record's <bos> is sent as 0 (input ids are < 256 in both
+    // vocabularies; <bos> is the only larger id fed), then its input ids as they are.
+    int64_t s = range.begin;
+    while (s < range.end) {
+      const io::RecordSpan& record = records[static_cast<size_t>(stream_.record_at(s))];
+      const int64_t stop = std::min(range.end, record.fed_end());
+      if (s == record.fed_begin) {
+        bytes->push_back(0);
+        ++s;
+      }
+      const auto* first = input_ids.data() + record.offset + (s - record.fed_begin - 1);
+      bytes->append(reinterpret_cast<const char*>(first), static_cast<size_t>(stop - s));
+      s = stop;
     }
     const int64_t after = range.end;
     const bool same_record =
         after < stream_.num_tokens() && stream_.record_at(after) == stream_.record_at(after - 1);
-    assignment.add_next_after_range(same_record ? ids[static_cast<size_t>(after)] : -1);
+    int32_t next = -1;
+    if (same_record) stream_.fill_ids(after, std::span<int32_t>(&next, 1));
+    assignment.add_next_after_range(next);
   }
 }
 

@@ -88,6 +88,21 @@ Status ResultAssembler::add(int rank, const pb::ResultChunk& chunk) {
     }
     have_[static_cast<size_t>(t)] = 1;
   }
+  // NaN or infinity in a result is a failed computation, never an output: refuse the chunk.
+  const auto* values = reinterpret_cast<const unsigned char*>(chunk.rows().data());
+  const int64_t row_values = row_bytes_ / int64_t{sizeof(float)};
+  const int64_t num_values = int64_t{chunk.tokens_size()} * row_values;
+  for (int64_t v = 0; v < num_values; ++v) {
+    uint32_t bits;
+    std::memcpy(&bits, values + v * int64_t{sizeof(float)}, sizeof bits);
+    if ((bits & 0x7f800000u) != 0x7f800000u) continue;  // all-ones exponent: NaN or inf
+    const char* what = (bits & 0x007fffffu) != 0 ? "NaN" : (bits >> 31) != 0 ? "-inf" : "+inf";
+    const int64_t t = chunk.tokens(static_cast<int>(v / row_values));
+    return fail(chunk.tokens_size(),
+                data_loss(who + " sent row " + std::to_string(t) + " holding " + what +
+                          " at element " + std::to_string(v % row_values) + " of " +
+                          std::to_string(row_values) + "; non-finite results are refused"));
+  }
   auto* out = static_cast<std::byte*>(output_.mutable_raw());
   const auto* rows = reinterpret_cast<const std::byte*>(chunk.rows().data());
   for (int i = 0; i < chunk.tokens_size(); ++i) {

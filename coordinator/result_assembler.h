@@ -3,8 +3,9 @@
 //
 // Nothing a worker sends is trusted: each chunk must come from the rank it names, every token
 // must be one the partition plan gives that rank, inside the sequence, and not already received,
-// and the rows must be exactly tokens x row_bytes (RELIABILITY.md 3.9). A chunk that fails is a
-// kDataLoss / kInvalidArgument naming the rank and token, and the job fails; it is never written.
+// the rows must be exactly tokens x row_bytes (RELIABILITY.md 3.9), and every value must be
+// finite (NaN or infinity is a failed computation). A chunk that fails is a kDataLoss /
+// kInvalidArgument naming the rank and row, and the job fails; it is never written.
 //
 // Memory: the whole output ([num_tokens, n_heads, head_dim] or [input tokens, width] f32) lives
 // here until it is written (bounded by proto::kMaxOutputBytes), plus a 4-byte owner and a 1-byte
@@ -28,7 +29,9 @@ class ResultAssembler {
   // REQUIRES (else its error): validate_job_spec(job) is OK.
   static StatusOr<ResultAssembler> make(const pb::JobSpec& job);
 
-  // Checks and stores one chunk received from the worker holding `rank`.
+  // Checks and stores one chunk received from the worker holding `rank`. Errors (nothing is
+  // stored): the checks above, e.g. kDataLoss "rank 1 sent row 7 holding NaN at element 0 of 2;
+  // non-finite results are refused".
   Status add(int rank, const pb::ResultChunk& chunk);
   // Checks a worker's Done: it claims `rows`; all of its tokens must have arrived.
   Status check_done(int rank, int64_t rows) const;

@@ -1,5 +1,6 @@
 #include "io/fasta.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -63,19 +64,32 @@ size_t chunk_bytes(const internal::ByteSource& source) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<FastaReader>> FastaReader::open(const std::string& path) {
+StatusOr<std::unique_ptr<FastaReader>> FastaReader::open(const std::string& path,
+                                                         int64_t max_tokens) {
   RM_ASSIGN_OR_RETURN(auto source, internal::open_byte_source(path));
-  return std::make_unique<FastaReader>(std::move(source), path);
+  return std::make_unique<FastaReader>(std::move(source), path, max_tokens);
 }
 
 std::unique_ptr<FastaReader> FastaReader::from_bytes(std::string_view bytes,
-                                                     std::string display_name) {
+                                                     std::string display_name, int64_t max_tokens) {
   auto source = internal::memory_byte_source(bytes, display_name);
-  return std::make_unique<FastaReader>(std::move(source), std::move(display_name));
+  return std::make_unique<FastaReader>(std::move(source), std::move(display_name), max_tokens);
 }
 
-FastaReader::FastaReader(std::unique_ptr<internal::ByteSource> source, std::string display_name)
-    : source_(std::move(source)), name_(std::move(display_name)), buffer_(chunk_bytes(*source_)) {}
+FastaReader::FastaReader(std::unique_ptr<internal::ByteSource> source, std::string display_name,
+                         int64_t max_tokens)
+    : source_(std::move(source)),
+      name_(std::move(display_name)),
+      buffer_(chunk_bytes(*source_)),
+      max_tokens_(max_tokens) {
+  // A plain file holds at least one byte per base, so its size bounds every record: reserving
+  // it once means the record never regrows (a doubling vector briefly holds 3x its size).
+  // Untouched capacity costs no RSS. Gzip and pipes have no trustworthy size; they grow.
+  if (!source_->is_gzip() && source_->size_hint() > 0) {
+    record_reserve_ = std::min(source_->size_hint(), kMaxRecordTokens);
+    if (max_tokens_ > 0) record_reserve_ = std::min(record_reserve_, max_tokens_);
+  }
+}
 
 FastaReader::~FastaReader() = default;
 
@@ -93,6 +107,10 @@ StatusOr<bool> FastaReader::next_impl(InputRecord* record) {
   if (done_) return false;
   record->name.clear();
   record->ids.clear();
+  if (record->ids.capacity() < static_cast<size_t>(record_reserve_)) {
+    record->ids.reserve(static_cast<size_t>(record_reserve_));
+  }
+  record_reserve_ = 0;  // once: a caller that passes a fresh record each time grows each one
   for (;;) {
     if (pos_ == end_) {
       RM_ASSIGN_OR_RETURN(const size_t n, source_->read(buffer_.data(), buffer_.size()));
@@ -120,9 +138,11 @@ Status FastaReader::consume(InputRecord* record, bool* record_done) {
               return error_at(header_line_, 1, "record '" + header_name_ + "' has no sequence");
             }
             record->name = std::move(header_name_);
+            tokens_read_ += static_cast<int64_t>(ids.size());
             *record_done = true;
           }
           record_open_ = true;
+          ++records_opened_;
           header_line_ = line_;
           header_name_.clear();
           state_ = State::kHeaderLead;
@@ -152,6 +172,11 @@ Status FastaReader::consume(InputRecord* record, bool* record_done) {
       case State::kHeaderName: {
         const size_t begin = pos_;
         while (pos_ < end_ && bytes[pos_] != '\n' && !is_header_space(bytes[pos_])) ++pos_;
+        if (header_name_.size() + (pos_ - begin) > kMaxRecordNameBytes) {
+          return error_at(
+              line_, column_ + (kMaxRecordNameBytes - header_name_.size()) + 1,
+              "record name longer than " + std::to_string(kMaxRecordNameBytes) + " bytes");
+        }
         header_name_.append(buffer_.data() + begin, pos_ - begin);
         column_ += pos_ - begin;
         if (pos_ < end_) state_ = State::kHeaderRest;
@@ -180,6 +205,19 @@ Status FastaReader::consume(InputRecord* record, bool* record_done) {
             chunk[stop] = id;
           }
           if (stop > pos_) {
+            // The caps are checked before the bases are kept, so a record never grows past one.
+            const auto held = static_cast<int64_t>(ids.size());
+            const auto more = static_cast<int64_t>(stop - pos_);
+            if (held + more > kMaxRecordTokens) {
+              return cap_error(column_ + static_cast<uint64_t>(kMaxRecordTokens - held) + 1,
+                               "the " + std::to_string(kMaxRecordTokens) +
+                                   " tokens a record may hold (positions are int32)");
+            }
+            if (max_tokens_ > 0 && tokens_read_ + held + more > max_tokens_) {
+              return cap_error(
+                  column_ + static_cast<uint64_t>(max_tokens_ - tokens_read_ - held) + 1,
+                  "the job's limit of " + std::to_string(max_tokens_) + " tokens (--max-tokens)");
+            }
             ids.insert(ids.end(), chunk + pos_, chunk + stop);
             column_ += stop - pos_;
             pos_ = stop;
@@ -236,6 +274,7 @@ StatusOr<bool> FastaReader::finish_at_eof(InputRecord* record) {
     return error_at(header_line_, 1, "record '" + header_name_ + "' has no sequence");
   }
   record->name = std::move(header_name_);
+  tokens_read_ += static_cast<int64_t>(record->ids.size());
   done_ = true;
   return true;
 }
@@ -251,14 +290,20 @@ Status FastaReader::error_at(uint64_t line, uint64_t column, const std::string& 
                           what);
 }
 
+Status FastaReader::cap_error(uint64_t column, const std::string& limit) const {
+  return error_at(
+      line_, column,
+      "record " + std::to_string(records_opened_) + " ('" + header_name_ + "') passes " + limit);
+}
+
 StatusOr<std::vector<InputRecord>> read_fasta(const std::string& path) {
   RM_ASSIGN_OR_RETURN(auto reader, FastaReader::open(path));
   std::vector<InputRecord> records;
+  InputRecord record;  // reused: it carries the reader's up-front capacity
   for (;;) {
-    InputRecord record;
     RM_ASSIGN_OR_RETURN(const bool more, reader->next(&record));
     if (!more) return records;
-    records.push_back(std::move(record));
+    records.push_back(record);  // a copy holds only its own bases
   }
 }
 

@@ -2,7 +2,12 @@
 //
 // The model's vocabulary decides the format: dna reads FASTA (plain or gzip, io/fasta.h), bytes
 // reads the raw bytes of a text file (io/text.h). Records are appended one at a time, so peak
-// memory is the int32 stream plus one record's bytes, never a second copy of the whole input.
+// memory is the stream (one byte per token) plus one record's bytes: for a plain file at most
+// twice its size plus the reader's 1 MiB buffer (RELIABILITY.md S10), and each record's span
+// (its name and offsets, about 56 bytes: a file of many tiny records, such as ">a\nA\n" over
+// and over, costs more than twice its size). For gzip the record and stream grow with the
+// inflated bytes (a doubling vector holds up to 3x while it grows), never ahead of them, and
+// io/internal/byte_source.h caps the inflated bytes.
 //
 // Thread-safe: no shared state.
 #pragma once
@@ -17,7 +22,8 @@ namespace ringmaster::io {
 
 // Reads `path` in the input format of `vocab` and feeds every record as `<bos> t1..tn`.
 // `max_tokens` > 0 caps the input tokens (bases or bytes, <bos> not counted): the read stops at
-// the first record that passes it, with kInvalidArgument naming the file, record and cap.
+// the first base that passes it (a text file longer than the cap is refused before it is read),
+// with kInvalidArgument naming the file, place, record and cap.
 // Errors: those of the FASTA or text reader, each naming the file and place.
 StatusOr<TokenStream> read_input(const std::string& path, Vocab vocab, int64_t max_tokens = 0);
 

@@ -16,12 +16,10 @@ StatusOr<Vocab> parse_vocab(std::string_view name) {
 
 Status TokenStream::append(std::string name, std::span<const uint8_t> ids) {
   if (ids.empty()) return invalid_argument("record '" + name + "' has no tokens");
-  // Positions run 0..n with <bos> at 0, and the model keeps them as int32.
-  constexpr int64_t kMaxLength = std::numeric_limits<int32_t>::max() - 1;
   const int64_t length = static_cast<int64_t>(ids.size());
-  if (length > kMaxLength) {
+  if (length > kMaxRecordTokens) {
     return invalid_argument("record '" + name + "' has " + std::to_string(length) +
-                            " tokens; at most " + std::to_string(kMaxLength) + " fit");
+                            " tokens; at most " + std::to_string(kMaxRecordTokens) + " fit");
   }
   if (num_records() >= std::numeric_limits<int32_t>::max()) {
     return invalid_argument("too many records (record ids are int32)");
@@ -40,8 +38,7 @@ Status TokenStream::append(std::string name, std::span<const uint8_t> ids) {
   span.fed_begin = num_tokens();
   span.offset = num_input_tokens();
   span.length = length;
-  ids_.push_back(bos_id(vocab_));
-  ids_.insert(ids_.end(), ids.begin(), ids.end());
+  input_ids_.insert(input_ids_.end(), ids.begin(), ids.end());
   records_.push_back(std::move(span));
   return ok_status();
 }
@@ -74,6 +71,23 @@ void TokenStream::fill_positions(int64_t begin, std::span<int32_t> out) const {
                  [&](int32_t record, int64_t first, int64_t count) {
                    const int64_t pos = first - records_[static_cast<size_t>(record)].fed_begin;
                    for (int64_t k = 0; k < count; ++k) *dst++ = static_cast<int32_t>(pos + k);
+                 });
+}
+
+void TokenStream::fill_ids(int64_t begin, std::span<int32_t> out) const {
+  int32_t* dst = out.data();
+  const int32_t bos = bos_id(vocab_);
+  for_each_piece(begin, static_cast<int64_t>(out.size()),
+                 [&](int32_t record, int64_t first, int64_t count) {
+                   const RecordSpan& span = records_[static_cast<size_t>(record)];
+                   int64_t pos = first - span.fed_begin;  // 0 at <bos>
+                   if (pos == 0) {
+                     *dst++ = bos;
+                     ++pos;
+                     --count;
+                   }
+                   const uint8_t* src = input_ids_.data() + span.offset + (pos - 1);
+                   dst = std::copy_n(src, count, dst);
                  });
 }
 

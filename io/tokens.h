@@ -7,13 +7,16 @@
 // large), and the records become one TokenStream: each fed as `<bos> t1 ... tn`, one after the
 // other. "Fed index" counts every fed token, <bos> included; "input index" (the records.tsv
 // offset, the row of embeddings.npy and scores.npy) counts only t1..tn. The stream stores the
-// int32 ids and one RecordSpan per record; positions and record ids are derived on demand.
+// input ids t1..tn, one byte each (every regular id of both vocabularies fits: a genome costs
+// its length in bytes, not four times it), and one RecordSpan per record; <bos>, positions and
+// record ids are derived on demand.
 //
 // Ownership: a TokenStream owns its ids and spans; it is move-only so a genome is never copied by
 // accident. Thread-safety: const methods may run concurrently; append needs exclusive access.
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -31,6 +34,10 @@ inline constexpr int32_t kDnaC = 1;
 inline constexpr int32_t kDnaG = 2;
 inline constexpr int32_t kDnaT = 3;
 inline constexpr int32_t kDnaN = 4;
+
+// The most tokens t1..tn of one record: positions run 0..n with <bos> at 0, and the model keeps
+// them as int32.
+inline constexpr int64_t kMaxRecordTokens = std::numeric_limits<int32_t>::max() - 1;
 
 // Number of regular (input) token ids: 5 for dna, 256 for bytes. Specials follow them.
 constexpr int32_t num_regular_ids(Vocab vocab) { return vocab == Vocab::kDna ? 5 : 256; }
@@ -71,21 +78,27 @@ class TokenStream {
   TokenStream& operator=(const TokenStream&) = delete;
 
   // Appends `<bos> ids...` as a new record. `ids` is copied; the caller may reuse it.
-  // Errors (nothing is appended): empty `ids`, an id >= num_regular_ids(vocab), a record whose
-  // positions would not fit in int32, or more than INT32_MAX records. Names may repeat.
+  // Errors (nothing is appended): empty `ids`, an id >= num_regular_ids(vocab), more than
+  // kMaxRecordTokens ids, or more than INT32_MAX records. Names may repeat.
   Status append(std::string name, std::span<const uint8_t> ids);
-  // Capacity hint for the number of fed tokens; avoids regrowth when the caller knows a bound.
-  void reserve(int64_t num_fed_tokens) { ids_.reserve(static_cast<size_t>(num_fed_tokens)); }
+  // Capacity hint for the number of input tokens (one byte each); avoids regrowth when the
+  // caller knows a bound.
+  void reserve(int64_t num_input_tokens) {
+    input_ids_.reserve(static_cast<size_t>(num_input_tokens));
+  }
 
   Vocab vocab() const { return vocab_; }
   // Fed tokens, <bos> included: sum over records of (n + 1).
-  int64_t num_tokens() const { return static_cast<int64_t>(ids_.size()); }
+  int64_t num_tokens() const { return num_input_tokens() + num_records(); }
   // Input tokens t1..tn of every record: the row count of embeddings.npy and scores.npy.
-  int64_t num_input_tokens() const { return num_tokens() - num_records(); }
+  int64_t num_input_tokens() const { return static_cast<int64_t>(input_ids_.size()); }
   int64_t num_records() const { return static_cast<int64_t>(records_.size()); }
 
-  // [num_tokens()] int32 ids in feeding order.
-  std::span<const int32_t> ids() const { return ids_; }
+  // [num_input_tokens()] the ids t1..tn of every record, by input index.
+  std::span<const uint8_t> input_ids() const { return input_ids_; }
+  // out[k] = id of fed token begin + k: <bos> at each record's start, else its input id.
+  // REQUIRES: 0 <= begin and begin + out.size() <= num_tokens().
+  void fill_ids(int64_t begin, std::span<int32_t> out) const;
   // One span per record, in input order.
   const std::vector<RecordSpan>& records() const { return records_; }
 
@@ -103,7 +116,7 @@ class TokenStream {
   void for_each_piece(int64_t begin, int64_t count, Fn&& fn) const;
 
   Vocab vocab_;
-  std::vector<int32_t> ids_;
+  std::vector<uint8_t> input_ids_;
   std::vector<RecordSpan> records_;
 };
 

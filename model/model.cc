@@ -69,6 +69,8 @@ StatusOr<Model> Model::load(const std::string& dir) {
 
   Model m;
   m.config_ = config;
+  m.weights_path_ = weights_path;
+  m.weights_stamp_ = file.stamp();
   m.embed_ = file.f32("embed");
   m.head_ = file.f32("head");
   m.norm_ = file.f32("norm");

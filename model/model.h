@@ -23,6 +23,7 @@
 #include "model/config.h"
 #include "model/layers.h"
 #include "model/mixer.h"
+#include "model/safetensors.h"
 #include "model/shard.h"
 
 namespace ringmaster::model {
@@ -39,6 +40,13 @@ class Model {
   static StatusOr<Model> load(const std::string& dir);
 
   const ModelConfig& config() const { return config_; }
+
+  // OK while weights.safetensors is the file loaded, unmodified (WeightFile::check_unchanged):
+  // the weights are mapped, so a file edited during the job changes them under the forward
+  // pass. Errors: kFailedPrecondition naming the file and what changed.
+  Status check_weights_unchanged() const {
+    return WeightFile::check_unchanged(weights_path_, weights_stamp_);
+  }
 
   // The final hidden states hf [n_local, d_model] of this rank's tokens (`token_ids` in local
   // order, <bos> included). Collective: every rank of ctx.comm calls it.
@@ -60,6 +68,8 @@ class Model {
   Model() = default;
 
   ModelConfig config_;
+  std::string weights_path_;
+  FileStamp weights_stamp_;     // weights_path_ when loaded
   Tensor embed_, head_, norm_;  // [V, d], [V, d], [d]
   std::vector<Block> blocks_;
   std::shared_ptr<FitStream> fit_stream_;  // null without fit blocks

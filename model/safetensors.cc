@@ -1,7 +1,10 @@
 #include "model/safetensors.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -279,12 +282,49 @@ StatusOr<std::string> make_header(const std::vector<const std::pair<std::string,
   return header;
 }
 
+StatusOr<FileStamp> stamp_of(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return errno_status(path, errno);
+  FileStamp stamp;
+  stamp.device = static_cast<uint64_t>(info.st_dev);
+  stamp.inode = static_cast<uint64_t>(info.st_ino);
+  stamp.bytes = static_cast<int64_t>(info.st_size);
+  stamp.mtime_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 +
+                   static_cast<int64_t>(info.st_mtim.tv_nsec);
+  return stamp;
+}
+
 }  // namespace
 
+Status WeightFile::check_unchanged(const std::string& path, const FileStamp& stamp) {
+  StatusOr<FileStamp> now = stamp_of(path);
+  auto changed = [&](const std::string& how) {
+    return failed_precondition(path + ": the weights file changed during the job (" + how +
+                               "); the loaded weights no longer match it. Leave the model "
+                               "directory alone while a job runs");
+  };
+  if (!now.ok()) return changed("it can no longer be read: " + now.status().message());
+  if (now->device != stamp.device || now->inode != stamp.inode) {
+    return changed("it was replaced by another file");
+  }
+  if (now->bytes != stamp.bytes) {
+    return changed("its size went from " + std::to_string(stamp.bytes) + " to " +
+                   std::to_string(now->bytes) + " bytes");
+  }
+  if (now->mtime_ns != stamp.mtime_ns) return changed("it was modified since it was opened");
+  return ok_status();
+}
+
 StatusOr<WeightFile> WeightFile::open(const std::string& path) {
+  // Stamped before mapping: a change after this point differs from the stamp, so a later
+  // check_unchanged catches it; a size that disagrees with the mapping is a change already.
+  RM_ASSIGN_OR_RETURN(const FileStamp stamp, stamp_of(path));
   RM_ASSIGN_OR_RETURN(std::shared_ptr<Buffer> mapping, Buffer::map_file(path));
   const uint64_t file_bytes = mapping->bytes();
   auto fail = [&](const std::string& what) { return invalid_argument(path + ": " + what); };
+  if (static_cast<int64_t>(file_bytes) != stamp.bytes) {
+    return failed_precondition(path + ": the weights file changed while it was being opened");
+  }
   if (file_bytes < 8) {
     return fail("byte 0: the file is " + std::to_string(file_bytes) +
                 " bytes, too short for the 8-byte header length");
@@ -314,6 +354,7 @@ StatusOr<WeightFile> WeightFile::open(const std::string& path) {
 
   WeightFile file;
   file.path_ = path;
+  file.stamp_ = stamp;
   const uint64_t data_start = 8 + header_bytes;
   const uint64_t data_bytes = file_bytes - data_start;
   std::vector<Entry> entries;

@@ -8,7 +8,7 @@
 //
 // WeightFile::open checks every rule of MODEL.md and returns one error naming the file and the
 // place: the tensor, and byte offsets, which are always absolute offsets in the file
-// ("weights.safetensors: byte 0: header length ... exceeds the 100000000-byte limit"). On top
+// ("weights.safetensors: byte 0: header length ... exceeds the 16777216-byte limit"). On top
 // of MODEL.md, a tensor entry with a key other than dtype, shape and data_offsets is an error
 // (it is a typo or a format this build does not read). Every element is scanned for NaN and
 // infinity while opening. Errors are kInvalidArgument (kNotFound for a missing file).
@@ -19,6 +19,14 @@
 // element size in the file (a writer that did not pad its header to 8 bytes) is copied into
 // aligned memory, since kernels read floats through typed pointers. Truncating the file while
 // it is mapped is undefined (SIGBUS), as with any mapping.
+//
+// The checks run once, at open; the mapping is trusted after that. So open records the file's
+// FileStamp (device, inode, size, modification time), and check_unchanged() compares the file
+// on disk with it: a worker calls it after its forward pass, before sending rows, so weights
+// edited in place (the mapping then sees unchecked bytes) or replaced (another rank may have
+// loaded the new ones) fail the job naming the file instead of yielding mixed results. The
+// change time is not compared (chmod and hard links change it); a writer that restores the
+// modification time and the size defeats the check, as it would a digest-free rsync.
 //
 // Thread-safety: a WeightFile is immutable once opened; concurrent reads are safe.
 #pragma once
@@ -37,8 +45,22 @@
 
 namespace ringmaster::model {
 
-// The Python safetensors library's limit; a longer header is refused before it is parsed.
-inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
+// The longest header, refused before it is parsed. The Python library allows 100 MB, but the
+// parsed JSON takes 10-20x its text (a node per value), so that would let a file claim 2 GB of
+// coordinator and worker memory. The largest model config.json may describe (kMaxLayers ATLAS
+// blocks of 13 tensors, dimensions of 10 digits) needs about 6.5 MB of header; 16 MiB leaves
+// more than twice that and bounds the parse to about 320 MiB.
+inline constexpr uint64_t kMaxSafetensorsHeaderBytes = uint64_t{16} << 20;
+
+// What identifies a file's contents cheaply: fstat's device, inode, size and mtime.
+struct FileStamp {
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  int64_t bytes = 0;
+  int64_t mtime_ns = 0;
+
+  bool operator==(const FileStamp&) const = default;
+};
 
 class WeightFile {
  public:
@@ -63,6 +85,13 @@ class WeightFile {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // The whole file, mapped read-only (tensor views point into it).
   const std::shared_ptr<Buffer>& mapping() const { return mapping_; }
+  // The file as it was when opened.
+  const FileStamp& stamp() const { return stamp_; }
+  // OK when `path()` is still the file that was opened, unmodified (see above); else
+  // kFailedPrecondition "PATH: the weights file changed during the job (...)".
+  Status check_unchanged() const { return check_unchanged(path_, stamp_); }
+  // The same for a path and stamp kept apart from their WeightFile.
+  static Status check_unchanged(const std::string& path, const FileStamp& stamp);
 
   // Checks the names and shapes against expected_tensors(config): a missing tensor, an
   // unexpected one, or a shape that differs, each naming the file and the tensor.
@@ -73,6 +102,7 @@ class WeightFile {
 
   std::string path_;
   std::shared_ptr<Buffer> mapping_;
+  FileStamp stamp_;
   std::map<std::string, Tensor, std::less<>> tensors_;
   std::map<std::string, std::string> metadata_;
 };

@@ -1,5 +1,7 @@
 #include "proto/validate.h"
 
+#include <algorithm>
+#include <cctype>
 #include <string>
 
 #include "core/printable.h"
@@ -114,6 +116,50 @@ Status validate_register(const pb::Register& reg) {
   RM_RETURN_IF_ERROR(check_range<int64_t>("Register", "pid", reg.pid(), 1, INT32_MAX));
   RM_RETURN_IF_ERROR(check_range<int32_t>("Register", "rank_hint", reg.rank_hint(), -1, INT32_MAX));
   return check_max("Register", "comm_address", reg.comm_address().size(), kMaxCommAddressBytes);
+}
+
+Status validate_comm_address(pb::CommBackend backend, std::string_view address) {
+  auto fail = [&](const std::string& what) {
+    // Appended piecewise: GCC 12's -Wrestrict misfires on a chain of string operator+.
+    std::string text = "(";
+    text += std::to_string(address.size());
+    text += " bytes) ";
+    text += what;
+    return field_error("Register", "comm_address", text);
+  };
+  switch (backend) {
+    case pb::COMM_BACKEND_LOCAL:
+      if (!address.empty()) return fail("must be empty for the local backend");
+      return ok_status();
+    case pb::COMM_BACKEND_UCX: {
+      if (address.size() < kMinUcxAddressBytes) {
+        return fail("is too short for a UCX worker address (at least " +
+                    std::to_string(kMinUcxAddressBytes) + " bytes)");
+      }
+      const unsigned version = static_cast<unsigned char>(address[0]) & 0x0fu;
+      if (version > 1) {
+        return fail("is not a UCX worker address: header version " + std::to_string(version) +
+                    " (UCX uses 0 and 1)");
+      }
+      return ok_status();
+    }
+    case pb::COMM_BACKEND_NCCL: {
+      const size_t space = address.find(' ');
+      const bool printable =
+          std::all_of(address.begin(), address.end(), [](char c) { return c >= ' ' && c < 0x7f; });
+      const std::string_view bus =
+          space == std::string_view::npos ? std::string_view() : address.substr(space + 1);
+      const bool bus_ok = !bus.empty() && std::all_of(bus.begin(), bus.end(), [](char c) {
+        return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
+      });
+      if (!printable || space == 0 || !bus_ok) {
+        return fail("is not \"<host> <pci bus id>\" (an NCCL worker's address)");
+      }
+      return ok_status();
+    }
+    default:
+      return fail("for an unknown data-plane backend " + std::to_string(backend));
+  }
 }
 
 namespace {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 #include "proto/ringmaster.pb.h"
@@ -39,6 +40,17 @@ Status validate_heartbeat_knobs(const pb::HeartbeatKnobs& knobs);
 Status validate_comm_config(const pb::CommConfig& comm);
 Status validate_welcome(const pb::Welcome& welcome);
 Status validate_register(const pb::Register& reg);
+// A worker's data-plane address, checked before it reaches the transport (UCX unpacks an
+// address without its length, so a short or foreign blob would be read past its end):
+//   local: empty (a world of one has no peers);
+//   UCX:   a ucp worker address: at least kMinUcxAddressBytes (a header byte, the 8-byte worker
+//          uuid, a device byte), the header's low nibble a format version UCX has used (0 or 1:
+//          every release through 1.19, UCX_ADDRESS_VERSION=v1 or v2);
+//   NCCL:  "<host> <pci bus id>" (comm/nccl/nccl_comm.h): printable, one space, a bus id of hex
+//          digits, ':' and '.'.
+// The size limit is validate_register's. Errors: kInvalidArgument "Register.comm_address ...".
+inline constexpr size_t kMinUcxAddressBytes = 10;
+Status validate_comm_address(pb::CommBackend backend, std::string_view address);
 // A job as its command line describes it (the one validator of every flag, called by each entry
 // point: `ringmaster run`, `ringmaster coordinator`, run_coordinator): every field in range, the
 // check job's head split, the data plane, liveness and recovery rules. Model jobs need only what

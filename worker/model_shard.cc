@@ -127,6 +127,8 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
   } else {
     result = embed_rows(ctx, hf);
   }
+  // The rows came from mapped weights: if the file changed meanwhile, they are not the model's.
+  RM_RETURN_IF_ERROR(model.check_weights_unchanged());
   result.stats.wall_s = seconds_since(start);
   result.stats.compute_s = result.stats.wall_s;
   return result;

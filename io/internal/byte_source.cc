@@ -78,7 +78,9 @@ class MemorySource final : public ByteSource {
 class GzipSource final : public ByteSource {
  public:
   GzipSource(std::unique_ptr<ByteSource> raw, std::string name)
-      : raw_(std::move(raw)), name_(std::move(name)), in_(kInputBytes) {}
+      : raw_(std::move(raw)), name_(std::move(name)), in_(kInputBytes) {
+    raw_size_ = raw_->size_hint();
+  }
   ~GzipSource() override {
     if (z_ready_) inflateEnd(&z_);
   }
@@ -139,6 +141,14 @@ class GzipSource final : public ByteSource {
     }
     const size_t produced = out_capacity - z_.avail_out;
     produced_ += produced;
+    if (produced_ > inflate_limit()) {
+      return invalid_argument(
+          name_ + ": compressed byte " + std::to_string(compressed_offset()) +
+          ": gzip data inflates past " + std::to_string(inflate_limit()) + " bytes, " +
+          std::to_string(kMaxInflateRatio) + " times the compressed " +
+          (raw_size_ >= 0 ? "file" : "bytes read") +
+          " plus a margin (a decompression bomb? decompress a genuine file first)");
+    }
     return produced;
   }
 
@@ -146,6 +156,15 @@ class GzipSource final : public ByteSource {
   static constexpr size_t kInputBytes = 256 << 10;
 
   uint64_t compressed_offset() const { return raw_read_ - z_.avail_in; }
+
+  // byte_source.h: the inflate cap, from the file's size when known, else from what was read.
+  uint64_t inflate_limit() const {
+    if (raw_size_ >= 0) {
+      return kMaxInflateRatio * std::max<uint64_t>(static_cast<uint64_t>(raw_size_), raw_read_) +
+             kInflateSlackBytes;
+    }
+    return kMaxInflateRatio * raw_read_ + kPipeInflateSlackBytes;
+  }
 
   std::unique_ptr<ByteSource> raw_;
   std::string name_;
@@ -156,6 +175,7 @@ class GzipSource final : public ByteSource {
   bool between_members_ = false;
   uint64_t raw_read_ = 0;  // compressed bytes read from raw_
   uint64_t produced_ = 0;  // decompressed bytes returned
+  int64_t raw_size_ = -1;  // the compressed size, or -1 when unknown
 };
 
 StatusOr<std::unique_ptr<ByteSource>> make_gzip(std::unique_ptr<ByteSource> raw, std::string name) {
@@ -164,12 +184,25 @@ StatusOr<std::unique_ptr<ByteSource>> make_gzip(std::unique_ptr<ByteSource> raw,
   return std::unique_ptr<ByteSource>(std::move(gzip));
 }
 
+// The kind of a non-regular file, for the error that refuses it.
+const char* file_kind(mode_t mode) {
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISFIFO(mode)) return "a pipe";
+  return "another kind of file";
+}
+
 }  // namespace
 
-StatusOr<std::unique_ptr<ByteSource>> open_byte_source(const std::string& path, bool inflate_gzip) {
+StatusOr<std::unique_ptr<ByteSource>> open_byte_source(const std::string& path, bool inflate_gzip,
+                                                       FileKinds kinds) {
+  // Regular files only: O_NONBLOCK so that a FIFO is refused at once rather than waited on
+  // (opening one blocks until a writer comes); it changes nothing for reading a regular file.
+  const int flags = O_RDONLY | O_CLOEXEC | (kinds == FileKinds::kRegular ? O_NONBLOCK : 0);
   int fd;
   do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    fd = ::open(path.c_str(), flags);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return errno_status(path, errno);
   struct stat st {};
@@ -181,6 +214,16 @@ StatusOr<std::unique_ptr<ByteSource>> open_byte_source(const std::string& path, 
   if (S_ISDIR(st.st_mode)) {
     ::close(fd);
     return errno_status(path, EISDIR);
+  }
+  const bool allowed =
+      S_ISREG(st.st_mode) || (kinds == FileKinds::kRegularOrPipe && S_ISFIFO(st.st_mode));
+  if (!allowed) {
+    ::close(fd);
+    return invalid_argument(path +
+                            (kinds == FileKinds::kRegular
+                                 ? ": not a regular file ("
+                                 : ": neither a regular file nor a pipe (") +
+                            file_kind(st.st_mode) + ")");
   }
   const int64_t size = S_ISREG(st.st_mode) ? static_cast<int64_t>(st.st_size) : -1;
   if (size > 0) ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);

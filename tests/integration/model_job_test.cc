@@ -248,7 +248,7 @@ TEST(ModelJobOutputs, BadInputNamesFileLineAndColumnAndWritesNothing) {
 }
 
 // --max-tokens: an input past the cap is refused before any worker runs, naming the record that
-// passed it, and nothing is written.
+// passed it and the first base past the cap, and nothing is written.
 TEST(ModelJobOutputs, MaxTokensRefusesALongerInputAndWritesNothing) {
   ModelJobEnv& env = ModelJobEnv::get();
   TempDir dir;
@@ -260,8 +260,7 @@ TEST(ModelJobOutputs, MaxTokensRefusesALongerInputAndWritesNothing) {
       &output);
   EXPECT_EQ(code, 6);  // kExitBadInput
   EXPECT_NE(output.find(dir.file("two.fa") +
-                        ": record 2 ('b') brings the input to 12 tokens, more than the job's "
-                        "limit of 11 (--max-tokens)"),
+                        ":4:4: record 2 ('b') passes the job's limit of 11 tokens (--max-tokens)"),
             std::string::npos)
       << output;
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"two.fa"});

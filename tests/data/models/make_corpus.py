@@ -173,7 +173,7 @@ def main():
     # --- weights.safetensors: the header and its length
     weights("bad_file_too_short", b"\x10\x00\x00", "byte 0", "too short for the 8-byte header")
     weights("bad_header_length", struct.pack("<Q", 1 << 40) + good[8:], "byte 0",
-            "header length 1099511627776 exceeds the 100000000-byte limit")
+            "header length 1099511627776 exceeds the 16777216-byte limit")
     n = data_start(good) - 8
     weights("bad_header_past_eof", struct.pack("<Q", n + len(good)) + good[8:], "byte 0",
             f"header length {n + len(good)} runs past the end of the file ({len(good)} bytes)")

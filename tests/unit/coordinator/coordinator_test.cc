@@ -160,8 +160,14 @@ class RawClient {
   bool connected_ = false;
 };
 
-// Authenticates and registers `client` as a worker; returns false if any step failed.
-bool join(RawClient& client, const std::string& secret, int rank_hint = -1, int pid = 4242) {
+// Data-plane addresses of the shape validate_comm_address expects. The fakes never connect.
+const std::string kFakeUcxAddress = std::string("\x20", 1) + std::string(15, '\x01');
+const std::string kFakeNcclAddress = "fake 0000:01:00.0";
+
+// Authenticates and registers `client` as a worker with `comm_address` (empty: the local
+// backend's); returns false if any step failed.
+bool join(RawClient& client, const std::string& secret, int rank_hint = -1, int pid = 4242,
+          const std::string& comm_address = "") {
   proto::JobToken token = std::move(proto::JobToken::from_secret(secret)).value();
   proto::ClientHandshake handshake(token, "fake", pid);
   client.send_message(*handshake.hello());
@@ -177,7 +183,7 @@ bool join(RawClient& client, const std::string& secret, int rank_hint = -1, int 
   reg.set_host("fake");
   reg.set_pid(pid);
   reg.set_rank_hint(rank_hint);
-  reg.set_comm_address("addr");
+  reg.set_comm_address(comm_address);
   client.send_message(reg);
   return true;
 }
@@ -255,10 +261,10 @@ TEST_F(CoordinatorTest, JunkIsClosedAndARealWorkerCompletesTheJob) {
 TEST_F(CoordinatorTest, LostWorkerFailsTheJobNamingIt) {
   RunningCoordinator coordinator(options_for(2, out()));
   RawClient survivor(coordinator.port());
-  ASSERT_TRUE(join(survivor, kSecret, 0, 1000));
+  ASSERT_TRUE(join(survivor, kSecret, 0, 1000, kFakeUcxAddress));
   {
     RawClient victim(coordinator.port());
-    ASSERT_TRUE(join(victim, kSecret, 1, 1001));
+    ASSERT_TRUE(join(victim, kSecret, 1, 1001, kFakeUcxAddress));
     // Both registered once the Assignment arrives; then the victim's connection drops.
     ASSERT_TRUE(victim.next(proto::MessageType::kAssignment, 2s).has_value());
   }
@@ -275,7 +281,7 @@ TEST_F(CoordinatorTest, SilentWorkerIsDeclaredDead) {
   options.job.mutable_heartbeat()->set_dead_after_ms(400);
   RunningCoordinator coordinator(options);
   RawClient fake(coordinator.port());  // registers, then never sends a Heartbeat
-  ASSERT_TRUE(join(fake, kSecret));
+  ASSERT_TRUE(join(fake, kSecret, -1, 4242, kFakeUcxAddress));
   const auto start = std::chrono::steady_clock::now();
   const Status outcome = coordinator.outcome();
   const auto took = std::chrono::steady_clock::now() - start;
@@ -307,10 +313,27 @@ TEST_F(CoordinatorTest, JoinTimeoutListsTheMissingRanks) {
   options.job.set_join_timeout_ms(300);
   RunningCoordinator coordinator(options);
   RawClient fake(coordinator.port());
-  ASSERT_TRUE(join(fake, kSecret, 1));
+  ASSERT_TRUE(join(fake, kSecret, 1, 4242, kFakeUcxAddress));
   const Status outcome = coordinator.outcome();
   EXPECT_EQ(outcome.code(), StatusCode::kDeadlineExceeded) << outcome.to_string();
   EXPECT_NE(outcome.message().find("missing ranks: 0, 2"), std::string::npos)
+      << outcome.to_string();
+}
+
+// A Register whose comm_address is no address of the job's backend is refused before any peer
+// would pass it to its transport: the connection is closed (the log names the field: "bad
+// Register: Register.comm_address (4 bytes) is too short for a UCX worker address ..."), and the
+// worker is not registered (the join then times out missing both ranks).
+TEST_F(CoordinatorTest, ImplausibleCommAddressIsRefused) {
+  CoordinatorOptions options = options_for(2, out());
+  options.job.set_join_timeout_ms(500);
+  RunningCoordinator coordinator(options);
+  RawClient fake(coordinator.port());
+  ASSERT_TRUE(join(fake, kSecret, 0, 4242, "addr"));  // 4 bytes: no UCX worker address
+  EXPECT_TRUE(fake.closed_within(2s));
+  const Status outcome = coordinator.outcome();
+  EXPECT_EQ(outcome.code(), StatusCode::kDeadlineExceeded) << outcome.to_string();
+  EXPECT_NE(outcome.message().find("missing ranks: 0, 1"), std::string::npos)
       << outcome.to_string();
 }
 
@@ -350,8 +373,8 @@ TEST_F(CoordinatorTest, NcclJobsCarryOneUniqueIdInEveryAssignment) {
   {
     RawClient first(coordinator.port());
     RawClient second(coordinator.port());
-    ASSERT_TRUE(join(first, kSecret, 0, 1000));
-    ASSERT_TRUE(join(second, kSecret, 1, 1001));
+    ASSERT_TRUE(join(first, kSecret, 0, 1000, kFakeNcclAddress));
+    ASSERT_TRUE(join(second, kSecret, 1, 1001, "fake 0000:02:00.0"));
     for (RawClient* client : {&first, &second}) {
       const std::optional<proto::Frame> frame = client->next(proto::MessageType::kAssignment, 2s);
       ASSERT_TRUE(frame.has_value());

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <limits>
 
 #include "io/npy.h"
 #include "proto/convert.h"
@@ -80,6 +81,38 @@ TEST(ResultAssembler, RefusesWhatThePlanDoesNotAllow) {
   ASSERT_TRUE(a->add(0, chunk(0, {0, 1, 2, 3, 4})).ok());
   EXPECT_EQ(a->rows_received(0), 5);
   EXPECT_EQ(a->add(0, chunk(0, {2})).code(), StatusCode::kDataLoss);  // sent twice
+}
+
+// NaN and infinity are refused, naming the rank, the row and the element; the chunk leaves no
+// trace, so the job fails and nothing is written.
+TEST(ResultAssembler, RefusesNonFiniteRows) {
+  StatusOr<ResultAssembler> a = ResultAssembler::make(small_job());
+  ASSERT_TRUE(a.ok());
+  struct Case {
+    float value;
+    const char* what;
+  };
+  for (const Case& c : {Case{std::numeric_limits<float>::quiet_NaN(), "NaN"},
+                        Case{-std::numeric_limits<float>::quiet_NaN(), "NaN"},
+                        Case{std::numeric_limits<float>::infinity(), "+inf"},
+                        Case{-std::numeric_limits<float>::infinity(), "-inf"}}) {
+    pb::ResultChunk bad = chunk(1, {5, 7, 9});
+    float* rows = reinterpret_cast<float*>(bad.mutable_rows()->data());
+    rows[3] = c.value;  // row 7, element 1
+    const Status status = a->add(1, bad);
+    EXPECT_EQ(status.code(), StatusCode::kDataLoss);
+    EXPECT_EQ(status.message(), std::string("rank 1 sent row 7 holding ") + c.what +
+                                    " at element 1 of 2; non-finite results are refused");
+  }
+  EXPECT_EQ(a->rows_received(1), 0);
+  // The largest finite values and subnormals pass; the refused rows can still arrive once.
+  pb::ResultChunk edge = chunk(1, {5, 6, 7, 8, 9});
+  float* rows = reinterpret_cast<float*>(edge.mutable_rows()->data());
+  rows[0] = std::numeric_limits<float>::max();
+  rows[1] = -std::numeric_limits<float>::max();
+  rows[2] = std::numeric_limits<float>::denorm_min();
+  EXPECT_TRUE(a->add(1, edge).ok());
+  EXPECT_EQ(a->rows_received(1), 5);
 }
 
 TEST(WriteNpyAtomically, WritesTheWholeFileOrNothing) {

@@ -214,6 +214,114 @@ TEST(Fasta, HugeHeaderAndHugeBlankRuns) {
             "invalid_argument mem.fa:2:" + std::to_string((3 << 20) + 1) + ": invalid residue '!'");
 }
 
+// Parses in-memory bytes as parse() does, with the job's --max-tokens.
+std::string parse_capped(std::string_view bytes, int64_t max_tokens, size_t max_read = 1 << 30) {
+  FastaReader reader(internal::memory_byte_source(bytes, "mem.fa", max_read), "mem.fa", max_tokens);
+  return describe(read_all(reader));
+}
+
+// A name of kMaxRecordNameBytes is kept; one byte more is refused at that byte, whatever the
+// read sizes.
+TEST(FastaLimits, RecordNameIsCapped) {
+  const std::string longest(kMaxRecordNameBytes, 'n');
+  EXPECT_EQ(parse_text(">" + longest + " desc\nAC\n"), "ok " + longest + "=AC");
+  const std::string expected =
+      "invalid_argument mem.fa:3:" + std::to_string(kMaxRecordNameBytes + 2) +
+      ": record name longer than 4096 bytes";
+  for (const size_t max_read : {size_t{1} << 30, size_t{1}, size_t{1000}}) {
+    EXPECT_EQ(parse_text(">a\nA\n>" + longest + "n\nAC\n", max_read), expected) << max_read;
+  }
+  // A name that never ends (no whitespace, no newline) stops at the cap too.
+  EXPECT_EQ(parse_text(">" + std::string(1 << 20, 'n')),
+            "invalid_argument mem.fa:1:4098: record name longer than 4096 bytes");
+}
+
+// --max-tokens counts the bases of all records; the error names the record and the first base
+// past the cap (line and column), whatever the read sizes.
+TEST(FastaLimits, MaxTokensStopsAtTheFirstBasePastIt) {
+  const std::string fasta = ">a x\nACGT\nAC\n>b\nGG\n";  // a: 6 bases, b: 2
+  for (const size_t max_read : {size_t{1} << 30, size_t{1}, size_t{3}}) {
+    EXPECT_EQ(parse_capped(fasta, 8, max_read), "ok a=ACGTAC b=GG");
+    EXPECT_EQ(parse_capped(fasta, 0, max_read), "ok a=ACGTAC b=GG");  // 0: no cap
+    EXPECT_EQ(parse_capped(fasta, 7, max_read),
+              "invalid_argument mem.fa:5:2: record 2 ('b') passes the job's limit of 7 tokens "
+              "(--max-tokens)");
+    EXPECT_EQ(parse_capped(fasta, 5, max_read),
+              "invalid_argument mem.fa:3:2: record 1 ('a') passes the job's limit of 5 tokens "
+              "(--max-tokens)");
+  }
+}
+
+// Serves ">endless\n" and then 'A' forever: a reader that read a record whole before checking
+// its length would never return.
+class EndlessRecord final : public internal::ByteSource {
+ public:
+  StatusOr<size_t> read(char* dst, size_t capacity) override {
+    for (size_t i = 0; i < capacity; ++i, ++served_) {
+      dst[i] = served_ < kHead.size() ? kHead[served_] : 'A';
+    }
+    return capacity;
+  }
+  static constexpr std::string_view kHead = ">endless\n";
+
+ private:
+  size_t served_ = 0;
+};
+
+TEST(FastaLimits, AnEndlessRecordStopsAtTheCapWhileBeingRead) {
+  FastaReader reader(std::make_unique<EndlessRecord>(), "endless.fa", 1000);
+  InputRecord record;
+  const auto result = reader.next(&record);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(),
+            "endless.fa:2:1001: record 1 ('endless') passes the job's limit of 1000 tokens "
+            "(--max-tokens)");
+  EXPECT_LE(record.ids.size(), 1000u);  // nothing past the cap was kept
+}
+
+// Devices never end: /dev/zero is refused at once, naming the file; pipes are still read
+// (Fasta.ReadsGzipFromAPipe).
+TEST(FastaLimits, DevicesAreRefused) {
+  const auto zero = FastaReader::open("/dev/zero");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_EQ(zero.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(zero.status().message(),
+            "/dev/zero: neither a regular file nor a pipe (a character device)");
+}
+
+// A gzip bomb: 64 members of 16 MiB of 'A' each, 1 GiB from about 1 MB. Inflation stops at
+// kMaxInflateRatio times the file's size plus the margin, long before the 1 GiB, and the record
+// holds no more than that.
+TEST(FastaLimits, GzipBombStopsAtTheInflateCap) {
+  const std::string member = gzip(std::string(16 << 20, 'A'));
+  std::string bomb = gzip(">bomb\n");
+  for (int i = 0; i < 64; ++i) bomb += member;
+  TempDir dir;
+  const std::string path = write_file(dir, "bomb.fa.gz", bomb);
+  auto reader = FastaReader::open(path);
+  ASSERT_TRUE(reader.ok()) << reader.status().to_string();
+  InputRecord record;
+  const auto result = (*reader)->next(&record);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
+  const uint64_t limit = internal::kMaxInflateRatio * bomb.size() + internal::kInflateSlackBytes;
+  const std::string& message = result.status().message();
+  EXPECT_EQ(message.rfind(path + ": compressed byte ", 0), 0u) << message;
+  EXPECT_NE(message.find(": gzip data inflates past " + std::to_string(limit) +
+                         " bytes, 64 times the compressed file plus a margin (a decompression "
+                         "bomb? decompress a genuine file first)"),
+            std::string::npos)
+      << message;
+  EXPECT_LT(limit, uint64_t{1} << 27);  // the test means something: far below the 1 GiB
+  EXPECT_LE(record.ids.size(), limit);
+  EXPECT_LE(record.ids.capacity(), 2 * limit);
+  // The same bytes as a genuine file: a compression ratio inside the cap reads through.
+  const std::string fine = gzip(">fine\n" + std::string(1 << 20, 'A') + "\n");
+  auto ok = read_fasta(write_file(dir, "fine.fa.gz", fine));
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ((*ok)[0].ids.size(), size_t{1} << 20);
+}
+
 // A gzip cut anywhere never yields fewer bases: every cut is data loss.
 TEST(Fasta, GzipCutAnywhereIsDataLoss) {
   const std::string fasta = ">a desc\nACGTACGTNN\nacgt\n>b\nGGGGCCCC\n";

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include "tests/unit/io/allocation_counter.h"
+
 namespace ringmaster::io {
 namespace {
 
@@ -23,9 +25,10 @@ TEST(ReadInput, DnaReadsFastaPlainOrGzip) {
     EXPECT_EQ(stream->records()[1].fed_begin, 21);
     EXPECT_EQ(stream->num_tokens(), 26);
     // chr1 starts <bos> A C G T N; chr2 is <bos> G G G G.
-    const std::vector<int32_t> head(stream->ids().begin(), stream->ids().begin() + 6);
+    std::vector<int32_t> head(6), tail(5);
+    stream->fill_ids(0, head);
     EXPECT_EQ(head, (std::vector<int32_t>{5, 0, 1, 2, 3, 4}));
-    const std::vector<int32_t> tail(stream->ids().end() - 5, stream->ids().end());
+    stream->fill_ids(stream->num_tokens() - 5, tail);
     EXPECT_EQ(tail, (std::vector<int32_t>{5, 2, 2, 2, 2}));
   }
 }
@@ -35,14 +38,15 @@ TEST(ReadInput, BytesReadsRawText) {
   std::ofstream(path, std::ios::binary) << "Hi\n";
   auto stream = read_input(path, Vocab::kBytes);
   ASSERT_TRUE(stream.ok()) << stream.status().to_string();
-  const std::vector<int32_t> ids(stream->ids().begin(), stream->ids().end());
+  std::vector<int32_t> ids(static_cast<size_t>(stream->num_tokens()));
+  stream->fill_ids(0, ids);
   EXPECT_EQ(ids, (std::vector<int32_t>{256, 'H', 'i', '\n'}));
   EXPECT_EQ(stream->records()[0].name, "ringmaster_input.txt");
   std::remove(path.c_str());
 }
 
-// --max-tokens: the read stops at the record that passes the cap, naming it; the cap counts
-// input tokens (bases or bytes), not the <bos> of each record.
+// --max-tokens: the read stops at the first base past the cap, naming the record and the place;
+// the cap counts input tokens (bases or bytes), not the <bos> of each record.
 TEST(ReadInput, MaxTokensStopsAtTheRecordThatPassesIt) {
   const std::string path = kCorpus + "good_basic.fa";  // chr1: 20 bases, chr2: 4
   EXPECT_TRUE(read_input(path, Vocab::kDna, 24).ok());
@@ -51,18 +55,55 @@ TEST(ReadInput, MaxTokensStopsAtTheRecordThatPassesIt) {
   ASSERT_FALSE(over.ok());
   EXPECT_EQ(over.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(over.status().message(),
-            path +
-                ": record 2 ('chr2') brings the input to 24 tokens, more than the job's limit "
-                "of 23 (--max-tokens)");
+            path + ":5:4: record 2 ('chr2') passes the job's limit of 23 tokens (--max-tokens)");
   const auto first = read_input(path, Vocab::kDna, 19);
   ASSERT_FALSE(first.ok());
-  EXPECT_NE(first.status().message().find("record 1 ('chr1')"), std::string::npos);
+  EXPECT_EQ(first.status().message(),
+            path + ":3:10: record 1 ('chr1') passes the job's limit of 19 tokens (--max-tokens)");
 
   const std::string text = testing::TempDir() + "ringmaster_input_cap.txt";
   std::ofstream(text, std::ios::binary) << "Hello";
   EXPECT_TRUE(read_input(text, Vocab::kBytes, 5).ok());
   EXPECT_FALSE(read_input(text, Vocab::kBytes, 4).ok());
   std::remove(text.c_str());
+}
+
+// RELIABILITY.md S10: reading a plain input allocates at most twice its size (the stream, one
+// byte per token, and the record being read), plus the reader's buffer of at most 1 MiB and
+// each record's span (name and offsets, about 56 bytes, up to 3x that while the vector of spans
+// doubles). Operator new is counted (allocation_counter.h), capacity included.
+TEST(ReadInputLimits, AllocatesAtMostTwiceThePlainFileSize) {
+  const std::string dir = testing::TempDir();
+  std::string one_record = ">chr\n", many_records;
+  for (int line = 0; line < (8 << 20) / 60; ++line)
+    one_record += std::string(60, "ACGT"[line % 4]) + "\n";
+  for (int record = 0; record < 4096; ++record) {
+    many_records += ">r" + std::to_string(record) + "\n" + std::string(2000, 'G') + "\n";
+  }
+  struct Case {
+    const char* name;
+    const std::string* bytes;
+    Vocab vocab;
+    int64_t records;
+  };
+  for (const Case& c : {Case{"one.fa", &one_record, Vocab::kDna, 1},
+                        Case{"many.fa", &many_records, Vocab::kDna, 4096},
+                        Case{"one.txt", &one_record, Vocab::kBytes, 1}}) {
+    const std::string path = dir + "ringmaster_s10_" + c.name;
+    std::ofstream(path, std::ios::binary) << *c.bytes;
+    const int64_t size = static_cast<int64_t>(c.bytes->size());
+    const int64_t before = heap_counter::live_heap_bytes();
+    heap_counter::reset_peak_heap_bytes();
+    {
+      auto stream = read_input(path, c.vocab);
+      ASSERT_TRUE(stream.ok()) << stream.status().to_string();
+    }
+    const int64_t peak = heap_counter::peak_heap_bytes() - before;
+    EXPECT_GT(peak, size) << c.name;  // the counter counts
+    EXPECT_LE(peak, 2 * size + (1 << 20) + 256 * c.records + (64 << 10))
+        << c.name << ": " << size << " bytes";
+    std::remove(path.c_str());
+  }
 }
 
 TEST(ReadInput, ErrorsNameTheFileAndPlace) {

@@ -1,6 +1,7 @@
 #include "io/text.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <fstream>
@@ -42,6 +43,33 @@ TEST(Text, EmptyAndMissingFilesAreErrors) {
   EXPECT_EQ(read_text(path).status().message(), path + ": empty file");
   std::remove(path.c_str());
   EXPECT_EQ(read_text("/nonexistent/book.txt").status().code(), StatusCode::kNotFound);
+}
+
+// /dev/zero would be read forever and a pipe has no size to check: both are refused at once
+// (the FIFO without waiting for a writer), naming the file.
+TEST(TextLimits, OnlyRegularFilesAreRead) {
+  const auto zero = read_text("/dev/zero");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_EQ(zero.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(zero.status().message(), "/dev/zero: not a regular file (a character device)");
+  const std::string fifo = testing::TempDir() + "ringmaster_text_fifo";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(read_text(fifo).status().message(), fifo + ": not a regular file (a pipe)");
+  std::remove(fifo.c_str());
+}
+
+// --max-tokens: a text file longer than the cap is refused from its size, before it is read.
+TEST(TextLimits, MaxTokensRefusesALongerFileFromItsSize) {
+  const std::string path = write_temp("ringmaster_text_cap.txt", "Hello");
+  EXPECT_TRUE(read_text(path, 5).ok());
+  EXPECT_TRUE(read_text(path, 0).ok());  // 0: no cap
+  const auto over = read_text(path, 4);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(over.status().message(),
+            path + ": 5 bytes, more than the job's limit of 4 tokens (--max-tokens)");
+  std::remove(path.c_str());
 }
 
 }  // namespace

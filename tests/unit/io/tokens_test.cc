@@ -40,8 +40,12 @@ TokenStream three_records() {
 
 TEST(TokenStream, FeedsBosThenTokensPerRecord) {
   const TokenStream stream = three_records();
-  const std::vector<int32_t> ids(stream.ids().begin(), stream.ids().end());
+  std::vector<int32_t> ids(9);
+  stream.fill_ids(0, ids);
   EXPECT_EQ(ids, (std::vector<int32_t>{5, 0, 1, 2, 5, 4, 5, 3, 3}));
+  // One byte per input token: <bos> is derived, not stored.
+  const std::vector<uint8_t> input(stream.input_ids().begin(), stream.input_ids().end());
+  EXPECT_EQ(input, (std::vector<uint8_t>{0, 1, 2, 4, 3, 3}));
   EXPECT_EQ(stream.num_tokens(), 9);
   EXPECT_EQ(stream.num_input_tokens(), 6);
   EXPECT_EQ(stream.num_records(), 3);
@@ -61,16 +65,20 @@ TEST(TokenStream, FeedsBosThenTokensPerRecord) {
   EXPECT_EQ(r[2].length, 2);
 }
 
-// Every range of the stream against positions and record ids written out by hand.
-TEST(TokenStream, FillsPositionsAndRecordIdsForAnyRange) {
+// Every range of the stream against ids, positions and record ids written out by hand.
+TEST(TokenStream, FillsIdsPositionsAndRecordIdsForAnyRange) {
   const TokenStream stream = three_records();
+  const std::vector<int32_t> fed = {5, 0, 1, 2, 5, 4, 5, 3, 3};
   const std::vector<int32_t> positions = {0, 1, 2, 3, 0, 1, 0, 1, 2};
   const std::vector<int32_t> records = {0, 0, 0, 0, 1, 1, 2, 2, 2};
   for (int64_t begin = 0; begin <= stream.num_tokens(); ++begin) {
     for (int64_t count = 0; begin + count <= stream.num_tokens(); ++count) {
       std::vector<int32_t> pos(static_cast<size_t>(count), -1), rec(static_cast<size_t>(count), -1);
+      std::vector<int32_t> ids(static_cast<size_t>(count), -1);
+      stream.fill_ids(begin, ids);
       stream.fill_positions(begin, pos);
       stream.fill_record_ids(begin, rec);
+      EXPECT_EQ(ids, std::vector<int32_t>(fed.begin() + begin, fed.begin() + begin + count));
       EXPECT_EQ(pos,
                 std::vector<int32_t>(positions.begin() + begin, positions.begin() + begin + count));
       EXPECT_EQ(rec,
@@ -92,8 +100,9 @@ TEST(TokenStream, LargeStreamPositionsRestartAtEachBos) {
   std::vector<int32_t> pos(6);
   stream.fill_positions((1 << 20) - 2, pos);
   EXPECT_EQ(pos, (std::vector<int32_t>{(1 << 20) - 2, (1 << 20) - 1, 1 << 20, 0, 1, 2}));
-  EXPECT_EQ(stream.ids()[static_cast<size_t>(1 << 20) + 1], 256);  // <bos> of "tail"
-  EXPECT_EQ(stream.ids().back(), 0);
+  std::vector<int32_t> fed(3);
+  stream.fill_ids((1 << 20) + 1, fed);
+  EXPECT_EQ(fed, (std::vector<int32_t>{256, 255, 0}));  // <bos> of "tail", then its bytes
 }
 
 TEST(TokenStream, RejectsEmptyRecordsAndForeignIds) {

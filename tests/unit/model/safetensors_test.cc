@@ -1,6 +1,7 @@
 #include "model/safetensors.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -201,13 +202,121 @@ TEST(SafetensorsRejects, BadHeaderLength) {
   std::ofstream(path, std::ios::binary) << "abc";
   EXPECT_EQ(open_error(path),
             "byte 0: the file is 3 bytes, too short for the 8-byte header length");
-  write_raw(dir, "{}", "", 100'000'001);
-  EXPECT_EQ(open_error(path), "byte 0: header length 100000001 exceeds the 100000000-byte limit");
+  write_raw(dir, "{}", "", (16 << 20) + 1);
+  EXPECT_EQ(open_error(path), "byte 0: header length 16777217 exceeds the 16777216-byte limit");
+  write_raw(dir, "{}", "", 100'000'000);  // the Python library's limit is no longer ours
+  EXPECT_EQ(open_error(path), "byte 0: header length 100000000 exceeds the 16777216-byte limit");
   write_raw(dir, "{}", "", uint64_t{1} << 62);
   EXPECT_EQ(open_error(path),
-            "byte 0: header length 4611686018427387904 exceeds the 100000000-byte limit");
+            "byte 0: header length 4611686018427387904 exceeds the 16777216-byte limit");
   write_raw(dir, "{}", "", 3);
   EXPECT_EQ(open_error(path), "byte 0: header length 3 runs past the end of the file (10 bytes)");
+}
+
+// A header of exactly the cap is parsed (here: "{}" and spaces, a file with no tensors).
+TEST(SafetensorsLimits, HeaderOfExactlyTheCapIsRead) {
+  TempDir dir;
+  std::string header = "{}";
+  header.resize(kMaxSafetensorsHeaderBytes, ' ');
+  auto file = WeightFile::open(write_raw(dir, header, ""));
+  ASSERT_TRUE(file.ok()) << file.status().to_string();
+  EXPECT_EQ(file->size(), 0u);
+}
+
+// The cap must hold the header of the largest model a config.json may describe: kMaxLayers
+// blocks of each kind, every dimension and offset at its widest, written with the Python
+// library's spacing. The bound is computed from expected_tensors, so a new tensor kind that
+// grows headers past the cap fails here rather than in a user's job.
+TEST(SafetensorsLimits, LargestLegalModelHeaderFitsTheCap) {
+  auto config_with = [](std::vector<BlockConfig> blocks) {
+    ModelConfig c;
+    c.d_model = c.n_heads = c.n_kv_heads = c.head_dim = c.mlp_hidden = 1;
+    c.blocks = std::move(blocks);
+    return c;
+  };
+  BlockConfig atlas;
+  atlas.mixer = MixerKind::kAtlas;
+  atlas.feature_degree = 1;
+  BlockConfig fit;
+  fit.mixer = MixerKind::kFit;
+  fit.global_layers = kMaxLayers - 1;  // blocks plus FIT global layers are at most kMaxLayers
+  const std::vector<ModelConfig> largest = {
+      config_with(std::vector<BlockConfig>(kMaxLayers, BlockConfig{})),
+      config_with(std::vector<BlockConfig>(kMaxLayers, atlas)), config_with({fit})};
+  const std::string widest_dim = std::to_string(kMaxConfigInt);
+  const std::string widest_offset = std::to_string(kMaxParams * 4);  // f32
+  uint64_t most = 0;
+  for (const ModelConfig& c : largest) {
+    uint64_t bytes = 2;  // {}
+    for (const TensorSpec& spec : expected_tensors(c)) {
+      std::string shape;
+      for (size_t d = 0; d < spec.shape.size(); ++d) shape += (d ? ", " : "") + widest_dim;
+      bytes += ("\"" + spec.name + "\": {\"dtype\": \"BF16\", \"shape\": [" + shape +
+                "], \"data_offsets\": [" + widest_offset + ", " + widest_offset + "]}, ")
+                   .size();
+    }
+    most = std::max(most, bytes);
+  }
+  EXPECT_GT(most, uint64_t{4} << 20);  // the bound is a real one (about 6.5 MB)
+  EXPECT_LE(2 * most, kMaxSafetensorsHeaderBytes) << most << " bytes";
+}
+
+// The weights are mapped and checked once; a file edited in place, resized or replaced during a
+// job is caught by check_unchanged, naming the file and what changed.
+TEST(SafetensorsLimits, ChangedFileIsCaughtAfterOpen) {
+  TempDir dir;
+  const std::string path = dir.file("weights.safetensors");
+  const std::vector<std::pair<std::string, Tensor>> tensors = {{"a", f32_tensor({4}, 1, 1)}};
+  auto reopen = [&] {
+    EXPECT_TRUE(write_safetensors(path, tensors).ok());
+    auto file = WeightFile::open(path);
+    EXPECT_TRUE(file.ok()) << file.status().to_string();
+    EXPECT_TRUE(file->check_unchanged().ok());
+    return std::move(file).value();
+  };
+  auto expect_changed = [&](const WeightFile& file, const std::string& how) {
+    const Status status = file.check_unchanged();
+    EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ(status.message(), path + ": the weights file changed during the job (" + how +
+                                    "); the loaded weights no longer match it. Leave the model "
+                                    "directory alone while a job runs");
+  };
+
+  {  // One byte edited in place: same inode and size, a new modification time. The time is set
+     // explicitly, since two writes within a clock tick may share one.
+    WeightFile file = reopen();
+    const int fd = ::open(path.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, "\x7f", 1, static_cast<off_t>(file.mapping()->bytes() - 1)), 1);
+    const timespec times[2] = {{0, UTIME_OMIT}, {1'000'000'000, 0}};
+    ASSERT_EQ(::futimens(fd, times), 0);
+    ::close(fd);
+    expect_changed(file, "it was modified since it was opened");
+  }
+  {  // Grown.
+    WeightFile file = reopen();
+    std::ofstream(path, std::ios::binary | std::ios::app) << "x";
+    expect_changed(file, "its size went from " + std::to_string(file.stamp().bytes) + " to " +
+                             std::to_string(file.stamp().bytes + 1) + " bytes");
+  }
+  {  // Replaced by a rename, as an atomic writer does: the mapping is intact but stale.
+    WeightFile file = reopen();
+    ASSERT_TRUE(write_safetensors(path, {{"a", f32_tensor({4}, 2, 1)}}).ok());
+    expect_changed(file, "it was replaced by another file");
+  }
+  {  // Removed.
+    WeightFile file = reopen();
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+    const Status status = file.check_unchanged();
+    EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(status.message().find("changed during the job (it can no longer be read: "),
+              std::string::npos)
+        << status.message();
+  }
+  // Reading the mapping does not count as a change.
+  WeightFile file = reopen();
+  EXPECT_EQ(file.f32("a").const_data<float>()[3], 4.0f);
+  EXPECT_TRUE(file.check_unchanged().ok());
 }
 
 TEST(SafetensorsRejects, BadJson) {

@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "comm/make_communicator.h"
 #include "proto/auth.h"
 #include "proto/convert.h"
 #include "tests/testing/job_specs.h"
@@ -185,6 +191,55 @@ TEST(ValidateAssignment, PeerTableMustMatchTheWorld) {
   a.mutable_peers(3)->set_rank(3);
   a.add_peers()->set_rank(4);
   EXPECT_FALSE(validate_assignment(a).ok());
+}
+
+// A worker's comm_address is checked for the job's backend before any transport sees it; the
+// addresses real bootstraps make pass.
+TEST(ValidateCommAddress, ChecksTheShapeForTheBackend) {
+  auto message = [](pb::CommBackend backend, std::string_view address) {
+    return validate_comm_address(backend, address).message();
+  };
+  EXPECT_TRUE(validate_comm_address(pb::COMM_BACKEND_LOCAL, "").ok());
+  EXPECT_EQ(message(pb::COMM_BACKEND_LOCAL, "x"),
+            "Register.comm_address (1 bytes) must be empty for the local backend");
+
+  const std::string ucx_like = std::string("\x20", 1) + std::string(20, '\x01');
+  EXPECT_TRUE(validate_comm_address(pb::COMM_BACKEND_UCX, ucx_like).ok());
+  EXPECT_EQ(message(pb::COMM_BACKEND_UCX, ""),
+            "Register.comm_address (0 bytes) is too short for a UCX worker address (at least 10 "
+            "bytes)");
+  EXPECT_EQ(validate_comm_address(pb::COMM_BACKEND_UCX, "addr").code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(message(pb::COMM_BACKEND_UCX, "GET / HTTP/1.1\r\n"),
+            "Register.comm_address (16 bytes) is not a UCX worker address: header version 7 (UCX "
+            "uses 0 and 1)");
+
+  EXPECT_TRUE(validate_comm_address(pb::COMM_BACKEND_NCCL, "node-7 0000:3b:00.0").ok());
+  for (const char* bad : {"", "node-7", " 0000:3b:00.0", "node-7 ", "node 7 0000:3b:00.0",
+                          "node-7 0000:3b:00.0\n", "node\x1b[2J 0000:3b:00.0"}) {
+    EXPECT_NE(message(pb::COMM_BACKEND_NCCL, bad)
+                  .find("is not \"<host> <pci bus id>\" (an NCCL worker's address)"),
+              std::string::npos)
+        << bad;
+  }
+  EXPECT_FALSE(validate_comm_address(pb::COMM_BACKEND_UNSPECIFIED, "").ok());
+
+  // What the bootstraps of this build really send.
+  for (const std::string& name : comm::built_backends()) {
+    if (name == "nccl") continue;  // needs a GPU to make an address
+    const auto backend = comm::parse_backend(name);
+    ASSERT_TRUE(backend.ok());
+    comm::CommSpec spec;
+    spec.backend = *backend;
+    auto boot = comm::make_bootstrap(spec);
+    ASSERT_TRUE(boot.ok()) << boot.status().to_string();
+    const std::vector<std::byte> address = (*boot)->address();
+    const std::string_view bytes(reinterpret_cast<const char*>(address.data()), address.size());
+    EXPECT_TRUE(
+        validate_comm_address(name == "ucx" ? pb::COMM_BACKEND_UCX : pb::COMM_BACKEND_LOCAL, bytes)
+            .ok())
+        << name;
+  }
 }
 
 TEST(ValidateResultChunk, RowsMustMatchTokens) {
