@@ -15,6 +15,10 @@
 // business (UcxComm cancels receives and drops unfinished sends' connections), which is right
 // for a job that is over.
 //
+// REQUIRES: `inner`'s waits may be waited again after a deadline, as communicator.h says
+// (LocalComm, UcxComm, FaultyComm over them). NcclComm does not qualify: it aborts itself when a
+// wait reaches its deadline (NCCL cannot cancel one transfer), so the worker does not wrap it.
+//
 // Ownership: borrows `inner`, which must outlive it and every Request it returned.
 // Thread-safety: as `inner`; the stop may be requested from any thread.
 #pragma once

@@ -113,7 +113,7 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
   // everyone): a peer still finishing its last step never sees this rank disappear.
   std::unique_ptr<comm::Communicator> comm;
   std::unique_ptr<comm::FaultyComm> faulty;            // wraps comm when the test asked for faults
-  std::unique_ptr<comm::CancellableComm> cancellable;  // the outermost layer
+  std::unique_ptr<comm::CancellableComm> cancellable;  // the outermost layer, but for NCCL
   const std::stop_token stop = state->stop.get_token();
   auto result = [&]() -> StatusOr<ShardResult> {
     ThreadPool pool(assignment.threads);
@@ -128,8 +128,14 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
     if (assignment.faults.any()) {
       faulty = std::make_unique<comm::FaultyComm>(*comm, assignment.faults);
     }
-    cancellable = std::make_unique<comm::CancellableComm>(faulty ? *faulty : *comm, stop);
-    comm::Communicator& data_plane = *cancellable;
+    comm::Communicator& inner = faulty ? *faulty : *comm;
+    // NcclComm aborts itself when a wait reaches its deadline, so its waits cannot be sliced
+    // (comm/cancellable_comm.h): an NCCL data plane stops at the step deadline or, on an abort,
+    // at the owner's grace. Every other backend's waits stop within a poll slice.
+    if (state->comm_spec.backend != comm::CommSpec::kNccl) {
+      cancellable = std::make_unique<comm::CancellableComm>(inner, stop);
+    }
+    comm::Communicator& data_plane = cancellable ? *cancellable : inner;
     if (assignment.model) {
       auto progress = [&](int block, int) {
         state->notify([&] {
