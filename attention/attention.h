@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stop_token>
 
 #include "attention/masks.h"
 #include "core/status.h"
@@ -36,10 +37,11 @@ StatusOr<BlockResult> attend_block(const Tensor& q, const Tensor& k, const Tenso
                                    const MaskSpec& mask, ThreadPool& pool);
 
 // As attend_block, writing into `result`, whose tensors must already have the output shapes.
-// Lets a ring step reuse its buffers instead of allocating per step.
+// Lets a ring step reuse its buffers instead of allocating per step. Once `stop` is requested
+// (core/cancel.h) no further tile runs and the call returns kCancelled; `result` is then garbage.
 Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v, const Positions& q_pos,
                          const Positions& k_pos, const MaskSpec& mask, ThreadPool& pool,
-                         BlockResult& result);
+                         BlockResult& result, const std::stop_token& stop = {});
 
 // acc <- the exact merge of acc and part (disjoint key sets, same queries).
 // REQUIRES: equal shapes (a bug otherwise).

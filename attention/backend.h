@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stop_token>
 #include <string>
 
 #include "attention/attention.h"
@@ -61,8 +62,9 @@ class AttentionBackend {
   virtual Status synchronize() = 0;
 };
 
-// Runs on `pool`'s threads through attention.h's kernel and merge. `pool` must outlive it.
-std::unique_ptr<AttentionBackend> make_cpu_backend(ThreadPool& pool);
+// Runs on `pool`'s threads through attention.h's kernel and merge. `pool` must outlive it. Once
+// `stop` is requested (core/cancel.h), attend_block_into stops between tiles with kCancelled.
+std::unique_ptr<AttentionBackend> make_cpu_backend(ThreadPool& pool, std::stop_token stop = {});
 
 // The helpers below are built from the interface and work for every backend.
 

@@ -19,17 +19,19 @@ ThreadPool::~ThreadPool() {
   for (auto& worker : workers_) worker.join();
 }
 
-void ThreadPool::parallel_for(int64_t count,
-                              const std::function<void(int64_t index, int thread)>& body) {
-  if (count <= 0) return;
+bool ThreadPool::parallel_for(int64_t count,
+                              const std::function<void(int64_t index, int thread)>& body,
+                              const std::stop_token& stop) {
+  if (count <= 0) return !stop.stop_requested();
   // A nested call, a single item or a one-thread pool: waking workers would only add latency.
   if (workers_.empty() || count == 1 || running_.exchange(true)) {
-    for (int64_t i = 0; i < count; ++i) body(i, 0);
-    return;
+    for (int64_t i = 0; i < count && !stop.stop_requested(); ++i) body(i, 0);
+    return !stop.stop_requested();
   }
   {
     std::lock_guard lock(mutex_);
     body_ = &body;
+    stop_ = &stop;
     count_ = count;
     next_.store(0, std::memory_order_relaxed);
     busy_workers_ = static_cast<int>(workers_.size());
@@ -40,11 +42,17 @@ void ThreadPool::parallel_for(int64_t count,
   std::unique_lock lock(mutex_);
   done_.wait(lock, [this] { return busy_workers_ == 0; });
   body_ = nullptr;
+  stop_ = nullptr;
   running_.store(false);
+  return !stop.stop_requested();
 }
 
 void ThreadPool::run_items(int thread) {
-  for (int64_t i = next_.fetch_add(1); i < count_; i = next_.fetch_add(1)) (*body_)(i, thread);
+  // One atomic load per item (none without a stop source): cancellation between tiles is free.
+  for (int64_t i = next_.fetch_add(1); i < count_ && !stop_->stop_requested();
+       i = next_.fetch_add(1)) {
+    (*body_)(i, thread);
+  }
 }
 
 void ThreadPool::worker_loop(int thread) {

@@ -6,6 +6,8 @@
 //
 // Thread-safety: parallel_for may be called from one thread at a time. A call made from inside
 // a running loop body runs serially on the calling thread (no nesting, no deadlock).
+// Cancellation (core/cancel.h): a loop given a stop token hands out no item once a stop is
+// requested; items already running finish.
 #pragma once
 
 #include <atomic>
@@ -13,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <stop_token>
 #include <thread>
 #include <vector>
 
@@ -32,7 +35,11 @@ class ThreadPool {
   // Runs body(index, thread) for every index in [0, count) and returns when all are done.
   // Indices are handed out one at a time in increasing order, so uneven items balance
   // themselves; `thread` in [0, num_threads()) names the running thread, for per-thread scratch.
-  void parallel_for(int64_t count, const std::function<void(int64_t index, int thread)>& body);
+  // With `stop`: once a stop is requested no further index starts, so the loop returns within
+  // one item per thread, and returns false; the caller must then drop what the loop wrote (it
+  // usually returns check_cancelled's Status). Without a stop, or with none requested, true.
+  bool parallel_for(int64_t count, const std::function<void(int64_t index, int thread)>& body,
+                    const std::stop_token& stop = {});
 
  private:
   void worker_loop(int thread);
@@ -46,6 +53,7 @@ class ThreadPool {
   int busy_workers_ = 0;     // workers still inside the current loop; guarded by mutex_
   bool stopping_ = false;    // guarded by mutex_
   const std::function<void(int64_t, int)>* body_ = nullptr;
+  const std::stop_token* stop_ = nullptr;
   int64_t count_ = 0;
   std::atomic<int64_t> next_{0};
   std::atomic<bool> running_{false};

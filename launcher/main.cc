@@ -305,7 +305,8 @@ int run_worker_command(const WorkerFlags& flags) {
   const worker::WorkerOutcome outcome = worker::run_worker(*token, options);
   const int code = worker_exit_code(outcome.exit);
   if (outcome.abandoned_thread) {
-    // A thread stuck in a data-plane wait cannot be joined; leave without running destructors.
+    // A shard thread past the abort grace (a CUDA kernel, a hung UCX close: cancellation stops
+    // everything else) cannot be joined; leave without running destructors.
     spdlog::shutdown();
     std::fflush(nullptr);
     ::_exit(code);

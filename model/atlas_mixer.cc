@@ -157,6 +157,10 @@ Status AtlasMixer::run_piece(const ShardContext& ctx, const Tensor& h, const Cha
   block_y_.resize(static_cast<size_t>(block * width()));
   std::vector<Status> head_status(static_cast<size_t>(heads_));
   for (int64_t b0 = 0; b0 < piece.len; b0 += block) {
+    if (ctx.stop.stop_requested()) {
+      return cancelled("atlas chain of record " + std::to_string(piece.record) + " at position " +
+                       std::to_string(piece.first_pos + b0) + ": cancelled");
+    }
     const int64_t rows = std::min(block, piece.len - b0), first = piece.local_begin + b0;
     project(ctx, h.data<float>() + first * d, rows, d, block_p_.data());
     // The state carries the Omega window tail from block to block (memory/atlas.h).

@@ -4,6 +4,7 @@
 
 #include "attention/ring.h"
 #include "attention/ulysses.h"
+#include "core/cancel.h"
 #include "model/halo.h"
 #include "model/internal/projection.h"
 #include "model/layers.h"
@@ -20,9 +21,11 @@ Projected project(const ShardContext& ctx, const Tensor& h, const AttnWeights& w
                   const AttnShape& s) {
   const float* x = h.data<float>();
   const int64_t n = h.dim(0);
-  return {project_heads(*ctx.pool, x, n, w.wq, s.n_heads, s.head_dim, ctx.pos, s.rope_theta),
-          project_heads(*ctx.pool, x, n, w.wk, s.n_kv_heads, s.head_dim, ctx.pos, s.rope_theta),
-          project_heads(*ctx.pool, x, n, w.wv, s.n_kv_heads, s.head_dim, {}, s.rope_theta)};
+  return {
+      project_heads(*ctx.pool, x, n, w.wq, s.n_heads, s.head_dim, ctx.pos, s.rope_theta, ctx.stop),
+      project_heads(*ctx.pool, x, n, w.wk, s.n_kv_heads, s.head_dim, ctx.pos, s.rope_theta,
+                    ctx.stop),
+      project_heads(*ctx.pool, x, n, w.wv, s.n_kv_heads, s.head_dim, {}, s.rope_theta, ctx.stop)};
 }
 
 // How a mixer finds its keys: globally (ring / Ulysses) or from a halo.
@@ -35,6 +38,7 @@ class AttentionFamilyMixer final : public Mixer {
   Status forward(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) override {
     if (span_) return forward_near(ctx, h, out, layer);
     const Projected p = project(ctx, h, w_, shape_);
+    RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "projections"));
     auto global = ctx.context_parallel == attention::ContextParallel::kRing
                       ? attention::ring_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v,
                                                   ctx.positions(), mask_, *ctx.backend, layer)
@@ -54,15 +58,18 @@ class AttentionFamilyMixer final : public Mixer {
     const int64_t n = h.dim(0), d = h.dim(1);
     HaloKeys keys;
     {
+      // Over all n rows: a long loop on a big shard, so it stops between tiles too.
       Tensor k = project_heads(*ctx.pool, x, n, w_.wk, shape_.n_kv_heads, shape_.head_dim, ctx.pos,
-                               shape_.rope_theta);
+                               shape_.rope_theta, ctx.stop);
       Tensor v = project_heads(*ctx.pool, x, n, w_.wv, shape_.n_kv_heads, shape_.head_dim, {},
-                               shape_.rope_theta);
+                               shape_.rope_theta, ctx.stop);
+      RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "key projections"));
       RM_ASSIGN_OR_RETURN(keys, gather_halo(ctx, k, v, span_(*ctx.layout), layer));
     }
     const std::span<const int64_t> pos = ctx.pos;
     const std::span<const int32_t> seq = ctx.seq;
     for (int64_t begin = 0; begin < n; begin += kQueryChunk) {
+      RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "query chunk at " + std::to_string(begin)));
       const int64_t rows = std::min(kQueryChunk, n - begin);
       const auto b = static_cast<size_t>(begin), r = static_cast<size_t>(rows);
       const Tensor q = project_heads(*ctx.pool, x + begin * d, rows, w_.wq, shape_.n_heads,

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "attention/backend.h"
+#include "core/cancel.h"
 #include "model/internal/projection.h"
 
 namespace ringmaster::model {
@@ -60,11 +61,15 @@ class FitMixer final : public Mixer {
     // attend_block sets this itself, but the first call may come from several pool threads
     // at once (attend_group); set it here, on one thread, before any of them run.
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    // Cancellation (core/cancel.h) between the phases; each is one pass over this rank's rows.
     RM_RETURN_IF_ERROR(read(ctx, h));
+    RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "fit read"));
     RM_RETURN_IF_ERROR(stream_->share(ctx, layer));
     for (const FitWeights::Global& global : w_.global) {
+      RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "fit global layer"));
       RM_RETURN_IF_ERROR(global_layer(ctx, global));
     }
+    RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "fit write"));
     return write(ctx, h, out);
   }
 

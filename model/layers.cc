@@ -75,15 +75,18 @@ void mlp(const float* x, int64_t n, const MlpWeights& w, float* out, bool accumu
   });
 }
 
-void add_mlp_residual(float* x, int64_t n, const float* g, float eps, const MlpWeights& w,
-                      ThreadPool& pool) {
+bool add_mlp_residual(float* x, int64_t n, const float* g, float eps, const MlpWeights& w,
+                      ThreadPool& pool, const std::stop_token& stop) {
   const int64_t d = w.w_gate.dim(1), tiles = (n + kTokenTile - 1) / kTokenTile;
-  pool.parallel_for(tiles, [&](int64_t t, int) {
-    const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
-    std::vector<float> normed(static_cast<size_t>(rows * d));
-    rms_norm(x + begin * d, rows, d, g, eps, normed.data());
-    mlp_tile(normed.data(), rows, w, x + begin * d, /*accumulate=*/true);
-  });
+  return pool.parallel_for(
+      tiles,
+      [&](int64_t t, int) {
+        const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
+        std::vector<float> normed(static_cast<size_t>(rows * d));
+        rms_norm(x + begin * d, rows, d, g, eps, normed.data());
+        mlp_tile(normed.data(), rows, w, x + begin * d, /*accumulate=*/true);
+      },
+      stop);
 }
 
 }  // namespace ringmaster::model

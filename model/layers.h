@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <span>
+#include <stop_token>
 
 #include "core/tensor.h"
 #include "core/thread_pool.h"
@@ -41,8 +42,10 @@ void mlp(const float* x, int64_t n, const MlpWeights& w, float* out, bool accumu
          ThreadPool& pool);
 
 // x[n, d] (+)= norm-then-mlp: the second half of a block, x += MLP(RMSNorm(x, g)), tiled.
-void add_mlp_residual(float* x, int64_t n, const float* g, float eps, const MlpWeights& w,
-                      ThreadPool& pool);
+// Once `stop` is requested no further tile runs (x is then partly updated: drop it) and the
+// result is false; otherwise true.
+bool add_mlp_residual(float* x, int64_t n, const float* g, float eps, const MlpWeights& w,
+                      ThreadPool& pool, const std::stop_token& stop = {});
 
 inline float silu(float z) { return z / (1.0f + std::exp(-z)); }
 

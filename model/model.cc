@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/cancel.h"
 #include "model/atlas_mixer.h"
 #include "model/fit_mixer.h"
 #include "model/safetensors.h"
@@ -116,21 +117,27 @@ StatusOr<Tensor> Model::forward(const ShardContext& ctx, std::span<const int32_t
   const int64_t tiles = (n + kTokenTile - 1) / kTokenTile;
   for (size_t b = 0; b < blocks_.size(); ++b) {
     Block& block = blocks_[b];
+    const std::string where = "block " + std::to_string(b);
+    RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, where));
     if (static_cast<int>(b) == first_fit_) {
-      RM_RETURN_IF_ERROR(fit_stream_->begin(ctx).with_context("block " + std::to_string(b)));
+      RM_RETURN_IF_ERROR(fit_stream_->begin(ctx).with_context(where));
     }
     pool.parallel_for(tiles, [&](int64_t t, int) {
       const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
       rms_norm(x.data<float>() + begin * d, rows, d, block.norm1.const_data<float>(), eps,
                h.data<float>() + begin * d);
     });
-    RM_RETURN_IF_ERROR(block.mixer->forward(ctx, h, mixed, static_cast<uint32_t>(b))
-                           .with_context("block " + std::to_string(b)));
+    RM_RETURN_IF_ERROR(
+        block.mixer->forward(ctx, h, mixed, static_cast<uint32_t>(b)).with_context(where));
     if (static_cast<int>(b) == last_fit_) fit_stream_->end();
+    // A mixer may finish its last chunk as the stop lands; its rows are then not the math's.
+    RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, where));
     float* xs = x.data<float>();
     const float* ms = mixed.data<float>();
     for (int64_t i = 0; i < n * d; ++i) xs[i] += ms[i];
-    add_mlp_residual(xs, n, block.norm2.const_data<float>(), eps, block.mlp, pool);
+    if (!add_mlp_residual(xs, n, block.norm2.const_data<float>(), eps, block.mlp, pool, ctx.stop)) {
+      return check_cancelled(ctx.stop, where + " mlp");
+    }
     if (progress) progress(static_cast<int>(b), static_cast<int>(blocks_.size()));
   }
   rms_norm(x.data<float>(), n, d, norm_.const_data<float>(), eps, x.data<float>());

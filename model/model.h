@@ -49,7 +49,8 @@ class Model {
   }
 
   // The final hidden states hf [n_local, d_model] of this rank's tokens (`token_ids` in local
-  // order, <bos> included). Collective: every rank of ctx.comm calls it.
+  // order, <bos> included). Collective: every rank of ctx.comm calls it. Once ctx.stop is
+  // requested it returns kCancelled within a tile or a data-plane poll (core/cancel.h).
   StatusOr<Tensor> forward(const ShardContext& ctx, std::span<const int32_t> token_ids,
                            const ProgressFn& progress = nullptr);
 

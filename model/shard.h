@@ -2,13 +2,15 @@
 //
 // ShardContext bundles the Communicator, the partition plan, the record layout, the stream
 // indices this rank owns (local order) with their positions and record ids, the thread pool,
-// the attention backend and how global attention is distributed. Built once per job by the
-// worker; mixers read it. Not owning, except the backend (shared, so copies of the context run
-// on the same one): the referenced objects outlive the job. Thread-compatible.
+// the attention backend, how global attention is distributed and the stop token that cancels the
+// job's compute (core/cancel.h). Built once per job by the worker; mixers read it. Not owning,
+// except the backend (shared, so copies of the context run on the same one): the referenced objects
+// outlive the job. Thread-compatible.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <stop_token>
 #include <vector>
 
 #include "attention/backend.h"
@@ -32,6 +34,11 @@ struct ShardContext {
   // Where ATLAS chains run (memory/backend.h), one slot per pool thread; chosen with `backend`.
   std::shared_ptr<memory::AtlasBackend> atlas;
   attention::ContextParallel context_parallel = attention::ContextParallel::kRing;
+  // Requested when the job is over for this rank (an abort): Model::forward and the mixers
+  // return kCancelled at their next check (between blocks, query chunks, chain blocks, tiles).
+  // The default token is never stopped. `comm` and `backend` are expected to stop on it too
+  // (comm/cancellable_comm.h, make_cpu_backend).
+  std::stop_token stop;
 
   std::vector<int64_t> tokens;  // stream indices owned by this rank, increasing
   std::vector<int64_t> pos;     // position within its record, per local token
@@ -42,11 +49,12 @@ struct ShardContext {
 };
 
 // Fills tokens/pos/seq for `rank` from the plan and layout. A null `backend` (`atlas`) means the
-// CPU backend over `pool`.
+// CPU backend over `pool` (stopping on `stop`).
 ShardContext make_shard_context(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                 const comm::RecordLayout& layout, ThreadPool& pool,
                                 attention::ContextParallel context_parallel,
                                 std::shared_ptr<attention::AttentionBackend> backend = nullptr,
-                                std::shared_ptr<memory::AtlasBackend> atlas = nullptr);
+                                std::shared_ptr<memory::AtlasBackend> atlas = nullptr,
+                                std::stop_token stop = {});
 
 }  // namespace ringmaster::model

@@ -1,6 +1,7 @@
 #include "worker/attention_backend.h"
 
 #include <string>
+#include <utility>
 
 #if RINGMASTER_HAVE_CUDA
 #include <cuda_runtime_api.h>
@@ -33,19 +34,18 @@ const char* compute_device_name(ComputeDevice device) {
 
 namespace {
 
-std::shared_ptr<attention::AttentionBackend> cpu_backend(ThreadPool& pool) {
-  return attention::make_cpu_backend(pool);
+std::shared_ptr<attention::AttentionBackend> cpu_backend(ThreadPool& pool, std::stop_token stop) {
+  return attention::make_cpu_backend(pool, std::move(stop));
 }
 
 }  // namespace
 
-StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(ComputeDevice device,
-                                                                              int local_rank,
-                                                                              ThreadPool& pool) {
-  if (device == ComputeDevice::kCpu) return cpu_backend(pool);
+StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(
+    ComputeDevice device, int local_rank, ThreadPool& pool, std::stop_token stop) {
+  if (device == ComputeDevice::kCpu) return cpu_backend(pool, std::move(stop));
 #if RINGMASTER_HAVE_CUDA
   if (!cuda_device_available()) {
-    if (device == ComputeDevice::kAuto) return cpu_backend(pool);
+    if (device == ComputeDevice::kAuto) return cpu_backend(pool, std::move(stop));
     return failed_precondition("--device cuda: no CUDA device is visible on this host");
   }
   int count = 0;
@@ -56,7 +56,7 @@ StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(Co
   return std::shared_ptr<attention::AttentionBackend>(std::move(cuda));
 #else
   (void)local_rank;
-  if (device == ComputeDevice::kAuto) return cpu_backend(pool);
+  if (device == ComputeDevice::kAuto) return cpu_backend(pool, std::move(stop));
   return failed_precondition("--device cuda: this ringmaster was built without CUDA");
 #endif
 }

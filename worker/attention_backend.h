@@ -9,6 +9,7 @@
 #pragma once
 
 #include <memory>
+#include <stop_token>
 #include <string_view>
 
 #include "attention/backend.h"
@@ -28,10 +29,11 @@ const char* compute_device_name(ComputeDevice device);
 // The backend for `device`: CPU over `pool` (which must outlive it), CUDA on GPU
 // local_rank % count, or for kAuto CUDA when this build has it and a GPU is visible, else CPU.
 // kFailedPrecondition, saying so plainly, when kCuda is asked of a build without CUDA or a host
-// where no GPU is visible; kInternal when the GPU cannot be set up.
-StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(ComputeDevice device,
-                                                                              int local_rank,
-                                                                              ThreadPool& pool);
+// where no GPU is visible; kInternal when the GPU cannot be set up. The CPU backend stops
+// between tiles once `stop` is requested (core/cancel.h); a CUDA block is short, and the callers
+// stop between blocks.
+StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(
+    ComputeDevice device, int local_rank, ThreadPool& pool, std::stop_token stop = {});
 
 // Where ATLAS chains run, beside `attention`: on its GPU (memory/cuda/, one stream and cuBLAS
 // handle per slot) or on the CPU. `slots`: the pool's threads. kInternal when the GPU cannot be

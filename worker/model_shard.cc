@@ -105,15 +105,17 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
                                       const ModelShardSpec& spec, ThreadPool& pool,
                                       const model::ProgressFn& progress,
                                       std::shared_ptr<attention::AttentionBackend> backend,
-                                      std::shared_ptr<memory::AtlasBackend> atlas) {
+                                      std::shared_ptr<memory::AtlasBackend> atlas,
+                                      std::stop_token stop) {
   const auto start = std::chrono::steady_clock::now();
   RM_ASSIGN_OR_RETURN(model::Model model, model::Model::load(spec.model_dir));
   if (spec.score && !model.config().causal) {
     return invalid_argument(spec.model_dir + ": the score task needs a causal model");
   }
   const comm::RecordLayout layout(spec.record_lengths);
-  const model::ShardContext ctx = model::make_shard_context(
-      comm, plan, layout, pool, spec.context_parallel, std::move(backend), std::move(atlas));
+  const model::ShardContext ctx =
+      model::make_shard_context(comm, plan, layout, pool, spec.context_parallel, std::move(backend),
+                                std::move(atlas), std::move(stop));
   RM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, fed_ids(ctx, spec, model.config().vocab));
   spdlog::info(
       "rank {} of {}: running {} blocks over {} of {} tokens, {} thread(s), attention on {}, "

@@ -8,11 +8,14 @@
 //   score  one value per fed token whose successor is in the same record: log p(successor), at
 //          the successor's input index. The successor of a range's last token comes from
 //          next_after_range.
-// Collective over comm: every rank of the job calls it. Thread-compatible.
+// Collective over comm: every rank of the job calls it. Once `stop` is requested the forward pass
+// returns kCancelled at its next check (core/cancel.h); `comm` and `backend` should stop on the
+// same token. Thread-compatible.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,6 @@ StatusOr<ShardResult> run_model_shard(
     comm::Communicator& comm, const comm::PartitionPlan& plan, const ModelShardSpec& spec,
     ThreadPool& pool, const model::ProgressFn& progress,
     std::shared_ptr<attention::AttentionBackend> backend = nullptr,
-    std::shared_ptr<memory::AtlasBackend> atlas = nullptr);
+    std::shared_ptr<memory::AtlasBackend> atlas = nullptr, std::stop_token stop = {});
 
 }  // namespace ringmaster::worker

@@ -4,8 +4,10 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <stop_token>
 #include <thread>
 
+#include "comm/cancellable_comm.h"
 #include "core/thread_pool.h"
 
 namespace ringmaster::worker {
@@ -21,6 +23,9 @@ struct ShardRunner::State {
   std::optional<ShardAssignment> assignment;  // guarded by mutex
   bool cancelled = false;                     // guarded by mutex
   bool finished = false;                      // guarded by mutex
+  // Requested by cancel(): the compute and the data-plane waits stop at their next check
+  // (core/cancel.h), so an aborted shard ends within a tile or a poll slice.
+  std::stop_source stop;
 
   // Runs `fn` unless cancelled; holding the lock makes cancel() wait for a callback in flight.
   template <typename Fn>
@@ -64,6 +69,7 @@ void ShardRunner::assign(ShardAssignment assignment) {
 }
 
 void ShardRunner::cancel() {
+  state_->stop.request_stop();
   std::lock_guard lock(state_->mutex);
   state_->cancelled = true;
   state_->changed.notify_all();
@@ -106,7 +112,9 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
   // Declared out here so the endpoints stay open until the owner cancels (the job is over for
   // everyone): a peer still finishing its last step never sees this rank disappear.
   std::unique_ptr<comm::Communicator> comm;
-  std::unique_ptr<comm::FaultyComm> faulty;  // wraps comm when the test asked for faults
+  std::unique_ptr<comm::FaultyComm> faulty;            // wraps comm when the test asked for faults
+  std::unique_ptr<comm::CancellableComm> cancellable;  // the outermost layer, but for NCCL
+  const std::stop_token stop = state->stop.get_token();
   auto result = [&]() -> StatusOr<ShardResult> {
     ThreadPool pool(assignment.threads);
     // Chosen before connecting: a worker asked for a GPU it lacks fails here, before running.
@@ -114,13 +122,20 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
         std::shared_ptr<attention::AttentionBackend> backend,
         make_attention_backend(assignment.device,
                                assignment.local_rank >= 0 ? assignment.local_rank : assignment.rank,
-                               pool));
+                               pool, stop));
     RM_ASSIGN_OR_RETURN(comm, (*boot)->connect(assignment.rank, assignment.peer_addresses,
                                                assignment.step_timeout, assignment.job_id));
     if (assignment.faults.any()) {
       faulty = std::make_unique<comm::FaultyComm>(*comm, assignment.faults);
     }
-    comm::Communicator& data_plane = faulty ? *faulty : *comm;
+    comm::Communicator& inner = faulty ? *faulty : *comm;
+    // NcclComm aborts itself when a wait reaches its deadline, so its waits cannot be sliced
+    // (comm/cancellable_comm.h): an NCCL data plane stops at the step deadline or, on an abort,
+    // at the owner's grace. Every other backend's waits stop within a poll slice.
+    if (state->comm_spec.backend != comm::CommSpec::kNccl) {
+      cancellable = std::make_unique<comm::CancellableComm>(inner, stop);
+    }
+    comm::Communicator& data_plane = cancellable ? *cancellable : inner;
     if (assignment.model) {
       auto progress = [&](int block, int) {
         state->notify([&] {
@@ -130,7 +145,7 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
       RM_ASSIGN_OR_RETURN(std::shared_ptr<memory::AtlasBackend> atlas,
                           make_atlas_backend(*backend, pool.num_threads()));
       return run_model_shard(data_plane, *assignment.plan, *assignment.model, pool, progress,
-                             backend, std::move(atlas));
+                             backend, std::move(atlas), stop);
     }
     const Device data_device =
         check_data_on_device(*backend, state->comm_spec, assignment.plan->world())
@@ -157,6 +172,7 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
     std::unique_lock lock(state->mutex);
     state->changed.wait(lock, [&] { return state->cancelled; });
   }
+  cancellable.reset();
   faulty.reset();
   comm.reset();
   finish();

@@ -8,10 +8,12 @@
 //
 // Callbacks run on the shard thread; the owner forwards them to its strand. After cancel()
 // returns, no callback runs any more. The data-plane endpoints stay open after on_result until
-// cancel(), which the owner calls when the job is over for every rank. A run cannot be interrupted
-// mid-step (the Communicator has no abort): an owner that must stop waits up to a grace period
-// (wait_for) and otherwise abandons the thread, which keeps its state alive on its own, and exits
-// the process (RELIABILITY.md 3.3: abort has a deadline).
+// cancel(), which the owner calls when the job is over for every rank. cancel() also stops a run
+// in progress (core/cancel.h): the compute stops between tiles and blocks, and every data-plane
+// wait within a poll slice (comm/cancellable_comm.h), so the thread ends well within a second.
+// An owner still bounds the wait (wait_for) and otherwise abandons the thread, which keeps its
+// state alive on its own, and exits the process (RELIABILITY.md 3.3: abort has a deadline): a
+// CUDA kernel or a UCX close is not interruptible.
 //
 // Thread-safety: start, assign, cancel and wait_for may be called from any one thread.
 #pragma once
@@ -74,7 +76,8 @@ class ShardRunner {
   void start();
   // Hands over the assignment; the thread connects and computes. Call once, after on_address.
   void assign(ShardAssignment assignment);
-  // No callback runs after this returns; a thread waiting for its assignment gives up.
+  // No callback runs after this returns; a thread waiting for its assignment gives up, and a
+  // running shard stops at its next check (its kCancelled result is dropped).
   void cancel();
   // Waits up to `timeout` for the thread to end; true if it did (it is then joined).
   bool wait_for(std::chrono::milliseconds timeout);

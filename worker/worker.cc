@@ -164,8 +164,8 @@ class Worker {
                  printable(restart->reason()));
     epoch_ = restart->epoch();
     streamer_.reset();
-    // A thread stuck in a step of the failed attempt is left to time out on its own (its
-    // callbacks are off); the new attempt gets a fresh thread and endpoint.
+    // The failed attempt's thread is cancelled (it stops at its next tile or poll, its callbacks
+    // off) and not waited for; the new attempt gets a fresh thread and endpoint.
     retire_runner();
     start_runner();
   }
@@ -408,8 +408,8 @@ class Worker {
   comm::CommSpec comm_spec_;
   uint32_t epoch_ = 0;
   std::unique_ptr<ShardRunner> runner_;
-  // Shard threads of failed attempts, kept until the worker ends (their destructors detach a
-  // thread still stuck in a step).
+  // Shard threads of failed attempts, cancelled and kept until the worker ends (their destructors
+  // detach a thread that has not stopped).
   std::vector<std::unique_ptr<ShardRunner>> retired_;
   std::optional<ResultStreamer> streamer_;
   WorkerOutcome outcome_;

@@ -7,9 +7,11 @@
 // coordinator's verdict. Heartbeats go out every interval the coordinator chose; a coordinator
 // silent for longer than its dead deadline, or gone (EOF), ends the worker, as does an Abort.
 //
-// Ending while the shard thread still runs (abort, coordinator lost, signal) waits up to
-// `abort_grace` for it; past that the outcome says so (abandoned_thread) and the caller must
-// leave with _exit, since a thread blocked in a data-plane wait cannot be joined.
+// Ending while the shard thread still runs (abort, coordinator lost, signal) cancels it
+// (ShardRunner::cancel: the compute and the data-plane waits stop at their next check, well
+// within a second) and waits up to `abort_grace` for it; past that (a CUDA kernel, a UCX close
+// that hangs) the outcome says so (abandoned_thread) and the caller must leave with _exit, since
+// such a thread cannot be joined.
 //
 // Thread-safety: run_worker blocks the calling thread, which runs the control connection; it
 // installs SIGINT/SIGTERM handlers for that time when handle_signals is set.

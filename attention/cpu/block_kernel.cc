@@ -19,6 +19,7 @@
 
 #include "attention/attention.h"
 #include "attention/cpu/softmax_rows.h"
+#include "core/cancel.h"
 
 namespace ringmaster::attention {
 namespace {
@@ -142,7 +143,8 @@ void trim_hidden_keys(const Problem& p, const TileExtent& q_extent, int64_t& k0,
   tk = end - k0;
 }
 
-void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w) {
+void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w,
+              const std::stop_token& stop) {
   const int64_t d = p.head_dim;
   const int64_t q0 = q_tile * kQueryTile;
   const int64_t tq = std::min(kQueryTile, p.q_len - q0);
@@ -155,6 +157,8 @@ void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w) {
   std::fill_n(w.l.begin(), tq, 0.0f);
   std::fill_n(w.acc.begin(), tq * d, 0.0f);
   for (size_t k_tile = 0; k_tile < p.k_tiles.size(); ++k_tile) {
+    // A task over a long key block is many tiles: stop between them (the caller drops the rows).
+    if (stop.stop_requested()) return;
     const TileVisibility visibility =
         classify_tile(*p.mask, p.q_tiles[static_cast<size_t>(q_tile)], p.k_tiles[k_tile]);
     if (visibility == TileVisibility::kHidden) continue;
@@ -207,7 +211,7 @@ std::vector<TileExtent> tile_extents(const Positions& tokens, int64_t tile) {
 
 Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v, const Positions& q_pos,
                          const Positions& k_pos, const MaskSpec& mask, ThreadPool& pool,
-                         BlockResult& result) {
+                         BlockResult& result, const std::stop_token& stop) {
   RM_RETURN_IF_ERROR(check_shapes(q, k, v, q_pos, k_pos));
   const Shape out_shape = q.shape();
   const Shape lse_shape = {q.dim(0), q.dim(1)};
@@ -242,11 +246,14 @@ Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v, cons
   const auto num_q_tiles = static_cast<int64_t>(p.q_tiles.size());
   // Later query tiles see more keys under a causal mask: hand them out first, so the
   // dynamically scheduled threads finish together.
-  pool.parallel_for(num_q_tiles * p.n_heads, [&](int64_t task, int thread) {
-    const int64_t q_tile = num_q_tiles - 1 - task / p.n_heads;
-    run_task(p, q_tile, task % p.n_heads, scratch[static_cast<size_t>(thread)]);
-  });
-  return ok_status();
+  pool.parallel_for(
+      num_q_tiles * p.n_heads,
+      [&](int64_t task, int thread) {
+        const int64_t q_tile = num_q_tiles - 1 - task / p.n_heads;
+        run_task(p, q_tile, task % p.n_heads, scratch[static_cast<size_t>(thread)], stop);
+      },
+      stop);
+  return check_cancelled(stop, "attend_block_into");
 }
 
 StatusOr<BlockResult> attend_block(const Tensor& q, const Tensor& k, const Tensor& v,

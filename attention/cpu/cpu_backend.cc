@@ -1,6 +1,8 @@
 // The CPU AttentionBackend: attention.h's tiled kernel and merge on a ThreadPool. Everything is
 // host memory and every op has finished when it returns, so synchronize() has nothing to do.
 #include <cstring>
+#include <stop_token>
+#include <utility>
 
 #include "attention/backend.h"
 
@@ -9,7 +11,7 @@ namespace {
 
 class CpuBackend final : public AttentionBackend {
  public:
-  explicit CpuBackend(ThreadPool& pool) : pool_(pool) {}
+  CpuBackend(ThreadPool& pool, std::stop_token stop) : pool_(pool), stop_(std::move(stop)) {}
 
   std::string name() const override { return "cpu"; }
   Device device() const override { return Device::cpu(); }
@@ -34,7 +36,7 @@ class CpuBackend final : public AttentionBackend {
   Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v,
                            const Positions& q_pos, const Positions& k_pos, const MaskSpec& mask,
                            BlockResult& result) override {
-    return attention::attend_block_into(q, k, v, q_pos, k_pos, mask, pool_, result);
+    return attention::attend_block_into(q, k, v, q_pos, k_pos, mask, pool_, result, stop_);
   }
 
   Status merge_into(BlockResult& acc, const BlockResult& part) override {
@@ -52,12 +54,13 @@ class CpuBackend final : public AttentionBackend {
 
  private:
   ThreadPool& pool_;
+  std::stop_token stop_;
 };
 
 }  // namespace
 
-std::unique_ptr<AttentionBackend> make_cpu_backend(ThreadPool& pool) {
-  return std::make_unique<CpuBackend>(pool);
+std::unique_ptr<AttentionBackend> make_cpu_backend(ThreadPool& pool, std::stop_token stop) {
+  return std::make_unique<CpuBackend>(pool, std::move(stop));
 }
 
 }  // namespace ringmaster::attention

@@ -195,6 +195,9 @@ namespace {
 using internal::UcxPeer;
 using internal::UcxWorker;
 
+// How long a dropped receive may take to complete after its cancel and its endpoint's close.
+constexpr std::chrono::milliseconds kUcxDroppedReceiveTimeout{100};
+
 // Empty progress calls before a waiting thread yields its core: other ranks of an in-process
 // group, or the compute threads, may need it to make the progress we are waiting for.
 constexpr int kSpinsBeforeYield = 64;
@@ -241,17 +244,30 @@ class UcxRequest final : public RequestImpl {
 
   // An incomplete receive is cancelled (UCX completes it with UCS_ERR_CANCELED). A send cannot
   // be cancelled in UCX 1.13, and the transport may still read its buffer, so the peer's
-  // endpoint is closed by force, which completes the send.
+  // endpoint is closed by force, which completes the send. So is the endpoint of a receive that
+  // was already matched (a rendezvous under way cannot be cancelled): a cancelled shard drops
+  // its transfers mid-flight (core/cancel.h), and a request left incomplete here would make
+  // ucp_worker_destroy abort on the endpoint's outstanding protocol requests.
   ~UcxRequest() override {
     if (request_ == nullptr) return;
     if (!op_->done) {
       if (kind_ == kRecv) {
         ucp_request_cancel(worker_->worker(), request_);
+        for (int i = 0; i < kSpinsBeforeYield && !op_->done; ++i) {
+          ucp_worker_progress(worker_->worker());
+        }
+        if (!op_->done && worker_->peer(peer_).ep) {
+          worker_->abandon(worker_->peer(peer_), "a receive under way was dropped");
+        }
       } else if (!worker_->peer(peer_).failed.load()) {
         // (After a peer failure UCX completes the send itself, with an error.)
         worker_->abandon(worker_->peer(peer_), "a send was dropped before it completed");
       }
-      const Deadline deadline = std::chrono::steady_clock::now() + kUcxCloseTimeout;
+      // A send completes once its endpoint is closed. A receive from a peer that died mid-message
+      // may never complete (UCX 1.13); with its endpoint closed it can be leaked safely, and a
+      // cancelled shard must not spend its second here.
+      const Deadline deadline = std::chrono::steady_clock::now() +
+                                (kind_ == kRecv ? kUcxDroppedReceiveTimeout : kUcxCloseTimeout);
       while (!op_->done && std::chrono::steady_clock::now() < deadline) {
         ucp_worker_progress(worker_->worker());
       }

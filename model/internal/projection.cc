@@ -9,12 +9,16 @@ namespace {
 
 // body(begin, rows) for every tile of [0, n).
 template <typename Body>
-void for_each_tile(ThreadPool& pool, int64_t n, const Body& body) {
+void for_each_tile(ThreadPool& pool, int64_t n, const Body& body,
+                   const std::stop_token& stop = {}) {
   const int64_t tiles = (n + kTokenTile - 1) / kTokenTile;
-  pool.parallel_for(tiles, [&](int64_t t, int) {
-    const int64_t begin = t * kTokenTile;
-    body(begin, std::min(kTokenTile, n - begin));
-  });
+  pool.parallel_for(
+      tiles,
+      [&](int64_t t, int) {
+        const int64_t begin = t * kTokenTile;
+        body(begin, std::min(kTokenTile, n - begin));
+      },
+      stop);
 }
 
 }  // namespace
@@ -27,18 +31,22 @@ void rms_norm_rows(ThreadPool& pool, const float* x, int64_t n, int64_t width, c
 }
 
 Tensor project_heads(ThreadPool& pool, const float* x, int64_t n, const Tensor& w, int64_t heads,
-                     int64_t head_dim, std::span<const int64_t> rope_pos, double rope_theta) {
+                     int64_t head_dim, std::span<const int64_t> rope_pos, double rope_theta,
+                     const std::stop_token& stop) {
   Tensor out = Tensor::empty({n, heads, head_dim}, DType::kF32);
   const int64_t d = w.dim(1), width = heads * head_dim;
-  for_each_tile(pool, n, [&](int64_t begin, int64_t rows) {
-    float* y = out.data<float>() + begin * width;
-    linear(x + begin * d, rows, w, y);
-    if (!rope_pos.empty()) {
-      apply_rope(y, rows, heads, head_dim,
-                 rope_pos.subspan(static_cast<size_t>(begin), static_cast<size_t>(rows)),
-                 rope_theta);
-    }
-  });
+  for_each_tile(
+      pool, n,
+      [&](int64_t begin, int64_t rows) {
+        float* y = out.data<float>() + begin * width;
+        linear(x + begin * d, rows, w, y);
+        if (!rope_pos.empty()) {
+          apply_rope(y, rows, heads, head_dim,
+                     rope_pos.subspan(static_cast<size_t>(begin), static_cast<size_t>(rows)),
+                     rope_theta);
+        }
+      },
+      stop);
   return out;
 }
 

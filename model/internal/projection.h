@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <span>
+#include <stop_token>
 
 #include "core/tensor.h"
 #include "core/thread_pool.h"
@@ -21,9 +22,12 @@ void rms_norm_rows(ThreadPool& pool, const float* x, int64_t n, int64_t width, c
                    float eps, float* y);
 
 // (w x) for rows x [n, d] as heads [n, heads, head_dim], w: [heads*head_dim, d]. With a
-// non-empty `rope_pos` (one position per row), rope at that position; empty: no rope.
+// non-empty `rope_pos` (one position per row), rope at that position; empty: no rope. Once
+// `stop` is requested no further tile runs and the rows are garbage: the caller checks the token
+// (core/cancel.h) before using them.
 Tensor project_heads(ThreadPool& pool, const float* x, int64_t n, const Tensor& w, int64_t heads,
-                     int64_t head_dim, std::span<const int64_t> rope_pos, double rope_theta);
+                     int64_t head_dim, std::span<const int64_t> rope_pos, double rope_theta,
+                     const std::stop_token& stop = {});
 
 // out[n, d] (+)= wo concat_h(o_h), o: [n, heads, head_dim]; `accumulate` adds (a residual).
 void project_out(ThreadPool& pool, const Tensor& o, const Tensor& wo, float* out, bool accumulate);

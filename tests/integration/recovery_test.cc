@@ -26,9 +26,9 @@ std::string read_bytes(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Seconds of work on 3 workers, so a fault lands mid-job. The step timeout bounds how long a
-// survivor's shard thread of the failed attempt may keep waiting on a peer (the Communicator
-// cannot be interrupted mid-wait) while the next attempt runs.
+// Seconds of work on 3 workers, so a fault lands mid-job. A survivor's shard thread of the failed
+// attempt is cancelled when the restart reaches it (core/cancel.h), so it does not compete with
+// the next attempt for the cores.
 CheckJob long_job() {
   CheckJob job;
   job.tokens = 32768;

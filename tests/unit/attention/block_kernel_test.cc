@@ -3,13 +3,17 @@
 // The cross-check against the independent PyTorch oracle is reference_test.cc.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <span>
+#include <stop_token>
 #include <vector>
 
 #include "attention/attention.h"
+#include "attention/backend.h"
 #include "tests/testing/close.h"
 
 namespace ringmaster::attention {
@@ -195,6 +199,36 @@ TEST(BlockKernel, AcceptsHalfPrecisionInputs) {
     ASSERT_TRUE(half.ok() && wide.ok());
     EXPECT_EQ(std::memcmp(half->out.raw(), wide->out.raw(), wide->out.bytes()), 0);
   }
+}
+
+// core/cancel.h: a stopped kernel runs no tile and says kCancelled, directly and through the
+// CPU backend; the same call with a token never stopped computes as before.
+TEST(BlockKernel, StoppedTokenRunsNoTile) {
+  const Case c{300, 900, 4, 2, 32, {.causal = true}};
+  const Inputs in = make_inputs(c, 11);
+  ThreadPool pool(2);
+  std::stop_source source;
+  source.request_stop();
+  BlockResult result = make_empty_result(c.q_len, c.n_heads, c.head_dim);
+  constexpr float kUntouched = 7.0f;
+  std::fill_n(result.out.data<float>(), result.out.numel(), kUntouched);
+  const Status status = attend_block_into(in.q, in.k, in.v, in.qp(), in.kp(), c.mask, pool, result,
+                                          source.get_token());
+  EXPECT_EQ(status.code(), StatusCode::kCancelled) << status.to_string();
+  for (int64_t i = 0; i < result.out.numel(); ++i) {
+    ASSERT_EQ(result.out.data<float>()[i], kUntouched) << "a tile ran at element " << i;
+  }
+
+  const std::unique_ptr<AttentionBackend> stopped = make_cpu_backend(pool, source.get_token());
+  EXPECT_EQ(stopped->attend_block_into(in.q, in.k, in.v, in.qp(), in.kp(), c.mask, result).code(),
+            StatusCode::kCancelled);
+
+  std::stop_source never;
+  const std::unique_ptr<AttentionBackend> running = make_cpu_backend(pool, never.get_token());
+  ASSERT_TRUE(running->attend_block_into(in.q, in.k, in.v, in.qp(), in.kp(), c.mask, result).ok());
+  auto plain = attend_block(in.q, in.k, in.v, in.qp(), in.kp(), c.mask, pool);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(std::memcmp(result.out.raw(), plain->out.raw(), plain->out.bytes()), 0);
 }
 
 }  // namespace

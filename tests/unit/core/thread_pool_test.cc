@@ -4,7 +4,10 @@
 
 #include <atomic>
 #include <set>
+#include <stop_token>
 #include <vector>
+
+#include "core/cancel.h"
 
 namespace ringmaster {
 namespace {
@@ -59,6 +62,49 @@ TEST(ThreadPool, UsesSeveralThreads) {
     seen.insert(thread);
   });
   EXPECT_EQ(seen.size(), 2u);
+}
+
+// core/cancel.h: a stopped loop hands out no further item, so it ends within one item per
+// thread, and says so; a loop with a token never stopped runs every item.
+TEST(ThreadPool, StopEndsTheLoopBetweenItems) {
+  for (int threads : {1, 2, 4}) {
+    ThreadPool pool(threads);
+    std::stop_source source;
+    std::atomic<int64_t> ran{0};
+    const bool finished = pool.parallel_for(
+        100000,
+        [&](int64_t i, int) {
+          ran++;
+          // Every item from 10 on stops the loop, so each thread starts at most one of them.
+          if (i >= 10) source.request_stop();
+        },
+        source.get_token());
+    EXPECT_FALSE(finished);
+    EXPECT_GE(ran.load(), 11);
+    EXPECT_LE(ran.load(), 10 + threads) << threads << " threads";
+    EXPECT_EQ(check_cancelled(source.get_token(), "loop").code(), StatusCode::kCancelled);
+
+    std::stop_source never;
+    std::atomic<int64_t> all{0};
+    EXPECT_TRUE(pool.parallel_for(
+        1000, [&](int64_t, int) { all++; }, never.get_token()));
+    EXPECT_EQ(all.load(), 1000);
+    EXPECT_TRUE(check_cancelled(never.get_token(), "loop").ok());
+  }
+}
+
+TEST(ThreadPool, AlreadyStoppedLoopRunsNothing) {
+  ThreadPool pool(2);
+  std::stop_source source;
+  source.request_stop();
+  std::atomic<int> ran{0};
+  EXPECT_FALSE(pool.parallel_for(
+      50, [&](int64_t, int) { ran++; }, source.get_token()));
+  EXPECT_FALSE(pool.parallel_for(
+      1, [&](int64_t, int) { ran++; }, source.get_token()));
+  EXPECT_EQ(ran.load(), 0);
+  const Status status = check_cancelled(source.get_token(), "block 3");
+  EXPECT_EQ(status.message(), "block 3: cancelled");
 }
 
 }  // namespace
