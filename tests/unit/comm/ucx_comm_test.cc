@@ -98,6 +98,75 @@ TEST(UcxComm, DroppedUnfinishedSendAbandonsThePeer) {
   testing::destroy_group(*group);
 }
 
+// Messages that arrive before their receive wait in a bounded store, in arrival order, and are
+// delivered from it (rendezvous ones too); beyond kUcxMaxUnexpectedMessages the newest are
+// dropped, so a flood cannot grow this process without limit (RELIABILITY.md S7).
+TEST(UcxComm, EarlyMessagesAreKeptInOrderUpToTheBound) {
+  for (const char* transports : {"tcp", ""}) {
+    SCOPED_TRACE(std::string("transports '") + transports + "'");
+    auto group = testing::make_group("ucx", transports, 2, std::chrono::seconds(20));
+    ASSERT_TRUE(group.ok()) << group.status().to_string();
+    constexpr int kLarge = 2;
+    const int small = static_cast<int>(kUcxMaxUnexpectedMessages) - kLarge + 10;  // 10 too many
+    const Tag small_tag{3, 0, 1}, large_tag{3, 1, 1}, done_tag{3, 9, 9};
+    const std::vector<Status> statuses =
+        testing::run_ranks(*group, [&](Communicator& comm) -> Status {
+          if (comm.rank() == 1) {
+            std::vector<std::vector<std::byte>> large;
+            std::vector<Request> pending;
+            for (int i = 0; i < kLarge; ++i) {
+              large.push_back(testing::pattern(1, 0, i, size_t{4} << 20));
+              RM_ASSIGN_OR_RETURN(Request r, comm.isend(0, large.back(), large_tag));
+              pending.push_back(std::move(r));
+            }
+            for (int64_t i = 0; i < small; ++i) {
+              RM_ASSIGN_OR_RETURN(Request r, comm.isend(0, as_bytes(std::span(&i, 1)), small_tag));
+              RM_RETURN_IF_ERROR(r.wait(step_deadline(comm)));
+            }
+            std::byte done{1};
+            RM_ASSIGN_OR_RETURN(Request r, comm.isend(0, ConstView(&done, 1), done_tag));
+            RM_RETURN_IF_ERROR(r.wait(step_deadline(comm)));
+            for (Request& p : pending) RM_RETURN_IF_ERROR(p.wait(step_deadline(comm)));
+            return ok_status();
+          }
+          // Everything rank 1 sent before `done` arrived (in order) while this waited.
+          std::byte done{0};
+          RM_ASSIGN_OR_RETURN(Request r, comm.irecv(1, MutableView(&done, 1), done_tag));
+          RM_RETURN_IF_ERROR(r.wait(step_deadline(comm)));
+          const int kept = static_cast<int>(kUcxMaxUnexpectedMessages) - kLarge;
+          for (int64_t i = 0; i < kept; ++i) {
+            int64_t got = -1;
+            RM_ASSIGN_OR_RETURN(Request s,
+                                comm.irecv(1, as_writable_bytes(std::span(&got, 1)), small_tag));
+            RM_RETURN_IF_ERROR(s.wait(step_deadline(comm)));
+            if (got != i)
+              return internal_error("small message " + std::to_string(i) + " is " +
+                                    std::to_string(got));
+          }
+          int64_t extra = -1;
+          RM_ASSIGN_OR_RETURN(Request s,
+                              comm.irecv(1, as_writable_bytes(std::span(&extra, 1)), small_tag));
+          const Status dropped =
+              s.wait(std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
+          if (dropped.code() != StatusCode::kDeadlineExceeded) {
+            return internal_error("a message beyond the bound arrived: " + dropped.to_string() +
+                                  " value " + std::to_string(extra));
+          }
+          for (int i = 0; i < kLarge; ++i) {
+            std::vector<std::byte> got(size_t{4} << 20);
+            RM_ASSIGN_OR_RETURN(Request l, comm.irecv(1, got, large_tag));
+            RM_RETURN_IF_ERROR(l.wait(step_deadline(comm)));
+            if (const std::string bad = testing::first_mismatch(got, 1, 0, i); !bad.empty()) {
+              return internal_error("large message: " + bad);
+            }
+          }
+          return ok_status();
+        });
+    for (const Status& s : statuses) EXPECT_TRUE(s.ok()) << s.to_string();
+    testing::destroy_group(*group);
+  }
+}
+
 // Closing flushes each endpoint, and over TCP UCX 1.13 completes that flush only once the peer
 // has finished wiring up the connection, which takes the peer's own progress. Ranks that close
 // together (after a final collective) are quick; a rank that closes beside an idle peer waits
