@@ -106,7 +106,8 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
   // Declared out here so the endpoints stay open until the owner cancels (the job is over for
   // everyone): a peer still finishing its last step never sees this rank disappear.
   std::unique_ptr<comm::Communicator> comm;
-  std::unique_ptr<comm::FaultyComm> faulty;  // wraps comm when the test asked for faults
+  std::unique_ptr<comm::AuthenticatedComm> authenticated;  // wraps comm when keyed (not NCCL)
+  std::unique_ptr<comm::FaultyComm> faulty;  // wraps those when the test asked for faults
   auto result = [&]() -> StatusOr<ShardResult> {
     ThreadPool pool(assignment.threads);
     // Chosen before connecting: a worker asked for a GPU it lacks fails here, before running.
@@ -117,10 +118,17 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
                                pool));
     RM_ASSIGN_OR_RETURN(comm, (*boot)->connect(assignment.rank, assignment.peer_addresses,
                                                assignment.step_timeout, assignment.job_id));
-    if (assignment.faults.any()) {
-      faulty = std::make_unique<comm::FaultyComm>(*comm, assignment.faults);
+    comm::Communicator* inner = comm.get();
+    if (assignment.data_plane_key && state->comm_spec.backend != comm::CommSpec::kNccl) {
+      authenticated = std::make_unique<comm::AuthenticatedComm>(
+          *comm, *assignment.data_plane_key, assignment.job_name, assignment.epoch);
+      inner = authenticated.get();
     }
-    comm::Communicator& data_plane = faulty ? *faulty : *comm;
+    if (assignment.faults.any()) {
+      faulty = std::make_unique<comm::FaultyComm>(*inner, assignment.faults);
+      inner = faulty.get();
+    }
+    comm::Communicator& data_plane = *inner;
     if (assignment.model) {
       auto progress = [&](int block, int) {
         state->notify([&] {
@@ -158,6 +166,7 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
     state->changed.wait(lock, [&] { return state->cancelled; });
   }
   faulty.reset();
+  authenticated.reset();
   comm.reset();
   finish();
 }
