@@ -286,12 +286,13 @@ class AuthRecv final : public RequestImpl {
 
 AuthenticatedComm::AuthenticatedComm(Communicator& inner, const DataPlaneKey& key,
                                      std::string_view job_id, uint32_t epoch)
-    : inner_(inner), shared_(std::make_shared<Shared>(key, job_id, epoch)) {}
+    : inner_(inner), rank_(inner.rank()), shared_(std::make_shared<Shared>(key, job_id, epoch)) {}
 
 AuthenticatedComm::~AuthenticatedComm() {
+  // Not rank(): `inner` may already be gone.
   const RejectedMessages refused = rejected();
   if (refused.count > 0) {
-    spdlog::warn("data plane: rank {} refused {} message(s), {} bytes, in all", rank(),
+    spdlog::warn("data plane: rank {} refused {} message(s), {} bytes, in all", rank_,
                  refused.count, refused.bytes);
   }
 }

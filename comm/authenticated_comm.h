@@ -130,6 +130,7 @@ class AuthenticatedComm final : public Communicator {
   Status check_call(int peer, Tag tag, const char* what) const;
 
   Communicator& inner_;
+  int rank_;
   std::shared_ptr<Shared> shared_;
   // Next sequence number per (peer, packed tag), one map for sends and one for receives.
   std::map<std::pair<int, uint64_t>, uint64_t> send_seq_;
