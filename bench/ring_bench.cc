@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "attention/check_job.h"
+#include "comm/authenticated_comm.h"
 #include "comm/make_communicator.h"
 
 namespace ringmaster::bench {
@@ -44,7 +45,8 @@ StatusOr<std::vector<std::unique_ptr<comm::Communicator>>> make_ucx_group(int wo
 }
 
 StatusOr<RingBenchRow> run_row(const RingBenchOptions& o, int world, int64_t tokens,
-                               const std::string& plan_name, const std::string& context_parallel) {
+                               const std::string& plan_name, const std::string& context_parallel,
+                               bool data_auth) {
   RM_ASSIGN_OR_RETURN(comm::PlanKind kind, comm::parse_plan(plan_name));
   RM_ASSIGN_OR_RETURN(attention::ContextParallel how,
                       attention::parse_context_parallel(context_parallel));
@@ -57,6 +59,19 @@ StatusOr<RingBenchRow> run_row(const RingBenchOptions& o, int world, int64_t tok
                                      .seed = 1,
                                      .context_parallel = how};
   RM_ASSIGN_OR_RETURN(auto group, make_ucx_group(world));
+  // As a worker wraps its UcxComm: every message sealed and checked.
+  std::vector<std::unique_ptr<comm::AuthenticatedComm>> sealed;
+  std::vector<comm::Communicator*> ranks;
+  comm::DataPlaneKey key;
+  key.fill(std::byte{0x5a});
+  for (auto& rank : group) {
+    if (data_auth) {
+      sealed.push_back(std::make_unique<comm::AuthenticatedComm>(*rank, key, "bench", 0));
+      ranks.push_back(sealed.back().get());
+    } else {
+      ranks.push_back(rank.get());
+    }
+  }
   std::vector<StatusOr<attention::CheckJobResult>> results(static_cast<size_t>(world),
                                                            internal_error("not run"));
   std::vector<std::thread> threads;
@@ -64,11 +79,11 @@ StatusOr<RingBenchRow> run_row(const RingBenchOptions& o, int world, int64_t tok
     threads.emplace_back([&, r] {
       ThreadPool pool(1);
       results[static_cast<size_t>(r)] =
-          attention::run_check_job(*group[static_cast<size_t>(r)], plan, spec, pool);
+          attention::run_check_job(*ranks[static_cast<size_t>(r)], plan, spec, pool);
     });
   }
   for (auto& t : threads) t.join();
-  RingBenchRow row{world, tokens, plan_name, context_parallel, o.causal};
+  RingBenchRow row{world, tokens, plan_name, context_parallel, o.causal, data_auth};
   for (const auto& result : results) {
     if (!result.ok()) return result.status();
     row.wall_s = std::max(row.wall_s, result->stats.wall_s);
@@ -161,28 +176,84 @@ StatusOr<double> ucxcomm_bandwidth(int64_t bytes, int messages) {
 
 StatusOr<std::vector<RingBenchRow>> run_ring_bench(const RingBenchOptions& options) {
   std::vector<RingBenchRow> rows;
-  std::printf("%7s %8s %10s %8s %6s %8s %9s %8s %12s %10s %6s\n", "workers", "tokens", "plan", "cp",
-              "causal", "wall_s", "compute_s", "wait_s", "bytes_moved", "tokens/s", "eff");
+  std::vector<bool> auth_modes;
+  for (const std::string& mode : options.data_auth) {
+    if (mode != "off" && mode != "on") {
+      return invalid_argument("--data-auth takes off and/or on, not '" + mode + "'");
+    }
+    auth_modes.push_back(mode == "on");
+  }
+  std::printf("%7s %8s %10s %8s %6s %5s %8s %9s %8s %12s %10s %6s\n", "workers", "tokens", "plan",
+              "cp", "causal", "auth", "wall_s", "compute_s", "wait_s", "bytes_moved", "tokens/s",
+              "eff");
   for (const std::string& cp : options.context_parallels) {
     for (int64_t tokens : options.tokens) {
       for (const std::string& plan : options.plans) {
         double single = 0;  // 1-rank throughput of this (tokens, plan)
         for (int world : options.workers) {
-          RM_ASSIGN_OR_RETURN(RingBenchRow row, run_row(options, world, tokens, plan, cp));
-          if (world == 1) single = row.tokens_per_s;
-          if (single == 0) {
-            RM_ASSIGN_OR_RETURN(RingBenchRow one, run_row(options, 1, tokens, plan, cp));
-            single = one.tokens_per_s;
+          for (bool auth : auth_modes) {
+            RM_ASSIGN_OR_RETURN(RingBenchRow row, run_row(options, world, tokens, plan, cp, auth));
+            if (world == 1 && single == 0) single = row.tokens_per_s;
+            if (single == 0) {
+              RM_ASSIGN_OR_RETURN(RingBenchRow one, run_row(options, 1, tokens, plan, cp, false));
+              single = one.tokens_per_s;
+            }
+            row.efficiency = row.tokens_per_s / (world * single);
+            std::printf("%7d %8lld %10s %8s %6s %5s %8.3f %9.3f %8.3f %12lld %10.0f %6.2f\n", world,
+                        static_cast<long long>(tokens), plan.c_str(), cp.c_str(),
+                        row.causal ? "yes" : "no", row.data_auth ? "on" : "off", row.wall_s,
+                        row.compute_s, row.wait_s, static_cast<long long>(row.bytes_moved),
+                        row.tokens_per_s, row.efficiency);
+            std::fflush(stdout);
+            rows.push_back(row);
           }
-          row.efficiency = row.tokens_per_s / (world * single);
-          std::printf("%7d %8lld %10s %8s %6s %8.3f %9.3f %8.3f %12lld %10.0f %6.2f\n", world,
-                      static_cast<long long>(tokens), plan.c_str(), cp.c_str(),
-                      row.causal ? "yes" : "no", row.wall_s, row.compute_s, row.wait_s,
-                      static_cast<long long>(row.bytes_moved), row.tokens_per_s, row.efficiency);
-          std::fflush(stdout);
-          rows.push_back(row);
         }
       }
+    }
+  }
+  // The MAC's cost: each authenticated row's wall time over the same row's without (noisy on a
+  // shared machine), and the sealing and checking of the largest row's bytes timed alone.
+  if (std::find(auth_modes.begin(), auth_modes.end(), true) != auth_modes.end()) {
+    const int64_t tokens = *std::max_element(options.tokens.begin(), options.tokens.end());
+    const int64_t block = tokens / 2 * (2 * options.n_kv_heads * options.head_dim * 4 + 12);
+    double moved = 0;
+    for (const RingBenchRow& row : rows) {
+      if (row.tokens == tokens) moved = std::max(moved, static_cast<double>(row.bytes_moved));
+    }
+    comm::DataPlaneKey key;
+    key.fill(std::byte{0x5a});
+    const comm::MessageSealer sealer(key, "bench", 0);
+    std::vector<std::byte> payload(static_cast<size_t>(block), std::byte{1});
+    std::vector<std::byte> wire(comm::kSealHeaderBytes + payload.size());
+    const comm::SealContext context{0, 1, comm::Tag{0, 0, 1}, 0};
+    constexpr int kRounds = 5;
+    const auto start = Clock::now();
+    for (int i = 0; i < kRounds; ++i) {
+      sealer.seal(context, payload, wire);
+      RM_RETURN_IF_ERROR(sealer.open(context, payload.size(), wire).status());
+    }
+    const double per_byte =
+        std::chrono::duration<double>(Clock::now() - start).count() / (kRounds * double(block));
+    std::printf(
+        "data-plane auth alone: seal + check %.0f MB/s at %lld-byte blocks; the %.0f bytes "
+        "the %lld-token rows moved cost %.3f s of work in all ranks together\n",
+        1e-6 / per_byte, static_cast<long long>(block), moved, static_cast<long long>(tokens),
+        per_byte * moved);
+  }
+  for (const RingBenchRow& on : rows) {
+    if (!on.data_auth || on.workers == 1) continue;
+    for (const RingBenchRow& off : rows) {
+      if (off.data_auth || off.workers != on.workers || off.tokens != on.tokens ||
+          off.plan != on.plan || off.context_parallel != on.context_parallel) {
+        continue;
+      }
+      std::printf(
+          "data-plane auth: %d workers, %lld tokens, %s/%s: wall %.3f s vs %.3f s, ratio "
+          "%.3f (%+.1f%%), compute %.3f vs %.3f s, wait %.3f vs %.3f s\n",
+          on.workers, static_cast<long long>(on.tokens), on.plan.c_str(),
+          on.context_parallel.c_str(), on.wall_s, off.wall_s, on.wall_s / off.wall_s,
+          100.0 * (on.wall_s / off.wall_s - 1.0), on.compute_s, off.compute_s, on.wait_s,
+          off.wait_s);
     }
   }
   if (options.perftest) {
@@ -207,6 +278,7 @@ StatusOr<std::vector<RingBenchRow>> run_ring_bench(const RingBenchOptions& optio
                      {"plan", r.plan},
                      {"context_parallel", r.context_parallel},
                      {"causal", r.causal},
+                     {"data_auth", r.data_auth},
                      {"wall_s", r.wall_s},
                      {"compute_s", r.compute_s},
                      {"wait_s", r.wait_s},

@@ -5,7 +5,9 @@
 // reports the slowest rank's wall time, the ranks' mean compute and transfer-wait times, the
 // bytes moved and the parallel efficiency: P-rank throughput over P times the 1-rank throughput
 // of the same row. A final line compares UcxComm's one-way bandwidth at the ring's block size
-// with `ucx_perftest -t tag_bw` at the same size, run in the same session.
+// with `ucx_perftest -t tag_bw` at the same size, run in the same session. With --data-auth
+// off,on each row runs without and with the data-plane MAC (comm/authenticated_comm.h), and a
+// last table gives the wall-time ratio of each pair.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +27,8 @@ struct RingBenchOptions {
   int64_t n_heads = 4, n_kv_heads = 4, head_dim = 64;
   std::string json_path;
   bool perftest = true;  // also run ucx_perftest for the bandwidth comparison
+  // "off" (raw UcxComm) and/or "on" (AuthenticatedComm over it, as workers run it).
+  std::vector<std::string> data_auth = {"off"};
 };
 
 struct RingBenchRow {
@@ -32,6 +36,7 @@ struct RingBenchRow {
   int64_t tokens = 0;
   std::string plan, context_parallel;
   bool causal = false;
+  bool data_auth = false;
   double wall_s = 0, compute_s = 0, wait_s = 0;
   int64_t bytes_moved = 0;
   double tokens_per_s = 0, efficiency = 0;

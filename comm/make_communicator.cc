@@ -102,6 +102,7 @@ StatusOr<std::unique_ptr<CommBootstrap>> make_bootstrap(const CommSpec& spec) {
       options.transports = spec.ucx_transports;
       options.shared_memory = spec.ucx_shared_memory;
       options.keepalive_interval = spec.ucx_keepalive_interval;
+      options.net_devices = spec.data_interface;
       RM_ASSIGN_OR_RETURN(std::unique_ptr<UcxBootstrap> boot, UcxBootstrap::create(options));
       return std::unique_ptr<CommBootstrap>(std::move(boot));
 #else

@@ -37,6 +37,10 @@ struct CommSpec {
   // UCX only: how often UCX probes idle peers (0: UCX's default, 20 s). It bounds how long a
   // killed peer on shared memory goes unnoticed; TCP notices a closed socket at once.
   std::chrono::milliseconds ucx_keepalive_interval{0};
+  // UCX only: the network interfaces the data plane listens and connects on, as UCX_NET_DEVICES
+  // spells them ("lo", "eth0"); empty: all of them. Shared memory is not a network device and
+  // stays usable. `ringmaster run` uses "lo" (RELIABILITY.md S9: no listener beyond loopback).
+  std::string data_interface;
   // NCCL only: this process's rank among those on its host; its GPU is local_rank modulo the
   // visible devices (comm/nccl/nccl_comm.h).
   int local_rank = 0;

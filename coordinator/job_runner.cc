@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
+#include "comm/authenticated_comm.h"
 #include "core/printable.h"
 #include "proto/convert.h"
 #include "proto/validate.h"
@@ -231,6 +232,11 @@ void JobRunner::send_assignments() {
   pb::Assignment message;
   message.set_world(job_.world());
   message.set_epoch(epoch_);
+  // A fresh nonce per attempt: the workers derive this attempt's data-plane MAC key from it and
+  // the job token (comm/authenticated_comm.h), so a stale or foreign block cannot pass.
+  StatusOr<std::string> nonce = comm::make_data_plane_nonce();
+  if (!nonce.ok()) return fail(nonce.status());
+  message.set_data_plane_nonce(*nonce);
   *message.mutable_job() = job_;
   for (int r = 0; r < job_.world(); ++r) {
     const Session& session = *by_rank[static_cast<size_t>(r)];

@@ -63,6 +63,9 @@ void add_job_flags(CLI::App& app, JobFlags& f, bool required) {
                  "only; when built) (default: ucx when built)");
   app.add_option("--ucx-transports", f.ucx_transports, "UCX transports, as UCX_TLS spells them");
   app.add_option("--ucx-keepalive-ms", f.ucx_keepalive_ms, "UCX keepalive interval (0: UCX's)");
+  app.add_option("--data-interface", f.data_interface,
+                 "network interface(s) the data plane listens and connects on, as UCX_NET_DEVICES "
+                 "spells them (eth0, ib0,eth1); default: all, except `run`: lo");
   app.add_option("--heartbeat-ms", f.heartbeat_ms, "heartbeat interval")->capture_default_str();
   app.add_option("--dead-after-ms", f.dead_after_ms, "a peer silent this long is dead")
       ->capture_default_str();
@@ -167,6 +170,7 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
                                                      : pb::COMM_BACKEND_LOCAL);
   comm.set_ucx_transports(f.ucx_transports);
   comm.set_ucx_keepalive_ms(f.ucx_keepalive_ms);
+  comm.set_data_interface(f.data_interface);
   job.mutable_heartbeat()->set_interval_ms(f.heartbeat_ms);
   job.mutable_heartbeat()->set_dead_after_ms(f.dead_after_ms);
   job.set_join_timeout_ms(f.join_timeout_ms);

@@ -50,6 +50,9 @@ struct JobFlags {
   std::string comm;    // "ucx", "local" or "nccl"; empty: ucx when built, else local
   std::string ucx_transports;
   uint32_t ucx_keepalive_ms = 0;
+  // The interfaces the data plane listens on (UCX_NET_DEVICES); empty: all of them, except that
+  // `ringmaster run` uses "lo" (launcher/local_run.cc).
+  std::string data_interface;
   uint32_t heartbeat_ms = 1000;
   uint32_t dead_after_ms = 5000;
   uint32_t join_timeout_ms = 120000;

@@ -240,6 +240,11 @@ int run_local(const LocalRunOptions& o) {
     spdlog::error("{}", job.status().to_string());
     return kExitUsage;
   }
+  // Every process of a local run is on this host, so the data plane listens on loopback only
+  // (RELIABILITY.md S9): UCX opens only "lo" (shared memory still serves same-host peers), and
+  // NCCL's bootstrap and socket transport bind it too.
+  if (job->comm().data_interface().empty()) job->mutable_comm()->set_data_interface("lo");
+  const std::string nccl_interface = job->comm().data_interface();
   StatusOr<proto::JobToken> token = proto::JobToken::generate();
   StatusOr<std::string> exe = self_executable();
   StatusOr<int> signal_fd = catch_signals();
@@ -250,7 +255,8 @@ int run_local(const LocalRunOptions& o) {
     spdlog::error("{}", bad.to_string());
     return kExitFailed;
   }
-  const std::vector<std::string> env = environment_with({{"RINGMASTER_TOKEN", token->secret()}});
+  const std::vector<std::string> env = environment_with(
+      {{"RINGMASTER_TOKEN", token->secret()}, {"NCCL_SOCKET_IFNAME", nccl_interface}});
   const std::string parent_pid = std::to_string(::getpid());
   Supervisor supervisor(*signal_fd, std::chrono::milliseconds(o.abort_grace_ms + 3000));
 

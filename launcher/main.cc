@@ -85,6 +85,10 @@ void add_bench_ring(CLI::App& bench, bench::RingBenchOptions& options) {
   ring->add_option("--head-dim", options.head_dim)->capture_default_str();
   ring->add_option("--json", options.json_path, "also write the rows as a JSON array here");
   ring->add_flag("!--no-perftest", options.perftest, "skip the ucx_perftest comparison");
+  ring->add_option("--data-auth", options.data_auth,
+                   "off, on or off,on: run each row without and/or with the data-plane MAC")
+      ->delimiter(',')
+      ->capture_default_str();
 }
 
 void add_bench_model(CLI::App& bench, ModelBenchOptions& options) {

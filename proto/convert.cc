@@ -43,6 +43,7 @@ StatusOr<comm::CommSpec> to_comm_spec(const pb::CommConfig& config) {
                                                              : comm::CommSpec::kLocal;
   spec.ucx_transports = config.ucx_transports();
   spec.ucx_keepalive_interval = std::chrono::milliseconds(config.ucx_keepalive_ms());
+  spec.data_interface = config.data_interface();
   return spec;
 }
 

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <string>
 
+#include "comm/authenticated_comm.h"
 #include "core/printable.h"
 #include "proto/auth.h"
 #include "proto/frame.h"
@@ -101,6 +102,17 @@ Status validate_comm_config(const pb::CommConfig& comm) {
                        "= " + std::to_string(comm.backend()) + " is not a backend");
   }
   RM_RETURN_IF_ERROR(check_max("CommConfig", "ucx_transports", comm.ucx_transports().size(), 256));
+  RM_RETURN_IF_ERROR(check_max("CommConfig", "data_interface", comm.data_interface().size(), 256));
+  // It becomes UCX_NET_DEVICES: interface names ("eth0", "enp1s0f1", "mlx5_0:1"), commas between.
+  for (const char c : comm.data_interface()) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.' || c == ':' || c == ',';
+    if (!ok) {
+      return field_error("CommConfig", "data_interface",
+                         "has a character outside [A-Za-z0-9_.:,-] (byte " +
+                             std::to_string(static_cast<unsigned char>(c)) + ")");
+    }
+  }
   return check_range<uint32_t>("CommConfig", "ucx_keepalive_ms", comm.ucx_keepalive_ms(), 0,
                                kMaxTimeoutMs);
 }
@@ -365,7 +377,10 @@ Status validate_assignment(const pb::Assignment& assignment) {
         check_max("Peer", "comm_address", peer.comm_address().size(), kMaxCommAddressBytes));
   }
   // ncclUniqueId is 128 bytes; the transport checks the exact size.
-  return check_max("Assignment", "nccl_unique_id", assignment.nccl_unique_id().size(), 128);
+  RM_RETURN_IF_ERROR(
+      check_max("Assignment", "nccl_unique_id", assignment.nccl_unique_id().size(), 128));
+  return check_size("Assignment", "data_plane_nonce", assignment.data_plane_nonce().size(),
+                    comm::kDataPlaneNonceBytes);
 }
 
 Status validate_result_chunk(const pb::ResultChunk& chunk, int64_t row_bytes) {

@@ -112,7 +112,8 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
   // Declared out here so the endpoints stay open until the owner cancels (the job is over for
   // everyone): a peer still finishing its last step never sees this rank disappear.
   std::unique_ptr<comm::Communicator> comm;
-  std::unique_ptr<comm::FaultyComm> faulty;            // wraps comm when the test asked for faults
+  std::unique_ptr<comm::AuthenticatedComm> authenticated;  // wraps comm when keyed (not NCCL)
+  std::unique_ptr<comm::FaultyComm> faulty;            // wraps those when the test asked for faults
   std::unique_ptr<comm::CancellableComm> cancellable;  // the outermost layer, but for NCCL
   const std::stop_token stop = state->stop.get_token();
   auto result = [&]() -> StatusOr<ShardResult> {
@@ -125,17 +126,23 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
                                pool, stop));
     RM_ASSIGN_OR_RETURN(comm, (*boot)->connect(assignment.rank, assignment.peer_addresses,
                                                assignment.step_timeout, assignment.job_id));
-    if (assignment.faults.any()) {
-      faulty = std::make_unique<comm::FaultyComm>(*comm, assignment.faults);
+    comm::Communicator* inner = comm.get();
+    if (assignment.data_plane_key && state->comm_spec.backend != comm::CommSpec::kNccl) {
+      authenticated = std::make_unique<comm::AuthenticatedComm>(
+          *comm, *assignment.data_plane_key, assignment.job_name, assignment.epoch);
+      inner = authenticated.get();
     }
-    comm::Communicator& inner = faulty ? *faulty : *comm;
+    if (assignment.faults.any()) {
+      faulty = std::make_unique<comm::FaultyComm>(*inner, assignment.faults);
+      inner = faulty.get();
+    }
     // NcclComm aborts itself when a wait reaches its deadline, so its waits cannot be sliced
     // (comm/cancellable_comm.h): an NCCL data plane stops at the step deadline or, on an abort,
     // at the owner's grace. Every other backend's waits stop within a poll slice.
     if (state->comm_spec.backend != comm::CommSpec::kNccl) {
-      cancellable = std::make_unique<comm::CancellableComm>(inner, stop);
+      cancellable = std::make_unique<comm::CancellableComm>(*inner, stop);
     }
-    comm::Communicator& data_plane = cancellable ? *cancellable : inner;
+    comm::Communicator& data_plane = cancellable ? *cancellable : *inner;
     if (assignment.model) {
       auto progress = [&](int block, int) {
         state->notify([&] {
@@ -174,6 +181,7 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
   }
   cancellable.reset();
   faulty.reset();
+  authenticated.reset();
   comm.reset();
   finish();
 }

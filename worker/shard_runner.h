@@ -23,9 +23,11 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "attention/check_job.h"
+#include "comm/authenticated_comm.h"
 #include "comm/faulty_comm.h"
 #include "comm/make_communicator.h"
 #include "comm/partition.h"
@@ -51,6 +53,12 @@ struct ShardAssignment {
   ComputeDevice device = ComputeDevice::kCpu;
   int local_rank = -1;
   std::vector<std::byte> job_id;  // the job's data-plane id (NCCL's unique id); may be empty
+  // This attempt's data-plane MAC key (comm/authenticated_comm.h), the job's name and the
+  // attempt: with a key, every host-memory message is authenticated. NCCL moves device memory
+  // and is not wrapped.
+  std::optional<comm::DataPlaneKey> data_plane_key;
+  std::string job_name;
+  uint32_t epoch = 0;
   // Data-plane faults to inject (tests only; see comm/faulty_comm.h). Default: none.
   comm::CommFaults faults;
 };

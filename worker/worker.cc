@@ -50,6 +50,7 @@ class Worker {
         options_(options),
         host_(options.host.empty() ? local_host_name() : options.host),
         pid_(::getpid()),
+        token_(token),
         client_(strand_, token, options.coordinator_host, options.coordinator_port, host_, pid_,
                 options.job_id, options.connect),
         tick_timer_(strand_),
@@ -276,6 +277,10 @@ class Worker {
     shard.local_rank = options_.local_rank;
     const auto* job_id = reinterpret_cast<const std::byte*>(assignment->nccl_unique_id().data());
     shard.job_id.assign(job_id, job_id + assignment->nccl_unique_id().size());
+    shard.data_plane_key = comm::derive_data_plane_key(
+        token_.secret(), job.job_id(), assignment->epoch(), assignment->data_plane_nonce());
+    shard.job_name = job.job_id();
+    shard.epoch = assignment->epoch();
     if (shard.rank == options_.testing_silent_rank) {
       shard.faults.drop_sends = true;
       spdlog::warn("rank {}: testing fault: data-plane sends are dropped", shard.rank);
@@ -395,6 +400,7 @@ class Worker {
   const WorkerOptions& options_;
   std::string host_;
   int64_t pid_;
+  const proto::JobToken& token_;  // run_worker's; outlives this; keys the data plane
   ControlClient client_;
   asio::steady_timer tick_timer_;
   asio::signal_set signals_;

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <cstring>
+#include <deque>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -120,6 +122,11 @@ class UcxWorker {
 
   // Closes the endpoints before the worker and context go (member order).
   ~UcxWorker() {
+    for (const Unexpected& message : unexpected_) discard(message.message);
+    if (dropped_ > 0) {
+      spdlog::warn("ucx: rank {} dropped {} unexpected message(s), {} bytes, in all", rank_,
+                   dropped_, dropped_bytes_);
+    }
     std::vector<EndpointClose> closes;
     for (auto& peer : peers_) {
       if (peer && peer->ep) closes.push_back({peer->ep.release(), peer->failed.load()});
@@ -161,6 +168,29 @@ class UcxWorker {
     return ok_status();
   }
 
+  // One round of progress, then every message that arrived with no receive posted for it is taken
+  // out of UCX's unexpected queue into this rank's own, which is bounded (see take_unexpected).
+  unsigned progress() {
+    const unsigned events = ucp_worker_progress(worker_.get());
+    drain_unexpected();
+    return events;
+  }
+
+  // The oldest stored message with exactly `tag` (a wire tag), removed from the store; none if
+  // none arrived unexpected. UCX's queue is drained first, so arrival order is kept: a message
+  // still in UCX's queue is younger than every stored one.
+  std::optional<ucp_tag_message_h> take_unexpected(uint64_t tag) {
+    drain_unexpected();
+    for (auto it = unexpected_.begin(); it != unexpected_.end(); ++it) {
+      if (it->tag != tag) continue;
+      const ucp_tag_message_h message = it->message;
+      unexpected_bytes_ -= it->length;
+      unexpected_.erase(it);
+      return message;
+    }
+    return std::nullopt;
+  }
+
   // Abandons the connection to `peer` (fail-stop): its outstanding sends complete with
   // UCS_ERR_CANCELED, later calls for it fail, and the peer sees the connection go.
   void abandon(UcxPeer& peer, const char* why) {
@@ -181,11 +211,65 @@ class UcxWorker {
     peer->failed.store(true);
   }
 
+  // A message UCX received before any receive matched it (ucp_tag_probe_nb took it out of
+  // UCX's unexpected queue); its payload stays with UCX (eager) or the sender (rendezvous) until
+  // ucp_tag_msg_recv_nbx.
+  struct Unexpected {
+    uint64_t tag;
+    size_t length;
+    ucp_tag_message_h message;
+  };
+
+  // UCX buffers unmatched messages without limit, so a stranger who reaches the endpoint could
+  // fill this process's memory. Every progress round moves them into unexpected_, up to
+  // kUcxMaxUnexpectedMessages and kUcxMaxUnexpectedBytes (a message counts its whole length: the
+  // sender, not this rank, decides whether UCX holds the payload here); the rest, and messages
+  // whose tag names no peer, are received into nothing, counted and logged (rate-limited).
+  void drain_unexpected() {
+    ucp_tag_recv_info_t info{};
+    while (ucp_tag_message_h message = ucp_tag_probe_nb(worker_.get(), 0, 0, 1, &info)) {
+      const auto src = static_cast<int>(info.sender_tag >> 48);
+      const char* why = nullptr;
+      if (src >= world_ || src == rank_) {
+        why = "its tag names no peer";
+      } else if (unexpected_.size() >= kUcxMaxUnexpectedMessages ||
+                 unexpected_bytes_ + info.length > kUcxMaxUnexpectedBytes) {
+        why = "the unexpected-message store is full";
+      }
+      if (why == nullptr) {
+        unexpected_.push_back({info.sender_tag, info.length, message});
+        unexpected_bytes_ += info.length;
+        continue;
+      }
+      ++dropped_;
+      dropped_bytes_ += info.length;
+      if (dropped_ <= 8 || dropped_ % 1000 == 0) {
+        spdlog::warn(
+            "ucx: rank {} dropped unexpected message #{} (tag {:#x} claiming rank {}, {} bytes, "
+            "{} stored): {}",
+            rank_, dropped_, info.sender_tag, src, info.length, unexpected_.size(), why);
+      }
+      discard(message);
+    }
+  }
+
+  // Receives `message` into nothing: UCX reports it truncated and releases it (a rendezvous
+  // sender is told, so its send completes). The request frees itself on completion.
+  void discard(ucp_tag_message_h message) {
+    ucp_request_param_t param{};
+    void* request = ucp_tag_msg_recv_nbx(worker_.get(), nullptr, 0, message, &param);
+    if (UCS_PTR_IS_PTR(request)) ucp_request_free(request);
+  }
+
   ContextPtr context_;
   WorkerPtr worker_;
   std::vector<std::unique_ptr<UcxPeer>> peers_;  // by rank; null for this rank
   int rank_ = -1;
   int world_ = 0;
+  std::deque<Unexpected> unexpected_;  // in arrival order
+  size_t unexpected_bytes_ = 0;
+  uint64_t dropped_ = 0;
+  uint64_t dropped_bytes_ = 0;
 };
 
 }  // namespace internal
@@ -282,12 +366,11 @@ class UcxRequest final : public RequestImpl {
   }
 
   bool test() override {
-    if (!op_->done) ucp_worker_progress(worker_->worker());
+    if (!op_->done) worker_->progress();
     return op_->done || worker_->peer(peer_).failed.load();
   }
 
   Status wait(Deadline deadline) override {
-    ucp_worker_h worker = worker_->worker();
     UcxPeer& peer = worker_->peer(peer_);
     int idle = 0;
     while (!op_->done) {
@@ -300,7 +383,7 @@ class UcxRequest final : public RequestImpl {
       if (std::chrono::steady_clock::now() >= deadline) {
         return deadline_exceeded(what() + ": not complete by the deadline");
       }
-      if (ucp_worker_progress(worker) != 0) {
+      if (worker_->progress() != 0) {
         idle = 0;
       } else if (++idle >= kSpinsBeforeYield) {
         idle = 0;
@@ -388,8 +471,12 @@ class UcxComm final : public Communicator {
         UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FLAG_NO_IMM_CMPL;
     param.cb.recv = &on_recv_done;
     param.user_data = op.get();
-    void* request = ucp_tag_recv_nbx(worker_->worker(), data.data(), data.size(),
-                                     wire_tag(peer, tag), kFullMask, &param);
+    // A message that already arrived (and was moved out of UCX's queue) comes first.
+    const std::optional<ucp_tag_message_h> early = worker_->take_unexpected(wire_tag(peer, tag));
+    void* request =
+        early ? ucp_tag_msg_recv_nbx(worker_->worker(), data.data(), data.size(), *early, &param)
+              : ucp_tag_recv_nbx(worker_->worker(), data.data(), data.size(), wire_tag(peer, tag),
+                                 kFullMask, &param);
     if (UCS_PTR_IS_ERR(request)) {
       return ucs_status(UCS_PTR_STATUS(request))
           .with_context("rank " + std::to_string(rank()) + " receiving from rank " +
@@ -453,6 +540,11 @@ StatusOr<std::unique_ptr<UcxBootstrap>> UcxBootstrap::create(const UcxOptions& o
     RM_RETURN_IF_ERROR(
         ucs_status(ucp_config_modify(config.get(), "TLS", options.transports.c_str()))
             .with_context("UCX transports '" + options.transports + "'"));
+  }
+  if (!options.net_devices.empty()) {
+    RM_RETURN_IF_ERROR(
+        ucs_status(ucp_config_modify(config.get(), "NET_DEVICES", options.net_devices.c_str()))
+            .with_context("UCX network devices '" + options.net_devices + "'"));
   }
   if (options.shared_memory && may_use_shared_memory(options.transports)) {
     // A uct setting of the mm transports (sysv, posix; UCX_POSIX_ERROR_HANDLING in the

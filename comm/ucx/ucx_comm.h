@@ -6,6 +6,11 @@
 // on the worker matches exactly one (peer, tag); ucp itself does not match on the sender. Waits
 // drive ucp_worker_progress on the calling thread. Schedules (rings, collectives) live above.
 //
+// Unexpected messages (arrived before their receive): every progress round moves them out of
+// UCX's unbounded queue into a bounded store of this rank, from which irecv takes them first
+// (kUcxMaxUnexpectedMessages, kUcxMaxUnexpectedBytes; the rest are dropped and counted). The
+// transport authenticates nothing: AuthenticatedComm (comm/authenticated_comm.h) does, above.
+//
 // Faults: endpoints use UCP_ERR_HANDLING_MODE_PEER. When UCX reports a peer failed (TCP sees a
 // closed socket within milliseconds; shared memory only at the next keepalive round), every wait
 // involving that peer returns kUnavailable naming it. A hung but live peer is not detected here:
@@ -48,6 +53,12 @@ inline Status ucs_status(ucs_status_t status, const char* file = __builtin_FILE(
 
 // Ranks fit in the top 16 bits of the wire tag.
 inline constexpr int kUcxMaxRanks = 1 << 16;
+// Bounds on messages that arrived before their receive was posted and wait for it (per rank):
+// beyond them, or with a tag that names no peer, a message is dropped and counted. The bytes
+// bound counts whole messages, since a sender may make UCX buffer a large one here; a genuine
+// block that does not fit makes its step fail at the deadline, never silently.
+inline constexpr size_t kUcxMaxUnexpectedMessages = 4096;
+inline constexpr size_t kUcxMaxUnexpectedBytes = size_t{4} << 30;
 // How long closing a communicator's endpoints may take before UCX is told to drop them.
 inline constexpr std::chrono::milliseconds kUcxCloseTimeout{1000};
 
@@ -62,6 +73,10 @@ struct UcxOptions {
   bool shared_memory = true;
   // UCX_KEEPALIVE_INTERVAL for this context; 0 keeps UCX's (20 s in 1.13).
   std::chrono::milliseconds keepalive_interval{0};
+  // UCX_NET_DEVICES for this context ("lo", "eth0,eth1"): the network devices whose TCP (or
+  // verbs) interfaces UCX opens. UCX's TCP transport listens on each opened device's address, so
+  // "lo" keeps every data-plane listener on 127.0.0.1. Empty: every device (UCX's default).
+  std::string net_devices = {};
 };
 
 namespace internal {

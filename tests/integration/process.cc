@@ -105,6 +105,10 @@ std::optional<int> Process::wait_for_exit(milliseconds timeout) {
   int status = 0;
   if (::waitpid(pid_, &status, 0) != pid_) return std::nullopt;
   exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  // The reader thread may still be draining what the child wrote just before it exited; a test
+  // that reads output() next must see it. Bounded: a grandchild may hold the pipe open.
+  std::unique_lock lock(mutex_);
+  grew_.wait_for(lock, milliseconds(500), [&] { return output_ended_; });
   return exit_code_;
 }
 

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <ucp/api/ucp.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "comm/authenticated_comm.h"
 #include "tests/testing/time_slack.h"
 #include "tests/unit/comm/comm_test_util.h"
 #include "tests/unit/comm/ucx_pair.h"
@@ -96,6 +98,176 @@ TEST(UcxComm, DroppedUnfinishedSendAbandonsThePeer) {
   });
   for (const Status& s : statuses) EXPECT_TRUE(s.ok()) << s.to_string();
   testing::destroy_group(*group);
+}
+
+// A third UCX endpoint that reached rank 0 (it has rank 0's worker address) sends a block on the
+// wire tag of a real step, claiming to be rank 1, before rank 1 does. UcxComm matches it (ucp
+// matches on the tag alone); AuthenticatedComm refuses it, and the genuine block still arrives
+// (RELIABILITY.md S7: never silently wrong).
+TEST(UcxComm, AuthenticatedCommRefusesABlockForgedByAThirdEndpoint) {
+  for (const char* transports : {"tcp", ""}) {
+    SCOPED_TRACE(std::string("transports '") + transports + "'");
+    std::vector<std::unique_ptr<CommBootstrap>> boots;
+    std::vector<std::vector<std::byte>> addresses;
+    for (int r = 0; r < 2; ++r) {
+      StatusOr<std::unique_ptr<UcxBootstrap>> boot =
+          UcxBootstrap::create({.transports = transports});
+      ASSERT_TRUE(boot.ok()) << boot.status().to_string();
+      addresses.push_back((*boot)->address());
+      boots.push_back(std::move(boot).value());
+    }
+    std::vector<std::unique_ptr<Communicator>> raw;
+    for (int r = 0; r < 2; ++r) {
+      auto comm = boots[static_cast<size_t>(r)]->connect(r, addresses, std::chrono::seconds(10));
+      ASSERT_TRUE(comm.ok()) << comm.status().to_string();
+      raw.push_back(std::move(comm).value());
+    }
+    DataPlaneKey key;
+    key.fill(std::byte{0x33});
+    auto auth0 = std::make_unique<AuthenticatedComm>(*raw[0], key, "job", 0);
+    auto auth1 = std::make_unique<AuthenticatedComm>(*raw[1], key, "job", 0);
+    AuthenticatedComm& rank0 = *auth0;
+    AuthenticatedComm& rank1 = *auth1;
+
+    // The forger: its own context, worker and endpoint, as another process would make them.
+    ucp_config_t* config = nullptr;
+    ASSERT_EQ(ucp_config_read(nullptr, nullptr, &config), UCS_OK);
+    if (*transports != '\0') {
+      ASSERT_EQ(ucp_config_modify(config, "TLS", transports), UCS_OK);
+    }
+    ucp_params_t params{};
+    params.field_mask = UCP_PARAM_FIELD_FEATURES;
+    params.features = UCP_FEATURE_TAG;
+    ucp_context_h context = nullptr;
+    ASSERT_EQ(ucp_init(&params, config, &context), UCS_OK);
+    ucp_config_release(config);
+    ucp_worker_params_t worker_params{};
+    ucp_worker_h worker = nullptr;
+    ASSERT_EQ(ucp_worker_create(context, &worker_params, &worker), UCS_OK);
+    ucp_ep_params_t ep_params{};
+    ep_params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS;
+    ep_params.address = reinterpret_cast<const ucp_address_t*>(addresses[0].data());
+    ucp_ep_h ep = nullptr;
+    ASSERT_EQ(ucp_ep_create(worker, &ep_params, &ep), UCS_OK);
+
+    const Tag tag{0, 0, 1};  // the ring's first step
+    const std::vector<std::byte> genuine = testing::pattern(1, 0, 0, 4096);
+    std::vector<std::byte> forged(kSealHeaderBytes + genuine.size(), std::byte{0x41});
+    std::memcpy(forged.data(), "RMD1", 4);  // looks right, MAC made up
+    const uint64_t wire = (uint64_t{1} << 48) | tag.packed();
+    ucp_request_param_t send_param{};
+    void* send = ucp_tag_send_nbx(ep, forged.data(), forged.size(), wire, &send_param);
+    ASSERT_FALSE(UCS_PTR_IS_ERR(send));
+
+    std::vector<std::byte> in(genuine.size());
+    StatusOr<Request> recv = rank0.irecv(1, in, tag);
+    ASSERT_TRUE(recv.ok()) << recv.status().to_string();
+    // Progress both until rank 0 has refused the forgery.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (rank0.rejected().count == 0 && std::chrono::steady_clock::now() < deadline) {
+      ucp_worker_progress(worker);
+      EXPECT_FALSE(recv->test());
+    }
+    ASSERT_EQ(rank0.rejected().count, 1u);
+    std::thread sender([&] {
+      StatusOr<Request> s = rank1.isend(0, genuine, tag);
+      ASSERT_TRUE(s.ok()) << s.status().to_string();
+      EXPECT_TRUE(s->wait(step_deadline(rank1)).ok());
+    });
+    const Status status = recv->wait(step_deadline(rank0));
+    sender.join();
+    EXPECT_TRUE(status.ok()) << status.to_string();
+    EXPECT_EQ(in, genuine);
+    EXPECT_EQ(rank0.rejected().count, 1u);
+
+    if (UCS_PTR_IS_PTR(send)) {
+      while (ucp_request_check_status(send) == UCS_INPROGRESS) ucp_worker_progress(worker);
+      ucp_request_free(send);
+    }
+    ucp_request_param_t close_param{};
+    close_param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+    close_param.flags = UCP_EP_CLOSE_FLAG_FORCE;
+    void* close = ucp_ep_close_nbx(ep, &close_param);
+    if (UCS_PTR_IS_PTR(close)) {
+      while (ucp_request_check_status(close) == UCS_INPROGRESS) ucp_worker_progress(worker);
+      ucp_request_free(close);
+    }
+    ucp_worker_destroy(worker);
+    ucp_cleanup(context);
+    recv = Request();
+    auth0.reset();
+    auth1.reset();
+    testing::destroy_group(raw);
+  }
+}
+
+// Messages that arrive before their receive wait in a bounded store, in arrival order, and are
+// delivered from it (rendezvous ones too); beyond kUcxMaxUnexpectedMessages the newest are
+// dropped, so a flood cannot grow this process without limit (RELIABILITY.md S7).
+TEST(UcxComm, EarlyMessagesAreKeptInOrderUpToTheBound) {
+  for (const char* transports : {"tcp", ""}) {
+    SCOPED_TRACE(std::string("transports '") + transports + "'");
+    auto group = testing::make_group("ucx", transports, 2, std::chrono::seconds(20));
+    ASSERT_TRUE(group.ok()) << group.status().to_string();
+    constexpr int kLarge = 2;
+    const int small = static_cast<int>(kUcxMaxUnexpectedMessages) - kLarge + 10;  // 10 too many
+    const Tag small_tag{3, 0, 1}, large_tag{3, 1, 1}, done_tag{3, 9, 9};
+    const std::vector<Status> statuses =
+        testing::run_ranks(*group, [&](Communicator& comm) -> Status {
+          if (comm.rank() == 1) {
+            std::vector<std::vector<std::byte>> large;
+            std::vector<Request> pending;
+            for (int i = 0; i < kLarge; ++i) {
+              large.push_back(testing::pattern(1, 0, i, size_t{4} << 20));
+              RM_ASSIGN_OR_RETURN(Request r, comm.isend(0, large.back(), large_tag));
+              pending.push_back(std::move(r));
+            }
+            for (int64_t i = 0; i < small; ++i) {
+              RM_ASSIGN_OR_RETURN(Request r, comm.isend(0, as_bytes(std::span(&i, 1)), small_tag));
+              RM_RETURN_IF_ERROR(r.wait(step_deadline(comm)));
+            }
+            std::byte done{1};
+            RM_ASSIGN_OR_RETURN(Request r, comm.isend(0, ConstView(&done, 1), done_tag));
+            RM_RETURN_IF_ERROR(r.wait(step_deadline(comm)));
+            for (Request& p : pending) RM_RETURN_IF_ERROR(p.wait(step_deadline(comm)));
+            return ok_status();
+          }
+          // Everything rank 1 sent before `done` arrived (in order) while this waited.
+          std::byte done{0};
+          RM_ASSIGN_OR_RETURN(Request r, comm.irecv(1, MutableView(&done, 1), done_tag));
+          RM_RETURN_IF_ERROR(r.wait(step_deadline(comm)));
+          const int kept = static_cast<int>(kUcxMaxUnexpectedMessages) - kLarge;
+          for (int64_t i = 0; i < kept; ++i) {
+            int64_t got = -1;
+            RM_ASSIGN_OR_RETURN(Request s,
+                                comm.irecv(1, as_writable_bytes(std::span(&got, 1)), small_tag));
+            RM_RETURN_IF_ERROR(s.wait(step_deadline(comm)));
+            if (got != i)
+              return internal_error("small message " + std::to_string(i) + " is " +
+                                    std::to_string(got));
+          }
+          int64_t extra = -1;
+          RM_ASSIGN_OR_RETURN(Request s,
+                              comm.irecv(1, as_writable_bytes(std::span(&extra, 1)), small_tag));
+          const Status dropped =
+              s.wait(std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
+          if (dropped.code() != StatusCode::kDeadlineExceeded) {
+            return internal_error("a message beyond the bound arrived: " + dropped.to_string() +
+                                  " value " + std::to_string(extra));
+          }
+          for (int i = 0; i < kLarge; ++i) {
+            std::vector<std::byte> got(size_t{4} << 20);
+            RM_ASSIGN_OR_RETURN(Request l, comm.irecv(1, got, large_tag));
+            RM_RETURN_IF_ERROR(l.wait(step_deadline(comm)));
+            if (const std::string bad = testing::first_mismatch(got, 1, 0, i); !bad.empty()) {
+              return internal_error("large message: " + bad);
+            }
+          }
+          return ok_status();
+        });
+    for (const Status& s : statuses) EXPECT_TRUE(s.ok()) << s.to_string();
+    testing::destroy_group(*group);
+  }
 }
 
 // Closing flushes each endpoint, and over TCP UCX 1.13 completes that flush only once the peer

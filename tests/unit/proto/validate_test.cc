@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "comm/authenticated_comm.h"
 #include "comm/make_communicator.h"
 #include "proto/auth.h"
 #include "proto/convert.h"
@@ -176,13 +177,34 @@ TEST(ValidateJobRequest, RulesBetweenKnobsNameTheFlags) {
   expect_bad(job, "join_timeout_ms");
 }
 
+// --data-interface becomes UCX_NET_DEVICES: interface names only, nothing UCX would parse as
+// more (RELIABILITY.md S9).
+TEST(ValidateCommConfig, DataInterfaceIsInterfaceNames) {
+  pb::CommConfig comm;
+  comm.set_backend(pb::COMM_BACKEND_UCX);
+  for (const char* good : {"", "lo", "eth0", "enp1s0f1,ib0", "mlx5_0:1"}) {
+    comm.set_data_interface(good);
+    EXPECT_TRUE(validate_comm_config(comm).ok()) << good;
+  }
+  for (const char* bad : {"eth0 lo", "lo;rm", "eth0\n", "../x"}) {
+    comm.set_data_interface(bad);
+    EXPECT_FALSE(validate_comm_config(comm).ok()) << bad;
+  }
+  comm.set_data_interface(std::string(257, 'a'));
+  EXPECT_FALSE(validate_comm_config(comm).ok());
+}
+
 TEST(ValidateAssignment, PeerTableMustMatchTheWorld) {
   pb::Assignment a;
   *a.mutable_job() = good_job();
   a.set_world(4);
   a.set_rank(2);
   for (int r = 0; r < 4; ++r) a.add_peers()->set_rank(r);
+  a.set_data_plane_nonce(std::string(comm::kDataPlaneNonceBytes, 'n'));
   EXPECT_TRUE(validate_assignment(a).ok());
+  a.set_data_plane_nonce("short");
+  EXPECT_FALSE(validate_assignment(a).ok());
+  a.set_data_plane_nonce(std::string(comm::kDataPlaneNonceBytes, 'n'));
   a.set_rank(4);
   EXPECT_FALSE(validate_assignment(a).ok());
   a.set_rank(1);
