@@ -53,24 +53,6 @@ class CoverageEnv : public ::testing::Test {
   }
 };
 
-// Runs `args` to its end (at most 120 s); the exit code, or -1 (and a test failure) if it did
-// not start or end.
-int run_command(const std::vector<std::string>& args, std::string* output = nullptr,
-                const std::map<std::string, std::string>& env = {}) {
-  auto process = Process::start(args, env);
-  if (!process.ok()) {
-    ADD_FAILURE() << process.status().to_string();
-    return -1;
-  }
-  const std::optional<int> code = (*process)->wait_for_exit(milliseconds(120000));
-  if (output != nullptr) *output = (*process)->output();
-  if (!code) {
-    ADD_FAILURE() << "still running after 120 s\n" << (*process)->output();
-    return -1;
-  }
-  return *code;
-}
-
 // `ringmaster run` of a model job; its output and exit code checked by the caller.
 int run_model_job(const std::string& model, const std::string& input, const std::string& task,
                   int workers, const std::string& out, std::vector<std::string> extra,

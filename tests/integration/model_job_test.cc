@@ -24,21 +24,6 @@ void write_text(const std::string& path, const std::string& text) {
   out << text;
 }
 
-int run_command(const std::vector<std::string>& args, std::string* output = nullptr) {
-  auto process = Process::start(args);
-  if (!process.ok()) {
-    ADD_FAILURE() << process.status().to_string();
-    return -1;
-  }
-  const std::optional<int> code = (*process)->wait_for_exit(milliseconds(120000));
-  if (output != nullptr) *output = (*process)->output();
-  if (!code) {
-    ADD_FAILURE() << "still running after 120 s\n" << (*process)->output();
-    return -1;
-  }
-  return *code;
-}
-
 std::vector<double> load(const std::string& path) {
   StatusOr<io::NpyArray> array = io::read_npy(path);
   EXPECT_TRUE(array.ok()) << array.status().to_string();

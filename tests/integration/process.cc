@@ -1,6 +1,7 @@
 #include "tests/integration/process.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/syscall.h>
@@ -25,6 +26,22 @@ extern char** environ;
 namespace ringmaster::testing {
 
 std::string ringmaster_binary() { return RINGMASTER_BINARY; }
+
+int run_command(const std::vector<std::string>& args, std::string* output,
+                const std::map<std::string, std::string>& env) {
+  auto process = Process::start(args, env);
+  if (!process.ok()) {
+    ADD_FAILURE() << process.status().to_string();
+    return -1;
+  }
+  const std::optional<int> code = (*process)->wait_for_exit(milliseconds(120000));
+  if (output != nullptr) *output = (*process)->output();
+  if (!code) {
+    ADD_FAILURE() << "still running after 120 s\n" << (*process)->output();
+    return -1;
+  }
+  return *code;
+}
 
 StatusOr<std::unique_ptr<Process>> Process::start(std::vector<std::string> args,
                                                   const std::map<std::string, std::string>& env) {

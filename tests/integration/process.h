@@ -66,6 +66,11 @@ class Process {
   bool output_ended_ = false;  // guarded by mutex_
 };
 
+// Runs `args` (with `env` added, as Process::start) to its end, at most 120 s: the exit code, or
+// -1 and a test failure when it did not start or end. `output`, when given, gets what it printed.
+int run_command(const std::vector<std::string>& args, std::string* output = nullptr,
+                const std::map<std::string, std::string>& env = {});
+
 // The job flags shared by a test's coordinator and its reference.
 struct CheckJob {
   int64_t tokens = 1024;

@@ -25,6 +25,7 @@
 #include "model/layers.h"
 #include "model/safetensors.h"
 #include "tests/testing/close.h"
+#include "tests/testing/model_configs.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/unit/model/stack_harness.h"
 
@@ -66,17 +67,7 @@ const Case kCases[] = {
 };
 
 ModelConfig one_block(const Case& c, bool causal) {
-  ModelConfig config;
-  config.d_model = 32;
-  config.n_heads = 4;
-  config.n_kv_heads = 2;
-  config.head_dim = 8;
-  config.mlp_hidden = 48;
-  config.norm_eps = 1e-5;
-  config.rope_theta = 10000.0;
-  config.causal = causal;
-  config.blocks = {c.block};
-  return config;
+  return ringmaster::testing::small_model_config(causal, {c.block});
 }
 
 AttnWeights attn(const WeightFile& file, const std::string& prefix) {
