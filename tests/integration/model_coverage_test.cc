@@ -78,14 +78,7 @@ std::string read_bytes(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-std::vector<double> load(const std::string& path) {
-  StatusOr<io::NpyArray> array = io::read_npy(path);
-  EXPECT_TRUE(array.ok()) << array.status().to_string();
-  if (!array.ok()) return {};
-  StatusOr<std::vector<double>> values = array->to_f64();
-  EXPECT_TRUE(values.ok()) << values.status().to_string();
-  return values.ok() ? *values : std::vector<double>{};
-}
+std::vector<double> load(const std::string& path) { return load_npy(path); }
 
 // --- fit, atlas, Ulysses, bytes, stored dtypes: against the PyTorch model -------------------
 

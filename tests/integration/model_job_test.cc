@@ -24,14 +24,7 @@ void write_text(const std::string& path, const std::string& text) {
   out << text;
 }
 
-std::vector<double> load(const std::string& path) {
-  StatusOr<io::NpyArray> array = io::read_npy(path);
-  EXPECT_TRUE(array.ok()) << array.status().to_string();
-  if (!array.ok()) return {};
-  StatusOr<std::vector<double>> values = array->to_f64();
-  EXPECT_TRUE(values.ok()) << values.status().to_string();
-  return values.ok() ? *values : std::vector<double>{};
-}
+std::vector<double> load(const std::string& path) { return load_npy(path); }
 
 // What tests/integration/make_model_job_env.sh made (a ctest fixture, so the models and the
 // PyTorch references are made once per run, not once per test process).

@@ -27,6 +27,15 @@ namespace ringmaster::testing {
 
 std::string ringmaster_binary() { return RINGMASTER_BINARY; }
 
+std::vector<double> load_npy(const std::string& path) {
+  StatusOr<io::NpyArray> array = io::read_npy(path);
+  EXPECT_TRUE(array.ok()) << array.status().to_string();
+  if (!array.ok()) return {};
+  StatusOr<std::vector<double>> values = array->to_f64();
+  EXPECT_TRUE(values.ok()) << values.status().to_string();
+  return values.ok() ? *values : std::vector<double>{};
+}
+
 int run_command(const std::vector<std::string>& args, std::string* output,
                 const std::map<std::string, std::string>& env) {
   auto process = Process::start(args, env);

@@ -71,6 +71,9 @@ class Process {
 int run_command(const std::vector<std::string>& args, std::string* output = nullptr,
                 const std::map<std::string, std::string>& env = {});
 
+// An .npy file's values as float64; empty, and a test failure, when it cannot be read.
+std::vector<double> load_npy(const std::string& path);
+
 // The job flags shared by a test's coordinator and its reference.
 struct CheckJob {
   int64_t tokens = 1024;
