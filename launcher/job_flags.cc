@@ -23,8 +23,14 @@ void add_job_flags(CLI::App& app, JobFlags& f, bool required) {
       ->required(required);
   app.add_option("--model", f.model, "model directory (config.json, weights.safetensors)");
   app.add_option("--input", f.input, "input: FASTA or FASTA.gz (dna models), a text file (bytes)");
-  app.add_option("--task", f.task, "model job task: embed, score")->capture_default_str();
+  app.add_option("--task", f.task, "model job task: embed, score, generate")->capture_default_str();
   app.add_option("--pool", f.pool, "embed: 'mean' writes one mean row per record");
+  app.add_option("--max-new-tokens", f.max_new_tokens,
+                 "generate: new tokens per record at most (required)");
+  app.add_option("--temperature", f.temperature, "generate: 0 is greedy")->capture_default_str();
+  app.add_option("--top-k", f.top_k, "generate: sample among the K likeliest tokens (0: all)")
+      ->capture_default_str();
+  app.add_flag("--ignore-eos", f.ignore_eos, "generate: never stop at <eos>");
   app.add_option("--max-tokens", f.max_tokens,
                  "refuse an input of more tokens (bases or bytes) than this; 0: no cap")
       ->capture_default_str();
@@ -43,7 +49,9 @@ void add_job_flags(CLI::App& app, JobFlags& f, bool required) {
       ->capture_default_str();
   // Hidden: the old name, so a script that still says it gets the new one in the error.
   app.add_option("--mixer", f.renamed_mixer)->group("");
-  app.add_option("--seed", f.seed, "seed of the Q/K/V rows")->capture_default_str();
+  app.add_option("--seed", f.seed,
+                 "attention check: seed of the Q/K/V rows (default 1); generate: sampling seed "
+                 "(default 0)");
   app.add_option("--threads", f.threads, "compute threads per worker")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
@@ -134,28 +142,48 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
 
   if (!f.model.empty()) {
     if (f.input.empty()) return invalid_argument("--model needs --input");
-    if (f.task != "embed" && f.task != "score") {
-      return invalid_argument("--task '" + f.task + "' is not embed or score");
+    if (f.task != "embed" && f.task != "score" && f.task != "generate") {
+      return invalid_argument("--task '" + f.task + "' is not embed, score or generate");
     }
     if (!f.pool.empty() && (f.pool != "mean" || f.task != "embed")) {
       return invalid_argument("--pool takes 'mean', with --task embed only");
     }
+    const bool generate = f.task == "generate";
+    if (generate && f.max_new_tokens == 0) {
+      return invalid_argument("--task generate needs --max-new-tokens N (N >= 1)");
+    }
+    if (!generate && f.seed) {
+      return invalid_argument("--seed is for the attention check and --task generate");
+    }
     pb::ModelJob* model = job.mutable_model();
     model->set_model_dir(f.model);
     model->set_input_path(f.input);
-    model->set_task(f.task == "score" ? pb::TASK_SCORE : pb::TASK_EMBED);
+    model->set_task(f.task == "score" ? pb::TASK_SCORE
+                    : generate        ? pb::TASK_GENERATE
+                                      : pb::TASK_EMBED);
     model->set_pool_mean(f.pool == "mean");
     model->set_max_tokens(f.max_tokens);
+    // Other tasks carry them too, so that validate_job_request refuses a knob given to them.
+    model->set_max_new_tokens(f.max_new_tokens);
+    model->set_temperature(f.temperature);
+    model->set_top_k(f.top_k);
+    model->set_seed(f.seed.value_or(0));
+    model->set_ignore_eos(f.ignore_eos);
     // The rest of a model job comes from the model and the input: the coordinator's planner.
   } else {
     if (!f.input.empty()) return invalid_argument("--input needs --model");
+    if (f.max_new_tokens != 0 || f.temperature != 0 || f.top_k != 0 || f.ignore_eos) {
+      return invalid_argument(
+          "--max-new-tokens, --temperature, --top-k and --ignore-eos are for --task generate "
+          "(with --model)");
+    }
     pb::CheckJob* check = job.mutable_check();
     check->set_num_tokens(f.tokens);
     check->set_n_heads(f.heads);
     check->set_n_kv_heads(f.kv_heads);
     check->set_head_dim(f.head_dim);
     check->set_causal(!f.bidirectional);
-    check->set_seed(f.seed);
+    check->set_seed(f.seed.value_or(1));
   }
 
   std::string backend = f.comm;

@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,12 @@ struct JobFlags {
   std::string model;  // model directory
   std::string input;  // FASTA (dna models) or text (bytes models)
   std::string task = "embed";
-  std::string pool;        // "" or "mean"
+  std::string pool;  // "" or "mean"
+  // generate (MODEL.md "generate"); each is refused with another task.
+  int64_t max_new_tokens = 0;  // required with generate (>= 1)
+  double temperature = 0;      // 0: greedy
+  int64_t top_k = 0;           // 0: no cut
+  bool ignore_eos = false;
   int64_t max_tokens = 0;  // refuse longer inputs; 0: no cap
   bool quiet = false;      // no progress line
   int64_t tokens = 4096;
@@ -39,7 +45,8 @@ struct JobFlags {
   std::string plan = "zigzag";
   std::string context_parallel = "ring";
   std::string renamed_mixer;  // the old --mixer, kept only to say its new name
-  uint64_t seed = 1;
+  // The attention check's Q/K/V seed (default 1), or generate's sampling seed (default 0).
+  std::optional<uint64_t> seed;
   int threads = 1;
   std::string device = "cpu";  // where workers compute attention: cpu, cuda, auto
   int64_t plan_align = 1;

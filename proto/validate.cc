@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <string>
 
 #include "comm/authenticated_comm.h"
@@ -201,18 +202,49 @@ Status validate_check_job(const pb::JobSpec& job) {
   return ok_status();
 }
 
+// generate's knobs (MODEL.md "generate"), named as the flags that set them; every JobSpec starts
+// as a command line. Other tasks must leave them at zero, so a knob is never silently ignored.
+Status validate_generate_knobs(const pb::ModelJob& model) {
+  if (model.task() != pb::TASK_GENERATE) {
+    if (model.max_new_tokens() != 0 || model.temperature() != 0 || model.top_k() != 0 ||
+        model.seed() != 0 || model.ignore_eos()) {
+      return invalid_argument(
+          "--max-new-tokens, --temperature, --top-k, --seed and --ignore-eos are for --task "
+          "generate only");
+    }
+    return ok_status();
+  }
+  if (model.max_new_tokens() < 1 || model.max_new_tokens() > kMaxNewTokens) {
+    return invalid_argument("--max-new-tokens " + std::to_string(model.max_new_tokens()) +
+                            ": generate needs 1.." + std::to_string(kMaxNewTokens) +
+                            " new tokens per record");
+  }
+  // Also refuses NaN, which no comparison would.
+  if (!(model.temperature() >= 0) || !std::isfinite(model.temperature())) {
+    return invalid_argument("--temperature " + std::to_string(model.temperature()) +
+                            ": must be 0 (greedy) or a finite positive number");
+  }
+  if (model.top_k() < 0 || model.top_k() > INT32_MAX) {
+    return invalid_argument("--top-k " + std::to_string(model.top_k()) +
+                            ": must be 0 (no cut) or a positive number of tokens");
+  }
+  return ok_status();
+}
+
 // What the user asked of a model job; the coordinator's planner fills in the rest.
 Status validate_model_request(const pb::ModelJob& model) {
   if (model.model_dir().empty()) return field_error("ModelJob", "model_dir", "is empty");
   RM_RETURN_IF_ERROR(check_max("ModelJob", "model_dir", model.model_dir().size(), 4096));
   if (model.input_path().empty()) return field_error("ModelJob", "input_path", "is empty");
   RM_RETURN_IF_ERROR(check_max("ModelJob", "input_path", model.input_path().size(), 4096));
-  if (model.task() != pb::TASK_EMBED && model.task() != pb::TASK_SCORE) {
+  if (model.task() != pb::TASK_EMBED && model.task() != pb::TASK_SCORE &&
+      model.task() != pb::TASK_GENERATE) {
     return field_error("ModelJob", "task", "= " + std::to_string(model.task()) + " is not a task");
   }
   if (model.pool_mean() && model.task() != pb::TASK_EMBED) {
     return field_error("ModelJob", "pool_mean", "is set for a task other than embed");
   }
+  RM_RETURN_IF_ERROR(validate_generate_knobs(model));
   return check_range<int64_t>("ModelJob", "max_tokens", model.max_tokens(), 0, kMaxTokens);
 }
 
@@ -226,9 +258,11 @@ Status validate_model_plan(const pb::ModelJob& model) {
                            " entries, expected 1.." + std::to_string(kMaxRecords));
   }
   int64_t total = 0;
+  // generate feeds up to max_new_tokens more positions after each prompt.
+  const int64_t longest = INT32_MAX - model.max_new_tokens();
   for (const int64_t length : model.record_lengths()) {
     // <bos> plus at least one token; positions fit int32.
-    RM_RETURN_IF_ERROR(check_range<int64_t>("ModelJob", "record_lengths", length, 2, INT32_MAX));
+    RM_RETURN_IF_ERROR(check_range<int64_t>("ModelJob", "record_lengths", length, 2, longest));
     total += length;
     if (total > kMaxTokens) {
       return field_error("ModelJob", "record_lengths",
@@ -384,6 +418,9 @@ Status validate_assignment(const pb::Assignment& assignment) {
 }
 
 Status validate_result_chunk(const pb::ResultChunk& chunk, int64_t row_bytes) {
+  if (chunk.generated_size() != 0) {
+    return field_error("ResultChunk", "generated", "is set in a job that generates nothing");
+  }
   if (chunk.tokens_size() == 0 || chunk.tokens_size() > kMaxResultChunkTokens) {
     return field_error("ResultChunk", "tokens",
                        "has " + std::to_string(chunk.tokens_size()) + " entries, expected 1.." +
@@ -391,6 +428,30 @@ Status validate_result_chunk(const pb::ResultChunk& chunk, int64_t row_bytes) {
   }
   const auto expected = static_cast<size_t>(chunk.tokens_size()) * static_cast<size_t>(row_bytes);
   return check_size("ResultChunk", "rows", chunk.rows().size(), expected);
+}
+
+Status validate_generated_chunk(const pb::ResultChunk& chunk, int64_t max_new_tokens) {
+  if (chunk.tokens_size() != 0 || !chunk.rows().empty()) {
+    return field_error("ResultChunk", "tokens", "or rows is set in a generate job");
+  }
+  if (chunk.generated_size() == 0 || chunk.generated_size() > kMaxResultChunkTokens) {
+    return field_error("ResultChunk", "generated",
+                       "has " + std::to_string(chunk.generated_size()) + " records, expected 1.." +
+                           std::to_string(kMaxResultChunkTokens));
+  }
+  for (const pb::GeneratedRecord& record : chunk.generated()) {
+    const std::string which = "generated[record " + std::to_string(record.record()) + "]";
+    if (record.tokens_size() > max_new_tokens) {
+      return field_error(
+          "ResultChunk", which.c_str(),
+          "has " + std::to_string(record.tokens_size()) +
+              " tokens, more than max_new_tokens = " + std::to_string(max_new_tokens));
+    }
+    if (!std::isfinite(record.log_likelihood())) {
+      return field_error("ResultChunk", which.c_str(), "has a non-finite log_likelihood");
+    }
+  }
+  return ok_status();
 }
 
 Status validate_error(const pb::Error& error) {
@@ -402,13 +463,21 @@ Status validate_error(const pb::Error& error) {
 int64_t result_row_bytes(const pb::JobSpec& job) {
   constexpr auto kF32 = static_cast<int64_t>(sizeof(float));
   if (job.has_model()) {
-    return job.model().task() == pb::TASK_SCORE ? kF32 : job.model().d_model() * kF32;
+    switch (job.model().task()) {
+      case pb::TASK_SCORE:
+        return kF32;
+      case pb::TASK_GENERATE:
+        return job.model().max_new_tokens() * int64_t{sizeof(int32_t)};
+      default:
+        return job.model().d_model() * kF32;
+    }
   }
   return job.check().n_heads() * job.check().head_dim() * kF32;
 }
 
 int64_t result_rows(const pb::JobSpec& job) {
   if (!job.has_model()) return job.check().num_tokens();
+  if (job.model().task() == pb::TASK_GENERATE) return job.model().record_lengths_size();
   int64_t input_tokens = 0;
   for (const int64_t length : job.model().record_lengths()) input_tokens += length - 1;
   return input_tokens;

@@ -30,6 +30,9 @@ inline constexpr int64_t kMaxOutputBytes = int64_t{64} << 30;
 inline constexpr uint32_t kMaxTimeoutMs = 24u * 3600u * 1000u;
 inline constexpr uint32_t kMaxRestarts = 1000;
 inline constexpr uint32_t kMaxSpares = 1024;
+// generate: tokens per record. A record's continuation travels whole in one ResultChunk, so
+// max_new_tokens int32 ids (result_row_bytes) must fit the default chunk (4 MiB).
+inline constexpr int64_t kMaxNewTokens = int64_t{1} << 20;
 
 // Host names (Hello, Register, Peer, Error) may be empty or hold only [A-Za-z0-9._:-]
 // (core/printable.h is_safe_host_name), so they are safe to log.
@@ -54,7 +57,8 @@ Status validate_comm_address(pb::CommBackend backend, std::string_view address);
 // A job as its command line describes it (the one validator of every flag, called by each entry
 // point: `ringmaster run`, `ringmaster coordinator`, run_coordinator): every field in range, the
 // check job's head split, the data plane, liveness and recovery rules. Model jobs need only what
-// the user gives (model_dir, input_path, task, pool, max_tokens); the planner adds the rest.
+// the user gives (model_dir, input_path, task, pool, max_tokens, generate's knobs: set for
+// generate only, max_new_tokens >= 1, temperature and top_k >= 0); the planner adds the rest.
 Status validate_job_request(const pb::JobSpec& job);
 // A complete job, as workers receive it: validate_job_request, a model job's records, width and
 // depth, and output rows and total size within the limits.
@@ -63,16 +67,22 @@ Status validate_job_spec(const pb::JobSpec& job);
 std::string compute_device_name(pb::ComputeDevice device);
 // The spec (as above) plus rank < world and a peer table of exactly `world` entries, in order.
 Status validate_assignment(const pb::Assignment& assignment);
-// Shape only: tokens count and rows bytes agree for rows of `row_bytes`. Ownership of the tokens
-// is the ResultAssembler's check, which knows the plan.
+// Shape only: tokens count and rows bytes agree for rows of `row_bytes`, and no generated records.
+// Ownership of the tokens is the ResultAssembler's check, which knows the plan.
 Status validate_result_chunk(const pb::ResultChunk& chunk, int64_t row_bytes);
+// Shape only, for a generate job: 1..kMaxResultChunkTokens records and no rows; each record at
+// most `max_new_tokens` long with a finite log-likelihood. The record index, its owner, the ids
+// and the stop are the coordinator's checks (coordinator/generated_records.h).
+Status validate_generated_chunk(const pb::ResultChunk& chunk, int64_t max_new_tokens);
 Status validate_error(const pb::Error& error);
 
 // Bytes of one result row the workers send: n_heads * head_dim f32 values (check job), d_model
-// (embed) or 1 (score). REQUIRES: validate_job_spec(job) is OK.
+// (embed) or 1 (score); generate: a record's continuation at its longest, max_new_tokens int32
+// ids. REQUIRES: validate_job_spec(job) is OK.
 int64_t result_row_bytes(const pb::JobSpec& job);
-// Rows the workers send in all: tokens (check job) or input tokens t1..tn of every record (model
-// job; with pool_mean the coordinator averages them per record). REQUIRES: as above.
+// Rows the workers send in all: tokens (check job), input tokens t1..tn of every record (embed,
+// score; with pool_mean the coordinator averages them per record), or records (generate).
+// REQUIRES: as above.
 int64_t result_rows(const pb::JobSpec& job);
 
 }  // namespace ringmaster::proto

@@ -79,6 +79,61 @@ TEST(JobSpecFromFlags, ModelJobCarriesItsKnobs) {
   EXPECT_EQ(job->spares(), 1u);
 }
 
+TEST(JobSpecFromFlags, GenerateCarriesItsKnobs) {
+  const std::vector<std::string> base = {"--workers", "2",       "--out", "dir",    "--model",
+                                         "m",         "--input", "in.fa", "--task", "generate"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return spec_of(args);
+  };
+  StatusOr<pb::JobSpec> job = with({"--max-new-tokens", "64"});
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  EXPECT_EQ(job->model().task(), pb::TASK_GENERATE);
+  EXPECT_EQ(job->model().max_new_tokens(), 64);
+  // MODEL.md's defaults: greedy, no top-k cut, seed 0, <eos> allowed.
+  EXPECT_EQ(job->model().temperature(), 0.0);
+  EXPECT_EQ(job->model().top_k(), 0);
+  EXPECT_EQ(job->model().seed(), 0u);
+  EXPECT_FALSE(job->model().ignore_eos());
+  job = with({"--max-new-tokens", "5", "--temperature", "0.8", "--top-k", "3", "--seed", "7",
+              "--ignore-eos"});
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  EXPECT_EQ(job->model().temperature(), 0.8);
+  EXPECT_EQ(job->model().top_k(), 3);
+  EXPECT_EQ(job->model().seed(), 7u);
+  EXPECT_TRUE(job->model().ignore_eos());
+  // The attention check keeps its own seed default.
+  job = spec_of({"--workers", "1", "--out", "o.npy"});
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  EXPECT_EQ(job->check().seed(), 1u);
+}
+
+TEST(JobSpecFromFlags, BadGenerateFlagsNameThemselves) {
+  auto refused = [](std::vector<std::string> args, const std::string& words) {
+    std::vector<std::string> all = {"--workers", "2", "--out", "o", "--model", "m", "--input", "i"};
+    all.insert(all.end(), args.begin(), args.end());
+    StatusOr<pb::JobSpec> job = spec_of(std::move(all));
+    ASSERT_FALSE(job.ok()) << words;
+    EXPECT_EQ(job.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(job.status().message().find(words), std::string::npos) << job.status().to_string();
+  };
+  refused({"--task", "generate"}, "--task generate needs --max-new-tokens");
+  refused({"--task", "generate", "--max-new-tokens", "0"}, "needs --max-new-tokens");
+  refused({"--task", "generate", "--max-new-tokens", "-2"}, "--max-new-tokens -2");
+  refused({"--task", "generate", "--max-new-tokens", "4", "--temperature", "-1"}, "--temperature");
+  refused({"--task", "generate", "--max-new-tokens", "4", "--top-k", "-3"}, "--top-k -3");
+  refused({"--task", "generate", "--max-new-tokens", "4", "--pool", "mean"}, "--pool");
+  refused({"--task", "embed", "--max-new-tokens", "4"}, "for --task generate only");
+  refused({"--task", "score", "--temperature", "0.5"}, "for --task generate only");
+  refused({"--task", "score", "--top-k", "2"}, "for --task generate only");
+  refused({"--task", "score", "--ignore-eos"}, "for --task generate only");
+  refused({"--seed", "3"}, "--seed is for the attention check and --task generate");
+  refused({"--task", "sample"}, "is not embed, score or generate");
+  StatusOr<pb::JobSpec> check = spec_of({"--workers", "1", "--out", "o", "--max-new-tokens", "3"});
+  EXPECT_FALSE(check.ok());
+}
+
 TEST(JobSpecFromFlags, BadFlagsNameThemselves) {
   auto refused = [](std::vector<std::string> args, const std::string& words) {
     StatusOr<pb::JobSpec> job = spec_of(std::move(args), /*required=*/false);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -134,6 +135,76 @@ TEST(ValidateJobRequest, ModelJobIsCompleteOnlyAfterPlanning) {
   job = good_model_job();
   job.mutable_model()->set_max_tokens(-1);
   EXPECT_NE(validate_job_request(job).message().find("max_tokens"), std::string::npos);
+}
+
+pb::JobSpec good_generate_job() {
+  pb::JobSpec job = good_model_job();
+  job.mutable_model()->set_task(pb::TASK_GENERATE);
+  job.mutable_model()->set_max_new_tokens(100);
+  job.mutable_model()->set_temperature(0.8);
+  job.mutable_model()->set_top_k(3);
+  job.mutable_model()->set_seed(7);
+  return job;
+}
+
+// One row per record, as long as the longest continuation (max_new_tokens int32 ids).
+TEST(ValidateJobSpec, GenerateRowsAreRecords) {
+  const pb::JobSpec job = good_generate_job();
+  ASSERT_TRUE(validate_job_spec(job).ok()) << validate_job_spec(job).to_string();
+  EXPECT_EQ(result_rows(job), 3);
+  EXPECT_EQ(result_row_bytes(job), 400);
+  pb::JobSpec small_chunks = job;
+  small_chunks.set_result_chunk_bytes(399);  // a record would not fit one chunk
+  EXPECT_NE(validate_job_spec(small_chunks).message().find("result_chunk_bytes"),
+            std::string::npos);
+  pb::JobSpec long_prompt = job;  // positions of the prompt and its continuation fit int32
+  long_prompt.mutable_model()->set_record_lengths(0, INT32_MAX - 99);
+  EXPECT_NE(validate_job_spec(long_prompt).message().find("record_lengths"), std::string::npos);
+  long_prompt.mutable_model()->set_record_lengths(0, INT32_MAX - 100);
+  EXPECT_TRUE(validate_job_spec(long_prompt).ok()) << validate_job_spec(long_prompt).to_string();
+}
+
+// generate's knobs are refused out of range, and with any other task, naming the flags.
+TEST(ValidateJobRequest, GenerateKnobsNameTheFlags) {
+  auto refused = [](pb::JobSpec job, const std::string& words) {
+    const Status status = validate_job_request(job);
+    ASSERT_FALSE(status.ok()) << words;
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(status.message().find(words), std::string::npos) << status.message();
+  };
+  EXPECT_TRUE(validate_job_request(good_generate_job()).ok());
+  pb::JobSpec job = good_generate_job();
+  job.mutable_model()->set_max_new_tokens(0);
+  refused(job, "--max-new-tokens 0");
+  job.mutable_model()->set_max_new_tokens(kMaxNewTokens + 1);
+  refused(job, "--max-new-tokens");
+  job = good_generate_job();
+  job.mutable_model()->set_temperature(-0.5);
+  refused(job, "--temperature");
+  job.mutable_model()->set_temperature(std::numeric_limits<double>::quiet_NaN());
+  refused(job, "--temperature");
+  job.mutable_model()->set_temperature(std::numeric_limits<double>::infinity());
+  refused(job, "--temperature");
+  job = good_generate_job();
+  job.mutable_model()->set_top_k(-1);
+  refused(job, "--top-k -1");
+  job = good_generate_job();
+  job.mutable_model()->set_pool_mean(true);
+  refused(job, "pool_mean");
+  for (const pb::Task task : {pb::TASK_EMBED, pb::TASK_SCORE}) {
+    job = good_model_job();
+    job.mutable_model()->set_task(task);
+    job.mutable_model()->set_max_new_tokens(5);
+    refused(job, "for --task generate only");
+    job = good_model_job();
+    job.mutable_model()->set_task(task);
+    job.mutable_model()->set_seed(3);
+    refused(job, "for --task generate only");
+    job = good_model_job();
+    job.mutable_model()->set_task(task);
+    job.mutable_model()->set_ignore_eos(true);
+    refused(job, "for --task generate only");
+  }
 }
 
 // The rules between knobs speak in flags, since every JobSpec starts as a command line.
@@ -275,6 +346,32 @@ TEST(ValidateResultChunk, RowsMustMatchTokens) {
   chunk.clear_tokens();
   chunk.set_rows("");
   EXPECT_FALSE(validate_result_chunk(chunk, 16).ok());
+}
+
+// A row chunk carries no records, a generate chunk no rows, and a record is never longer than
+// max_new_tokens or of a non-finite likelihood.
+TEST(ValidateResultChunk, GeneratedRecordsTravelAlone) {
+  pb::ResultChunk rows;
+  rows.add_tokens(1);
+  rows.set_rows(std::string(16, '\0'));
+  rows.add_generated()->set_record(0);
+  EXPECT_FALSE(validate_result_chunk(rows, 16).ok());
+  pb::ResultChunk chunk;
+  pb::GeneratedRecord* record = chunk.add_generated();
+  record->set_record(2);
+  for (int i = 0; i < 4; ++i) record->add_tokens(1);
+  record->set_log_likelihood(-3.5);
+  EXPECT_TRUE(validate_generated_chunk(chunk, 4).ok());
+  EXPECT_NE(validate_generated_chunk(chunk, 3).message().find("4 tokens, more than"),
+            std::string::npos);
+  record->set_log_likelihood(std::numeric_limits<double>::quiet_NaN());
+  EXPECT_FALSE(validate_generated_chunk(chunk, 4).ok());
+  record->set_log_likelihood(-std::numeric_limits<double>::infinity());
+  EXPECT_FALSE(validate_generated_chunk(chunk, 4).ok());
+  record->set_log_likelihood(-1);
+  chunk.add_tokens(0);
+  EXPECT_FALSE(validate_generated_chunk(chunk, 4).ok());
+  EXPECT_FALSE(validate_generated_chunk(pb::ResultChunk(), 4).ok());  // no records at all
 }
 
 TEST(ValidateHeartbeat, DeadlineMustExceedInterval) {
