@@ -28,15 +28,12 @@ StatusOr<JobParts> prepare_model_job(pb::JobSpec& job, std::unique_ptr<ModelJobI
   inputs = std::make_unique<ModelJobInputs>(std::move(prepared));
   const io::TokenStream& stream = inputs->stream();
   const pb::ModelJob& m = job.model();
-  ModelOutputSpec spec;
-  spec.dir = job.output_path();
-  spec.score = m.task() == pb::TASK_SCORE;
-  spec.pool_mean = m.pool_mean();
-  spec.records = stream.records();
-  io::JobSummary& summary = spec.summary;
+  io::JobSummary summary;
   summary.model = m.model_dir();
   summary.input = m.input_path();
-  summary.task = spec.score ? "score" : "embed";
+  summary.task = m.task() == pb::TASK_SCORE      ? "score"
+                 : m.task() == pb::TASK_GENERATE ? "generate"
+                                                 : "embed";
   summary.vocab = io::vocab_name(stream.vocab());
   summary.plan = comm::plan_name(inputs->plan().kind());
   summary.workers = job.world();
@@ -50,7 +47,15 @@ StatusOr<JobParts> prepare_model_job(pb::JobSpec& job, std::unique_ptr<ModelJobI
       job.job_id(), stream.num_records(), stream.num_tokens(), summary.plan, job.plan_align(),
       inputs->busiest_rank_memory().total_bytes >> 20);
   JobParts parts;
-  RM_ASSIGN_OR_RETURN(parts.output, make_model_output(std::move(spec)));
+  if (m.task() == pb::TASK_GENERATE) {
+    GenerateOutputSpec spec{job.output_path(), stream.vocab(), stream.records(),
+                            std::move(summary)};
+    RM_ASSIGN_OR_RETURN(parts.output, make_generate_output(std::move(spec)));
+  } else {
+    ModelOutputSpec spec{job.output_path(), m.task() == pb::TASK_SCORE, m.pool_mean(),
+                         stream.records(), std::move(summary)};
+    RM_ASSIGN_OR_RETURN(parts.output, make_model_output(std::move(spec)));
+  }
   const ModelJobInputs* source = inputs.get();
   parts.fill_assignment = [source](int rank, pb::Assignment& assignment) {
     source->fill_assignment(rank, assignment);
@@ -106,7 +111,9 @@ Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& o
       };
     }
   }
-  RM_ASSIGN_OR_RETURN(ResultAssembler assembler, ResultAssembler::make(job));
+  std::optional<io::Vocab> vocab;
+  if (inputs) vocab = inputs->stream().vocab();
+  RM_ASSIGN_OR_RETURN(ResultAssembler assembler, ResultAssembler::make(job, vocab));
 
   asio::io_context io(1);
   Strand strand = asio::make_strand(io);

@@ -7,11 +7,13 @@
 //
 //   check job   one .npy file at the --out path: [tokens, n_heads, head_dim]
 //   model job   the directory of MODEL.md "Tasks and their outputs" (io/outputs.h)
+//   generate    the same directory with generated.fa or generated.txt (RunFacts.generated)
 //
 // Thread-compatible: write() and commit() are never concurrent.
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -25,12 +27,18 @@ namespace ringmaster::coordinator {
 struct RunFacts {
   double wall_time_s = 0;
   std::vector<io::WorkerPeak> worker_peaks;  // by rank
+  // generate: every record's continuation by record index (it points into the ResultAssembler,
+  // which nothing changes while the output is written), and the slowest rank's times.
+  std::span<const io::Generation> generated;
+  double prefill_s = 0;
+  double decode_s = 0;
 };
 
 class JobOutput {
  public:
   virtual ~JobOutput() = default;
-  // `rows` is the assembled result: [result rows, row width] f32 (ResultAssembler::output()).
+  // `rows` is the assembled result: [result rows, row width] f32 (ResultAssembler::output());
+  // empty for generate, whose records come in `facts`.
   virtual Status write(const Tensor& rows, const RunFacts& facts) = 0;
   // REQUIRES: write() succeeded.
   virtual Status commit() = 0;
@@ -54,5 +62,15 @@ struct ModelOutputSpec {
 // worker spends time on it. An existing DIR is replaced only if it holds a previous result (only
 // the files MODEL.md names). Errors: those of io::OutputDir::create.
 StatusOr<std::unique_ptr<JobOutput>> make_model_output(ModelOutputSpec spec);
+
+// A generate job's output directory (MODEL.md "generate"): generated.fa (dna) or generated.txt
+// (bytes), records.tsv and summary.json with the decode times. Created as make_model_output's.
+struct GenerateOutputSpec {
+  std::string dir;
+  io::Vocab vocab = io::Vocab::kDna;
+  std::vector<io::RecordSpan> records;  // the prompts
+  io::JobSummary summary;               // everything but what RunFacts brings
+};
+StatusOr<std::unique_ptr<JobOutput>> make_generate_output(GenerateOutputSpec spec);
 
 }  // namespace ringmaster::coordinator

@@ -252,6 +252,9 @@ void JobRunner::send_assignments() {
   join_timer_.cancel();
   if (job_.has_model() && parts_.progress != ProgressMode::kNone) {
     progress_.emplace(parts_.progress, parts_.rank_tokens, job_.model().num_blocks());
+    if (job_.model().task() == pb::TASK_GENERATE) {
+      progress_->expect_decode(job_.model().max_new_tokens());
+    }
   }
   peaks_.assign(static_cast<size_t>(job_.world()), io::WorkerPeak{});
   for (Session* session : by_rank) {
@@ -291,7 +294,7 @@ void JobRunner::on_done(Session& session, const proto::Frame& frame) {
   if (session.done || done->rank() != session.rank) {
     return fail(invalid_argument(describe(session) + " sent a second or misaddressed Done"));
   }
-  if (Status status = assembler_.check_done(session.rank, done->rows()); !status.ok()) {
+  if (Status status = assembler_.check_done(session.rank, *done); !status.ok()) {
     return fail(status.with_context(describe(session)));
   }
   session.done = true;
@@ -314,7 +317,12 @@ void JobRunner::on_progress(Session& session, const proto::Frame& frame) {
     return fail(invalid_argument(describe(session) + " sent Progress claiming rank " +
                                  std::to_string(progress->rank())));
   }
-  if (progress_) progress_->update(session.rank, progress->blocks_done());
+  if (!progress_) return;
+  if (progress->decode_steps() > 0) {
+    progress_->update_decode(session.rank, progress->decode_steps(), progress->generated_tokens());
+  } else {
+    progress_->update(session.rank, progress->blocks_done());
+  }
 }
 
 void JobRunner::on_worker_error(int id, Session& session, const proto::Frame& frame) {
@@ -485,6 +493,11 @@ void JobRunner::succeed() {
   facts.wall_time_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   facts.worker_peaks = peaks_;
+  if (const GeneratedRecords* generated = assembler_.generated()) {
+    facts.generated = generated->records();
+    facts.prefill_s = generated->prefill_s();
+    facts.decode_s = generated->decode_s();
+  }
   writer_ = std::thread([this, facts = std::move(facts)] {
     // Reads the assembled output, which nothing modifies any more in this phase.
     const auto start = std::chrono::steady_clock::now();
@@ -504,8 +517,12 @@ void JobRunner::on_written(const Status& status) {
   if (!committed.ok()) return fail(committed.with_context("writing the output"));
   const double total_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  const GeneratedRecords* generated = assembler_.generated();
   spdlog::info("job {} succeeded: wrote {} ({}); total {:.3f} s", job_.job_id(),
-               parts_.output->path(), assembler_.output().to_string(), total_s);
+               parts_.output->path(),
+               generated ? std::to_string(generated->records().size()) + " records generated"
+                         : assembler_.output().to_string(),
+               total_s);
   finish(ok_status(), nullptr);
 }
 

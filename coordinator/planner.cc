@@ -11,9 +11,10 @@ Status check_model_allows(const model::ModelConfig& config, const std::string& c
                           const pb::JobSpec& job) {
   const pb::ModelJob& m = job.model();
   if (config.blocks.empty()) return invalid_argument(config_path + ": the model has no blocks");
-  if (m.task() == pb::TASK_SCORE && !config.causal) {
-    return invalid_argument(config_path +
-                            ": the score task needs a causal model; this one is bidirectional "
+  if ((m.task() == pb::TASK_SCORE || m.task() == pb::TASK_GENERATE) && !config.causal) {
+    return invalid_argument(config_path + ": the " +
+                            (m.task() == pb::TASK_SCORE ? "score" : "generate") +
+                            " task needs a causal model; this one is bidirectional "
                             "(\"causal\": false)");
   }
   for (size_t i = 0; i < config.blocks.size(); ++i) {

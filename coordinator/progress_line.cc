@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 
 namespace ringmaster::coordinator {
@@ -45,6 +46,17 @@ ProgressLine::ProgressLine(ProgressMode mode, std::vector<int64_t> tokens, int n
 }
 
 std::string ProgressLine::render(double elapsed_s) const {
+  if (!decode_steps_.empty()) {
+    const int64_t step = *std::min_element(decode_steps_.begin(), decode_steps_.end());
+    int64_t tokens = 0;
+    for (const int64_t t : decode_tokens_) tokens += t;
+    std::string line = fmt::format("decode step {}/{} | {} tokens", step, decode_max_steps_,
+                                   human_count(static_cast<double>(tokens)));
+    if (elapsed_s > 0 && tokens > 0) {
+      line += fmt::format(" | {} tokens/s", human_count(static_cast<double>(tokens) / elapsed_s));
+    }
+    return line;
+  }
   double total = 0, done = 0;
   for (size_t r = 0; r < tokens_.size(); ++r) {
     total += static_cast<double>(tokens_[r]) * num_blocks_;
@@ -87,6 +99,44 @@ void ProgressLine::update(int rank, int blocks_done) {
     if (slowest <= plain_printed_) return;
     plain_printed_ = slowest;
     std::fprintf(out_, "%s\n", render(elapsed).c_str());
+    std::fflush(out_);
+  }
+}
+
+void ProgressLine::update_decode(int rank, int64_t steps, int64_t tokens) {
+  if (rank < 0 || static_cast<size_t>(rank) >= tokens_.size() || decode_max_steps_ <= 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (decode_steps_.empty()) {
+    decode_steps_.assign(tokens_.size(), 0);
+    decode_tokens_.assign(tokens_.size(), 0);
+    decode_start_ = now;
+  }
+  const auto r = static_cast<size_t>(rank);
+  decode_steps_[r] = std::clamp<int64_t>(steps, 0, decode_max_steps_);
+  // A rank generates at most one token per record per step; the records are bounded by int32.
+  decode_tokens_[r] = std::clamp<int64_t>(tokens, 0, decode_max_steps_ * int64_t{INT32_MAX});
+  const int64_t slowest = *std::min_element(decode_steps_.begin(), decode_steps_.end());
+  const std::string line = render(std::chrono::duration<double>(now - decode_start_).count());
+  if (mode_ == ProgressMode::kPlain) {
+    // Every tenth of the steps (every step when there are fewer than ten).
+    const int64_t every = std::max<int64_t>(1, decode_max_steps_ / 10);
+    if (slowest < plain_decode_printed_ + every && slowest != decode_max_steps_) return;
+    if (slowest <= plain_decode_printed_) return;
+    plain_decode_printed_ = slowest;
+  }
+  draw(line, slowest == decode_max_steps_);
+}
+
+void ProgressLine::draw(const std::string& line, bool final) {
+  const auto now = std::chrono::steady_clock::now();
+  if (mode_ == ProgressMode::kTerminal) {
+    if (drawn_ && !final && now - last_draw_ < std::chrono::milliseconds(200)) return;
+    last_draw_ = now;
+    drawn_ = true;
+    std::fprintf(out_, "\r%s\033[K", line.c_str());
+    std::fflush(out_);
+  } else if (mode_ == ProgressMode::kPlain) {
+    std::fprintf(out_, "%s\n", line.c_str());
     std::fflush(out_);
   }
 }

@@ -42,9 +42,16 @@ std::vector<int32_t> row_owners(const pb::JobSpec& job, const comm::PartitionPla
 
 }  // namespace
 
-StatusOr<ResultAssembler> ResultAssembler::make(const pb::JobSpec& job) {
+StatusOr<ResultAssembler> ResultAssembler::make(const pb::JobSpec& job,
+                                                std::optional<io::Vocab> vocab) {
   RM_ASSIGN_OR_RETURN(comm::PartitionPlan plan, proto::to_partition_plan(job));
   ResultAssembler a;
+  if (job.has_model() && job.model().task() == pb::TASK_GENERATE) {
+    if (!vocab) return internal_error("a generate job's results need the model's vocabulary");
+    a.received_.assign(static_cast<size_t>(plan.world()), 0);
+    a.generated_.emplace(job, plan, *vocab);
+    return a;
+  }
   a.num_tokens_ = proto::result_rows(job);
   a.row_bytes_ = proto::result_row_bytes(job);
   a.owner_ = row_owners(job, plan);
@@ -60,6 +67,7 @@ StatusOr<ResultAssembler> ResultAssembler::make(const pb::JobSpec& job) {
 }
 
 Status ResultAssembler::add(int rank, const pb::ResultChunk& chunk) {
+  if (generated_) return generated_->add(rank, chunk);
   const std::string who = "rank " + std::to_string(rank);
   if (chunk.rank() != rank) {
     return invalid_argument(who + " sent a ResultChunk claiming rank " +
@@ -125,6 +133,13 @@ Status ResultAssembler::check_done(int rank, int64_t rows) const {
   return ok_status();
 }
 
+Status ResultAssembler::check_done(int rank, const pb::Done& done) {
+  if (generated_) {
+    return generated_->check_done(rank, done.rows(), done.prefill_s(), done.decode_s());
+  }
+  return check_done(rank, done.rows());
+}
+
 StatusOr<io::AtomicFile> write_partial_npy(const std::string& path, const Tensor& tensor) {
   RM_ASSIGN_OR_RETURN(io::AtomicFile file, io::AtomicFile::create(path));
   RM_RETURN_IF_ERROR(io::write_npy(file, tensor));
@@ -140,6 +155,7 @@ Status write_npy_atomically(const std::string& path, const Tensor& tensor) {
 }
 
 void ResultAssembler::clear() {
+  if (generated_) generated_->clear();
   std::fill(have_.begin(), have_.end(), uint8_t{0});
   std::fill(received_.begin(), received_.end(), int64_t{0});
   received_total_ = 0;

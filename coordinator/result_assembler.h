@@ -7,6 +7,9 @@
 // finite (NaN or infinity is a failed computation). A chunk that fails is a kDataLoss /
 // kInvalidArgument naming the rank and row, and the job fails; it is never written.
 //
+// A generate job's results are records, not rows: the assembler hands its chunks and Done
+// reports to a GeneratedRecords (coordinator/generated_records.h), which checks them likewise.
+//
 // Memory: the whole output ([num_tokens, n_heads, head_dim] or [input tokens, width] f32) lives
 // here until it is written (bounded by proto::kMaxOutputBytes), plus a 4-byte owner and a 1-byte
 // flag per row.
@@ -14,9 +17,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "coordinator/generated_records.h"
 #include "core/status.h"
 #include "core/tensor.h"
 #include "io/atomic_file.h"
@@ -26,8 +31,10 @@ namespace ringmaster::coordinator {
 
 class ResultAssembler {
  public:
-  // REQUIRES (else its error): validate_job_spec(job) is OK.
-  static StatusOr<ResultAssembler> make(const pb::JobSpec& job);
+  // REQUIRES (else its error): validate_job_spec(job) is OK; for a generate job, `vocab` is the
+  // model's (its regular ids are the only ones a worker may send).
+  static StatusOr<ResultAssembler> make(const pb::JobSpec& job,
+                                        std::optional<io::Vocab> vocab = std::nullopt);
 
   // Checks and stores one chunk received from the worker holding `rank`. Errors (nothing is
   // stored): the checks above, e.g. kDataLoss "rank 1 sent row 7 holding NaN at element 0 of 2;
@@ -35,13 +42,21 @@ class ResultAssembler {
   Status add(int rank, const pb::ResultChunk& chunk);
   // Checks a worker's Done: it claims `rows`; all of its tokens must have arrived.
   Status check_done(int rank, int64_t rows) const;
+  // The same for any job; a generate job's Done claims records and brings decode times.
+  Status check_done(int rank, const pb::Done& done);
 
-  bool complete() const { return received_total_ == num_tokens_; }
+  bool complete() const {
+    return generated_ ? generated_->complete() : received_total_ == num_tokens_;
+  }
   // Forgets every row received (a restarted attempt sends them all again).
   void clear();
-  int64_t rows_received(int rank) const { return received_[static_cast<size_t>(rank)]; }
+  int64_t rows_received(int rank) const {
+    return generated_ ? generated_->records_received(rank) : received_[static_cast<size_t>(rank)];
+  }
   // [num_tokens, n_heads, head_dim] (check job) or [input tokens, d_model or 1] (model job), f32.
   const Tensor& output() const { return output_; }
+  // A generate job's records and times; null for other jobs.
+  const GeneratedRecords* generated() const { return generated_ ? &*generated_ : nullptr; }
 
  private:
   ResultAssembler() = default;
@@ -54,6 +69,7 @@ class ResultAssembler {
   std::vector<int64_t> received_;  // [rank] -> tokens received from it
   int64_t received_total_ = 0;
   Tensor output_;
+  std::optional<GeneratedRecords> generated_;  // generate jobs, instead of the rows above
 };
 
 // Writes `tensor` to `path` as .npy so that `path` either does not change or holds the whole

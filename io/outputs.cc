@@ -103,7 +103,7 @@ void remove_stale_temps(const fs::path& parent, const std::string& base_name) {
 
 bool is_output_name(std::string_view name) {
   return name == kEmbeddingsFile || name == kScoresFile || name == kRecordsFile ||
-         name == kSummaryFile;
+         name == kSummaryFile || name == kGeneratedFastaFile || name == kGeneratedTextFile;
 }
 
 // OK when `dir` may be replaced: a real directory (not a link) holding only regular files named
@@ -171,6 +171,55 @@ std::vector<double> sum_per_record(std::span<const float> scores,
   return totals;
 }
 
+Status write_generated_fasta(const std::string& path, std::span<const RecordSpan> records,
+                             std::span<const Generation> generated) {
+  RM_CHECK(generated.size() == records.size())
+      << generated.size() << " generations for " << records.size() << " records";
+  static constexpr char kBases[] = "ACGTN";  // ids 0-4 (io/tokens.h)
+  static constexpr size_t kLine = 80;
+  std::string text;
+  for (size_t r = 0; r < records.size(); ++r) {
+    if (records[r].name.find_first_of("\r\n") != std::string::npos) {
+      return invalid_argument(path + ": record name '" + records[r].name +
+                              "' holds a line break and cannot be a FASTA header");
+    }
+    text += ">" + records[r].name + "\n";
+    const std::vector<int32_t>& tokens = generated[r].tokens;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      RM_CHECK(tokens[i] >= 0 && tokens[i] < 5) << "id " << tokens[i] << " is not a base";
+      text += kBases[tokens[i]];
+      if ((i + 1) % kLine == 0 || i + 1 == tokens.size()) text += '\n';
+    }
+  }
+  return write_file(path, text);
+}
+
+Status write_generated_text(const std::string& path, std::span<const Generation> generated) {
+  std::string text;
+  for (const Generation& g : generated) {
+    for (const int32_t id : g.tokens) {
+      RM_CHECK(id >= 0 && id < 256) << "id " << id << " is not a byte";
+      text += static_cast<char>(static_cast<unsigned char>(id));
+    }
+  }
+  return write_file(path, text);
+}
+
+Status write_generated_records_tsv(const std::string& path, std::span<const RecordSpan> records,
+                                   std::span<const Generation> generated) {
+  RM_CHECK(generated.size() == records.size())
+      << generated.size() << " generations for " << records.size() << " records";
+  std::string text = "name\tprompt_length\tgenerated\tstop\tlog_likelihood_nats\n";
+  for (size_t i = 0; i < records.size(); ++i) {
+    RM_RETURN_IF_ERROR(check_tsv_name(path, records[i].name));
+    const Generation& g = generated[i];
+    text += records[i].name + "\t" + std::to_string(records[i].length) + "\t" +
+            std::to_string(g.tokens.size()) + "\t" + (g.eos ? "eos" : "length") + "\t" +
+            format_double(g.log_likelihood + 0.0) + "\n";
+  }
+  return write_file(path, text);
+}
+
 Status write_summary_json(const std::string& path, const JobSummary& summary) {
   nlohmann::ordered_json json;
   json["format"] = "ringmaster-summary/1";
@@ -188,6 +237,16 @@ Status write_summary_json(const std::string& path, const JobSummary& summary) {
       summary.wall_time_s > 0
           ? nlohmann::ordered_json(static_cast<double>(summary.tokens) / summary.wall_time_s)
           : nlohmann::ordered_json(nullptr);
+  if (summary.decode) {
+    const JobSummary::Decode& d = *summary.decode;
+    json["generated_tokens"] = d.generated_tokens;
+    json["prefill_s"] = d.prefill_s;
+    json["decode_s"] = d.decode_s;
+    json["decode_tokens_per_s"] =
+        d.decode_s > 0
+            ? nlohmann::ordered_json(static_cast<double>(d.generated_tokens) / d.decode_s)
+            : nlohmann::ordered_json(nullptr);
+  }
   nlohmann::ordered_json peaks = nlohmann::ordered_json::array();
   for (const WorkerPeak& peak : summary.worker_peaks) {
     nlohmann::ordered_json worker;

@@ -2,8 +2,11 @@
 // OutputDir that makes those files appear together or not at all.
 //
 //   embeddings.npy | scores.npy   written with io/npy.h (NpyWriter for large arrays)
-//   records.tsv                   write_records_tsv: name, offset, length [, nats, bits/token]
+//   generated.fa | generated.txt  write_generated_fasta / write_generated_text (generate)
+//   records.tsv                   write_records_tsv: name, offset, length [, nats, bits/token];
+//                                 generate: write_generated_records_tsv
 //   summary.json                  write_summary_json: model, workers, plan, tokens, time, memory
+//                                 [, generate's prefill and decode times]
 //
 // A job writes every file into OutputDir's temporary sibling of DIR; commit() fsyncs them and
 // renames the directory into place in one step. A job that fails, or a process that dies, never
@@ -15,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,6 +34,8 @@ inline constexpr std::string_view kEmbeddingsFile = "embeddings.npy";
 inline constexpr std::string_view kScoresFile = "scores.npy";
 inline constexpr std::string_view kRecordsFile = "records.tsv";
 inline constexpr std::string_view kSummaryFile = "summary.json";
+inline constexpr std::string_view kGeneratedFastaFile = "generated.fa";
+inline constexpr std::string_view kGeneratedTextFile = "generated.txt";
 
 // Writes records.tsv: the header "name\toffset\tlength", then one line per record (offset and
 // length count input tokens t1..tn, as RecordSpan does). Errors: a name holding a tab, CR or
@@ -44,6 +50,26 @@ Status write_records_tsv(const std::string& path, std::span<const RecordSpan> re
 // the result is the same run after run. REQUIRES: scores covers every record's rows.
 std::vector<double> sum_per_record(std::span<const float> scores,
                                    std::span<const RecordSpan> records);
+
+// One record's continuation (MODEL.md "generate").
+struct Generation {
+  std::vector<int32_t> tokens;  // generated ids, regular ids of the vocabulary (no <eos>)
+  double log_likelihood = 0;    // nats: the tokens and a final <eos> if drawn
+  bool eos = false;             // stopped at <eos>; else at max_new_tokens
+};
+
+// generated.fa: for each record its ">name" line, then its generated bases (ids 0-4 = ACGTN), 80
+// a line; a record with nothing generated has its header line only. generated.txt: the generated
+// bytes of every record, one after the other (a text input is one record). Errors: a name holding
+// CR or LF, I/O naming the path. REQUIRES: generated.size() == records.size(), and every id
+// regular in the vocabulary (the coordinator checked the workers' ids).
+Status write_generated_fasta(const std::string& path, std::span<const RecordSpan> records,
+                             std::span<const Generation> generated);
+Status write_generated_text(const std::string& path, std::span<const Generation> generated);
+// generate's records.tsv: "name\tprompt_length\tgenerated\tstop\tlog_likelihood_nats", stop
+// being "eos" or "length". Errors and REQUIRES: as write_records_tsv and the writers above.
+Status write_generated_records_tsv(const std::string& path, std::span<const RecordSpan> records,
+                                   std::span<const Generation> generated);
 
 // One worker's memory high-water marks.
 struct WorkerPeak {
@@ -66,10 +92,20 @@ struct JobSummary {
   int64_t input_tokens = 0;              // t1..tn of every record: the rows of the .npy outputs
   double wall_time_s = 0;                // from job start to the last result received
   std::vector<WorkerPeak> worker_peaks;  // one per rank, by rank
+  // generate only: the slowest rank's prompt forward pass and decode steps, and the tokens
+  // generated in all.
+  struct Decode {
+    double prefill_s = 0;
+    double decode_s = 0;
+    int64_t generated_tokens = 0;
+  };
+  std::optional<Decode> decode;
 };
 
 // Writes summary.json (a "format": "ringmaster-summary/1" object with the fields above in that
-// order, plus tokens_per_s = tokens / wall_time_s, null when the time is 0). Errors: I/O.
+// order, plus tokens_per_s = tokens / wall_time_s, null when the time is 0; with `decode` also
+// generated_tokens, prefill_s, decode_s and decode_tokens_per_s = generated_tokens / decode_s,
+// null when decode_s is 0). Errors: I/O.
 Status write_summary_json(const std::string& path, const JobSummary& summary);
 
 class OutputDir {

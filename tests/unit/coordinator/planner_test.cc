@@ -75,6 +75,15 @@ TEST(Planner, RefusesWhatTheModelCannotDo) {
   s = check_model_allows(bidirectional, path, score);
   EXPECT_NE(s.message().find("needs a causal model"), std::string::npos) << s.to_string();
   EXPECT_FALSE(check_model_allows(config_of({}), path, score).ok());
+
+  pb::JobSpec generate = request(2, pb::PLAN_ZIGZAG);
+  generate.mutable_model()->set_task(pb::TASK_GENERATE);
+  generate.mutable_model()->set_max_new_tokens(8);
+  s = check_model_allows(bidirectional, path, generate);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find(path + ": the generate task needs a causal model"), std::string::npos)
+      << s.to_string();
+  EXPECT_TRUE(check_model_allows(config_of({model::MixerKind::kWindow}), path, generate).ok());
 }
 
 TEST(Planner, AlignsToEveryGroupAndChunk) {

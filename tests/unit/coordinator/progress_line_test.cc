@@ -45,5 +45,36 @@ TEST(ProgressLine, PlainModePrintsOneLinePerFinishedBlock) {
   EXPECT_NE(text.find("progress 100%"), std::string::npos) << text;
 }
 
+// Decode: the slowest rank's step, the tokens of every rank and their rate since decoding began;
+// values from a worker are clamped to what the job allows.
+TEST(ProgressLine, DecodeShowsStepsTokensAndRate) {
+  ProgressLine line(ProgressMode::kNone, {10, 10}, 2);
+  line.expect_decode(128);
+  line.update_decode(0, 40, 120);
+  line.update_decode(1, 38, 40);
+  EXPECT_EQ(line.render(0.5), "decode step 38/128 | 160 tokens | 320 tokens/s");
+  line.update_decode(1, 1000, -5);
+  EXPECT_EQ(line.render(0), "decode step 40/128 | 120 tokens");
+  line.update_decode(7, 1, 1);  // no such rank: ignored
+  EXPECT_EQ(line.render(0), "decode step 40/128 | 120 tokens");
+}
+
+TEST(ProgressLine, PlainModePrintsDecodeEveryTenth) {
+  std::FILE* out = std::tmpfile();
+  ASSERT_NE(out, nullptr);
+  {
+    ProgressLine line(ProgressMode::kPlain, {10}, 1, out);
+    line.expect_decode(100);
+    for (int step = 1; step <= 100; ++step) line.update_decode(0, step, step);
+    line.finish();
+  }
+  std::rewind(out);
+  std::string text;
+  for (int c; (c = std::fgetc(out)) != EOF;) text.push_back(static_cast<char>(c));
+  std::fclose(out);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 10) << text;
+  EXPECT_NE(text.find("decode step 100/100 | 100 tokens"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace ringmaster::coordinator
