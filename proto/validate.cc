@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "comm/authenticated_comm.h"
@@ -221,7 +222,9 @@ Status validate_generate_knobs(const pb::ModelJob& model) {
   }
   // Also refuses NaN, which no comparison would.
   if (!(model.temperature() >= 0) || !std::isfinite(model.temperature())) {
-    return invalid_argument("--temperature " + std::to_string(model.temperature()) +
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", model.temperature());
+    return invalid_argument(std::string("--temperature ") + text +
                             ": must be 0 (greedy) or a finite positive number");
   }
   if (model.top_k() < 0 || model.top_k() > INT32_MAX) {

@@ -33,4 +33,15 @@ StatusOr<attention::CheckJobSpec> check_job_spec_of(const pb::JobSpec& job) {
   return spec;
 }
 
+GenerateSpec generate_spec_of(const pb::JobSpec& job) {
+  const pb::ModelJob& m = job.model();
+  GenerateSpec spec;
+  spec.max_new_tokens = m.max_new_tokens();
+  spec.sampling.temperature = m.temperature();
+  spec.sampling.top_k = m.top_k();
+  spec.sampling.seed = m.seed();
+  spec.sampling.ignore_eos = m.ignore_eos();
+  return spec;
+}
+
 }  // namespace ringmaster::worker

@@ -1,5 +1,6 @@
 // worker/job_spec.h: a worker's reading of the JobSpec in its Assignment, in the types of the
-// rooms below (attention's check job and context parallelism, the compute device).
+// rooms below (attention's check job and context parallelism, the compute device, generate's
+// sampling options).
 //
 // proto/ knows only core and comm types; these conversions live here, with their one consumer.
 // Pure functions; thread-safe. REQUIRES of each: a spec that passed validate_job_spec.
@@ -10,6 +11,7 @@
 #include "core/status.h"
 #include "proto/ringmaster.pb.h"
 #include "worker/attention_backend.h"
+#include "worker/generate_shard.h"
 
 namespace ringmaster::worker {
 
@@ -17,5 +19,8 @@ attention::ContextParallel context_parallel_of(const pb::JobSpec& job);
 ComputeDevice compute_device_of(const pb::JobSpec& job);
 // kInvalidArgument when the spec is not a check job.
 StatusOr<attention::CheckJobSpec> check_job_spec_of(const pb::JobSpec& job);
+// A generate job's knobs (max_new_tokens and model/sampling.h's options).
+// REQUIRES: a model job (generate's knobs are zero in the others).
+GenerateSpec generate_spec_of(const pb::JobSpec& job);
 
 }  // namespace ringmaster::worker

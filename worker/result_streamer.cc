@@ -16,7 +16,39 @@ ResultStreamer::ResultStreamer(ShardResult result, int rank, int64_t row_bytes, 
   rows_per_chunk_ = std::min<int64_t>(chunk_bytes / row_bytes_, proto::kMaxResultChunkTokens);
 }
 
+ResultStreamer::ResultStreamer(GenerateShardResult result, int rank, int64_t chunk_bytes)
+    : generated_(std::move(result)), rank_(rank), chunk_bytes_(chunk_bytes) {
+  RM_CHECK(chunk_bytes_ >= 1) << "chunk " << chunk_bytes_;
+}
+
+int64_t ResultStreamer::rows() const {
+  return static_cast<int64_t>(generated_ ? generated_->records.size() : result_.rows.size());
+}
+
+std::optional<pb::ResultChunk> ResultStreamer::next_records() {
+  const std::vector<GeneratedRecord>& records = generated_->records;
+  if (next_row_ >= rows()) return std::nullopt;
+  pb::ResultChunk chunk;
+  chunk.set_rank(rank_);
+  size_t bytes = 0;
+  while (next_row_ < rows() && chunk.generated_size() < proto::kMaxResultChunkTokens) {
+    const GeneratedRecord& from = records[static_cast<size_t>(next_row_)];
+    pb::GeneratedRecord record;
+    record.set_record(from.record);
+    record.mutable_tokens()->Add(from.tokens.begin(), from.tokens.end());
+    record.set_log_likelihood(from.log_likelihood);
+    record.set_eos(from.eos);
+    const size_t size = record.ByteSizeLong() + 8;  // + its tag and length in the chunk
+    if (chunk.generated_size() > 0 && bytes + size > static_cast<size_t>(chunk_bytes_)) break;
+    bytes += size;
+    *chunk.add_generated() = std::move(record);
+    ++next_row_;
+  }
+  return chunk;
+}
+
 std::optional<pb::ResultChunk> ResultStreamer::next() {
+  if (generated_) return next_records();
   const int64_t n = rows();
   if (next_row_ >= n) return std::nullopt;
   const int64_t begin = next_row_;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <stop_token>
@@ -116,7 +117,7 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
   std::unique_ptr<comm::FaultyComm> faulty;            // wraps those when the test asked for faults
   std::unique_ptr<comm::CancellableComm> cancellable;  // the outermost layer, but for NCCL
   const std::stop_token stop = state->stop.get_token();
-  auto result = [&]() -> StatusOr<ShardResult> {
+  auto result = [&]() -> StatusOr<ShardOutput> {
     ThreadPool pool(assignment.threads);
     // Chosen before connecting: a worker asked for a GPU it lacks fails here, before running.
     RM_ASSIGN_OR_RETURN(
@@ -151,8 +152,29 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
       };
       RM_ASSIGN_OR_RETURN(std::shared_ptr<memory::AtlasBackend> atlas,
                           make_atlas_backend(*backend, pool.num_threads()));
-      return run_model_shard(data_plane, *assignment.plan, *assignment.model, pool, progress,
-                             backend, std::move(atlas), stop);
+      if (assignment.generate) {
+        // Steps can take milliseconds: report the first, then at most 5 a second.
+        auto last = std::chrono::steady_clock::time_point{};
+        auto decode_progress = [&](int64_t step, int64_t tokens) {
+          const auto now = std::chrono::steady_clock::now();
+          if (step > 0 && now - last < std::chrono::milliseconds(200)) return;
+          last = now;
+          state->notify([&] {
+            if (state->callbacks.on_decode_progress) {
+              state->callbacks.on_decode_progress(step + 1, tokens);
+            }
+          });
+        };
+        RM_ASSIGN_OR_RETURN(GenerateShardResult generated,
+                            run_generate_shard(data_plane, *assignment.plan, *assignment.model,
+                                               *assignment.generate, pool, progress,
+                                               decode_progress, backend, std::move(atlas), stop));
+        return ShardOutput(std::move(generated));
+      }
+      RM_ASSIGN_OR_RETURN(ShardResult rows,
+                          run_model_shard(data_plane, *assignment.plan, *assignment.model, pool,
+                                          progress, backend, std::move(atlas), stop));
+      return ShardOutput(std::move(rows));
     }
     const Device data_device =
         check_data_on_device(*backend, state->comm_spec, assignment.plan->world())
@@ -172,7 +194,7 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
     shard.values = std::move(check.out);
     shard.stats = {check.stats.wall_s, check.stats.compute_s, check.stats.wait_s,
                    check.stats.bytes_sent};
-    return shard;
+    return ShardOutput(std::move(shard));
   }();
   state->notify([&] { state->callbacks.on_result(std::move(result)); });
   {

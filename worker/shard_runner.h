@@ -2,7 +2,8 @@
 //
 // In order: create the data-plane endpoint (comm::make_bootstrap) and report its address (the
 // worker registers with it); wait for the assignment; connect to the peers; run the attention
-// check (attention::run_check_job) on a ThreadPool; report the rows. Blocking calls (UCX setup,
+// check (attention::run_check_job), a model job (run_model_shard) or a generate job
+// (run_generate_shard) on a ThreadPool; report the rows or records. Blocking calls (UCX setup,
 // step waits, the math) never stall the control connection, so heartbeats keep flowing while a
 // shard computes.
 //
@@ -24,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "attention/check_job.h"
@@ -33,6 +35,7 @@
 #include "comm/partition.h"
 #include "core/status.h"
 #include "worker/attention_backend.h"
+#include "worker/generate_shard.h"
 #include "worker/model_shard.h"
 #include "worker/shard_result.h"
 
@@ -42,9 +45,10 @@ namespace ringmaster::worker {
 struct ShardAssignment {
   int rank = 0;
   std::vector<std::vector<std::byte>> peer_addresses;  // [rank], this rank's entry included
-  // Exactly one of the two.
+  // Exactly one of the two; a model job that generates also has `generate`.
   std::optional<attention::CheckJobSpec> check;
   std::optional<ModelShardSpec> model;
+  std::optional<GenerateSpec> generate;
   std::optional<comm::PartitionPlan> plan;
   int threads = 1;
   std::chrono::milliseconds step_timeout{60000};
@@ -63,6 +67,9 @@ struct ShardAssignment {
   comm::CommFaults faults;
 };
 
+// What a shard computed: rows (the attention check, embed, score) or records (generate).
+using ShardOutput = std::variant<ShardResult, GenerateShardResult>;
+
 class ShardRunner {
  public:
   struct Callbacks {
@@ -70,8 +77,11 @@ class ShardRunner {
     std::function<void(StatusOr<std::vector<std::byte>> address)> on_address;
     // A model job finished block `blocks_done - 1` on this rank.
     std::function<void(int blocks_done)> on_progress;
-    // The shard's rows (or why it failed).
-    std::function<void(StatusOr<ShardResult> result)> on_result;
+    // A generate job ran `steps` decode steps and this rank generated `tokens` so far; at most
+    // about 5 calls a second (and the first step's).
+    std::function<void(int64_t steps, int64_t tokens)> on_decode_progress;
+    // The shard's rows or records (or why it failed).
+    std::function<void(StatusOr<ShardOutput> result)> on_result;
   };
 
   ShardRunner(comm::CommSpec comm_spec, Callbacks callbacks);

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <memory>
 #include <optional>
+#include <variant>
 #include <vector>
 
 #include "core/printable.h"
@@ -146,8 +147,12 @@ class Worker {
     callbacks.on_progress = [this](int blocks_done) {
       asio::post(strand_, [this, blocks_done] { on_progress(blocks_done); });
     };
-    callbacks.on_result = [this](StatusOr<ShardResult> rows) {
-      asio::post(strand_, [this, rows = std::move(rows)]() mutable { on_result(std::move(rows)); });
+    callbacks.on_decode_progress = [this](int64_t steps, int64_t tokens) {
+      asio::post(strand_, [this, steps, tokens] { on_decode_progress(steps, tokens); });
+    };
+    callbacks.on_result = [this](StatusOr<ShardOutput> output) {
+      asio::post(strand_,
+                 [this, output = std::move(output)]() mutable { on_result(std::move(output)); });
     };
     runner_ = std::make_unique<ShardRunner>(comm_spec_, std::move(callbacks));
     runner_->start();
@@ -263,6 +268,7 @@ class Worker {
       model.next_after_range.assign(assignment->next_after_range().begin(),
                                     assignment->next_after_range().end());
       shard.model = std::move(model);
+      if (job.model().task() == pb::TASK_GENERATE) shard.generate = generate_spec_of(job);
     } else {
       StatusOr<attention::CheckJobSpec> spec = check_job_spec_of(job);
       if (!spec.ok()) return fail(spec.status());
@@ -301,12 +307,30 @@ class Worker {
     (void)connection_->send_message(progress);
   }
 
-  void on_result(StatusOr<ShardResult> rows) {
+  void on_decode_progress(int64_t steps, int64_t tokens) {
     if (stage_ != Stage::kRunning) return;
-    if (!rows.ok()) return fail_attempt(rows.status());
+    pb::Progress progress;
+    progress.set_rank(rank_);
+    progress.set_blocks_done(job_.model().num_blocks());
+    progress.set_decode_steps(steps);
+    progress.set_generated_tokens(tokens);
+    progress.set_epoch(epoch_);
+    (void)connection_->send_message(progress);
+  }
+
+  void on_result(StatusOr<ShardOutput> output) {
+    if (stage_ != Stage::kRunning) return;
+    if (!output.ok()) return fail_attempt(output.status());
     stage_ = Stage::kStreaming;
-    streamer_.emplace(std::move(rows).value(), rank_, proto::result_row_bytes(job_),
-                      job_.result_chunk_bytes());
+    if (auto* generated = std::get_if<GenerateShardResult>(&*output)) {
+      spdlog::info("{}: generated {} records: prefill {:.3f} s, {} decode steps in {:.3f} s", who(),
+                   generated->records.size(), generated->prefill_s, generated->decode_steps,
+                   generated->decode_s);
+      streamer_.emplace(std::move(*generated), rank_, job_.result_chunk_bytes());
+    } else {
+      streamer_.emplace(std::get<ShardResult>(std::move(*output)), rank_,
+                        proto::result_row_bytes(job_), job_.result_chunk_bytes());
+    }
     spdlog::info("{}: computed {} rows in {:.3f} s (compute {:.3f} s, wait {:.3f} s); sending",
                  who(), streamer_->rows(), streamer_->stats().wall_s, streamer_->stats().compute_s,
                  streamer_->stats().wait_s);
@@ -330,6 +354,8 @@ class Worker {
     done.set_wait_s(streamer_->stats().wait_s);
     done.set_bytes_sent(streamer_->stats().bytes_sent);
     done.set_peak_rss_bytes(static_cast<int64_t>(peak_rss_mib() * 1024.0 * 1024.0));
+    done.set_prefill_s(streamer_->prefill_s());
+    done.set_decode_s(streamer_->decode_s());
     done.set_epoch(epoch_);
     stage_ = Stage::kVerdict;
     (void)connection_->send_message(done);
