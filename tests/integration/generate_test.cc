@@ -124,8 +124,9 @@ std::vector<Continuation> read_reference(const std::string& name) {
 }
 
 // MODEL.md: the same tokens, except after a step where the reference's two largest masked logits
-// are within 1e-4 of each other. Tokens are compared up to and including tie_step; past it the
-// continuation may differ, so neither its length, stop nor log-likelihood is compared.
+// are within 1e-4 of each other. tie_step is the first such step (model_ref.py), whose own token
+// may already differ: tokens are compared before it, and neither the length, the stop nor the
+// log-likelihood of such a record is.
 ::testing::AssertionResult matches(const std::vector<Continuation>& ours,
                                    const std::vector<Continuation>& ref) {
   if (ours.size() != ref.size()) {
@@ -138,7 +139,7 @@ std::vector<Continuation> read_reference(const std::string& name) {
       return ::testing::AssertionFailure() << "record " << r << ": " << a.name << " vs " << b.name;
     }
     const bool tie = b.tie_step >= 0;
-    const size_t compared = tie ? static_cast<size_t>(b.tie_step) + 1 : b.tokens.size();
+    const size_t compared = tie ? static_cast<size_t>(b.tie_step) : b.tokens.size();
     for (size_t i = 0; i < compared && i < b.tokens.size(); ++i) {
       if (i >= a.tokens.size() || a.tokens[i] != b.tokens[i]) {
         return ::testing::AssertionFailure()
