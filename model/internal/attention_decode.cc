@@ -4,6 +4,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "attention/decode_kernel.h"
 #include "comm/collectives.h"
 
 namespace ringmaster::model {
@@ -45,7 +46,6 @@ void SplitKCache::keep(const ShardContext& ctx, Tensor k, Tensor v) {
   const auto records = static_cast<size_t>(layout.num_records());
   k_ = std::move(k);
   v_ = std::move(v);
-  pos_ = ctx.pos;
   // A rank's local order is increasing stream index, so a record's rows are one run.
   rows_.assign(records, {0, 0});
   for (int64_t i = ctx.num_local() - 1; i >= 0; --i)
@@ -113,28 +113,22 @@ StatusOr<Tensor> SplitKCache::attend(const ShardContext& ctx, const DecodeStep& 
   // that rank's rows' outputs, then their lse.
   const int64_t part_row = qw + heads;
   std::vector<float> partials(static_cast<size_t>(step.size() * part_row));
-  const attention::MaskSpec causal{.causal = true};
   for (size_t i = 0; i < step.record.size(); ++i) {
     const auto r = static_cast<size_t>(step.record[i]);
     const Tensor qi = Tensor::wrap(payload(i), {1, heads, hd}, DType::kF32);
-    const attention::Positions q_pos{std::span(&step.pos[i], 1), {}};
     attention::BlockResult acc = attention::make_empty_result(1, heads, hd);
     const auto [begin, end] = rows_[r];
+    // Every cached key of the record precedes the query: nothing to mask (attend_visible).
     if (end > begin) {
-      const attention::Positions k_pos{
-          std::span<const int64_t>(pos_).subspan(static_cast<size_t>(begin),
-                                                 static_cast<size_t>(end - begin)),
-          {}};
-      RM_ASSIGN_OR_RETURN(attention::BlockResult part,
-                          attention::attend_block(*ctx.backend, qi, k_.rows(begin, end),
-                                                  v_.rows(begin, end), q_pos, k_pos, causal));
+      attention::BlockResult part = attention::make_empty_result(1, heads, hd);
+      RM_RETURN_IF_ERROR(attention::attend_visible(qi, k_.rows(begin, end), v_.rows(begin, end),
+                                                   *ctx.pool, part, ctx.stop));
       attention::merge_into(acc, part);
     }
     if (!appended_[r].empty()) {
-      RM_ASSIGN_OR_RETURN(
-          attention::BlockResult part,
-          attention::attend_block(*ctx.backend, qi, appended_[r].k(), appended_[r].v(), q_pos,
-                                  appended_[r].positions(), causal));
+      attention::BlockResult part = attention::make_empty_result(1, heads, hd);
+      RM_RETURN_IF_ERROR(attention::attend_visible(qi, appended_[r].k(), appended_[r].v(),
+                                                   *ctx.pool, part, ctx.stop));
       attention::merge_into(acc, part);
     }
     const auto t = static_cast<size_t>(step.tail[i]);

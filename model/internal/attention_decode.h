@@ -39,7 +39,6 @@ class SplitKCache {
 
  private:
   Tensor k_, v_;                                   // the prefill's rows, local order
-  std::vector<int64_t> pos_;                       // per prefill row
   std::vector<std::pair<int64_t, int64_t>> rows_;  // [record]: its prefill rows [begin, end)
   std::vector<KvRows> appended_;                   // [record]: K/V appended here while decoding
   std::vector<std::vector<int64_t>> held_;         // [record][rank]: keys each rank holds
