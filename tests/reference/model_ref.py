@@ -118,8 +118,15 @@ def rope(x, pos, theta):
     return torch.cat([a * cos - b * sin, b * cos + a * sin], dim=-1)
 
 
+# Query rows per block of attn: bounds the score matrices' size, and lets a block skip the keys
+# that none of its rows sees (they would add exp(-inf) = 0), so a window or a local group costs
+# its band and a causal mask half: generate runs a full forward per step.
+ATTN_ROWS = 128
+
+
 def attn(xq, xkv, w, prefix, cfg, hidden=None, q_pos=None, k_pos=None):
-    """MODEL.md's Attn. hidden: [Lq, Lk] bool (True = -inf), or None. Positions enable rope."""
+    """MODEL.md's Attn. hidden: [Lq, Lk] bool (True = -inf), or None. Positions enable rope.
+    A query row that sees no key gets 0."""
     H, HK, hd = cfg["n_heads"], cfg["n_kv_heads"], cfg["head_dim"]
     q = (xq @ w[prefix + ".wq"].T).reshape(xq.shape[0], H, hd)
     k = (xkv @ w[prefix + ".wk"].T).reshape(xkv.shape[0], HK, hd)
@@ -128,18 +135,26 @@ def attn(xq, xkv, w, prefix, cfg, hidden=None, q_pos=None, k_pos=None):
         q = rope(q, q_pos, cfg["rope_theta"])
         k = rope(k, k_pos, cfg["rope_theta"])
     group = H // HK
-    outs = []
-    for h in range(H):
-        s = q[:, h, :] @ k[:, h // group, :].T / math.sqrt(hd)
+    out = torch.zeros(xq.shape[0], H * hd)
+    for a in range(0, xq.shape[0], ATTN_ROWS):
+        b = min(xq.shape[0], a + ATTN_ROWS)
+        lo, hi = 0, xkv.shape[0]
         if hidden is not None:
-            s = s.masked_fill(hidden, float("-inf"))
-        m = s.max(dim=-1, keepdim=True).values
-        m = torch.where(torch.isinf(m), torch.zeros_like(m), m)
-        p = torch.exp(s - m)
-        denom = p.sum(dim=-1, keepdim=True)
-        o = (p @ v[:, h // group, :]) / torch.where(denom == 0, torch.ones_like(denom), denom)
-        outs.append(o)
-    return torch.cat(outs, dim=-1) @ w[prefix + ".wo"].T
+            seen = (~hidden[a:b]).any(dim=0).nonzero()
+            if len(seen) == 0:
+                continue
+            lo, hi = seen[0].item(), seen[-1].item() + 1
+        for h in range(H):
+            s = q[a:b, h, :] @ k[lo:hi, h // group, :].T / math.sqrt(hd)
+            if hidden is not None:
+                s = s.masked_fill(hidden[a:b, lo:hi], float("-inf"))
+            m = s.max(dim=-1, keepdim=True).values
+            m = torch.where(torch.isinf(m), torch.zeros_like(m), m)
+            p = torch.exp(s - m)
+            denom = p.sum(dim=-1, keepdim=True)
+            denom = torch.where(denom == 0, torch.ones_like(denom), denom)
+            out[a:b, h * hd:(h + 1) * hd] = (p @ v[lo:hi, h // group, :]) / denom
+    return out @ w[prefix + ".wo"].T
 
 
 def seq_mask(kind, block, causal, L):
@@ -203,16 +218,20 @@ def l2norm(u):
     return u / torch.clamp(u.norm(dim=-1, keepdim=True), min=1e-6)
 
 
+# The memory functions below take one head ([n, ...] rows, W [out, in]) or every head at once
+# (a leading head axis on rows and weights): the heads never mix, and one batched call per chunk
+# instead of one per head keeps generate's forward-per-step fast.
+
 def features(u, degree):
     if degree == 1:
         return u
-    outer = (u[:, :, None] * u[:, None, :]).reshape(u.shape[0], -1) / math.sqrt(2)
+    outer = (u[..., :, None] * u[..., None, :]).reshape(*u.shape[:-1], -1) / math.sqrt(2)
     return torch.cat([u, outer], dim=-1)
 
 
 def memory(W1, W2, u):
     """M(u) = W2 silu(W1 u) for rows u."""
-    return silu(u @ W1.T) @ W2.T
+    return silu(u @ W1.transpose(-1, -2)) @ W2.transpose(-1, -2)
 
 
 def omega_loss(W1, W2, phi_k, v, weight):
@@ -222,11 +241,15 @@ def omega_loss(W1, W2, phi_k, v, weight):
 
 def chunk_loss(W1, W2, phi_k, v, gamma, c0, c1, win):
     """MODEL.md's L_C, literally: the sum over t in [c0, c1) of the sum over
-    i in [max(0, t - win + 1), t] of gamma_i |M(phi_k_i) - v_i|^2. Rows of phi_k, v, gamma are
-    the sequence's positions."""
+    i in [max(0, t - win + 1), t] of gamma_i |M(phi_k_i) - v_i|^2 (the double sum as one matrix
+    product: sees[t, i] is 1 where i is in t's window), summed over the heads.
+    phi_k [H, L, d_phi], v [H, L, hd], gamma [H, L]: rows are the sequence's positions."""
     lo = max(0, c0 - win + 1)
-    err = gamma[lo:c1] * ((memory(W1, W2, phi_k[lo:c1]) - v[lo:c1]) ** 2).sum(dim=-1)
-    return sum(err[max(0, t - win + 1) - lo:t + 1 - lo].sum() for t in range(c0, c1))
+    err = gamma[:, lo:c1] * ((memory(W1, W2, phi_k[:, lo:c1]) - v[:, lo:c1]) ** 2).sum(dim=-1)
+    t = torch.arange(c0, c1)[:, None]
+    i = torch.arange(lo, c1)[None, :]
+    sees = ((i >= t - win + 1) & (i <= t)).to(err.dtype)
+    return (err @ sees.T).sum()
 
 
 def autograd(loss_fn, W1, W2):
@@ -292,59 +315,63 @@ def self_check_grad(seed=0):
 
 
 def ns5(G):
-    X = G / (G.norm() + 1e-7)
-    transposed = X.shape[0] > X.shape[1]
+    """NS5 of G [rows, cols], or of each head's G [H, rows, cols]."""
+    X = G / (G.norm(dim=(-2, -1), keepdim=True) + 1e-7)
+    transposed = X.shape[-2] > X.shape[-1]
     if transposed:
-        X = X.T
+        X = X.transpose(-1, -2)
     for _ in range(5):
-        A = X @ X.T
+        A = X @ X.transpose(-1, -2)
         B = -4.7750 * A + 2.0315 * A @ A
         X = 3.4445 * X + B @ X
-    return X.T if transposed else X
+    return X.transpose(-1, -2) if transposed else X
 
 
 def atlas_mixer(h, i, block, cfg, w, check_grad=False):
+    """Every head at once: tensors below carry a leading head axis e."""
     H, hd = cfg["n_heads"], cfg["head_dim"]
     pre = f"blocks.{i}.atlas"
     L = h.shape[0]
     C, win, deg = block["chunk"], block["omega_window"], block["feature_degree"]
-    k_all = l2norm((h @ w[pre + ".wk"].T).reshape(L, H, hd))
-    q_all = l2norm((h @ w[pre + ".wq"].T).reshape(L, H, hd))
-    v_all = (h @ w[pre + ".wv"].T).reshape(L, H, hd)
+    heads = lambda x: x.reshape(L, H, -1).transpose(0, 1)                  # [L, H*n] -> [H, L, n]
+    phi_k = features(l2norm(heads(h @ w[pre + ".wk"].T)), deg)
+    phi_q = features(l2norm(heads(h @ w[pre + ".wq"].T)), deg)
+    v_all = heads(h @ w[pre + ".wv"].T)
     wg, bg = w[pre + ".w_gates"], w[pre + ".b_gates"]
-    gamma_all = torch.sigmoid(h @ wg[3 * H:4 * H].T + bg[3 * H:4 * H])      # [L, H]
-    y = torch.zeros(L, H, hd)
-    for e in range(H):
-        W1, W2 = w[pre + ".w1_init"][e].clone(), w[pre + ".w2_init"][e].clone()
-        S1, S2 = torch.zeros_like(W1), torch.zeros_like(W2)
-        phi_k = features(k_all[:, e], deg)
-        phi_q = features(q_all[:, e], deg)
-        for c0 in range(0, L, C):
-            c1 = min(L, c0 + C)
-            hbar = h[c0:c1].mean(dim=0)
-            keep = torch.sigmoid(wg[e] @ hbar + bg[e])
-            lr = torch.nn.functional.softplus(wg[H + e] @ hbar + bg[H + e])
-            mom = torch.sigmoid(wg[2 * H + e] @ hbar + bg[2 * H + e])
-            y[c0:c1, e] = memory(W1, W2, phi_q[c0:c1])
-            # GRAD: autograd of the literal double sum over (t, i).
-            G1, G2 = autograd(lambda a, b: chunk_loss(a, b, phi_k, v_all[:, e], gamma_all[:, e],
-                                                      c0, c1, win), W1, W2)
-            if check_grad:
-                # MODEL.md's equivalent form: token i in [lo, c1) once, with weight gamma_i n_i,
-                # n_i = #{t in [c0, c1): i <= t <= i + win - 1}; gradient by the closed form.
-                lo = max(0, c0 - win + 1)
-                idx = torch.arange(lo, c1)
-                n_i = (torch.clamp(torch.minimum(idx + win - 1, torch.tensor(c1 - 1)) -
-                                   torch.maximum(idx, torch.tensor(c0)) + 1, min=0)).to(torch.float64)
-                weight = gamma_all[lo:c1, e] * n_i
-                check_grad_pair(G1, G2, *omega_grad_closed_form(W1, W2, phi_k[lo:c1], v_all[lo:c1, e],
-                                                                weight),
+    gamma_all = torch.sigmoid(h @ wg[3 * H:4 * H].T + bg[3 * H:4 * H]).T    # [H, L]
+    y = torch.zeros(H, L, hd)
+    W1, W2 = w[pre + ".w1_init"].clone(), w[pre + ".w2_init"].clone()
+    S1, S2 = torch.zeros_like(W1), torch.zeros_like(W2)
+    for c0 in range(0, L, C):
+        c1 = min(L, c0 + C)
+        hbar = h[c0:c1].mean(dim=0)
+        gate = lambda g: (wg[g * H:(g + 1) * H] @ hbar + bg[g * H:(g + 1) * H])[:, None, None]
+        keep = torch.sigmoid(gate(0))
+        lr = torch.nn.functional.softplus(gate(1))
+        mom = torch.sigmoid(gate(2))
+        y[:, c0:c1] = memory(W1, W2, phi_q[:, c0:c1])
+        # GRAD: autograd of the literal double sum over (t, i); the heads' losses are added, and
+        # each head's gradient sees only its own.
+        G1, G2 = autograd(lambda a, b: chunk_loss(a, b, phi_k, v_all, gamma_all, c0, c1, win),
+                          W1, W2)
+        if check_grad:
+            # MODEL.md's equivalent form: token i in [lo, c1) once, with weight gamma_i n_i,
+            # n_i = #{t in [c0, c1): i <= t <= i + win - 1}; gradient by the closed form.
+            lo = max(0, c0 - win + 1)
+            idx = torch.arange(lo, c1)
+            n_i = (torch.clamp(torch.minimum(idx + win - 1, torch.tensor(c1 - 1)) -
+                               torch.maximum(idx, torch.tensor(c0)) + 1, min=0)).to(torch.float64)
+            for e in range(H):
+                weight = gamma_all[e, lo:c1] * n_i
+                check_grad_pair(G1[e], G2[e],
+                                *omega_grad_closed_form(W1[e], W2[e], phi_k[e, lo:c1],
+                                                        v_all[e, lo:c1], weight),
                                 f"block {i} head {e} chunk at {c0}")
-            S1 = mom * S1 + G1
-            S2 = mom * S2 + G2
-            W1 = keep * W1 - lr * ns5(S1)
-            W2 = keep * W2 - lr * ns5(S2)
-    return y.reshape(L, H * hd) @ w[pre + ".wo"].T
+        S1 = mom * S1 + G1
+        S2 = mom * S2 + G2
+        W1 = keep * W1 - lr * ns5(S1)
+        W2 = keep * W2 - lr * ns5(S2)
+    return y.transpose(0, 1).reshape(L, H * hd) @ w[pre + ".wo"].T
 
 
 # ---------------------------------------------------------------------------------------------
