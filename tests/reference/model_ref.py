@@ -12,6 +12,14 @@ the same FASTA or text input, and writes embeddings.npy or scores.npy.
         block 0's mixer alone on RMSNorm(embed): mixer.npy [stream rows, <bos> included]
     /usr/bin/python3 model_ref.py --check-grad
         the ATLAS gradient (autograd) against the closed form and finite differences
+    /usr/bin/python3 model_ref.py --task generate --model DIR --input FILE --max-new-tokens N
+        [--temperature T] [--top-k K] [--seed S] [--ignore-eos] --out DIR
+        MODEL.md "generate" per record, a full forward per step (generate_ref.py):
+        generate.json {"records": [{"name", "prompt_length", "tokens" (a final <eos> left out),
+        "log_likelihood", "stop": "eos"|"length", "tie_step": the first step whose two largest
+        masked logits are within 1e-4, or null, "log_probs": per token and a final <eos>}]}
+    /usr/bin/python3 model_ref.py --check-generate
+        the generate loop against one forward of its own output (a random attention model)
 """
 import argparse
 import gzip
@@ -23,6 +31,8 @@ import sys
 
 import numpy as np
 import torch
+
+import generate_ref
 
 torch.set_default_dtype(torch.float64)
 
@@ -416,19 +426,111 @@ def first_mixer(tokens, config, w, check_grad=False):
     return block_mixer(0, h, None, config, w, check_grad)[0]
 
 
+# ---------------------------------------------------------------------------------------------
+# generate
+
+def specials(config):
+    """(<bos>, <eos>, <pad>) of the model's vocabulary."""
+    first = 5 if config["vocab"] == "dna" else 256
+    return first, first + 1, first + 2
+
+
+def generate(records, config, w, args):
+    """--task generate: each record alone (record index r in input order), a full float64
+    forward of all that is fed so far at every step; generate_ref.py holds the rule."""
+    if not config["causal"]:
+        raise SystemExit("generate needs a causal model")
+    bos, eos, pad = specials(config)
+    return {"records": [
+        generate_ref.generate_record(name, ids, r, lambda fed: forward(fed, config, w)[1][-1],
+                                     bos, eos, pad, args.max_new_tokens, args.temperature,
+                                     args.top_k, args.seed, args.ignore_eos)
+        for r, (name, ids) in enumerate(records)]}
+
+
+def random_weights(config, gen):
+    """Random weights for a model of attention, window and local blocks (the MODEL.md names and
+    shapes), scaled so that logits differ by O(1): ties within 1e-4 are then rare."""
+    d, H, HK, hd, hidden = (config[k] for k in ("d_model", "n_heads", "n_kv_heads", "head_dim",
+                                                "mlp_hidden"))
+    V = 8 if config["vocab"] == "dna" else 259
+    shapes = {"embed": [V, d], "head": [V, d], "norm": [d]}
+    for i in range(len(config["blocks"])):
+        shapes.update({f"blocks.{i}.norm1": [d], f"blocks.{i}.norm2": [d],
+                       f"blocks.{i}.mlp.w_gate": [hidden, d], f"blocks.{i}.mlp.w_up": [hidden, d],
+                       f"blocks.{i}.mlp.w_down": [d, hidden],
+                       f"blocks.{i}.attn.wq": [H * hd, d], f"blocks.{i}.attn.wk": [HK * hd, d],
+                       f"blocks.{i}.attn.wv": [HK * hd, d], f"blocks.{i}.attn.wo": [d, H * hd]})
+    return {name: (1 + 0.1 * torch.randn(shape, generator=gen)) if len(shape) == 1
+            else torch.randn(shape, generator=gen) / math.sqrt(shape[1])
+            for name, shape in shapes.items()}
+
+
+def self_check_generate(seed=0):
+    """--check-generate without a model: splitmix64 against SplitMix64's published stream from
+    state 0; then, on a random causal model of attention blocks, each generated token (greedy,
+    then sampled with top-k) and its log-prob against one forward over prompt + generated
+    tokens: row n + s of that forward is the definition the loop computed with a forward of its
+    own per step. Raises AssertionError on any mismatch."""
+    stream = [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F]
+    got = [generate_ref.splitmix64(k * 0x9E3779B97F4A7C15 & generate_ref.MASK64) for k in range(3)]
+    if got != stream:
+        raise AssertionError(f"splitmix64: {[hex(g) for g in got]}")
+    config = {"vocab": "dna", "d_model": 16, "n_heads": 4, "n_kv_heads": 2, "head_dim": 4,
+              "mlp_hidden": 24, "norm_eps": 1e-5, "rope_theta": 10000.0, "causal": True,
+              "blocks": [{"mixer": "attention"}, {"mixer": "window", "window": 5},
+                         {"mixer": "local", "group": 8}]}
+    gen = torch.Generator().manual_seed(seed)
+    w = random_weights(config, gen)
+    bos, eos, pad = specials(config)
+    prompt = torch.randint(0, 5, (21,), generator=gen).tolist()
+    for temperature, top_k in ((0.0, 0), (1.3, 3)):
+        rec = generate_ref.generate_record("r", prompt, 2,
+                                           lambda fed: forward(fed, config, w)[1][-1], bos, eos,
+                                           pad, 16, temperature, top_k, seed=7, ignore_eos=True)
+        if len(rec["tokens"]) != 16 or rec["stop"] != "length":
+            raise AssertionError(f"T={temperature}: {rec}")
+        logits = forward([bos] + prompt + rec["tokens"], config, w)[1]
+        logp = torch.log_softmax(logits, dim=-1)
+        for s, token in enumerate(rec["tokens"]):
+            row = logits[len(prompt) + s].tolist()
+            want = generate_ref.choose(row, {bos, eos, pad}, temperature, top_k, 7, 2, s)[0]
+            if want != token and rec["tie_step"] is None:
+                raise AssertionError(f"T={temperature} step {s}: generated {token}, forward {want}")
+            err = abs(rec["log_probs"][s] - logp[len(prompt) + s, token].item())
+            if err > 1e-9:
+                raise AssertionError(f"T={temperature} step {s}: log-prob off by {err:.3g}")
+        if temperature == 0 and rec["tie_step"] is None:
+            masked = logits[len(prompt):-1].clone()
+            masked[:, [bos, eos, pad]] = float("-inf")
+            if masked.argmax(dim=-1).tolist() != rec["tokens"]:
+                raise AssertionError("greedy tokens are not the argmax of one forward")
+    print("check-generate: splitmix64, and the generate loop against one forward, agree")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model")
     ap.add_argument("--input")
-    ap.add_argument("--task", choices=["embed", "score", "mixer"])
+    ap.add_argument("--task", choices=["embed", "score", "mixer", "generate"])
     ap.add_argument("--out")
     ap.add_argument("--pool", choices=["none", "mean"], default="none")
     ap.add_argument("--check-grad", action="store_true",
                     help="cross-check the ATLAS gradient (autograd) against the closed form; "
                          "alone: on random problems, also against finite differences")
+    ap.add_argument("--max-new-tokens", type=int)
+    ap.add_argument("--temperature", type=float, default=0.0)
+    ap.add_argument("--top-k", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ignore-eos", action="store_true")
+    ap.add_argument("--check-generate", action="store_true",
+                    help="the generate loop against one forward of its output (no model needed)")
     args = ap.parse_args()
     if args.check_grad and args.model is None:
         self_check_grad()
+        return 0
+    if args.check_generate:
+        self_check_generate()
         return 0
     if None in (args.model, args.input, args.task, args.out):
         ap.error("--model, --input, --task and --out are required (or --check-grad alone)")
@@ -436,6 +538,16 @@ def main():
     config, w = load_model(args.model)
     bos = 5 if config["vocab"] == "dna" else 256
     records = read_fasta(args.input) if config["vocab"] == "dna" else read_text(args.input)
+    if args.task == "generate":
+        if args.max_new_tokens is None or args.max_new_tokens < 1 or args.temperature < 0 \
+                or args.top_k < 0 or not 0 <= args.seed < 2 ** 64:
+            ap.error("generate needs --max-new-tokens >= 1, --temperature >= 0, --top-k >= 0 "
+                     "and 0 <= --seed < 2^64")
+        result = generate(records, config, w, args)
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "generate.json"), "w") as f:
+            json.dump(result, f, indent=1)
+        return 0
     rows = []
     for _, ids in records:
         if args.task == "mixer":
