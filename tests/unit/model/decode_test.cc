@@ -51,9 +51,10 @@ Records extend(const Records& prompts, const std::vector<std::vector<int32_t>>& 
 
 // hf of every decoded row, [record][step] -> d floats, from a prefill of `prompts` on `world`
 // ranks followed by decode steps that feed `more`.
-std::vector<std::vector<std::vector<float>>> decode(const std::string& dir, const Records& prompts,
-                                                    const std::vector<std::vector<int32_t>>& more,
-                                                    PlanKind kind, int world, int64_t align) {
+std::vector<std::vector<std::vector<float>>> decode(
+    const std::string& dir, const Records& prompts, const std::vector<std::vector<int32_t>>& more,
+    PlanKind kind, int world, int64_t align,
+    attention::ContextParallel cp = attention::ContextParallel::kRing) {
   const comm::RecordLayout layout(prompts.lengths);
   const auto plan = comm::PartitionPlan::make_for_records(kind, layout, world, align);
   EXPECT_TRUE(plan.ok());
@@ -67,8 +68,8 @@ std::vector<std::vector<std::vector<float>>> decode(const std::string& dir, cons
       auto model = Model::load(dir);
       ASSERT_TRUE(model.ok()) << model.status().to_string();
       ThreadPool pool(1);
-      ShardContext ctx = make_shard_context(*comms[static_cast<size_t>(rank)], *plan, layout, pool,
-                                            attention::ContextParallel::kRing);
+      ShardContext ctx =
+          make_shard_context(*comms[static_cast<size_t>(rank)], *plan, layout, pool, cp);
       ctx.keep_caches = true;
       std::vector<int32_t> ids;
       for (int64_t t : ctx.tokens) ids.push_back(prompts.stream[static_cast<size_t>(t)]);
@@ -156,6 +157,27 @@ TEST_P(DecodeMatchesPrefill, EveryPlanAndWorkerCount) {
 }
 
 const BlockConfig kAttention{.mixer = MixerKind::kAttention};
+
+// A prefill distributed with Ulysses keeps the same caches: decoding after it gives the rows a
+// ring prefill gives (the caches are each rank's own K/V either way).
+TEST(DecodeAfterUlysses, MatchesDecodeAfterRing) {
+  testing::TempDir temp;
+  const std::string dir = temp.path().string() + "/model";
+  ASSERT_TRUE(init_model(testing::small_model_config(true, {kAttention, kAttention}), 8, dir).ok());
+  const Records prompts = harness::make_records(kPrompts, "");
+  std::vector<std::vector<int32_t>> more(kPrompts.size(), std::vector<int32_t>(9, 2));
+  for (const int world : {2, 4}) {
+    const auto ring = decode(dir, prompts, more, PlanKind::kZigzag, world, 1);
+    const auto ulysses = decode(dir, prompts, more, PlanKind::kZigzag, world, 1,
+                                attention::ContextParallel::kUlysses);
+    for (size_t r = 0; r < more.size(); ++r) {
+      for (size_t s = 0; s < more[r].size(); ++s) {
+        EXPECT_TRUE(testing::all_close(ulysses[r][s], ring[r][s], 1e-5))
+            << "P=" << world << " record " << r << " step " << s;
+      }
+    }
+  }
+}
 const BlockConfig kWindow{.mixer = MixerKind::kWindow, .window = 37};
 const BlockConfig kLocal{.mixer = MixerKind::kLocal, .group = kGroup};
 const BlockConfig kFit{.mixer = MixerKind::kFit, .group = kGroup, .latents = 4, .global_layers = 2};
