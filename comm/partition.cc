@@ -121,6 +121,22 @@ std::vector<TokenRange> PartitionPlan::ranges_of(int rank) const {
   }
   return ranges;
 }
+int PartitionPlan::owner_of(int64_t token) const {
+  // The last chunk that starts at or before `token` and is not empty holds it.
+  const auto c = static_cast<int64_t>(std::upper_bound(bounds_.begin(), bounds_.end(), token) -
+                                      bounds_.begin()) -
+                 1;
+  switch (kind_) {
+    case PlanKind::kContiguous:
+      return static_cast<int>(c);
+    case PlanKind::kZigzag:
+      return static_cast<int>(c < world_ ? c : 2 * int64_t{world_} - 1 - c);
+    case PlanKind::kStriped:
+      return static_cast<int>(c % world_);
+  }
+  return 0;
+}
+
 std::vector<int64_t> PartitionPlan::tokens_of(int rank) const {
   std::vector<int64_t> tokens;
   for (const TokenRange& r : ranges_of(rank)) {

@@ -67,6 +67,8 @@ class PartitionPlan {
   int world() const { return world_; }
   int64_t num_tokens() const { return bounds_.back(); }
 
+  // The rank that owns stream index `token`. REQUIRES: 0 <= token < num_tokens().
+  int owner_of(int64_t token) const;
   // The ranges `rank` owns, in increasing order (empty ranges left out).
   std::vector<TokenRange> ranges_of(int rank) const;
   // The global indices `rank` owns, in its local order.

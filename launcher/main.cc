@@ -5,7 +5,7 @@
 //   ringmaster run --workers N ... --out FILE.npy       coordinator + N workers on this host
 //   ringmaster coordinator --listen HOST:PORT --workers N ... --out FILE.npy
 //   ringmaster worker --coordinator HOST:PORT           for cluster launch scripts
-//   ringmaster bench kernel | ring | model ...           benchmarks (never timed tests)
+//   ringmaster bench kernel | ring | model | decode ...  benchmarks (never timed tests)
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -22,6 +22,7 @@
 #include "core/logging.h"
 #include "core/printable.h"
 #include "io/atomic_file.h"
+#include "launcher/decode_bench.h"
 #include "launcher/exit_codes.h"
 #include "launcher/job_flags.h"
 #include "launcher/local_run.h"
@@ -107,6 +108,25 @@ void add_bench_model(CLI::App& bench, ModelBenchOptions& options) {
   model->add_option("--plan", options.plan, "contiguous, zigzag, striped")->capture_default_str();
   model->add_option("--work-dir", options.work_dir, "where inputs and outputs go (default: /tmp)");
   model->add_option("--json", options.json_path, "also write the rows as a JSON array here");
+}
+
+void add_bench_decode(CLI::App& bench, DecodeBenchOptions& options) {
+  CLI::App* decode = bench.add_subcommand(
+      "decode", "generate jobs: prefill, time per new token, K/V GB/s against a STREAM triad");
+  decode->add_option("--model", options.model_dir, "model directory (causal)")->required();
+  decode->add_option("--tokens", options.tokens, "prompt lengths (bases)")
+      ->delimiter(',')
+      ->capture_default_str();
+  decode->add_option("--workers", options.workers, "worker counts")
+      ->delimiter(',')
+      ->capture_default_str();
+  decode->add_option("--new-tokens", options.new_tokens, "tokens generated per job (>= 2)")
+      ->capture_default_str();
+  decode->add_option("--threads", options.threads, "compute threads per worker")
+      ->capture_default_str();
+  decode->add_option("--plan", options.plan, "contiguous, zigzag, striped")->capture_default_str();
+  decode->add_option("--work-dir", options.work_dir, "where inputs and outputs go (default: /tmp)");
+  decode->add_option("--json", options.json_path, "also write the rows as a JSON array here");
 }
 
 void add_model_commands(CLI::App& app, InitOptions& init_options, InspectOptions& inspect_options,
@@ -335,6 +355,8 @@ int main(int argc, char** argv) {
   add_bench_ring(*bench, ring_options);
   ModelBenchOptions model_bench_options;
   add_bench_model(*bench, model_bench_options);
+  DecodeBenchOptions decode_bench_options;
+  add_bench_decode(*bench, decode_bench_options);
   InitOptions init_options;
   InspectOptions inspect_options;
   CLI::App* init = nullptr;
@@ -421,6 +443,9 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand(bench) && bench->got_subcommand("model")) {
     return report(run_model_bench(model_bench_options).status());
+  }
+  if (app.got_subcommand(bench) && bench->got_subcommand("decode")) {
+    return report(run_decode_bench(decode_bench_options).status());
   }
   if (app.got_subcommand(init)) return report(run_init(init_options));
   if (app.got_subcommand(inspect)) return report(run_inspect(inspect_options));

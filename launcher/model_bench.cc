@@ -1,71 +1,26 @@
 #include "launcher/model_bench.h"
 
-#include <sys/wait.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <random>
 
-#include "launcher/spawn.h"
+#include "launcher/bench_jobs.h"
 
 namespace ringmaster::launcher {
 namespace {
 
 namespace fs = std::filesystem;
 
-Status write_random_fasta(const std::string& path, int64_t bases) {
-  std::ofstream out(path);
-  out << ">bench random bases\n";
-  std::mt19937_64 rng(42);
-  std::string line;
-  for (int64_t i = 0; i < bases; ++i) {
-    line.push_back("ACGT"[rng() & 3]);
-    if (line.size() == 60 || i + 1 == bases) {
-      out << line << '\n';
-      line.clear();
-    }
-  }
-  out.flush();
-  if (!out) return errno_status(path, errno);
-  return ok_status();
-}
-
-// Runs `ringmaster run ...` and waits for it.
-Status run_job(const std::vector<std::string>& args) {
-  RM_ASSIGN_OR_RETURN(std::string exe, self_executable());
-  SpawnSpec spec;
-  spec.path = exe;
-  spec.args = {exe, "--log-level", "warn", "run"};
-  spec.args.insert(spec.args.end(), args.begin(), args.end());
-  spec.env = environment_with({});
-  RM_ASSIGN_OR_RETURN(pid_t pid, spawn(spec));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return errno_status("waitpid", errno);
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return internal_error("ringmaster run exited with status " + std::to_string(status));
-  }
-  return ok_status();
-}
-
-StatusOr<ModelBenchRow> read_summary(const std::string& path, int64_t tokens, int workers) {
-  std::ifstream in(path);
-  if (!in) return errno_status(path, errno);
-  const nlohmann::json summary = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (summary.is_discarded()) return data_loss(path + ": not JSON");
+StatusOr<ModelBenchRow> summary_row(const std::string& path, int64_t tokens, int workers) {
+  RM_ASSIGN_OR_RETURN(const nlohmann::json summary, read_summary(path));
   ModelBenchRow row;
   row.tokens = tokens;
   row.workers = workers;
   row.wall_s = summary.value("wall_time_s", 0.0);
   row.tokens_per_s = row.wall_s > 0 ? static_cast<double>(tokens) / row.wall_s : 0;
-  for (const auto& peak : summary.value("peak_memory", nlohmann::json::array())) {
-    row.max_peak_rss_mib =
-        std::max(row.max_peak_rss_mib, peak.value("peak_rss_bytes", 0.0) / (1 << 20));
-  }
+  row.max_peak_rss_mib = max_peak_rss_mib(summary);
   return row;
 }
 
@@ -104,7 +59,7 @@ StatusOr<std::vector<ModelBenchRow>> run_model_bench(const ModelBenchOptions& op
                         std::to_string(options.threads), "--plan", options.plan, "--quiet", "--out",
                         out});
       if (!status.ok()) break;
-      StatusOr<ModelBenchRow> row = read_summary(out + "/summary.json", tokens, workers);
+      StatusOr<ModelBenchRow> row = summary_row(out + "/summary.json", tokens, workers);
       if (!row.ok()) {
         status = row.status();
         break;

@@ -9,6 +9,8 @@
 
 #include "comm/communicator.h"
 #include "core/stopwatch.h"
+#include "memory/features.h"
+#include "memory/omega.h"
 #include "model/atlas_chain.h"
 #include "model/layers.h"
 
@@ -59,8 +61,19 @@ class AtlasMixer final : public Mixer {
   }
 
   Status forward(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) override;
+  Status append(const ShardContext& ctx, const DecodeStep& step, const Tensor& h, Tensor& out,
+                uint32_t layer) override;
 
  private:
+  // What a record's decode rows need, on its tail rank: the memory at the start of the chunk
+  // the next token falls in (every token of a chunk reads that state) and the chunk's rows so
+  // far, which its update needs once the chunk is complete. O(heads * memory + chunk * d).
+  struct RecordCache {
+    std::vector<HeadState> start;
+    int64_t chunk_begin = 0;
+    std::vector<float> h;  // [rows, d]: the chunk's rows so far
+  };
+
   // A packed state (memory/atlas.h pack_states) on its way in or out; the buffer lives as
   // long as the request.
   struct Transfer {
@@ -78,6 +91,9 @@ class AtlasMixer final : public Mixer {
   // Advances `states` over `piece`, block by block, writing the piece's rows of out.
   Status run_piece(const ShardContext& ctx, const Tensor& h, const ChainPiece& piece,
                    std::vector<HeadState>& states, Tensor& out);
+  // run_piece, keeping the decode cache of a record that ends in `piece` (ctx.keep_caches).
+  Status run_piece_keeping(const ShardContext& ctx, const Tensor& h, const ChainPiece& piece,
+                           std::vector<HeadState>& states, Tensor& out);
   void initial_states(std::vector<HeadState>& states) const;
   // The earliest unfinished piece whose start state is at hand (a record that starts here, or
   // whose state has arrived); waits for one until `deadline`.
@@ -96,6 +112,7 @@ class AtlasMixer final : public Mixer {
   Tensor proj_;  // [3 * width + heads, d]: wq, wk, wv, gamma rows of w_gates
   std::vector<float> block_p_, block_y_;  // one block's projections and memory reads
   std::vector<Transfer> sends_;
+  std::vector<RecordCache> cache_;  // [record]; filled for the records whose tail is here
 };
 
 // p[rows, 3 width + heads] = h proj^T, then l2norm on q and k and sigmoid on gamma per head.
@@ -192,6 +209,62 @@ Status AtlasMixer::run_piece(const ShardContext& ctx, const Tensor& h, const Cha
   return ok_status();
 }
 
+Status AtlasMixer::run_piece_keeping(const ShardContext& ctx, const Tensor& h,
+                                     const ChainPiece& piece, std::vector<HeadState>& states,
+                                     Tensor& out) {
+  if (!ctx.keep_caches || piece.next_rank >= 0) return run_piece(ctx, h, piece, states, out);
+  // The record ends here: run up to the start of the chunk its next token falls in, keep the
+  // state there, then run the rest (a short chunk's reads, which the decode rows continue).
+  const int64_t end = piece.first_pos + piece.len;
+  ChainPiece head = piece, rest = piece;
+  head.len = end / shape_.chunk * shape_.chunk - piece.first_pos;
+  rest.first_pos += head.len;
+  rest.local_begin += head.len;
+  rest.len -= head.len;
+  if (head.len > 0) RM_RETURN_IF_ERROR(run_piece(ctx, h, head, states, out));
+  RecordCache& cache = cache_[static_cast<size_t>(piece.record)];
+  cache.start = states;
+  cache.chunk_begin = rest.first_pos;
+  const int64_t d = h.dim(1);
+  const float* rows = h.const_data<float>() + rest.local_begin * d;
+  cache.h.assign(rows, rows + rest.len * d);
+  return rest.len > 0 ? run_piece(ctx, h, rest, states, out) : ok_status();
+}
+
+Status AtlasMixer::append(const ShardContext& ctx, const DecodeStep& step, const Tensor& h,
+                          Tensor& out, uint32_t layer) {
+  const int64_t n = step.num_local(), d = h.dim(1), hd = shape_.head_dim, pw = proj_width();
+  const memory::MemoryDims dims = shape_.dims();
+  std::vector<float> p(static_cast<size_t>(pw)), phi(static_cast<size_t>(shape_.d_phi())),
+      y(static_cast<size_t>(width())), scratch;
+  for (int64_t j = 0; j < n; ++j) {
+    const size_t i = step.local[static_cast<size_t>(j)];
+    RecordCache& cache = cache_[static_cast<size_t>(step.record[i])];
+    const float* row = h.data<float>() + j * d;
+    cache.h.insert(cache.h.end(), row, row + d);
+    project(ctx, row, 1, d, p.data());
+    for (int64_t e = 0; e < heads_; ++e) {
+      const HeadState& state = cache.start[static_cast<size_t>(e)];
+      memory::features(p.data() + e * hd, 1, hd, hd, shape_.feature_degree, phi.data());
+      memory::memory_read(state.w1.data(), state.w2.data(), dims, phi.data(), 1, y.data() + e * hd,
+                          hd, scratch);
+    }
+    linear(y.data(), 1, w_.wo, out.data<float>() + j * d);
+    if ((step.pos[i] + 1) % shape_.chunk != 0) continue;
+    // The chunk is complete: its update, exactly as a prefill runs it (its reads are dropped).
+    const int64_t rows = static_cast<int64_t>(cache.h.size()) / d;
+    const Tensor chunk_h = Tensor::wrap(cache.h.data(), {rows, d}, DType::kF32);
+    Tensor dropped = Tensor::empty({rows, d}, DType::kF32);
+    const ChainPiece piece{
+        .record = step.record[i], .local_begin = 0, .len = rows, .first_pos = cache.chunk_begin};
+    RM_RETURN_IF_ERROR(run_piece(ctx, chunk_h, piece, cache.start, dropped)
+                           .with_context("atlas block " + std::to_string(layer)));
+    cache.chunk_begin += rows;
+    cache.h.clear();
+  }
+  return ok_status();
+}
+
 void AtlasMixer::initial_states(std::vector<HeadState>& states) const {
   const int64_t n1 = shape_.memory_hidden * shape_.d_phi(),
                 n2 = shape_.head_dim * shape_.memory_hidden;
@@ -251,6 +324,7 @@ Status AtlasMixer::finish_sends(const ShardContext& ctx) {
 Status AtlasMixer::forward(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) {
   RM_RETURN_IF_ERROR(finish_sends(ctx));
   RM_ASSIGN_OR_RETURN(const std::vector<ChainPiece> pieces, chain_pieces(ctx, shape_.chunk));
+  if (ctx.keep_caches) cache_.assign(static_cast<size_t>(ctx.layout->num_records()), {});
   // The pool parallelises; OpenBLAS's own threads would oversubscribe it.
   if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
   comm::Communicator& comm = *ctx.comm;
@@ -282,7 +356,7 @@ Status AtlasMixer::forward(const ShardContext& ctx, const Tensor& h, Tensor& out
     } else {
       memory::unpack_states(shape_, piece.first_pos, incoming[next].state.data(), states);
     }
-    RM_RETURN_IF_ERROR(run_piece(ctx, h, piece, states, out)
+    RM_RETURN_IF_ERROR(run_piece_keeping(ctx, h, piece, states, out)
                            .with_context("atlas block " + std::to_string(layer) + " on the " +
                                          ctx.atlas->name() + " backend"));
     if (piece.next_rank >= 0) {

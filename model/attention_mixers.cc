@@ -6,6 +6,7 @@
 #include "attention/ulysses.h"
 #include "core/cancel.h"
 #include "model/halo.h"
+#include "model/internal/attention_decode.h"
 #include "model/internal/projection.h"
 #include "model/layers.h"
 #include "model/mixer.h"
@@ -28,16 +29,43 @@ Projected project(const ShardContext& ctx, const Tensor& h, const AttnWeights& w
       project_heads(*ctx.pool, x, n, w.wv, s.n_kv_heads, s.head_dim, {}, s.rope_theta, ctx.stop)};
 }
 
-// How a mixer finds its keys: globally (ring / Ulysses) or from a halo.
+// How a mixer finds its keys: globally (ring / Ulysses) or from a halo. While decoding: split-K
+// over every rank's cached keys, or the tail rank's own cache (internal/attention_decode.h).
 class AttentionFamilyMixer final : public Mixer {
  public:
   AttentionFamilyMixer(AttnWeights w, AttnShape shape, attention::MaskSpec mask,
-                       std::function<KeySpan(const comm::RecordLayout&)> span)
-      : w_(std::move(w)), shape_(shape), mask_(mask), span_(std::move(span)) {}
+                       std::function<KeySpan(const comm::RecordLayout&)> span,
+                       FirstVisible first_visible)
+      : w_(std::move(w)),
+        shape_(shape),
+        mask_(mask),
+        span_(std::move(span)),
+        first_visible_(std::move(first_visible)) {}
+
+  Status append(const ShardContext& ctx, const DecodeStep& step, const Tensor& h, Tensor& out,
+                uint32_t layer) override {
+    if (!mask_.causal) return failed_precondition("decoding needs a causal model");
+    const int64_t n = step.num_local();
+    std::vector<int64_t> pos(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j) pos[static_cast<size_t>(j)] = step.pos[step.local[j]];
+    const float* x = h.data<float>();
+    const AttnShape& s = shape_;
+    const Tensor q =
+        project_heads(*ctx.pool, x, n, w_.wq, s.n_heads, s.head_dim, pos, s.rope_theta);
+    const Tensor k =
+        project_heads(*ctx.pool, x, n, w_.wk, s.n_kv_heads, s.head_dim, pos, s.rope_theta);
+    const Tensor v =
+        project_heads(*ctx.pool, x, n, w_.wv, s.n_kv_heads, s.head_dim, {}, s.rope_theta);
+    StatusOr<Tensor> o = span_ ? near_.attend(ctx, step, q, k, v, mask_, first_visible_)
+                               : split_k_.attend(ctx, step, q, k, v, layer);
+    if (!o.ok()) return o.status();
+    project_out(*ctx.pool, *o, w_.wo, out.data<float>(), /*accumulate=*/false);
+    return ok_status();
+  }
 
   Status forward(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) override {
     if (span_) return forward_near(ctx, h, out, layer);
-    const Projected p = project(ctx, h, w_, shape_);
+    Projected p = project(ctx, h, w_, shape_);
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "projections"));
     auto global = ctx.context_parallel == attention::ContextParallel::kRing
                       ? attention::ring_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v,
@@ -46,6 +74,7 @@ class AttentionFamilyMixer final : public Mixer {
                                                      ctx.positions(), mask_, *ctx.backend, layer);
     if (!global.ok()) return global.status();
     project_out(*ctx.pool, global->out, w_.wo, out.data<float>(), /*accumulate=*/false);
+    if (ctx.keep_caches) split_k_.keep(ctx, std::move(p.k), std::move(p.v));
     return ok_status();
   }
 
@@ -66,6 +95,7 @@ class AttentionFamilyMixer final : public Mixer {
       RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "key projections"));
       RM_ASSIGN_OR_RETURN(keys, gather_halo(ctx, k, v, span_(*ctx.layout), layer));
     }
+    if (ctx.keep_caches) near_.keep(ctx, keys, first_visible_);
     const std::span<const int64_t> pos = ctx.pos;
     const std::span<const int32_t> seq = ctx.seq;
     for (int64_t begin = 0; begin < n; begin += kQueryChunk) {
@@ -90,27 +120,32 @@ class AttentionFamilyMixer final : public Mixer {
   AttnShape shape_;
   attention::MaskSpec mask_;
   std::function<KeySpan(const comm::RecordLayout&)> span_;  // empty: global attention
+  FirstVisible first_visible_;  // window, local: the first key a query at a position sees
+  SplitKCache split_k_;
+  NearCache near_;
 };
 
 }  // namespace
 
 std::unique_ptr<Mixer> make_attention_mixer(AttnWeights w, AttnShape shape, bool causal) {
-  return std::make_unique<AttentionFamilyMixer>(std::move(w), shape,
-                                                attention::MaskSpec{.causal = causal}, nullptr);
+  return std::make_unique<AttentionFamilyMixer>(
+      std::move(w), shape, attention::MaskSpec{.causal = causal}, nullptr, nullptr);
 }
 
 std::unique_ptr<Mixer> make_window_mixer(AttnWeights w, AttnShape shape, bool causal,
                                          int64_t window) {
   return std::make_unique<AttentionFamilyMixer>(
       std::move(w), shape, attention::MaskSpec{.causal = causal, .window = window},
-      [=](const comm::RecordLayout& layout) { return window_key_span(layout, window, causal); });
+      [=](const comm::RecordLayout& layout) { return window_key_span(layout, window, causal); },
+      [=](int64_t p) { return std::max<int64_t>(0, p - window + 1); });
 }
 
 std::unique_ptr<Mixer> make_local_mixer(AttnWeights w, AttnShape shape, bool causal,
                                         int64_t group) {
   return std::make_unique<AttentionFamilyMixer>(
       std::move(w), shape, attention::MaskSpec{.causal = causal, .group = group},
-      [=](const comm::RecordLayout& layout) { return group_key_span(layout, group); });
+      [=](const comm::RecordLayout& layout) { return group_key_span(layout, group); },
+      [=](int64_t p) { return p / group * group; });
 }
 
 }  // namespace ringmaster::model

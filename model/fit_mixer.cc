@@ -8,6 +8,7 @@
 #include "attention/backend.h"
 #include "core/cancel.h"
 #include "model/internal/projection.h"
+#include "model/kv_rows.h"
 
 namespace ringmaster::model {
 namespace {
@@ -65,12 +66,43 @@ class FitMixer final : public Mixer {
     RM_RETURN_IF_ERROR(read(ctx, h));
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "fit read"));
     RM_RETURN_IF_ERROR(stream_->share(ctx, layer));
-    for (const FitWeights::Global& global : w_.global) {
+    for (size_t j = 0; j < w_.global.size(); ++j) {
       RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "fit global layer"));
-      RM_RETURN_IF_ERROR(global_layer(ctx, global));
+      RM_RETURN_IF_ERROR(global_layer(ctx, j));
     }
+    if (ctx.keep_caches) keep_write_sources(ctx);
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "fit write"));
     return write(ctx, h, out);
+  }
+
+  // Per row of the step: WRITE from the cached source latents, then the row's READ keys join its
+  // group's; a row that ends its group computes the group's latents (READ, GLOBAL) into the
+  // stream's pending latents and makes them the source of the next group.
+  Status append(const ShardContext& ctx, const DecodeStep& step, const Tensor& h, Tensor& out,
+                uint32_t /*layer*/) override {
+    if (!causal_) return failed_precondition("decoding needs a causal model");
+    ThreadPool& pool = *ctx.pool;
+    const int64_t n = step.num_local(), d = h.dim(1), hd = shape_.head_dim;
+    Tensor o = Tensor::empty({n, shape_.n_heads, hd}, DType::kF32);
+    for (int64_t j = 0; j < n; ++j) {
+      const size_t i = step.local[static_cast<size_t>(j)];
+      RecordCache& cache = cache_[static_cast<size_t>(step.record[i])];
+      const float* row = h.data<float>() + j * d;
+      if (cache.write_k.defined()) {
+        const Tensor q = normed_heads(pool, row, 1, w_.write_norm_q, w_.write.wq, shape_.n_heads);
+        RM_RETURN_IF_ERROR(
+            attend_group(*ctx.backend, q, cache.write_k, cache.write_v, o.rows(j, j + 1)));
+      }
+      const Tensor k = normed_heads(pool, row, 1, w_.read_norm_kv, w_.read.wk, shape_.n_kv_heads);
+      const Tensor v = normed_heads(pool, row, 1, w_.read_norm_kv, w_.read.wv, shape_.n_kv_heads);
+      cache.read.append(k.data<float>(), v.data<float>(), &step.pos[i], 1);
+      if (stream_->ends_group(step.pos[i])) {
+        RM_RETURN_IF_ERROR(finish_group(ctx, cache, stream_->pending(step.record[i]),
+                                        step.pos[i] / stream_->group()));
+      }
+    }
+    project_out(pool, o, w_.write.wo, out.data<float>(), /*accumulate=*/false);
+    return ok_status();
   }
 
  private:
@@ -101,6 +133,7 @@ class FitMixer final : public Mixer {
     const Tensor k = heads(pool, xkv, w_.read.wk, shape_.n_kv_heads);
     const Tensor v = heads(pool, xkv, w_.read.wv, shape_.n_kv_heads);
     xkv = {};
+    if (ctx.keep_caches) keep_read_rows(ctx, k, v);
 
     Tensor o = Tensor::empty({n_own * m, shape_.n_heads, shape_.head_dim}, DType::kF32);
     RM_RETURN_IF_ERROR(for_each_group(ctx, n_own, [&](attention::AttentionBackend& be, int64_t i) {
@@ -119,8 +152,120 @@ class FitMixer final : public Mixer {
     return ok_status();
   }
 
+  // What a record's decode rows need from this block, on the record's tail rank.
+  struct RecordCache {
+    KvRows read;                 // READ keys and values of the rows of the current group
+    std::vector<KvRows> global;  // [global layer]: K/V of the latents of every finished group
+    Tensor write_k, write_v;     // WRITE keys and values of the latents of the previous group
+  };
+
+  // Projections of rows x [n, d] after RMSNorm with g.
+  Tensor normed_heads(ThreadPool& pool, const float* x, int64_t n, const Tensor& g, const Tensor& w,
+                      int64_t n_heads, std::span<const int64_t> rope_pos = {}) const {
+    std::vector<float> xn(static_cast<size_t>(n * w.dim(1)));
+    rms_norm(x, n, w.dim(1), g.const_data<float>(), eps_, xn.data());
+    return heads(pool, xn, w, n_heads, rope_pos);
+  }
+
+  // The records this rank decodes (it owns their tails), and their finished groups.
+  std::vector<int32_t> tail_records(const ShardContext& ctx) const {
+    const std::vector<int> tails = tail_ranks(*ctx.plan, *ctx.layout);
+    std::vector<int32_t> records;
+    for (size_t r = 0; r < tails.size(); ++r) {
+      if (tails[r] == ctx.comm->rank()) records.push_back(static_cast<int32_t>(r));
+    }
+    return records;
+  }
+  int64_t finished_groups(const ShardContext& ctx, int32_t record) const {
+    return ctx.layout->length(record) / stream_->group();
+  }
+
+  // After READ in a prefill that keeps caches: the READ keys of each tail record's unfinished
+  // group.
+  void keep_read_rows(const ShardContext& ctx, const Tensor& k, const Tensor& v) {
+    const FitGroups& groups = stream_->groups();
+    cache_.assign(static_cast<size_t>(ctx.layout->num_records()), RecordCache{});
+    for (const int32_t r : tail_records(ctx)) {
+      RecordCache& cache = cache_[static_cast<size_t>(r)];
+      cache.read = KvRows(shape_.n_kv_heads, shape_.head_dim);
+      cache.global.assign(w_.global.size(), KvRows(shape_.n_kv_heads, shape_.head_dim));
+      // A record that ends on a group boundary has no unfinished group (the id is the next
+      // record's first).
+      const int64_t id = groups.first_of_record[static_cast<size_t>(r)] + finished_groups(ctx, r);
+      if (id >= groups.first_of_record[static_cast<size_t>(r) + 1]) continue;
+      for (const FitGroups::Local& g : groups.local) {
+        if (g.id != id) continue;
+        cache.read.append(k.rows(g.begin, g.begin + g.len).data<float>(),
+                          v.rows(g.begin, g.begin + g.len).data<float>(), ctx.pos.data() + g.begin,
+                          g.len);
+      }
+    }
+  }
+
+  // The K/V of global layer j over each tail record's finished groups.
+  void keep_global_rows(const ShardContext& ctx, size_t j, const Tensor& k, const Tensor& v) {
+    const FitGroups& groups = stream_->groups();
+    const int64_t m = groups.latents;
+    for (const int32_t r : tail_records(ctx)) {
+      const int64_t first = groups.first_of_record[static_cast<size_t>(r)] * m;
+      const int64_t end = first + finished_groups(ctx, r) * m;
+      cache_[static_cast<size_t>(r)].global[j].append(
+          k.rows(first, end).data<float>(), v.rows(first, end).data<float>(),
+          groups.latent_pos.data() + first, end - first);
+    }
+  }
+
+  // WRITE keys of the source of each tail record's next token: its last finished group.
+  void keep_write_sources(const ShardContext& ctx) {
+    const FitGroups& groups = stream_->groups();
+    const int64_t m = groups.latents, d = stream_->latents().dim(2);
+    for (const int32_t r : tail_records(ctx)) {
+      const int64_t finished = finished_groups(ctx, r);
+      if (finished == 0) continue;
+      const int64_t id = groups.first_of_record[static_cast<size_t>(r)] + finished - 1;
+      set_write_source(*ctx.pool, cache_[static_cast<size_t>(r)],
+                       stream_->latents().data<float>() + id * m * d, m);
+    }
+  }
+
+  void set_write_source(ThreadPool& pool, RecordCache& cache, const float* lat, int64_t m) const {
+    cache.write_k = normed_heads(pool, lat, m, w_.write_norm_kv, w_.write.wk, shape_.n_kv_heads);
+    cache.write_v = normed_heads(pool, lat, m, w_.write_norm_kv, w_.write.wv, shape_.n_kv_heads);
+  }
+
+  // READ and GLOBAL of a group whose last row just arrived: lat [m, d] (its pending latents) is
+  // updated in place and becomes the WRITE source of the next group.
+  Status finish_group(const ShardContext& ctx, RecordCache& cache, float* lat, int64_t group) {
+    ThreadPool& pool = *ctx.pool;
+    const int64_t m = stream_->latents_per_group();
+    {
+      const Tensor q = normed_heads(pool, lat, m, w_.read_norm_q, w_.read.wq, shape_.n_heads);
+      Tensor o = Tensor::empty({m, shape_.n_heads, shape_.head_dim}, DType::kF32);
+      RM_RETURN_IF_ERROR(attend_group(*ctx.backend, q, cache.read.k(), cache.read.v(), o));
+      project_out(pool, o, w_.read.wo, lat, /*accumulate=*/true);
+    }
+    const std::vector<int64_t> pos(static_cast<size_t>(m), group);
+    for (size_t j = 0; j < w_.global.size(); ++j) {
+      const FitWeights::Global& w = w_.global[j];
+      const Tensor q = normed_heads(pool, lat, m, w.norm1, w.attn.wq, shape_.n_heads, pos);
+      const Tensor k = normed_heads(pool, lat, m, w.norm1, w.attn.wk, shape_.n_kv_heads, pos);
+      const Tensor v = normed_heads(pool, lat, m, w.norm1, w.attn.wv, shape_.n_kv_heads);
+      cache.global[j].append_at(k.data<float>(), v.data<float>(), group, m);
+      RM_ASSIGN_OR_RETURN(attention::BlockResult result,
+                          attention::attend_block(
+                              *ctx.backend, q, cache.global[j].k(), cache.global[j].v(), {pos, {}},
+                              cache.global[j].positions(), attention::MaskSpec{.causal = true}));
+      project_out(pool, result.out, w.attn.wo, lat, /*accumulate=*/true);
+      add_mlp_residual(lat, m, w.norm2.const_data<float>(), eps_, w.mlp, pool);
+    }
+    set_write_source(pool, cache, lat, m);
+    cache.read.clear();
+    return ok_status();
+  }
+
   // One pre-norm layer over every latent of the job (redundant on every rank).
-  Status global_layer(const ShardContext& ctx, const FitWeights::Global& w) {
+  Status global_layer(const ShardContext& ctx, size_t j) {
+    const FitWeights::Global& w = w_.global[j];
     ThreadPool& pool = *ctx.pool;
     const FitGroups& groups = stream_->groups();
     Tensor& lat = stream_->latents();
@@ -134,6 +279,7 @@ class FitMixer final : public Mixer {
     const Tensor k = heads(pool, xn, w.attn.wk, shape_.n_kv_heads, groups.latent_pos);
     const Tensor v = heads(pool, xn, w.attn.wv, shape_.n_kv_heads);
     xn = {};
+    if (ctx.keep_caches) keep_global_rows(ctx, j, k, v);
     RM_ASSIGN_OR_RETURN(
         attention::BlockResult result,
         attention::attend_block(*ctx.backend, q, k, v, groups.latent_positions(),
@@ -198,6 +344,7 @@ class FitMixer final : public Mixer {
   bool causal_;
   float eps_;
   std::shared_ptr<FitStream> stream_;
+  std::vector<RecordCache> cache_;  // [record]; filled for the records whose tail is here
 };
 
 }  // namespace

@@ -83,6 +83,15 @@ Status FitStream::begin(const ShardContext& ctx) {
   return ok_status();
 }
 
+void FitStream::begin_step(const DecodeStep& step) {
+  pending_.clear();
+  const float* init = init_.const_data<float>();
+  for (const size_t i : step.local) {
+    if (!ends_group(step.pos[i])) continue;
+    pending_[step.record[i]].assign(init, init + init_.numel());
+  }
+}
+
 void FitStream::end() {
   lat_ = Tensor();
   groups_ = FitGroups();

@@ -11,6 +11,7 @@
 
 #include "core/status.h"
 #include "core/tensor.h"
+#include "model/decode.h"
 #include "model/shard.h"
 
 namespace ringmaster::model {
@@ -19,6 +20,13 @@ class Mixer {
  public:
   virtual ~Mixer() = default;
   virtual Status forward(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) = 0;
+
+  // One decode step (model/decode.h): h holds this rank's rows of `step` [step.num_local(),
+  // d_model]; out receives their outputs. Reads and extends the caches the last forward kept
+  // (ctx.keep_caches); a causal model only. Collective like forward: every rank calls it for
+  // every block of every step, with the same context as that forward.
+  virtual Status append(const ShardContext& ctx, const DecodeStep& step, const Tensor& h,
+                        Tensor& out, uint32_t layer) = 0;
 };
 
 // Projections of MODEL.md's Attn: wq [n_heads*head_dim, d], wk, wv [n_kv_heads*head_dim, d],

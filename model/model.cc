@@ -96,21 +96,12 @@ StatusOr<Model> Model::load(const std::string& dir) {
 
 StatusOr<Tensor> Model::forward(const ShardContext& ctx, std::span<const int32_t> token_ids,
                                 const ProgressFn& progress) {
-  const int64_t n = ctx.num_local(), d = config_.d_model, vocab = config_.vocab_size();
+  const int64_t n = ctx.num_local(), d = config_.d_model;
   if (static_cast<int64_t>(token_ids.size()) != n) {
     return invalid_argument("forward: " + std::to_string(token_ids.size()) + " token ids for " +
                             std::to_string(n) + " local tokens");
   }
-  Tensor x = Tensor::empty({n, d}, DType::kF32);
-  for (int64_t i = 0; i < n; ++i) {
-    const int32_t id = token_ids[static_cast<size_t>(i)];
-    if (id < 0 || id >= vocab) {
-      return invalid_argument("forward: token id " + std::to_string(id) +
-                              " outside the vocabulary");
-    }
-    std::memcpy(x.data<float>() + i * d, embed_.const_data<float>() + int64_t{id} * d,
-                static_cast<size_t>(d) * sizeof(float));
-  }
+  RM_ASSIGN_OR_RETURN(Tensor x, embed(token_ids));
   Tensor h = Tensor::empty({n, d}, DType::kF32), mixed = Tensor::empty({n, d}, DType::kF32);
   const auto eps = static_cast<float>(config_.norm_eps);
   ThreadPool& pool = *ctx.pool;
@@ -132,13 +123,62 @@ StatusOr<Tensor> Model::forward(const ShardContext& ctx, std::span<const int32_t
     if (static_cast<int>(b) == last_fit_) fit_stream_->end();
     // A mixer may finish its last chunk as the stop lands; its rows are then not the math's.
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, where));
-    float* xs = x.data<float>();
-    const float* ms = mixed.data<float>();
-    for (int64_t i = 0; i < n * d; ++i) xs[i] += ms[i];
-    if (!add_mlp_residual(xs, n, block.norm2.const_data<float>(), eps, block.mlp, pool, ctx.stop)) {
-      return check_cancelled(ctx.stop, where + " mlp");
-    }
+    RM_RETURN_IF_ERROR(add_residuals(ctx, b, x, mixed));
     if (progress) progress(static_cast<int>(b), static_cast<int>(blocks_.size()));
+  }
+  rms_norm(x.data<float>(), n, d, norm_.const_data<float>(), eps, x.data<float>());
+  return x;
+}
+
+StatusOr<Tensor> Model::embed(std::span<const int32_t> ids) const {
+  const int64_t n = static_cast<int64_t>(ids.size()), d = config_.d_model;
+  Tensor x = Tensor::empty({n, d}, DType::kF32);
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t id = ids[static_cast<size_t>(i)];
+    if (id < 0 || id >= config_.vocab_size()) {
+      return invalid_argument("forward: token id " + std::to_string(id) +
+                              " outside the vocabulary");
+    }
+    std::memcpy(x.data<float>() + i * d, embed_.const_data<float>() + int64_t{id} * d,
+                static_cast<size_t>(d) * sizeof(float));
+  }
+  return x;
+}
+
+Status Model::add_residuals(const ShardContext& ctx, size_t b, Tensor& x,
+                            const Tensor& mixed) const {
+  const Block& block = blocks_[b];
+  const int64_t n = x.dim(0), d = x.dim(1);
+  float* xs = x.data<float>();
+  const float* ms = mixed.const_data<float>();
+  for (int64_t i = 0; i < n * d; ++i) xs[i] += ms[i];
+  if (!add_mlp_residual(xs, n, block.norm2.const_data<float>(),
+                        static_cast<float>(config_.norm_eps), block.mlp, *ctx.pool, ctx.stop)) {
+    return check_cancelled(ctx.stop, "block " + std::to_string(b) + " mlp");
+  }
+  return ok_status();
+}
+
+StatusOr<Tensor> Model::append(const ShardContext& ctx, const DecodeStep& step,
+                               std::span<const int32_t> ids) {
+  const int64_t n = step.num_local(), d = config_.d_model;
+  if (static_cast<int64_t>(ids.size()) != n) {
+    return invalid_argument("append: " + std::to_string(ids.size()) + " token ids for " +
+                            std::to_string(n) + " rows");
+  }
+  RM_ASSIGN_OR_RETURN(Tensor x, embed(ids));
+  Tensor h = Tensor::empty({n, d}, DType::kF32), mixed = Tensor::empty({n, d}, DType::kF32);
+  const auto eps = static_cast<float>(config_.norm_eps);
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    const std::string where =
+        "decode step " + std::to_string(step.index) + " block " + std::to_string(b);
+    RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, where));
+    if (static_cast<int>(b) == first_fit_) fit_stream_->begin_step(step);
+    rms_norm(x.data<float>(), n, d, blocks_[b].norm1.const_data<float>(), eps, h.data<float>());
+    RM_RETURN_IF_ERROR(blocks_[b]
+                           .mixer->append(ctx, step, h, mixed, static_cast<uint32_t>(b))
+                           .with_context(where));
+    RM_RETURN_IF_ERROR(add_residuals(ctx, b, x, mixed));
   }
   rms_norm(x.data<float>(), n, d, norm_.const_data<float>(), eps, x.data<float>());
   return x;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/decode.h"
 #include "model/layers.h"
 #include "model/mixer.h"
 #include "model/safetensors.h"
@@ -54,6 +55,15 @@ class Model {
   StatusOr<Tensor> forward(const ShardContext& ctx, std::span<const int32_t> token_ids,
                            const ProgressFn& progress = nullptr);
 
+  // One decode step (model/decode.h) after a forward with ctx.keep_caches: hf [step.num_local(),
+  // d_model] of this rank's rows, whose token ids (the fed tokens) are `ids`. Collective: every
+  // rank calls it for every step, with the context of that forward. A causal model only.
+  StatusOr<Tensor> append(const ShardContext& ctx, const DecodeStep& step,
+                          std::span<const int32_t> ids);
+
+  // logits [n, V] = head hf for rows hf [n, d_model].
+  void logits(const float* hf, int64_t n, float* out) const { linear(hf, n, head_, out); }
+
   // out[i] = log softmax(head hf_i)[next_ids[i]] in nats, for rows whose next_ids[i] >= 0;
   // other rows are left untouched. Token-tiled: no [n, vocab] buffer.
   void score(const Tensor& hf, std::span<const int32_t> next_ids, float* out,
@@ -67,6 +77,10 @@ class Model {
   };
 
   Model() = default;
+  // x [ids, d_model] = embed[ids]; kInvalidArgument for an id outside the vocabulary.
+  StatusOr<Tensor> embed(std::span<const int32_t> ids) const;
+  // The second half of block b over x [n, d]: x += mixed, then x += MLP(RMSNorm(x, norm2)).
+  Status add_residuals(const ShardContext& ctx, size_t b, Tensor& x, const Tensor& mixed) const;
 
   ModelConfig config_;
   std::string weights_path_;

@@ -4,7 +4,7 @@
 //   temperature 0: argmax z, the lowest id on ties
 //   temperature T > 0: z /= T; top_k K > 0 keeps the K largest (by value, then lowest id);
 //       p = softmax(z) in float64; u = uniform(seed, record, step); next = the smallest j with
-//       p[0] + ... + p[j] > u
+//       p[0] + ... + p[j] > u (if rounding leaves the total <= u: the last j with p[j] > 0)
 // The log-likelihood of the choice is the log-softmax of the raw logits (before any masking,
 // temperature or top-k), in float64. Pure functions: thread-safe.
 #pragma once

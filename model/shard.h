@@ -39,6 +39,9 @@ struct ShardContext {
   // The default token is never stopped. `comm` and `backend` are expected to stop on it too
   // (comm/cancellable_comm.h, make_cpu_backend).
   std::stop_token stop;
+  // Decoding follows (model/decode.h): the mixers keep, after forward, what the records' later
+  // tokens need, on the ranks that will need it (Mixer::append).
+  bool keep_caches = false;
 
   std::vector<int64_t> tokens;  // stream indices owned by this rank, increasing
   std::vector<int64_t> pos;     // position within its record, per local token

@@ -8,9 +8,7 @@
 #include "model/shard.h"
 
 namespace ringmaster::worker {
-namespace {
 
-// The fed ids of this rank: the coordinator's input ids with each position-0 slot set to <bos>.
 StatusOr<std::vector<int32_t>> fed_ids(const model::ShardContext& ctx, const ModelShardSpec& spec,
                                        io::Vocab vocab) {
   const int32_t bos = io::bos_id(vocab);
@@ -34,6 +32,8 @@ StatusOr<std::vector<int32_t>> fed_ids(const model::ShardContext& ctx, const Mod
   }
   return ids;
 }
+
+namespace {
 
 // Input index of fed token `stream_index` in record `record`: the fed index minus the <bos> of
 // this and every earlier record.

@@ -40,6 +40,11 @@ struct ModelShardSpec {
   std::vector<int32_t> next_after_range;
 };
 
+// The fed ids of this rank: spec.input_ids with each position-0 slot set to <bos>. Errors: a count
+// that does not match ctx, an id that is not an input id of `vocab`.
+StatusOr<std::vector<int32_t>> fed_ids(const model::ShardContext& ctx, const ModelShardSpec& spec,
+                                       io::Vocab vocab);
+
 StatusOr<ShardResult> run_model_shard(
     comm::Communicator& comm, const comm::PartitionPlan& plan, const ModelShardSpec& spec,
     ThreadPool& pool, const model::ProgressFn& progress,

@@ -36,6 +36,7 @@ TEST(PartitionPlan, EveryTokenOwnedExactlyOnce) {
                 ASSERT_LT(tokens[i - 1], tokens[i]) << "local order is increasing";
               }
               owners[static_cast<size_t>(tokens[i])]++;
+              ASSERT_EQ(plan.owner_of(tokens[i]), r) << "token " << tokens[i];
             }
             total += plan.num_local(r);
             largest = std::max(largest, plan.num_local(r));

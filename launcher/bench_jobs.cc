@@ -1,0 +1,65 @@
+#include "launcher/bench_jobs.h"
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+
+#include "launcher/spawn.h"
+
+namespace ringmaster::launcher {
+
+Status write_random_fasta(const std::string& path, int64_t bases) {
+  std::ofstream out(path);
+  out << ">bench random bases\n";
+  std::mt19937_64 rng(42);
+  std::string line;
+  for (int64_t i = 0; i < bases; ++i) {
+    line.push_back("ACGT"[rng() & 3]);
+    if (line.size() == 60 || i + 1 == bases) {
+      out << line << '\n';
+      line.clear();
+    }
+  }
+  out.flush();
+  if (!out) return errno_status(path, errno);
+  return ok_status();
+}
+
+// Runs `ringmaster run ...` and waits for it.
+Status run_job(const std::vector<std::string>& args) {
+  RM_ASSIGN_OR_RETURN(std::string exe, self_executable());
+  SpawnSpec spec;
+  spec.path = exe;
+  spec.args = {exe, "--log-level", "warn", "run"};
+  spec.args.insert(spec.args.end(), args.begin(), args.end());
+  spec.env = environment_with({});
+  RM_ASSIGN_OR_RETURN(pid_t pid, spawn(spec));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return errno_status("waitpid", errno);
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return internal_error("ringmaster run exited with status " + std::to_string(status));
+  }
+  return ok_status();
+}
+
+StatusOr<nlohmann::json> read_summary(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return errno_status(path, errno);
+  nlohmann::json summary = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (summary.is_discarded()) return data_loss(path + ": not JSON");
+  return summary;
+}
+
+double max_peak_rss_mib(const nlohmann::json& summary) {
+  double mib = 0;
+  for (const auto& peak : summary.value("peak_memory", nlohmann::json::array())) {
+    mib = std::max(mib, peak.value("peak_rss_bytes", 0.0) / (1 << 20));
+  }
+  return mib;
+}
+
+}  // namespace ringmaster::launcher

@@ -1,0 +1,199 @@
+// Decoding (model/decode.h) against prefill: the hf of a token fed by Model::append after a
+// prefill that kept its caches equals the hf of the same token in a prefill of the whole sequence
+// (prompt + the tokens fed since), for each mixer alone and a model of all five, every plan the
+// model allows and P = 1..4, prompts that end inside a FIT group and an ATLAS chunk, decodes that
+// cross group and chunk boundaries, and records that stop at different steps.
+#include "model/decode.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "comm/local_comm.h"
+#include "model/init.h"
+#include "model/model.h"
+#include "tests/testing/close.h"
+#include "tests/testing/model_configs.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/unit/model/stack_harness.h"
+
+namespace ringmaster::model {
+namespace {
+
+using comm::PlanKind;
+using harness::Records;
+
+constexpr int64_t kGroup = 32, kChunk = 16, kNew = 41;
+
+// Prompts of 150 (ends inside a group and a chunk), 63 (one short of two groups), 1 and 96
+// (on a group boundary) bases; record r feeds kNew - 7 * r new tokens, so they stop apart.
+const std::vector<int64_t> kPrompts = {150, 63, 1, 96};
+int64_t new_tokens(size_t record) { return kNew - 7 * static_cast<int64_t>(record); }
+
+// The prompts followed by their continuations, as one prefill would see them.
+Records extend(const Records& prompts, const std::vector<std::vector<int32_t>>& more) {
+  Records full;
+  size_t at = 0;
+  for (size_t r = 0; r < prompts.lengths.size(); ++r) {
+    const auto len = static_cast<size_t>(prompts.lengths[r]);
+    full.stream.insert(full.stream.end(), prompts.stream.begin() + at,
+                       prompts.stream.begin() + at + len);
+    full.stream.insert(full.stream.end(), more[r].begin(), more[r].end());
+    full.lengths.push_back(prompts.lengths[r] + static_cast<int64_t>(more[r].size()));
+    at += len;
+  }
+  return full;
+}
+
+// hf of every decoded row, [record][step] -> d floats, from a prefill of `prompts` on `world`
+// ranks followed by decode steps that feed `more`.
+std::vector<std::vector<std::vector<float>>> decode(
+    const std::string& dir, const Records& prompts, const std::vector<std::vector<int32_t>>& more,
+    PlanKind kind, int world, int64_t align,
+    attention::ContextParallel cp = attention::ContextParallel::kRing) {
+  const comm::RecordLayout layout(prompts.lengths);
+  const auto plan = comm::PartitionPlan::make_for_records(kind, layout, world, align);
+  EXPECT_TRUE(plan.ok());
+  auto comms = comm::LocalComm::make_local_group(world, std::chrono::milliseconds(30000));
+  std::vector<std::vector<std::vector<float>>> hf_of(more.size());
+  for (size_t r = 0; r < more.size(); ++r) hf_of[r].resize(more[r].size());
+  std::mutex mutex;
+  std::vector<std::thread> threads;
+  for (int rank = 0; rank < world; ++rank) {
+    threads.emplace_back([&, rank] {
+      auto model = Model::load(dir);
+      ASSERT_TRUE(model.ok()) << model.status().to_string();
+      ThreadPool pool(1);
+      ShardContext ctx =
+          make_shard_context(*comms[static_cast<size_t>(rank)], *plan, layout, pool, cp);
+      ctx.keep_caches = true;
+      std::vector<int32_t> ids;
+      for (int64_t t : ctx.tokens) ids.push_back(prompts.stream[static_cast<size_t>(t)]);
+      ASSERT_TRUE(model->forward(ctx, ids).ok());
+      const std::vector<int> tails = tail_ranks(*plan, layout);
+      for (uint32_t s = 1; s <= static_cast<uint32_t>(kNew); ++s) {
+        DecodeStep step;
+        step.index = s;
+        for (size_t r = 0; r < more.size(); ++r) {
+          if (s > more[r].size()) continue;
+          step.record.push_back(static_cast<int32_t>(r));
+          step.pos.push_back(prompts.lengths[r] + s - 1);
+          step.tail.push_back(tails[r]);
+        }
+        index_local_rows(step, rank);
+        std::vector<int32_t> step_ids;
+        for (size_t i : step.local)
+          step_ids.push_back(more[static_cast<size_t>(step.record[i])][s - 1]);
+        auto hf = model->append(ctx, step, step_ids);
+        ASSERT_TRUE(hf.ok()) << hf.status().to_string();
+        std::lock_guard lock(mutex);
+        for (size_t j = 0; j < step.local.size(); ++j) {
+          const float* row = hf->data<float>() + static_cast<int64_t>(j) * hf->dim(1);
+          hf_of[static_cast<size_t>(step.record[step.local[j]])][s - 1].assign(row,
+                                                                               row + hf->dim(1));
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  return hf_of;
+}
+
+struct Case {
+  std::string name;
+  std::vector<BlockConfig> blocks;
+};
+
+class DecodeMatchesPrefill : public ::testing::TestWithParam<Case> {
+ protected:
+  testing::TempDir temp_;
+};
+
+TEST_P(DecodeMatchesPrefill, EveryPlanAndWorkerCount) {
+  const ModelConfig config = testing::small_model_config(true, GetParam().blocks);
+  const std::string dir = temp_.path().string() + "/model";
+  ASSERT_TRUE(init_model(config, 5, dir).ok());
+  const Records prompts = harness::make_records(kPrompts, "");
+  std::mt19937 rng(3);
+  std::vector<std::vector<int32_t>> more(kPrompts.size());
+  for (size_t r = 0; r < more.size(); ++r) {
+    for (int64_t s = 0; s < new_tokens(r); ++s) more[r].push_back(static_cast<int32_t>(rng() % 5));
+  }
+  const Records full = extend(prompts, more);
+  const comm::RecordLayout full_layout(full.lengths);
+  const int64_t d = config.d_model;
+
+  bool has_atlas = false;
+  for (const BlockConfig& b : config.blocks) has_atlas |= b.mixer == MixerKind::kAtlas;
+  double worst = 0;
+  for (PlanKind kind : {PlanKind::kContiguous, PlanKind::kZigzag, PlanKind::kStriped}) {
+    if (has_atlas && kind == PlanKind::kStriped) continue;  // atlas refuses striped plans
+    for (int world = 1; world <= 4; ++world) {
+      SCOPED_TRACE(std::string(comm::plan_name(kind)) + " P=" + std::to_string(world));
+      const harness::Outputs want = harness::run_model(dir, full, kind, world, kGroup);
+      const auto got = decode(dir, prompts, more, kind, world, kGroup);
+      std::vector<float> got_rows, want_rows;
+      for (size_t r = 0; r < more.size(); ++r) {
+        for (size_t s = 0; s < more[r].size(); ++s) {
+          ASSERT_EQ(static_cast<int64_t>(got[r][s].size()), d) << "record " << r << " step " << s;
+          got_rows.insert(got_rows.end(), got[r][s].begin(), got[r][s].end());
+          const int64_t at =
+              full_layout.start(static_cast<int>(r)) + prompts.lengths[r] + static_cast<int64_t>(s);
+          want_rows.insert(want_rows.end(), want.hf.begin() + at * d,
+                           want.hf.begin() + (at + 1) * d);
+        }
+      }
+      const testing::Closeness c = testing::closeness(got_rows, want_rows);
+      EXPECT_TRUE(testing::within(c, 1e-5)) << "decoded hf against a prefill";
+      worst = std::max(worst, c.rel);
+    }
+  }
+  std::printf("%s: largest relative error of decode against prefill %.3g\n",
+              GetParam().name.c_str(), worst);
+}
+
+const BlockConfig kAttention{.mixer = MixerKind::kAttention};
+
+// A prefill distributed with Ulysses keeps the same caches: decoding after it gives the rows a
+// ring prefill gives (the caches are each rank's own K/V either way).
+TEST(DecodeAfterUlysses, MatchesDecodeAfterRing) {
+  testing::TempDir temp;
+  const std::string dir = temp.path().string() + "/model";
+  ASSERT_TRUE(init_model(testing::small_model_config(true, {kAttention, kAttention}), 8, dir).ok());
+  const Records prompts = harness::make_records(kPrompts, "");
+  std::vector<std::vector<int32_t>> more(kPrompts.size(), std::vector<int32_t>(9, 2));
+  for (const int world : {2, 4}) {
+    const auto ring = decode(dir, prompts, more, PlanKind::kZigzag, world, 1);
+    const auto ulysses = decode(dir, prompts, more, PlanKind::kZigzag, world, 1,
+                                attention::ContextParallel::kUlysses);
+    for (size_t r = 0; r < more.size(); ++r) {
+      for (size_t s = 0; s < more[r].size(); ++s) {
+        EXPECT_TRUE(testing::all_close(ulysses[r][s], ring[r][s], 1e-5))
+            << "P=" << world << " record " << r << " step " << s;
+      }
+    }
+  }
+}
+const BlockConfig kWindow{.mixer = MixerKind::kWindow, .window = 37};
+const BlockConfig kLocal{.mixer = MixerKind::kLocal, .group = kGroup};
+const BlockConfig kFit{.mixer = MixerKind::kFit, .group = kGroup, .latents = 4, .global_layers = 2};
+const BlockConfig kAtlas{.mixer = MixerKind::kAtlas,
+                         .chunk = kChunk,
+                         .omega_window = 5,
+                         .memory_hidden = 12,
+                         .feature_degree = 1};
+
+INSTANTIATE_TEST_SUITE_P(
+    Mixers, DecodeMatchesPrefill,
+    ::testing::Values(Case{"attention", {kAttention}}, Case{"window", {kWindow}},
+                      Case{"local", {kLocal}}, Case{"fit", {kFit, kFit}}, Case{"atlas", {kAtlas}},
+                      Case{"all_five",
+                           {kFit, kAttention, kAtlas, kWindow, kLocal, kFit, kAttention}}),
+    [](const ::testing::TestParamInfo<Case>& param) { return param.param.name; });
+
+}  // namespace
+}  // namespace ringmaster::model
