@@ -32,6 +32,9 @@ constexpr int kNewBytes = 16;        // and for the bytes model
 // The kill tests' decode: long enough that a worker is killed while it runs (every prompt, with
 // --ignore-eos), short enough to run twice in the restart test.
 constexpr int kLongDecode = 2000;
+// make_generate_env.sh's two modes: greedy runs every record to its length (random weights draw
+// <eos> early), sampled stops at <eos>.
+const std::vector<std::string> kGreedy = {"--ignore-eos"};
 const std::vector<std::string> kSampled = {"--temperature", "0.8", "--top-k", "3", "--seed", "7"};
 
 std::string env_file(const std::string& name) {
@@ -221,7 +224,8 @@ TEST_P(Generate, MatchesReference) {
   TempDir dir;
   const std::string out = dir.file("out");
   std::vector<std::string> extra = {"--plan", c.plan};
-  if (c.sampled) extra.insert(extra.end(), kSampled.begin(), kSampled.end());
+  const std::vector<std::string>& mode = c.sampled ? kSampled : kGreedy;
+  extra.insert(extra.end(), mode.begin(), mode.end());
   std::string output;
   ASSERT_EQ(
       run_command(generate_args(c.model, "in.fa", c.workers, out, kNewTokens, extra), &output), 0)
@@ -265,8 +269,7 @@ TEST_F(GenerateJob, TextOnABytesModel) {
   for (const bool sampled : {false, true}) {
     TempDir dir;
     const std::string out = dir.file("out");
-    std::vector<std::string> extra;
-    if (sampled) extra = kSampled;
+    const std::vector<std::string> extra = sampled ? kSampled : kGreedy;
     std::string output;
     ASSERT_EQ(run_command(generate_args("bytes", "text.txt", 2, out, kNewBytes, extra), &output), 0)
         << output;

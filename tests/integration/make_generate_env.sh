@@ -11,7 +11,9 @@
 #                   fit/local group of 32 and an atlas chunk of 16 (41, 78, 10, 131) or on a
 #                   boundary (32), and 24 new tokens cross group and chunk boundaries
 #   text.txt        a 90-byte prompt for bytes/
-#   ref_<model>_<greedy|sampled>/generate.json  (sampled: --temperature 0.8 --top-k 3 --seed 7)
+#   ref_<model>_<greedy|sampled>/generate.json: greedy with --ignore-eos (random weights draw
+#                   <eos> early, and every continuation should cross its boundaries); sampled
+#                   with --temperature 0.8 --top-k 3 --seed 7, stopping at <eos>
 # Usage: make_generate_env.sh RINGMASTER_BINARY SOURCE_DIR OUT_DIR
 set -euo pipefail
 bin=$1 src=$2 out=$3
@@ -49,7 +51,7 @@ open(out + "/text.txt", "wb").write(b"Ringmaster continues this text one byte at
                                     b"exactly as its reference does.\n")
 PY
 ref() {  # model input max_new_tokens mode
-  local sampling=()
+  local sampling=(--ignore-eos)
   [ "$4" = sampled ] && sampling=(--temperature 0.8 --top-k 3 --seed 7)
   /usr/bin/python3 "$src/tests/reference/model_ref.py" --task generate --model "$out/$1" \
     --input "$out/$2" --max-new-tokens "$3" "${sampling[@]}" --out "$out/ref_$1_$4"
