@@ -31,7 +31,7 @@ constexpr int kNewTokens = 24;       // make_generate_env.sh's --max-new-tokens 
 constexpr int kNewBytes = 16;        // and for the bytes model
 // The kill tests' decode: long enough that a worker is killed while it runs (every prompt, with
 // --ignore-eos), short enough to run twice in the restart test.
-constexpr int kLongDecode = 2000;
+constexpr int kLongDecode = 4000;
 // make_generate_env.sh's two modes: greedy runs every record to its length (random weights draw
 // <eos> early), sampled stops at <eos>.
 const std::vector<std::string> kGreedy = {"--ignore-eos"};
@@ -340,18 +340,18 @@ TEST_F(GenerateJob, RefusalsWriteNothing) {
   EXPECT_TRUE(dir.entries().empty());
 }
 
-// The pid of the worker registered with rank hint `rank` (which that rank goes to), from the
-// coordinator's log line "registered worker HOST pid PID from ADDRESS (rank hint RANK)".
-pid_t worker_pid(const std::string& output, int rank) {
-  const std::regex line("registered worker \\S+ pid ([0-9]+) from \\S+ \\(rank hint " +
-                        std::to_string(rank) + "\\)");
+// The pid of a worker that holds a rank (not a spare), from the coordinator's log line
+// "registered worker HOST pid PID from ADDRESS (rank hint H); N of P workers".
+pid_t ranked_worker_pid(const std::string& output) {
+  static const std::regex line(
+      "registered worker \\S+ pid ([0-9]+) from \\S+ \\(rank hint -?[0-9]+\\);");
   std::smatch match;
   if (!std::regex_search(output, match, line)) return -1;
   return static_cast<pid_t>(std::stol(match[1].str()));
 }
 
-// A long decode (kLongDecode tokens, --ignore-eos) on 2 workers; kills rank 1 once the progress
-// line shows decoding. Returns the run's exit code.
+// A long decode (kLongDecode tokens, --ignore-eos) on 2 workers; kills a ranked worker once the
+// progress line shows decoding. Returns the run's exit code.
 int kill_mid_decode(const std::string& out, std::vector<std::string> extra, std::string* output) {
   std::vector<std::string> args =
       generate_args("all", "in.fa", 2, out, kLongDecode, {"--ignore-eos"});
@@ -363,7 +363,7 @@ int kill_mid_decode(const std::string& out, std::vector<std::string> extra, std:
   }
   EXPECT_TRUE((*run)->wait_for_output("decode step", slack(milliseconds(60000))))
       << (*run)->output();
-  const pid_t victim = worker_pid((*run)->output(), 1);
+  const pid_t victim = ranked_worker_pid((*run)->output());
   EXPECT_GT(victim, 0) << (*run)->output();
   if (victim > 0) ::kill(victim, SIGKILL);
   const std::optional<int> code = (*run)->wait_for_exit(slack(milliseconds(120000)));
