@@ -12,6 +12,10 @@
 // contiguous, src > r) is skipped; half-visible zigzag steps compute only the visible tiles,
 // because the kernel skips hidden tile pairs.
 // The merge order is fixed by the schedule, so results are bit-identical run to run.
+// A device backend given host inputs (the data plane moves host memory) computes on its device
+// all the same: Q, the partial results and a mirror of the current K/V block live there, the
+// block is uploaded once a step (not once per query slice), and only the merged result comes
+// back to the host at the end.
 #include "attention/ring.h"
 
 #include <algorithm>
@@ -154,12 +158,23 @@ StatusOr<BlockResult> ring_attention(comm::Communicator& comm, const comm::Parti
   const int world = comm.size(), rank = comm.rank();
   const int next_rank = (rank + 1) % world, prev_rank = (rank + world - 1) % world;
 
-  // Buffers and results live where the inputs do (check_inputs: all in one place).
+  // The ring's buffers live where the inputs do (check_inputs: all in one place); the compute
+  // and its results where the backend computes (the same place, but for a device backend given
+  // host inputs: then the K/V block is mirrored there each step).
   const Device where = q.device();
+  const Device compute = backend.device();
+  const bool mirror = where != compute;
+  RM_ASSIGN_OR_RETURN(const Tensor q_compute, to_device(backend, q, compute));
   RM_ASSIGN_OR_RETURN(BlockResult acc,
-                      make_empty_result(backend, q.dim(0), q.dim(1), q.dim(2), where));
+                      make_empty_result(backend, q.dim(0), q.dim(1), q.dim(2), compute));
   RM_ASSIGN_OR_RETURN(BlockResult part,
-                      make_empty_result(backend, q.dim(0), q.dim(1), q.dim(2), where));
+                      make_empty_result(backend, q.dim(0), q.dim(1), q.dim(2), compute));
+  Tensor k_mirror, v_mirror;
+  if (mirror) {
+    const Shape shape{plan.max_local(), k.dim(1), k.dim(2)};
+    RM_ASSIGN_OR_RETURN(k_mirror, backend.empty(shape, DType::kF32, compute));
+    RM_ASSIGN_OR_RETURN(v_mirror, backend.empty(shape, DType::kF32, compute));
+  }
   const TileExtent q_extent = tile_extent(positions, 0, positions.size());
   RM_ASSIGN_OR_RETURN(KvBlock current,
                       KvBlock::make(backend, where, plan.max_local(), k.dim(1), k.dim(2)));
@@ -184,11 +199,18 @@ StatusOr<BlockResult> ring_attention(comm::Communicator& comm, const comm::Parti
     if (classify_tile(mask, q_extent, kv_extent) != TileVisibility::kHidden) {
       // Query rows in slices, polling the transfers in between: a transport that moves data
       // only when called (UCX without a progress thread) keeps the next block coming.
-      const Tensor k_block = current.k(), v_block = current.v();
+      Tensor k_block = current.k(), v_block = current.v();
+      if (mirror) {
+        const int64_t tokens = k_block.dim(0);
+        RM_RETURN_IF_ERROR(backend.copy(k_block, k_mirror.rows(0, tokens)));
+        RM_RETURN_IF_ERROR(backend.copy(v_block, v_mirror.rows(0, tokens)));
+        k_block = k_mirror.rows(0, tokens);
+        v_block = v_mirror.rows(0, tokens);
+      }
       for (int64_t begin = 0; begin < q.dim(0); begin += kSliceRows) {
         const int64_t end = std::min(q.dim(0), begin + kSliceRows);
         BlockResult slice{part.out.rows(begin, end), part.lse.rows(begin, end)};
-        RM_RETURN_IF_ERROR(backend.attend_block_into(q.rows(begin, end), k_block, v_block,
+        RM_RETURN_IF_ERROR(backend.attend_block_into(q_compute.rows(begin, end), k_block, v_block,
                                                      slice_of(positions, begin, end), kv_positions,
                                                      mask, slice));
         send.test();
@@ -213,7 +235,11 @@ StatusOr<BlockResult> ring_attention(comm::Communicator& comm, const comm::Parti
       std::swap(current, incoming);
     }
   }
-  return acc;
+  if (!mirror) return acc;
+  BlockResult result;
+  RM_ASSIGN_OR_RETURN(result.out, to_device(backend, acc.out, where));
+  RM_ASSIGN_OR_RETURN(result.lse, to_device(backend, acc.lse, where));
+  return result;
 }
 
 }  // namespace ringmaster::attention

@@ -8,6 +8,14 @@
 // kernel as they are. Results land where the caller's result tensors are: device results stay
 // queued (synchronize() waits), host results are downloaded before the call returns.
 //
+// Host inputs are copied into pinned memory and uploaded from there, so a call with device
+// results returns without waiting for the GPU. A device k or v that had to be converted (f32)
+// or realigned is kept converted for the next call given the same tensor (same buffer, address,
+// size and dtype): the ring's query slices convert each K/V block once. That copy is dropped by
+// synchronize(), copy(), a call that returns host results, and a write of this backend into
+// its memory; a caller changing a device input otherwise must call synchronize() first, as
+// backend.h already asks.
+//
 // Built only when RINGMASTER_CUDA is on (target ringmaster_attention_cuda). Thread-compatible:
 // one thread issues a backend's calls; two backends on one GPU are independent.
 #pragma once

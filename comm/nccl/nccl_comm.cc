@@ -190,7 +190,17 @@ class NcclState {
 
   ~NcclState() {
     if (!broken_) {
-      if (finalize()) return;
+      switch (finalize()) {
+        case Teardown::kDestroyed:
+          return;
+        case Teardown::kDestroyFailed:
+          // ncclCommDestroy was called: the handle is gone whatever it returned, so it must not
+          // be aborted. Finalize had completed, so NCCL no longer uses the stream or headers.
+          spdlog::error("nccl: {}: ncclCommDestroy failed after a clean finalize", who());
+          return;
+        case Teardown::kNotFinalized:
+          break;
+      }
       fail(unavailable(who() + ": ncclCommFinalize did not finish within " +
                        std::to_string(abort_timeout_.count()) + " ms"));
     }
@@ -388,20 +398,23 @@ class NcclState {
     if (!mismatch.ok()) fail(mismatch);
   }
 
-  // Healthy teardown: every Request is gone, so nothing is in flight. True once destroyed.
-  bool finalize() {
+  // How far finalize() got. Only kNotFinalized leaves a communicator that may be aborted.
+  enum class Teardown { kDestroyed, kDestroyFailed, kNotFinalized };
+
+  // Healthy teardown: every Request is gone, so nothing is in flight.
+  Teardown finalize() {
     DeviceScope scope(device());
-    if (!nccl_status(ncclCommFinalize(comm_)).ok()) return false;
+    if (!nccl_status(ncclCommFinalize(comm_)).ok()) return Teardown::kNotFinalized;
     const Deadline deadline = Clock::now() + abort_timeout_;
     int spins = 0;
     ncclResult_t state = ncclInProgress;
     while (state == ncclInProgress) {
-      if (ncclCommGetAsyncError(comm_, &state) != ncclSuccess) return false;
-      if (state == ncclInProgress && Clock::now() >= deadline) return false;
+      if (ncclCommGetAsyncError(comm_, &state) != ncclSuccess) return Teardown::kNotFinalized;
+      if (state == ncclInProgress && Clock::now() >= deadline) return Teardown::kNotFinalized;
       if (state == ncclInProgress) pause(spins, deadline);
     }
-    if (state != ncclSuccess) return false;
-    return ncclCommDestroy(comm_) == ncclSuccess;
+    if (state != ncclSuccess) return Teardown::kNotFinalized;
+    return ncclCommDestroy(comm_) == ncclSuccess ? Teardown::kDestroyed : Teardown::kDestroyFailed;
   }
 
   ncclComm_t comm_;

@@ -13,7 +13,12 @@ StatusOr<std::shared_ptr<Buffer>> allocate_device(size_t bytes, int device) {
   void* data = nullptr;
   // cudaMalloc(0) may return null; a 1-byte allocation keeps every buffer's pointer distinct.
   RM_RETURN_IF_ERROR(cuda_status(cudaMalloc(&data, bytes > 0 ? bytes : 1)).with_context(what));
-  if (const Status zero = cuda_status(cudaMemset(data, 0, bytes)); !zero.ok()) {
+  // Zero-filled before returning: plain cudaMemset runs on the legacy default stream, which does
+  // not order against the non-blocking streams every user writes on, so the fill could land
+  // after their first writes. Fill on this thread's stream and wait for it.
+  Status zero = cuda_status(cudaMemsetAsync(data, 0, bytes, cudaStreamPerThread));
+  if (zero.ok()) zero = cuda_status(cudaStreamSynchronize(cudaStreamPerThread));
+  if (!zero.ok()) {
     cudaFree(data);
     return zero.with_context(what);
   }

@@ -19,8 +19,9 @@
 
 namespace ringmaster {
 
-// `bytes` of zero-filled memory on GPU `device`, freed when the last user lets go. kInternal
-// (naming the device and size) when the device is absent or out of memory.
+// `bytes` of zero-filled memory on GPU `device`, freed when the last user lets go. The zeros are
+// in place when it returns, so work on any stream may write it at once. kInternal (naming the
+// device and size) when the device is absent or out of memory.
 StatusOr<std::shared_ptr<Buffer>> allocate_device(size_t bytes, int device);
 
 // A new zero-filled tensor on GPU `device`.

@@ -29,8 +29,12 @@ class DeviceArray {
   DeviceArray& operator=(const DeviceArray&) = delete;
   ~DeviceArray() { (void)cudaFree(data_); }
 
-  Status reserve(int64_t count) {
+  // Grows to `count` floats (contents lost). Work queued on `stream` may still use the old
+  // memory, so growing waits for the stream before freeing it (cudaFree's own implicit wait is
+  // not a documented guarantee).
+  Status reserve(int64_t count, cudaStream_t stream) {
     if (count <= capacity_) return ok_status();
+    if (data_ != nullptr) RM_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream)));
     (void)cudaFree(data_);
     data_ = nullptr;
     capacity_ = 0;
@@ -167,8 +171,14 @@ struct CudaAtlas::Impl {
   // NS5 scratch: x, x_next [r, s]; a, b [r, r]; the inverse norm.
   DeviceArray ns_x, ns_next, ns_a, ns_b, ns_inv;
 
+  // The cuBLAS handle is bound to the stream (gemm sets it), so it goes first; queued work is
+  // finished before either goes, and before the arrays (destroyed after this body) are freed.
   ~Impl() {
-    if (stream) (void)cudaStreamDestroy(stream);
+    if (!stream) return;
+    (void)cudaSetDevice(device);
+    (void)cudaStreamSynchronize(stream);
+    blas = CublasHandle();
+    (void)cudaStreamDestroy(stream);
   }
 
   // Row-major C[m, n] = alpha op(A) op(B) + beta C in full f32 (core/cuda/gemm.h; no TF32: the
@@ -199,7 +209,7 @@ struct CudaAtlas::Impl {
   // y[n, d_v] (row stride ldy) = M(u) at (w1, w2): memory_read.
   Status read(const MemoryDims& dims, const float* u_, int64_t n, float* y_, int64_t ldy) {
     if (n == 0) return ok_status();
-    RM_RETURN_IF_ERROR(z.reserve(n * dims.hidden));
+    RM_RETURN_IF_ERROR(z.reserve(n * dims.hidden, stream));
     RM_RETURN_IF_ERROR(gemm(false, true, n, dims.hidden, dims.d_phi, 1.0f, u_, dims.d_phi, w1.get(),
                             dims.d_phi, 0.0f, z.get(), dims.hidden));
     silu_kernel<<<blocks_for(n * dims.hidden), kThreads, 0, stream>>>(z.get(), n * dims.hidden);
@@ -211,8 +221,8 @@ struct CudaAtlas::Impl {
   // (g1, g2) = omega_gradient at (w1, w2) over rows u [n, d_phi], v [n, d_v], weight [n].
   Status gradient(const MemoryDims& dims, const float* u_, const float* v_, int64_t n) {
     const int64_t hid = dims.hidden, dv = dims.d_v, dphi = dims.d_phi;
-    for (DeviceArray* buf : {&z, &a, &sig}) RM_RETURN_IF_ERROR(buf->reserve(n * hid));
-    RM_RETURN_IF_ERROR(e.reserve(n * dv));
+    for (DeviceArray* buf : {&z, &a, &sig}) RM_RETURN_IF_ERROR(buf->reserve(n * hid, stream));
+    RM_RETURN_IF_ERROR(e.reserve(n * dv, stream));
     RM_RETURN_IF_ERROR(
         gemm(false, true, n, hid, dphi, 1.0f, u_, dphi, w1.get(), dphi, 0.0f, z.get(), hid));
     silu_and_slope_kernel<<<blocks_for(n * hid), kThreads, 0, stream>>>(z.get(), a.get(), sig.get(),
@@ -235,11 +245,11 @@ struct CudaAtlas::Impl {
   Status newton_schulz(const float* g, int64_t rows, int64_t cols, float* out) {
     const bool transposed = rows > cols;
     const int64_t r = transposed ? cols : rows, s = transposed ? rows : cols;
-    RM_RETURN_IF_ERROR(ns_x.reserve(r * s));
-    RM_RETURN_IF_ERROR(ns_next.reserve(r * s));
-    RM_RETURN_IF_ERROR(ns_a.reserve(r * r));
-    RM_RETURN_IF_ERROR(ns_b.reserve(r * r));
-    RM_RETURN_IF_ERROR(ns_inv.reserve(1));
+    RM_RETURN_IF_ERROR(ns_x.reserve(r * s, stream));
+    RM_RETURN_IF_ERROR(ns_next.reserve(r * s, stream));
+    RM_RETURN_IF_ERROR(ns_a.reserve(r * r, stream));
+    RM_RETURN_IF_ERROR(ns_b.reserve(r * r, stream));
+    RM_RETURN_IF_ERROR(ns_inv.reserve(1, stream));
     inverse_norm_kernel<<<1, kThreads, 0, stream>>>(g, rows * cols, ns_inv.get());
     RM_RETURN_IF_ERROR(launched("inverse_norm"));
     scaled_copy_kernel<<<blocks_for(r * s), kThreads, 0, stream>>>(g, rows, cols, transposed,
@@ -327,7 +337,7 @@ Status CudaAtlas::run_head(const AtlasShape& shape, HeadState& state, const Head
                                                     {&d.uq, shape.chunk * dphi},
                                                     {&d.u, max_window * dphi},
                                                     {&d.weight, max_window}};
-  for (auto [buf, count] : sizes) RM_RETURN_IF_ERROR(buf->reserve(count));
+  for (auto [buf, count] : sizes) RM_RETURN_IF_ERROR(buf->reserve(count, d.stream));
 
   auto upload = [&](DeviceArray& dst, const std::vector<float>& src) {
     return cuda_status(cudaMemcpyAsync(dst.get(), src.data(), sizeof(float) * src.size(),

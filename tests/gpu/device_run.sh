@@ -5,15 +5,24 @@
 # block uploaded by the CUDA backend) and a small model job (attention, window, local, attention,
 # fit and atlas blocks, head_dim 64 as the CUDA kernel needs; the atlas chains run on the GPU too)
 # must agree within 2e-2 of max |out|:
-# the GPU rounds f32 inputs to f16 before its tensor cores.
-# Usage: tests/gpu/device_run.sh RINGMASTER_BINARY
+# the GPU rounds f32 inputs to f16 before its tensor cores. The comparisons run in the python3
+# on PATH (numpy), or in $RINGMASTER_PYTHON when set.
+# Usage: tests/gpu/device_run.sh RINGMASTER_BINARY [all|attention|model|no-device]
+#   attention  the attention check; model  the model job; no-device  the refusal without a GPU
+#   (the one part that needs no GPU); all (default)  the three in turn.
 set -euo pipefail
 bin=$1
+part=${2:-all}
+case "$part" in
+  all | attention | model | no-device) ;;
+  *) echo "usage: $0 RINGMASTER_BINARY [all|attention|model|no-device]" >&2; exit 2 ;;
+esac
+python=${RINGMASTER_PYTHON:-python3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 compare() {  # cpu.npy cuda.npy what
-  /usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+  "$python" - "$1" "$2" "$3" <<'PY'
 import sys
 import numpy as np
 cpu, cuda, what = np.load(sys.argv[1]), np.load(sys.argv[2]), sys.argv[3]
@@ -27,20 +36,25 @@ PY
 
 # More than one worker needs the UCX data plane.
 worker_counts=(1)
-if ldd "$bin" | grep -q libucp; then worker_counts=(1 2 4); fi
+if grep -q libucp <(ldd "$bin"); then worker_counts=(1 2 4); fi
 check=(--tokens 4096 --heads 8 --kv-heads 2 --head-dim 128 --plan zigzag --threads 4)
-for workers in "${worker_counts[@]}"; do
-  for mask in --causal --bidirectional; do
-    for device in cpu cuda; do
-      "$bin" --log-level warn run --workers "$workers" "${check[@]}" "$mask" --device "$device" \
-        --out "$work/check_${workers}${mask}_$device.npy"
-    done
-    compare "$work/check_${workers}${mask}_cpu.npy" "$work/check_${workers}${mask}_cuda.npy" \
-      "attention check, $workers worker(s) $mask"
-  done
-done
 
-cat >"$work/model.json" <<JSON
+attention_check() {
+  for workers in "${worker_counts[@]}"; do
+    for mask in --causal --bidirectional; do
+      for device in cpu cuda; do
+        "$bin" --log-level warn run --workers "$workers" "${check[@]}" "$mask" --device "$device" \
+          --out "$work/check_${workers}${mask}_$device.npy"
+      done
+      compare "$work/check_${workers}${mask}_cpu.npy" "$work/check_${workers}${mask}_cuda.npy" \
+        "attention check, $workers worker(s) $mask"
+    done
+  done
+  echo "device_run: attention check passed"
+}
+
+model_job() {
+  cat >"$work/model.json" <<JSON
 {"format": "ringmaster-model/1", "vocab": "dna", "d_model": 256, "n_heads": 4, "n_kv_heads": 2,
  "head_dim": 64, "mlp_hidden": 512, "norm_eps": 1e-5, "rope_theta": 10000.0, "causal": true,
  "blocks": [{"mixer": "attention"}, {"mixer": "window", "window": 200},
@@ -49,27 +63,43 @@ cat >"$work/model.json" <<JSON
             {"mixer": "atlas", "chunk": 64, "omega_window": 16, "memory_hidden": 64,
              "feature_degree": 1}]}
 JSON
-"$bin" --log-level warn init --config "$work/model.json" --seed 11 --out "$work/model" >/dev/null
-/usr/bin/python3 - "$work/in.fa" <<'PY'
+  "$bin" --log-level warn init --config "$work/model.json" --seed 11 --out "$work/model" >/dev/null
+  "$python" - "$work/in.fa" <<'PY'
 import random, sys
 rng = random.Random(5)
 with open(sys.argv[1], "w") as f:
     for i, n in enumerate([3000, 500, 1700]):
         f.write(">rec%d\n%s\n" % (i, "".join(rng.choice("ACGT") for _ in range(n))))
 PY
-for workers in "${worker_counts[@]:0:2}"; do
-  for device in cpu cuda; do
-    "$bin" --log-level warn run --workers "$workers" --model "$work/model" --input "$work/in.fa" \
-      --task embed --quiet --threads 4 --device "$device" --out "$work/model_${workers}_$device"
+  for workers in "${worker_counts[@]:0:2}"; do
+    for device in cpu cuda; do
+      "$bin" --log-level warn run --workers "$workers" --model "$work/model" --input "$work/in.fa" \
+        --task embed --quiet --threads 4 --device "$device" --out "$work/model_${workers}_$device"
+    done
+    compare "$work/model_${workers}_cpu/embeddings.npy" "$work/model_${workers}_cuda/embeddings.npy" \
+      "model embed, $workers worker(s)"
   done
-  compare "$work/model_${workers}_cpu/embeddings.npy" "$work/model_${workers}_cuda/embeddings.npy" \
-    "model embed, $workers worker(s)"
-done
+  echo "device_run: model job passed"
+}
 
 # A worker asked for cuda where none is visible fails before running, with one clear line.
-if CUDA_VISIBLE_DEVICES= "$bin" --log-level warn run --workers 1 "${check[@]}" --device cuda \
-  --out "$work/none.npy" >"$work/none.log" 2>&1; then
-  echo "--device cuda without a visible GPU succeeded" && exit 1
-fi
-grep -q "no CUDA device is visible" "$work/none.log" || { cat "$work/none.log"; exit 1; }
-echo "device_run: all passed"
+no_device() {
+  if CUDA_VISIBLE_DEVICES= "$bin" --log-level warn run --workers 1 "${check[@]}" --device cuda \
+    --out "$work/none.npy" >"$work/none.log" 2>&1; then
+    echo "--device cuda without a visible GPU succeeded" && exit 1
+  fi
+  grep -q "no CUDA device is visible" "$work/none.log" || { cat "$work/none.log"; exit 1; }
+  echo "device_run: refusal without a GPU passed"
+}
+
+case "$part" in
+  attention) attention_check ;;
+  model) model_job ;;
+  no-device) no_device ;;
+  all)
+    attention_check
+    model_job
+    no_device
+    echo "device_run: all passed"
+    ;;
+esac

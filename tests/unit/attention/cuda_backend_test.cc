@@ -1,7 +1,8 @@
 // The CUDA AttentionBackend against the CPU backend, its reference: blocks from host and from
 // device inputs in f32 (converted to f16 on the device), bf16 and f16, every mask; the merge on
 // the device; and the check job's ring over a LocalComm group of P ranks sharing ONE GPU with
-// device-resident q, k, v and ring buffers (LocalComm moving device memory with copy_bytes).
+// device-resident q, k, v and ring buffers (LocalComm moving device memory with copy_bytes); the
+// K/V conversions the backend keeps between calls.
 // Labelled gpu: skips without a GPU, fails instead when RINGMASTER_REQUIRE_GPU is set.
 //
 // Tolerance: 1e-2 of max |out| for f32 inputs (the device rounds them to f16, 11 significant
@@ -204,6 +205,57 @@ TEST_F(CudaBackendGpu, HostRingOnTheCudaBackendMatchesTheReference) {
         return std::move(*backend);
       });
   EXPECT_TRUE(all_close(got, *want, 1e-2));
+}
+
+// A device f32 K/V block is converted to f16 once and kept for the calls that follow (the
+// ring's query slices). The kept copy must follow its inputs: after copy() into k, and for a new
+// k (zeros from empty(), likely at the dropped one's address), results match the CPU again.
+TEST_F(CudaBackendGpu, KeptKvConversionsFollowTheirInputs) {
+  ThreadPool pool(2);
+  const auto cpu = make_cpu_backend(pool);
+  const auto gpu = cuda_backend();
+  ASSERT_NE(gpu, nullptr);
+  constexpr int64_t kLen = 512, kSlice = 128;
+  const CheckJobSpec spec{.num_tokens = kLen, .n_heads = 4, .n_kv_heads = 2, .head_dim = 64};
+  std::vector<int64_t> all(kLen);
+  for (int64_t i = 0; i < kLen; ++i) all[static_cast<size_t>(i)] = i;
+  Tensor q, k, v;
+  make_check_rows(spec, all, q, k, v);
+  const std::span<const int64_t> pos(all);
+  const MaskSpec causal = MaskSpec::causal_mask();
+  const Device gpu0 = gpu->device();
+  const Tensor dq = *to_device(*gpu, q, gpu0), dv = *to_device(*gpu, v, gpu0);
+  // Query rows [begin, end) against the device k and v, results on the device.
+  BlockResult result = *make_empty_result(*gpu, kLen, 4, 64, gpu0);
+  auto attend_rows = [&](const Tensor& dk, int64_t begin, int64_t end) {
+    BlockResult slice{result.out.rows(begin, end), result.lse.rows(begin, end)};
+    const Status status =
+        gpu->attend_block_into(dq.rows(begin, end), dk, dv, {pos.subspan(begin, end - begin), {}},
+                               {pos, {}}, causal, slice);
+    EXPECT_TRUE(status.ok()) << status.to_string();
+  };
+  auto all_slices = [&](const Tensor& dk) {
+    for (int64_t b = 0; b < kLen; b += kSlice) attend_rows(dk, b, b + kSlice);
+    EXPECT_TRUE(gpu->synchronize().ok());
+    return download(*gpu, result.out);
+  };
+  auto want = [&](const Tensor& host_k) {
+    return attend_block(*cpu, q, host_k, v, {pos, {}}, {pos, {}}, causal)->out;
+  };
+
+  Tensor dk = *to_device(*gpu, k, gpu0);
+  EXPECT_TRUE(all_close(all_slices(dk), want(k), 1e-2));
+
+  attend_rows(dk, 0, kSlice);  // keeps dk converted
+  Tensor negated = k.clone();
+  for (int64_t i = 0; i < negated.numel(); ++i) negated.data<float>()[i] *= -1.0f;
+  ASSERT_TRUE(gpu->copy(negated, dk).ok());
+  EXPECT_TRUE(all_close(all_slices(dk), want(negated), 1e-2));
+
+  attend_rows(dk, 0, kSlice);  // keeps dk converted; dropped below without a synchronize()
+  dk = Tensor();
+  dk = *gpu->empty(k.shape(), DType::kF32, gpu0);
+  EXPECT_TRUE(all_close(all_slices(dk), want(Tensor::empty(k.shape(), DType::kF32)), 1e-2));
 }
 
 TEST_F(CudaBackendGpu, RefusesAnAbsentDeviceAndMisplacedTensors) {

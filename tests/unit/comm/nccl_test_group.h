@@ -1,15 +1,18 @@
 // tests/unit/comm/nccl_test_group.h: NcclComm groups in one process (one thread and one GPU per
 // rank, the unique id made in-process), and HostStagingComm, a test decorator that lets
-// host-memory tests drive a device-memory Communicator.
+// host-memory tests drive a device-memory Communicator through a per-rank device arena.
 //
 // Thread-compatible, like the Communicators it builds.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -105,40 +108,136 @@ inline Status copy_to_host(int device, MutableView dst, const std::byte* src) {
   return cuda_status(cudaMemcpy(dst.data(), src, dst.size(), cudaMemcpyDeviceToHost));
 }
 
+// Device memory for HostStagingComm's messages, allocated once: cudaMalloc and cudaFree
+// synchronize the device, so calling them per message, while another rank's NCCL kernel spins
+// waiting for this rank, can deadlock. Ranges are taken first-fit, 256-byte aligned, and given
+// back when their message's Request goes. Thread-safe (a Request may be dropped on any thread).
+class StagingArena {
+ public:
+  static constexpr size_t kDefaultBytes = size_t{64} << 20;  // the conformance suite's peak < 32
+
+  StagingArena(int device, size_t bytes) : buffer_(device, bytes) {
+    if (buffer_.ok()) free_[0] = bytes;
+  }
+  StagingArena(const StagingArena&) = delete;
+  StagingArena& operator=(const StagingArena&) = delete;
+
+  bool ok() const { return buffer_.ok(); }
+
+  // `bytes` of the arena, or null when no free range is large enough.
+  std::byte* take(size_t bytes) {
+    const size_t need = (std::max<size_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
+    std::lock_guard lock(mu_);
+    for (auto it = free_.begin(); it != free_.end(); ++it) {
+      if (it->second < need) continue;
+      const size_t offset = it->first, left = it->second - need;
+      free_.erase(it);
+      if (left > 0) free_[offset + need] = left;
+      taken_[offset] = need;
+      return buffer_.data() + offset;
+    }
+    return nullptr;
+  }
+
+  // Gives back a range from take(), merging it with free neighbours.
+  void give_back(std::byte* data) {
+    std::lock_guard lock(mu_);
+    const auto taken = taken_.find(static_cast<size_t>(data - buffer_.data()));
+    if (taken == taken_.end()) return;
+    size_t offset = taken->first, bytes = taken->second;
+    taken_.erase(taken);
+    if (auto next = free_.find(offset + bytes); next != free_.end()) {
+      bytes += next->second;
+      free_.erase(next);
+    }
+    if (auto prev = free_.lower_bound(offset); prev != free_.begin()) {
+      --prev;
+      if (prev->first + prev->second == offset) {
+        offset = prev->first;
+        bytes += prev->second;
+        free_.erase(prev);
+      }
+    }
+    free_[offset] = bytes;
+  }
+
+ private:
+  static constexpr size_t kAlign = 256;
+  DeviceBuffer buffer_;
+  std::mutex mu_;
+  std::map<size_t, size_t> free_;   // offset -> bytes
+  std::map<size_t, size_t> taken_;  // offset -> bytes
+};
+
 // Wraps a device-memory Communicator for tests written against host memory: each isend copies
-// its data to a fresh device buffer first, each irecv receives into one and copies it back to
-// the caller's buffer when the transfer completes (in test() or wait()).
+// its data into the rank's staging arena first, each irecv receives into the arena and copies
+// it back to the caller's buffer when the transfer completes (in test() or wait()). The arena
+// is allocated here, before any transfer, never per message (see StagingArena).
 class HostStagingComm final : public Communicator {
  public:
-  HostStagingComm(std::unique_ptr<Communicator> inner, int device)
-      : inner_(std::move(inner)), device_(device) {}
+  HostStagingComm(std::unique_ptr<Communicator> inner, int device,
+                  size_t arena_bytes = StagingArena::kDefaultBytes)
+      : inner_(std::move(inner)),
+        device_(device),
+        arena_(std::make_shared<StagingArena>(device, arena_bytes)) {}
 
   int rank() const override { return inner_->rank(); }
   int size() const override { return inner_->size(); }
   std::chrono::milliseconds step_timeout() const override { return inner_->step_timeout(); }
 
   StatusOr<Request> isend(int peer, ConstView data, Tag tag) override {
-    auto staged = std::make_unique<DeviceBuffer>(device_, data.size());
-    if (!staged->ok()) return internal_error("cudaMalloc of a send staging buffer failed");
-    RM_RETURN_IF_ERROR(copy_to_device(device_, staged->data(), data));
-    RM_ASSIGN_OR_RETURN(Request inner, inner_->isend(peer, staged->view(), tag));
+    RM_ASSIGN_OR_RETURN(Slot staged, take(data.size(), "send"));
+    RM_RETURN_IF_ERROR(copy_to_device(device_, staged.data(), data));
+    RM_ASSIGN_OR_RETURN(Request inner, inner_->isend(peer, staged.view(), tag));
     return Request(
         std::make_unique<Staged>(std::move(inner), std::move(staged), MutableView{}, device_));
   }
 
   StatusOr<Request> irecv(int peer, MutableView data, Tag tag) override {
-    auto staged = std::make_unique<DeviceBuffer>(device_, data.size());
-    if (!staged->ok()) return internal_error("cudaMalloc of a receive staging buffer failed");
-    RM_ASSIGN_OR_RETURN(Request inner, inner_->irecv(peer, staged->view(), tag));
+    RM_ASSIGN_OR_RETURN(Slot staged, take(data.size(), "receive"));
+    RM_ASSIGN_OR_RETURN(Request inner, inner_->irecv(peer, staged.view(), tag));
     return Request(std::make_unique<Staged>(std::move(inner), std::move(staged), data, device_));
   }
 
  private:
+  // One message's range of the arena, given back on destruction.
+  class Slot {
+   public:
+    Slot(std::shared_ptr<StagingArena> arena, std::byte* data, size_t bytes)
+        : arena_(std::move(arena)), data_(data), bytes_(bytes) {}
+    Slot(Slot&& other) noexcept
+        : arena_(std::move(other.arena_)), data_(other.data_), bytes_(other.bytes_) {
+      other.data_ = nullptr;
+    }
+    Slot& operator=(Slot&&) = delete;
+    ~Slot() {
+      if (arena_ && data_) arena_->give_back(data_);
+    }
+
+    std::byte* data() const { return data_; }
+    MutableView view() const { return {data_, bytes_}; }
+
+   private:
+    std::shared_ptr<StagingArena> arena_;
+    std::byte* data_;
+    size_t bytes_;
+  };
+
+  StatusOr<Slot> take(size_t bytes, const char* what) {
+    if (!arena_->ok()) return internal_error("cudaMalloc of the staging arena failed");
+    std::byte* data = arena_->take(bytes);
+    if (data == nullptr) {
+      return internal_error(std::string("HostStagingComm: no room for a ") + what + " of " +
+                            std::to_string(bytes) + " bytes in the staging arena");
+    }
+    return Slot(arena_, data, bytes);
+  }
+
   class Staged final : public RequestImpl {
    public:
-    Staged(Request inner, std::unique_ptr<DeviceBuffer> staged, MutableView host, int device)
+    Staged(Request inner, Slot staged, MutableView host, int device)
         : inner_(std::move(inner)), staged_(std::move(staged)), host_(host), device_(device) {}
-    // Drops the inner Request before its staging buffer (members go in reverse order).
+    // Drops the inner Request before its staging range (members go in reverse order).
     ~Staged() override { inner_ = Request(); }
 
     bool test() override {
@@ -152,11 +251,11 @@ class HostStagingComm final : public Communicator {
     Status finish(Status status) {
       if (!status.ok() || copied_) return status;
       copied_ = true;
-      return copy_to_host(device_, host_, staged_->data());
+      return copy_to_host(device_, host_, staged_.data());
     }
 
     Request inner_;
-    std::unique_ptr<DeviceBuffer> staged_;
+    Slot staged_;
     MutableView host_;  // empty for sends
     int device_;
     bool copied_ = false;
@@ -164,6 +263,7 @@ class HostStagingComm final : public Communicator {
 
   std::unique_ptr<Communicator> inner_;
   int device_;
+  std::shared_ptr<StagingArena> arena_;
 };
 
 }  // namespace ringmaster::comm::testing
