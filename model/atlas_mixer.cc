@@ -104,7 +104,7 @@ class AtlasMixer final : public Mixer {
                                       const std::vector<ChainPiece>& pieces,
                                       const std::vector<bool>& done);
   // Waits for the sends of the previous forward (their buffers are ours until then).
-  Status finish_sends(const ShardContext& ctx);
+  Status finish_sends(const ShardContext& ctx) override;
 
   AtlasWeights w_;
   int64_t heads_;

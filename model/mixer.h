@@ -27,6 +27,10 @@ class Mixer {
   // every block of every step, with the same context as that forward.
   virtual Status append(const ShardContext& ctx, const DecodeStep& step, const Tensor& h,
                         Tensor& out, uint32_t layer) = 0;
+
+  // Waits for the transfers forward left in flight (the atlas mixer sends its end states without
+  // waiting). Call it before the mixer is destroyed or the rank stops talking to its peers.
+  virtual Status finish_sends(const ShardContext& /*ctx*/) { return ok_status(); }
 };
 
 // Projections of MODEL.md's Attn: wq [n_heads*head_dim, d], wk, wv [n_kv_heads*head_dim, d],

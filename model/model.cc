@@ -159,6 +159,16 @@ Status Model::add_residuals(const ShardContext& ctx, size_t b, Tensor& x,
   return ok_status();
 }
 
+Status Model::finish_sends(const ShardContext& ctx) {
+  for (Block& block : blocks_) RM_RETURN_IF_ERROR(block.mixer->finish_sends(ctx));
+  return ok_status();
+}
+
+bool Model::decode_is_collective() const {
+  return std::any_of(config_.blocks.begin(), config_.blocks.end(),
+                     [](const BlockConfig& b) { return b.mixer == MixerKind::kAttention; });
+}
+
 StatusOr<Tensor> Model::append(const ShardContext& ctx, const DecodeStep& step,
                                std::span<const int32_t> ids) {
   const int64_t n = step.num_local(), d = config_.d_model;

@@ -55,11 +55,19 @@ class Model {
   StatusOr<Tensor> forward(const ShardContext& ctx, std::span<const int32_t> token_ids,
                            const ProgressFn& progress = nullptr);
 
+  // Waits for the transfers the last forward left in flight (Mixer::finish_sends): before the
+  // model is destroyed, and before a rank decodes on its own while its peers still run forward.
+  Status finish_sends(const ShardContext& ctx);
+
   // One decode step (model/decode.h) after a forward with ctx.keep_caches: hf [step.num_local(),
   // d_model] of this rank's rows, whose token ids (the fed tokens) are `ids`. Collective: every
   // rank calls it for every step, with the context of that forward. A causal model only.
   StatusOr<Tensor> append(const ShardContext& ctx, const DecodeStep& step,
                           std::span<const int32_t> ids);
+
+  // Whether a decode step exchanges anything between ranks: only attention blocks read other
+  // ranks' caches (split-K); every other block decodes on the record's tail rank alone.
+  bool decode_is_collective() const;
 
   // logits [n, V] = head hf for rows hf [n, d_model].
   void logits(const float* hf, int64_t n, float* out) const { linear(hf, n, head_, out); }

@@ -96,9 +96,25 @@ class Generator {
     return n;
   }
 
+  // Without attention blocks no rank reads another's caches: each decodes its own records alone,
+  // with no exchange per step, and may finish before the others.
+  model::DecodeStep local_step(uint32_t s) const {
+    model::DecodeStep step;
+    step.index = s;
+    for (const Going& g : going_) {
+      if (g.done) continue;
+      step.record.push_back(g.out.record);
+      step.pos.push_back(ctx_.layout->length(g.out.record) + s - 1);
+      step.tail.push_back(ctx_.comm->rank());
+    }
+    model::index_local_rows(step, ctx_.comm->rank());
+    return step;
+  }
+
   // Every rank learns which records feed a token this step: each sends the records it decodes
   // that are still going, in a slot sized by how many records it decodes (known to all).
   StatusOr<model::DecodeStep> plan_step(uint32_t s) {
+    if (!model_.decode_is_collective()) return local_step(s);
     comm::Communicator& comm = *ctx_.comm;
     const int world = comm.size(), me = comm.rank();
     std::vector<size_t> slots(static_cast<size_t>(world), 1);
@@ -191,6 +207,7 @@ StatusOr<GenerateShardResult> run_generate_shard(
 
   GenerateShardResult result;
   RM_ASSIGN_OR_RETURN(Tensor hf, model.forward(ctx, ids, prefill_progress));
+  RM_RETURN_IF_ERROR(model.finish_sends(ctx));
   result.prefill_s = seconds_since(start);
   const auto decode_start = std::chrono::steady_clock::now();
   Generator generator(model, ctx, generate);

@@ -2,9 +2,11 @@
 //
 // Prefill of every prompt with the caches kept (model/decode.h), then decode steps: in each, every
 // record still going feeds its last token and the rank that owns the record's tail samples the
-// next one (model/sampling.h). Every rank runs every step (attention blocks exchange queries and
-// partials), so the records of all prompts decode together, one exchange per attention block per
-// step. A record stops at <eos> (not output) or after max_new_tokens.
+// next one (model/sampling.h). In a model with attention blocks every rank runs every step (they
+// exchange queries and partials), so the records of all prompts decode together, one exchange per
+// attention block per step, after one small exchange that says which records go on. Without
+// attention blocks a rank decodes the records whose tail it owns on its own, with no exchange.
+// A record stops at <eos> (not output) or after max_new_tokens.
 //
 // Collective over comm: every rank of the job calls it. Once `stop` is requested it returns
 // kCancelled at its next check. Thread-compatible.

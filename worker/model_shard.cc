@@ -123,6 +123,7 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
       comm.rank(), comm.size(), model.config().blocks.size(), ctx.num_local(), plan.num_tokens(),
       pool.num_threads(), ctx.backend->name(), ctx.atlas->name());
   RM_ASSIGN_OR_RETURN(Tensor hf, model.forward(ctx, ids, progress));
+  RM_RETURN_IF_ERROR(model.finish_sends(ctx));
   ShardResult result;
   if (spec.score) {
     RM_ASSIGN_OR_RETURN(result, score_rows(model, ctx, spec, ids, hf));
