@@ -64,10 +64,12 @@ StatusOr<CheckJobResult> run_check_job(comm::Communicator& comm, const comm::Par
   const MaskSpec mask{.causal = spec.causal};
   const auto start = std::chrono::steady_clock::now();
   DistStats stats;
+  // Peers' blocks are checked against the same rule (received_positions.h).
+  const comm::RecordLayout layout = comm::RecordLayout::single(plan.num_tokens());
   StatusOr<BlockResult> out =
       spec.context_parallel == ContextParallel::kRing
-          ? ring_attention(comm, plan, q, k, v, positions, mask, backend, 0, &stats)
-          : ulysses_attention(comm, plan, q, k, v, positions, mask, backend, 0, &stats);
+          ? ring_attention(comm, plan, q, k, v, positions, mask, backend, 0, &stats, &layout)
+          : ulysses_attention(comm, plan, q, k, v, positions, mask, backend, 0, &stats, &layout);
   if (!out.ok()) return out.status();
   RM_ASSIGN_OR_RETURN(result.out, to_device(backend, out->out, Device::cpu()));
   result.stats = {seconds_since(start), stats.compute_s, stats.wait_s, stats.bytes_sent};

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <vector>
 
+#include "attention/received_positions.h"
 #include "core/stopwatch.h"
 
 namespace ringmaster::attention {
@@ -151,7 +152,8 @@ Status check_inputs(const comm::Communicator& comm, const comm::PartitionPlan& p
 StatusOr<BlockResult> ring_attention(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                      const Tensor& q, const Tensor& k, const Tensor& v,
                                      const Positions& positions, const MaskSpec& mask,
-                                     AttentionBackend& backend, uint32_t layer, DistStats* stats) {
+                                     AttentionBackend& backend, uint32_t layer, DistStats* stats,
+                                     const comm::RecordLayout* layout) {
   RM_RETURN_IF_ERROR(check_inputs(comm, plan, q, k, v, positions));
   DistStats local_stats;
   DistStats& st = stats ? *stats : local_stats;
@@ -232,6 +234,12 @@ StatusOr<BlockResult> ring_attention(comm::Communicator& comm, const comm::Parti
           "ring step " + std::to_string(step) + " send to rank " + std::to_string(next_rank)));
       st.wait_s += seconds_since(wait_start);
       RM_RETURN_IF_ERROR(incoming.load_positions(backend));
+      if (layout != nullptr) {
+        const Positions got = incoming.positions();
+        RM_RETURN_IF_ERROR(check_received_positions(
+            plan, *layout, (src - 1 + world) % world, got.pos, got.seq,
+            "ring layer " + std::to_string(layer) + " step " + std::to_string(step)));
+      }
       std::swap(current, incoming);
     }
   }

@@ -28,12 +28,18 @@ struct DistStats {
 // Blocks compute on `backend`. q, k and v on the host (the result too, and the ring's buffers
 // are host memory) or all on backend.device() (then so are the buffers and the result, and
 // `comm` must carry device memory). `layer` keeps the transfers of different layers apart.
+// `layout`, when given, is the records `positions` come from (positions within records, record
+// ids as sequence ids): every block received is then checked against what plan and layout give
+// its source (attention/received_positions.h); without it, received positions are trusted as
+// AuthenticatedComm delivered them.
 // Errors: shape/plan mismatch (kInvalidArgument), a backend failure, a peer's failure or a step
-// past its deadline (from the Communicator).
+// past its deadline (from the Communicator), a received block whose positions are not its
+// source's (kDataLoss naming the source rank, layer and step).
 StatusOr<BlockResult> ring_attention(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                      const Tensor& q, const Tensor& k, const Tensor& v,
                                      const Positions& positions, const MaskSpec& mask,
                                      AttentionBackend& backend, uint32_t layer,
-                                     DistStats* stats = nullptr);
+                                     DistStats* stats = nullptr,
+                                     const comm::RecordLayout* layout = nullptr);
 
 }  // namespace ringmaster::attention

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "attention/received_positions.h"
 #include "comm/collectives.h"
 #include "core/stopwatch.h"
 
@@ -78,8 +79,8 @@ std::vector<size_t> counts(const std::vector<int64_t>& rows_per_peer, int64_t ro
 StatusOr<BlockResult> ulysses_attention(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                         const Tensor& q, const Tensor& k, const Tensor& v,
                                         const Positions& positions, const MaskSpec& mask,
-                                        AttentionBackend& backend, uint32_t layer,
-                                        DistStats* stats) {
+                                        AttentionBackend& backend, uint32_t layer, DistStats* stats,
+                                        const comm::RecordLayout* layout) {
   const int world = comm.size(), rank = comm.rank();
   const int64_t n_heads = q.dim(1), n_kv_heads = k.dim(1), d = q.dim(2);
   if (n_heads % world != 0) {
@@ -140,6 +141,19 @@ StatusOr<BlockResult> ulysses_attention(comm::Communicator& comm, const comm::Pa
                          std::as_writable_bytes(std::span(all_seq)),
                          counts(theirs, sizeof(int32_t)), comm::Tag{layer, 0, kSequenceKind}));
   st.wait_s += seconds_since(wait_start);
+  if (layout != nullptr) {
+    // all_pos and all_seq hold each source's tokens in source-rank order.
+    size_t offset = 0;
+    for (int p = 0; p < world; ++p) {
+      const auto n = static_cast<size_t>(theirs[static_cast<size_t>(p)]);
+      if (p != rank) {
+        RM_RETURN_IF_ERROR(check_received_positions(
+            plan, *layout, p, std::span(all_pos).subspan(offset, n),
+            std::span(all_seq).subspan(offset, n), "ulysses layer " + std::to_string(layer)));
+      }
+      offset += n;
+    }
+  }
 
   // 3: attention over the whole sequence for this rank's heads.
   const auto compute_start = Clock::now();

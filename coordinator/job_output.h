@@ -54,7 +54,7 @@ struct ModelOutputSpec {
   std::string dir;
   bool score = false;      // scores.npy, and per-record totals in records.tsv
   bool pool_mean = false;  // embeddings.npy holds one mean row per record
-  std::vector<io::RecordSpan> records;
+  io::RecordTable records;
   io::JobSummary summary;  // everything but wall time and worker peaks (RunFacts)
 };
 

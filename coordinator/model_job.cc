@@ -25,7 +25,7 @@ StatusOr<ModelJobInputs> ModelJobInputs::prepare(pb::JobSpec& job) {
 
 void ModelJobInputs::fill_assignment(int rank, pb::Assignment& assignment) const {
   const std::span<const uint8_t> input_ids = stream_.input_ids();
-  const std::vector<io::RecordSpan>& records = stream_.records();
+  const io::RecordTable& records = stream_.records();
   std::string* bytes = assignment.mutable_input_ids();
   bytes->clear();
   bytes->reserve(static_cast<size_t>(plan_.plan.num_local(rank)));
@@ -35,7 +35,7 @@ void ModelJobInputs::fill_assignment(int rank, pb::Assignment& assignment) const
     // vocabularies; <bos> is the only larger id fed), then its input ids as they are.
     int64_t s = range.begin;
     while (s < range.end) {
-      const io::RecordSpan& record = records[static_cast<size_t>(stream_.record_at(s))];
+      const io::RecordSpan record = records[static_cast<size_t>(stream_.record_at(s))];
       const int64_t stop = std::min(range.end, record.fed_end());
       if (s == record.fed_begin) {
         bytes->push_back(0);

@@ -43,7 +43,7 @@ class ModelOutput final : public JobOutput {
     Tensor means = Tensor::empty({static_cast<int64_t>(spec_.records.size()), d}, DType::kF32);
     std::vector<double> sum(static_cast<size_t>(d));
     for (size_t r = 0; r < spec_.records.size(); ++r) {
-      const io::RecordSpan& record = spec_.records[r];
+      const io::RecordSpan record = spec_.records[r];
       std::fill(sum.begin(), sum.end(), 0.0);
       for (int64_t i = record.offset; i < record.offset + record.length; ++i) {
         const float* row = rows.const_data<float>() + i * d;

@@ -56,7 +56,7 @@ StatusOr<JobPlan> plan_model_job(const model::ModelConfig& config, const std::st
   RM_RETURN_IF_ERROR(check_model_allows(config, config_path, job));
   pb::ModelJob& m = *job.mutable_model();
   m.clear_record_lengths();
-  for (const io::RecordSpan& record : stream.records()) m.add_record_lengths(record.length + 1);
+  for (const io::RecordSpan record : stream.records()) m.add_record_lengths(record.length + 1);
   m.set_d_model(config.d_model);
   m.set_num_blocks(static_cast<int32_t>(config.blocks.size()));
   RM_ASSIGN_OR_RETURN(const int64_t align, model_plan_align(config, job.plan_align()));

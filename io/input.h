@@ -3,11 +3,12 @@
 // The model's vocabulary decides the format: dna reads FASTA (plain or gzip, io/fasta.h), bytes
 // reads the raw bytes of a text file (io/text.h). Records are appended one at a time, so peak
 // memory is the stream (one byte per token) plus one record's bytes: for a plain file at most
-// twice its size plus the reader's 1 MiB buffer (RELIABILITY.md S10), and each record's span
-// (its name and offsets, about 56 bytes: a file of many tiny records, such as ">a\nA\n" over
-// and over, costs more than twice its size). For gzip the record and stream grow with the
-// inflated bytes (a doubling vector holds up to 3x while it grows), never ahead of them, and
-// io/internal/byte_source.h caps the inflated bytes.
+// twice its size plus the reader's 1 MiB buffer (RELIABILITY.md S10), and each record's place
+// (16 bytes and its name's, io/record_table.h). So a file of one-base records (">a\nA\n" over and
+// over, 5 bytes each) still holds 4.6 times its size once read (3.4x of it touched) and 6.4x at
+// the peak, reserves counted (tests/unit/io/input_test.cc measures it; 12x and 19x before). For
+// gzip the record and stream grow with the inflated bytes (a doubling vector holds up to 3x while
+// it grows), never ahead of them, and io/internal/byte_source.h caps the inflated bytes.
 //
 // Thread-safe: no shared state.
 #pragma once

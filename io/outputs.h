@@ -40,16 +40,15 @@ inline constexpr std::string_view kGeneratedTextFile = "generated.txt";
 // Writes records.tsv: the header "name\toffset\tlength", then one line per record (offset and
 // length count input tokens t1..tn, as RecordSpan does). Errors: a name holding a tab, CR or
 // LF (it would break the table), I/O errors naming the path.
-Status write_records_tsv(const std::string& path, std::span<const RecordSpan> records);
+Status write_records_tsv(const std::string& path, const RecordTable& records);
 // The score task's records.tsv: adds "log_likelihood_nats" (total_nats[r], the sum of the
 // record's scores) and "bits_per_token" (-total / (length ln 2)). Numbers are printed in the
 // shortest form that reads back to the same double. REQUIRES: total_nats.size() == records.size().
-Status write_records_tsv(const std::string& path, std::span<const RecordSpan> records,
+Status write_records_tsv(const std::string& path, const RecordTable& records,
                          std::span<const double> total_nats);
 // Per-record sums of `scores` ([num_input_tokens], scores.npy), in double, in input order, so
 // the result is the same run after run. REQUIRES: scores covers every record's rows.
-std::vector<double> sum_per_record(std::span<const float> scores,
-                                   std::span<const RecordSpan> records);
+std::vector<double> sum_per_record(std::span<const float> scores, const RecordTable& records);
 
 // One record's continuation (MODEL.md "generate").
 struct Generation {

@@ -14,11 +14,11 @@ StatusOr<Vocab> parse_vocab(std::string_view name) {
   return invalid_argument("unknown vocab '" + std::string(name) + "' (expected dna or bytes)");
 }
 
-Status TokenStream::append(std::string name, std::span<const uint8_t> ids) {
-  if (ids.empty()) return invalid_argument("record '" + name + "' has no tokens");
+Status TokenStream::append(std::string_view name, std::span<const uint8_t> ids) {
+  if (ids.empty()) return invalid_argument("record '" + std::string(name) + "' has no tokens");
   const int64_t length = static_cast<int64_t>(ids.size());
   if (length > kMaxRecordTokens) {
-    return invalid_argument("record '" + name + "' has " + std::to_string(length) +
+    return invalid_argument("record '" + std::string(name) + "' has " + std::to_string(length) +
                             " tokens; at most " + std::to_string(kMaxRecordTokens) + " fit");
   }
   if (num_records() >= std::numeric_limits<int32_t>::max()) {
@@ -28,28 +28,19 @@ Status TokenStream::append(std::string name, std::span<const uint8_t> ids) {
   if (limit < 256) {  // every uint8 is a valid bytes id, so only dna needs the scan
     const auto bad = std::find_if(ids.begin(), ids.end(), [&](uint8_t id) { return id >= limit; });
     if (bad != ids.end()) {
-      return invalid_argument("record '" + name + "': token id " + std::to_string(*bad) +
-                              " at index " + std::to_string(bad - ids.begin()) +
-                              " is not a regular " + vocab_name(vocab_) + " id");
+      return invalid_argument(
+          "record '" + std::string(name) + "': token id " + std::to_string(*bad) + " at index " +
+          std::to_string(bad - ids.begin()) + " is not a regular " + vocab_name(vocab_) + " id");
     }
   }
-  RecordSpan span;
-  span.name = std::move(name);
-  span.fed_begin = num_tokens();
-  span.offset = num_input_tokens();
-  span.length = length;
   input_ids_.insert(input_ids_.end(), ids.begin(), ids.end());
-  records_.push_back(std::move(span));
+  records_.append(name, length);
   return ok_status();
 }
 
 int32_t TokenStream::record_at(int64_t fed_index) const {
   RM_CHECK(fed_index >= 0 && fed_index < num_tokens()) << "fed index " << fed_index;
-  // The first record starting after fed_index, minus one.
-  const auto after =
-      std::upper_bound(records_.begin(), records_.end(), fed_index,
-                       [](int64_t index, const RecordSpan& r) { return index < r.fed_begin; });
-  return static_cast<int32_t>(after - records_.begin() - 1);
+  return static_cast<int32_t>(records_.record_at(fed_index));
 }
 
 template <typename Fn>
@@ -79,7 +70,7 @@ void TokenStream::fill_ids(int64_t begin, std::span<int32_t> out) const {
   const int32_t bos = bos_id(vocab_);
   for_each_piece(begin, static_cast<int64_t>(out.size()),
                  [&](int32_t record, int64_t first, int64_t count) {
-                   const RecordSpan& span = records_[static_cast<size_t>(record)];
+                   const RecordSpan span = records_[static_cast<size_t>(record)];
                    int64_t pos = first - span.fed_begin;  // 0 at <bos>
                    if (pos == 0) {
                      *dst++ = bos;

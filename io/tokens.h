@@ -8,8 +8,8 @@
 // other. "Fed index" counts every fed token, <bos> included; "input index" (the records.tsv
 // offset, the row of embeddings.npy and scores.npy) counts only t1..tn. The stream stores the
 // input ids t1..tn, one byte each (every regular id of both vocabularies fits: a genome costs
-// its length in bytes, not four times it), and one RecordSpan per record; <bos>, positions and
-// record ids are derived on demand.
+// its length in bytes, not four times it), and the records' places in a RecordTable (16 bytes and
+// the name's bytes each, io/record_table.h); <bos>, positions and record ids are derived on demand.
 //
 // Ownership: a TokenStream owns its ids and spans; it is move-only so a genome is never copied by
 // accident. Thread-safety: const methods may run concurrently; append needs exclusive access.
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "io/record_table.h"
 
 namespace ringmaster::io {
 
@@ -58,17 +59,6 @@ struct InputRecord {
   std::vector<uint8_t> ids;  // t1..tn as regular ids of the vocab (< num_regular_ids)
 };
 
-// Where one record sits in a TokenStream.
-struct RecordSpan {
-  std::string name;
-  int64_t fed_begin = 0;  // fed index of its <bos>
-  int64_t offset = 0;     // input index of t1: the records.tsv offset and the first output row
-  int64_t length = 0;     // n, the number of input tokens t1..tn (>= 1)
-
-  // One past its last fed token: <bos> plus n tokens.
-  int64_t fed_end() const { return fed_begin + length + 1; }
-};
-
 class TokenStream {
  public:
   explicit TokenStream(Vocab vocab) : vocab_(vocab) {}
@@ -80,7 +70,7 @@ class TokenStream {
   // Appends `<bos> ids...` as a new record. `ids` is copied; the caller may reuse it.
   // Errors (nothing is appended): empty `ids`, an id >= num_regular_ids(vocab), more than
   // kMaxRecordTokens ids, or more than INT32_MAX records. Names may repeat.
-  Status append(std::string name, std::span<const uint8_t> ids);
+  Status append(std::string_view name, std::span<const uint8_t> ids);
   // Capacity hint for the number of input tokens (one byte each); avoids regrowth when the
   // caller knows a bound.
   void reserve(int64_t num_input_tokens) {
@@ -100,7 +90,7 @@ class TokenStream {
   // REQUIRES: 0 <= begin and begin + out.size() <= num_tokens().
   void fill_ids(int64_t begin, std::span<int32_t> out) const;
   // One span per record, in input order.
-  const std::vector<RecordSpan>& records() const { return records_; }
+  const RecordTable& records() const { return records_; }
 
   // The record holding fed index `fed_index`. REQUIRES: 0 <= fed_index < num_tokens().
   int32_t record_at(int64_t fed_index) const;
@@ -117,7 +107,7 @@ class TokenStream {
 
   Vocab vocab_;
   std::vector<uint8_t> input_ids_;
-  std::vector<RecordSpan> records_;
+  RecordTable records_;
 };
 
 }  // namespace ringmaster::io

@@ -336,6 +336,7 @@ Status AtlasMixer::forward(const ShardContext& ctx, const Tensor& h, Tensor& out
     if (piece.prev_rank < 0) continue;
     incoming[i].state.resize(
         static_cast<size_t>(memory::state_floats(shape_, heads_, piece.first_pos)));
+    // Only the state travels (exact size): record and position come from the plan, never a peer.
     RM_ASSIGN_OR_RETURN(
         incoming[i].request,
         comm.irecv(piece.prev_rank, comm::as_writable_bytes(std::span(incoming[i].state)),

@@ -113,6 +113,7 @@ Status FitStream::share(const ShardContext& ctx, uint32_t layer) {
     std::memcpy(mine.data() + i * row, lat + own[i] * row,
                 static_cast<size_t>(row) * sizeof(float));
   }
+  // Only latents travel (exact sizes): whose groups they are comes from the plan, never a peer.
   RM_RETURN_IF_ERROR(comm::all_gather(*ctx.comm, std::as_bytes(std::span(mine)),
                                       std::as_writable_bytes(std::span(all)),
                                       comm::Tag{layer, 0, kFitLatentKind}));

@@ -146,6 +146,7 @@ StatusOr<HaloKeys> gather_halo(const ShardContext& ctx, const Tensor& k, const T
       }
     }
     float* halo_rows = dest->data<float>() + n_local * row;
+    // Only K/V rows travel (exact sizes): their positions come from ctx.layout, never a peer.
     RM_RETURN_IF_ERROR(comm::all_to_all_v(
         *ctx.comm, std::as_bytes(std::span(packed)), send_bytes,
         std::as_writable_bytes(std::span(halo_rows, static_cast<size_t>(n_halo * row))), recv_bytes,

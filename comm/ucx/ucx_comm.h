@@ -19,7 +19,9 @@
 // Ownership: the bootstrap owns the ucp context and worker until connect() hands them to the
 // Communicator. The Communicator and its Requests share them (shared_ptr), so the last one
 // destroyed closes the endpoints (flushing, bounded by kUcxCloseTimeout, forced on failed peers),
-// then destroys the worker and the context.
+// then destroys the worker and the context; if a close or a dropped request never finished, it
+// keeps both until the process exits instead (UCX 1.13 aborts destroying a worker that holds
+// such state; ucx_comm.cc, UcxWorker::left_behind_).
 //
 // Thread-safety: a UcxComm and its Requests are thread-compatible: one thread at a time calls
 // them (the worker runs in UCS_THREAD_MODE_SERIALIZED, so that thread may change between calls).

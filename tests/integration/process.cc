@@ -225,8 +225,16 @@ std::vector<pid_t> processes_mentioning(const std::string& needle) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // read(2), not an ifstream: a process that exits between the listing and the read makes
+    // read fail with ESRCH, which libstdc++'s filebuf throws as an exception.
+    std::string cmdline;
+    const int fd = ::open((entry.path() / "cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char chunk[4096];
+    ssize_t got = 0;
+    while ((got = ::read(fd, chunk, sizeof chunk)) > 0)
+      cmdline.append(chunk, static_cast<size_t>(got));
+    ::close(fd);
     if (cmdline.find(needle) != std::string::npos) pids.push_back(std::stoi(name));
   }
   return pids;

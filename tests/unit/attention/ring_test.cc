@@ -45,6 +45,10 @@ Tensor run_distributed(const Problem& p, PlanKind plan_kind, int world, ContextP
   std::vector<int64_t> pos;
   std::vector<int32_t> seq;
   stream_positions(p, pos, seq);
+  // Every received block is checked against the records (so these runs also show the check
+  // passes what an honest peer sends).
+  const comm::RecordLayout layout(p.record_lengths.empty() ? std::vector<int64_t>{p.tokens}
+                                                           : p.record_lengths);
   const CheckJobSpec spec{.num_tokens = p.tokens,
                           .n_heads = p.n_heads,
                           .n_kv_heads = p.n_kv_heads,
@@ -70,9 +74,11 @@ Tensor run_distributed(const Problem& p, PlanKind plan_kind, int world, ContextP
       const auto backend = make_cpu_backend(pool);
       auto& c = *comms[static_cast<size_t>(r)];
       const Positions positions{my_pos, my_seq};
-      auto out = how == ContextParallel::kRing
-                     ? ring_attention(c, *plan, q, k, v, positions, p.mask, *backend, 7)
-                     : ulysses_attention(c, *plan, q, k, v, positions, p.mask, *backend, 7);
+      auto out =
+          how == ContextParallel::kRing
+              ? ring_attention(c, *plan, q, k, v, positions, p.mask, *backend, 7, nullptr, &layout)
+              : ulysses_attention(c, *plan, q, k, v, positions, p.mask, *backend, 7, nullptr,
+                                  &layout);
       statuses[static_cast<size_t>(r)] = out.status();
       if (!out.ok()) return;
       for (size_t i = 0; i < tokens.size(); ++i) {
@@ -198,6 +204,65 @@ TEST(Ring, SilentPeerHitsTheStepDeadlineNamingStepAndRank) {
   // Rank 0 waits on rank 2 in the first step.
   EXPECT_NE(statuses[0].message().find("ring step 0 receive from rank 2"), std::string::npos)
       << statuses[0].to_string();
+}
+
+// Rank 1 sends positions one past its tokens' (a peer with a bug, or a forged block that got
+// past the transport): each receiver of its block fails with kDataLoss naming rank 1, the layer
+// and (ring) the step, instead of attending under a shifted mask.
+std::vector<Status> run_with_shifted_peer(ContextParallel how) {
+  constexpr int kWorld = 3;
+  const CheckJobSpec spec{.num_tokens = 96, .n_heads = 3, .n_kv_heads = 3, .head_dim = 8};
+  const auto plan = comm::PartitionPlan::make(comm::PlanKind::kZigzag, spec.num_tokens, kWorld);
+  EXPECT_TRUE(plan.ok());
+  const comm::RecordLayout layout = comm::RecordLayout::single(spec.num_tokens);
+  auto comms = comm::LocalComm::make_local_group(kWorld, std::chrono::milliseconds(300));
+  std::vector<Status> statuses(kWorld);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < kWorld; ++r) {
+    threads.emplace_back([&, r] {
+      const std::vector<int64_t> tokens = plan->tokens_of(r);
+      Tensor q, k, v;
+      make_check_rows(spec, tokens, q, k, v);
+      std::vector<int64_t> pos(tokens.begin(), tokens.end());
+      if (r == 1) {
+        for (int64_t& p : pos) ++p;
+      }
+      ThreadPool pool(1);
+      const auto backend = make_cpu_backend(pool);
+      auto& c = *comms[static_cast<size_t>(r)];
+      const MaskSpec mask = MaskSpec::causal_mask();
+      statuses[static_cast<size_t>(r)] =
+          how == ContextParallel::kRing ? ring_attention(c, *plan, q, k, v, Positions{pos, {}},
+                                                         mask, *backend, 5, nullptr, &layout)
+                                              .status()
+                                        : ulysses_attention(c, *plan, q, k, v, Positions{pos, {}},
+                                                            mask, *backend, 5, nullptr, &layout)
+                                              .status();
+    });
+  }
+  for (auto& t : threads) t.join();
+  return statuses;
+}
+
+TEST(Ring, BlockWithPositionsNotItsSourcesIsDataLossNamingSourceLayerAndStep) {
+  const std::vector<Status> statuses = run_with_shifted_peer(ContextParallel::kRing);
+  // Rank 2 receives rank 1's block in step 0.
+  EXPECT_EQ(statuses[2].code(), StatusCode::kDataLoss) << statuses[2].to_string();
+  EXPECT_NE(statuses[2].message().find("ring layer 5 step 0: the block from rank 1: row 0 has "
+                                       "position "),
+            std::string::npos)
+      << statuses[2].to_string();
+}
+
+TEST(Ulysses, PositionsNotTheirSourcesAreDataLossNamingSourceAndLayer) {
+  const std::vector<Status> statuses = run_with_shifted_peer(ContextParallel::kUlysses);
+  for (int r : {0, 2}) {
+    const Status& s = statuses[static_cast<size_t>(r)];
+    EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.to_string();
+    EXPECT_NE(s.message().find("ulysses layer 5: the block from rank 1: row 0 has position "),
+              std::string::npos)
+        << s.to_string();
+  }
 }
 
 }  // namespace

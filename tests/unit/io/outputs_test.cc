@@ -44,10 +44,11 @@ class OutputsTest : public ::testing::Test {
   const std::string parent_ = parent_dir_.path().string();
 };
 
-std::vector<RecordSpan> spans() {
-  RecordSpan a{"chr1", 0, 0, 4};
-  RecordSpan b{"chr2", 5, 4, 2};
-  return {a, b};
+RecordTable spans(std::string_view second_name = "chr2") {
+  RecordTable table;
+  table.append("chr1", 4);       // fed index 0, offset 0
+  table.append(second_name, 2);  // fed index 5, offset 4
+  return table;
 }
 
 TEST_F(OutputsTest, RecordsTsvForEmbed) {
@@ -81,8 +82,7 @@ TEST_F(OutputsTest, RecordsTsvForScoreAddsNatsAndBits) {
 }
 
 TEST_F(OutputsTest, RecordsTsvRejectsNamesThatBreakColumns) {
-  std::vector<RecordSpan> bad = spans();
-  bad[1].name = "two\twords";
+  const RecordTable bad = spans("two\twords");
   const Status status = write_records_tsv(in_parent("records.tsv"), bad);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("'two\twords'"), std::string::npos);
