@@ -68,8 +68,8 @@ StatusOr<std::unique_ptr<JobOutput>> make_model_output(ModelOutputSpec spec);
 struct GenerateOutputSpec {
   std::string dir;
   io::Vocab vocab = io::Vocab::kDna;
-  std::vector<io::RecordSpan> records;  // the prompts
-  io::JobSummary summary;               // everything but what RunFacts brings
+  io::RecordTable records;  // the prompts
+  io::JobSummary summary;   // everything but what RunFacts brings
 };
 StatusOr<std::unique_ptr<JobOutput>> make_generate_output(GenerateOutputSpec spec);
 

@@ -173,7 +173,7 @@ std::vector<double> sum_per_record(std::span<const float> scores, const RecordTa
   return totals;
 }
 
-Status write_generated_fasta(const std::string& path, std::span<const RecordSpan> records,
+Status write_generated_fasta(const std::string& path, const RecordTable& records,
                              std::span<const Generation> generated) {
   RM_CHECK(generated.size() == records.size())
       << generated.size() << " generations for " << records.size() << " records";
@@ -182,10 +182,10 @@ Status write_generated_fasta(const std::string& path, std::span<const RecordSpan
   std::string text;
   for (size_t r = 0; r < records.size(); ++r) {
     if (records[r].name.find_first_of("\r\n") != std::string::npos) {
-      return invalid_argument(path + ": record name '" + records[r].name +
+      return invalid_argument(path + ": record name '" + std::string(records[r].name) +
                               "' holds a line break and cannot be a FASTA header");
     }
-    text += ">" + records[r].name + "\n";
+    text.append(">").append(records[r].name).append("\n");
     const std::vector<int32_t>& tokens = generated[r].tokens;
     for (size_t i = 0; i < tokens.size(); ++i) {
       RM_CHECK(tokens[i] >= 0 && tokens[i] < 5) << "id " << tokens[i] << " is not a base";
@@ -207,7 +207,7 @@ Status write_generated_text(const std::string& path, std::span<const Generation>
   return write_file(path, text);
 }
 
-Status write_generated_records_tsv(const std::string& path, std::span<const RecordSpan> records,
+Status write_generated_records_tsv(const std::string& path, const RecordTable& records,
                                    std::span<const Generation> generated) {
   RM_CHECK(generated.size() == records.size())
       << generated.size() << " generations for " << records.size() << " records";
@@ -215,9 +215,10 @@ Status write_generated_records_tsv(const std::string& path, std::span<const Reco
   for (size_t i = 0; i < records.size(); ++i) {
     RM_RETURN_IF_ERROR(check_tsv_name(path, records[i].name));
     const Generation& g = generated[i];
-    text += records[i].name + "\t" + std::to_string(records[i].length) + "\t" +
-            std::to_string(g.tokens.size()) + "\t" + (g.eos ? "eos" : "length") + "\t" +
-            format_double(g.log_likelihood + 0.0) + "\n";
+    text.append(records[i].name).append("\t").append(std::to_string(records[i].length));
+    text.append("\t").append(std::to_string(g.tokens.size())).append("\t");
+    text.append(g.eos ? "eos" : "length").append("\t");
+    text.append(format_double(g.log_likelihood + 0.0)).append("\n");
   }
   return write_file(path, text);
 }

@@ -62,12 +62,12 @@ struct Generation {
 // bytes of every record, one after the other (a text input is one record). Errors: a name holding
 // CR or LF, I/O naming the path. REQUIRES: generated.size() == records.size(), and every id
 // regular in the vocabulary (the coordinator checked the workers' ids).
-Status write_generated_fasta(const std::string& path, std::span<const RecordSpan> records,
+Status write_generated_fasta(const std::string& path, const RecordTable& records,
                              std::span<const Generation> generated);
 Status write_generated_text(const std::string& path, std::span<const Generation> generated);
 // generate's records.tsv: "name\tprompt_length\tgenerated\tstop\tlog_likelihood_nats", stop
 // being "eos" or "length". Errors and REQUIRES: as write_records_tsv and the writers above.
-Status write_generated_records_tsv(const std::string& path, std::span<const RecordSpan> records,
+Status write_generated_records_tsv(const std::string& path, const RecordTable& records,
                                    std::span<const Generation> generated);
 
 // One worker's memory high-water marks.

@@ -67,11 +67,14 @@ class AttentionFamilyMixer final : public Mixer {
     if (span_) return forward_near(ctx, h, out, layer);
     Projected p = project(ctx, h, w_, shape_);
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "projections"));
-    auto global = ctx.context_parallel == attention::ContextParallel::kRing
-                      ? attention::ring_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v,
-                                                  ctx.positions(), mask_, *ctx.backend, layer)
-                      : attention::ulysses_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v,
-                                                     ctx.positions(), mask_, *ctx.backend, layer);
+    // With the layout, every block a peer sends is checked against the plan (its positions and
+    // records), so a forged block cannot pose as another part of the sequence.
+    auto global =
+        ctx.context_parallel == attention::ContextParallel::kRing
+            ? attention::ring_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v, ctx.positions(), mask_,
+                                        *ctx.backend, layer, nullptr, ctx.layout)
+            : attention::ulysses_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v, ctx.positions(),
+                                           mask_, *ctx.backend, layer, nullptr, ctx.layout);
     if (!global.ok()) return global.status();
     project_out(*ctx.pool, global->out, w_.wo, out.data<float>(), /*accumulate=*/false);
     if (ctx.keep_caches) split_k_.keep(ctx, std::move(p.k), std::move(p.v));

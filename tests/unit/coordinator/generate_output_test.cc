@@ -21,24 +21,21 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
-io::RecordSpan span(std::string name, int64_t offset, int64_t length) {
-  io::RecordSpan r;
-  r.name = std::move(name);
-  r.offset = offset;
-  r.length = length;
-  return r;
-}
+struct Prompt {
+  std::string name;
+  int64_t length;
+};
 
 io::Generation generation(std::vector<int32_t> tokens, double log_likelihood, bool eos) {
   return io::Generation{std::move(tokens), log_likelihood, eos};
 }
 
 GenerateOutputSpec spec_for(const std::string& dir, io::Vocab vocab,
-                            std::vector<io::RecordSpan> records) {
+                            const std::vector<Prompt>& prompts) {
   GenerateOutputSpec spec;
   spec.dir = dir;
   spec.vocab = vocab;
-  spec.records = std::move(records);
+  for (const Prompt& p : prompts) spec.records.append(p.name, p.length);
   spec.summary.model = "m";
   spec.summary.input = "in.fa";
   spec.summary.task = "generate";
@@ -52,8 +49,8 @@ GenerateOutputSpec spec_for(const std::string& dir, io::Vocab vocab,
 TEST(GenerateOutput, DnaWritesWrappedFastaRecordsAndSummary) {
   const testing::TempDir temp;
   const std::string dir = temp.file("out");
-  StatusOr<std::unique_ptr<JobOutput>> output = make_generate_output(spec_for(
-      dir, io::Vocab::kDna, {span("chr1", 0, 300), span("short", 300, 7), span("x", 307, 81)}));
+  StatusOr<std::unique_ptr<JobOutput>> output = make_generate_output(
+      spec_for(dir, io::Vocab::kDna, {{"chr1", 300}, {"short", 7}, {"x", 81}}));
   ASSERT_TRUE(output.ok()) << output.status().to_string();
   // 170 bases: two lines of 80 and one of 10; nothing for "short"; exactly 80 for "x".
   std::vector<int32_t> long_tokens(170);
@@ -96,7 +93,7 @@ TEST(GenerateOutput, BytesWritesTheGeneratedBytes) {
   const testing::TempDir temp;
   const std::string dir = temp.file("out");
   StatusOr<std::unique_ptr<JobOutput>> output =
-      make_generate_output(spec_for(dir, io::Vocab::kBytes, {span("notes.txt", 0, 12)}));
+      make_generate_output(spec_for(dir, io::Vocab::kBytes, {{"notes.txt", 12}}));
   ASSERT_TRUE(output.ok()) << output.status().to_string();
   const std::vector<io::Generation> generated = {generation({'h', 'i', 0, '\n', 255}, -3, false)};
   RunFacts facts;
@@ -119,7 +116,7 @@ TEST(GenerateOutput, UncommittedLeavesNothing) {
   const std::string dir = temp.file("out");
   {
     StatusOr<std::unique_ptr<JobOutput>> output =
-        make_generate_output(spec_for(dir, io::Vocab::kDna, {span("a", 0, 3), span("b", 3, 4)}));
+        make_generate_output(spec_for(dir, io::Vocab::kDna, {{"a", 3}, {"b", 4}}));
     ASSERT_TRUE(output.ok());
     RunFacts facts;
     const std::vector<io::Generation> one = {generation({1}, -1, true)};
