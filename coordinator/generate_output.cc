@@ -27,13 +27,16 @@ class GenerateOutput final : public JobOutput {
     io::JobSummary summary = spec_.summary;
     summary.wall_time_s = facts.wall_time_s;
     summary.worker_peaks = facts.worker_peaks;
-    io::JobSummary::Decode& decode = summary.decode.emplace();
+    // Filled, then assigned: clang rejects emplace() on an optional of a nested struct with
+    // member initializers (not default-constructible until the enclosing class is complete).
+    io::JobSummary::Decode decode;
     decode.prefill_s = facts.prefill_s;
     decode.decode_s = facts.decode_s;
     decode.generated_tokens = std::accumulate(facts.generated.begin(), facts.generated.end(),
                                               int64_t{0}, [](int64_t sum, const io::Generation& g) {
                                                 return sum + static_cast<int64_t>(g.tokens.size());
                                               });
+    summary.decode = decode;
     return io::write_summary_json(dir_.file(io::kSummaryFile), summary);
   }
 
