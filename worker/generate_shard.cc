@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 
 #include "comm/collectives.h"
 #include "core/stopwatch.h"
@@ -29,11 +30,15 @@ class Generator {
   void start(const Tensor& hf) {
     const comm::RecordLayout& layout = *ctx_.layout;
     tails_ = model::tail_ranks(*ctx_.plan, layout);
+    // Slots of the step-plan exchange: one count and one record per record a rank decodes.
+    slots_.assign(static_cast<size_t>(ctx_.comm->size()), 1);
+    for (const int t : tails_) ++slots_[static_cast<size_t>(t)];
     for (int32_t r = 0; r < layout.num_records(); ++r) {
       if (tails_[static_cast<size_t>(r)] != ctx_.comm->rank()) continue;
       const int64_t last = layout.start(r + 1) - 1;
       const auto row =
           std::lower_bound(ctx_.tokens.begin(), ctx_.tokens.end(), last) - ctx_.tokens.begin();
+      slot_[r] = going_.size();
       Going& g = going_.emplace_back();
       g.out.record = r;
       g.next_pos = layout.length(r);
@@ -85,10 +90,7 @@ class Generator {
     g.done = static_cast<int64_t>(g.out.tokens.size()) >= spec_.max_new_tokens;
   }
 
-  Going& find(int32_t record) {
-    return *std::find_if(going_.begin(), going_.end(),
-                         [&](const Going& g) { return g.out.record == record; });
-  }
+  Going& find(int32_t record) { return going_[slot_.at(record)]; }
 
   int64_t generated() const {
     int64_t n = 0;
@@ -117,8 +119,7 @@ class Generator {
     if (!model_.decode_is_collective()) return local_step(s);
     comm::Communicator& comm = *ctx_.comm;
     const int world = comm.size(), me = comm.rank();
-    std::vector<size_t> slots(static_cast<size_t>(world), 1);
-    for (const int t : tails_) ++slots[static_cast<size_t>(t)];
+    const std::vector<size_t>& slots = slots_;
     std::vector<int32_t> mine(slots[static_cast<size_t>(me)], -1);
     int32_t count = 0;
     for (const Going& g : going_) {
@@ -180,6 +181,8 @@ class Generator {
   io::Vocab vocab_;
   std::vector<int> tails_;
   std::vector<Going> going_;
+  std::map<int32_t, size_t> slot_;  // record -> its index in going_
+  std::vector<size_t> slots_;       // [rank]: step-plan slots (records it decodes + 1)
   int64_t steps_ = 1;
 };
 
