@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <vector>
 
 #include "comm/communicator.h"
@@ -65,10 +66,10 @@ class AtlasMixer final : public Mixer {
                 uint32_t layer) override;
 
  private:
-  // What a record's decode rows need, on its tail rank: the memory at the start of the chunk
+  // What a stream's decode rows need, on its tail rank: the memory at the start of the chunk
   // the next token falls in (every token of a chunk reads that state) and the chunk's rows so
   // far, which its update needs once the chunk is complete. O(heads * memory + chunk * d).
-  struct RecordCache {
+  struct StreamCache {
     std::vector<HeadState> start;
     int64_t chunk_begin = 0;
     std::vector<float> h;  // [rows, d]: the chunk's rows so far
@@ -91,7 +92,8 @@ class AtlasMixer final : public Mixer {
   // Advances `states` over `piece`, block by block, writing the piece's rows of out.
   Status run_piece(const ShardContext& ctx, const Tensor& h, const ChainPiece& piece,
                    std::vector<HeadState>& states, Tensor& out);
-  // run_piece, keeping the decode cache of a record that ends in `piece` (ctx.keep_caches).
+  // run_piece, keeping the decode cache of every tailed stream whose base falls in `piece`
+  // (ctx.streams).
   Status run_piece_keeping(const ShardContext& ctx, const Tensor& h, const ChainPiece& piece,
                            std::vector<HeadState>& states, Tensor& out);
   void initial_states(std::vector<HeadState>& states) const;
@@ -112,7 +114,7 @@ class AtlasMixer final : public Mixer {
   Tensor proj_;  // [3 * width + heads, d]: wq, wk, wv, gamma rows of w_gates
   std::vector<float> block_p_, block_y_;  // one block's projections and memory reads
   std::vector<Transfer> sends_;
-  std::vector<RecordCache> cache_;  // [record]; filled for the records whose tail is here
+  std::vector<StreamCache> cache_;  // [stream]; filled for the streams whose tail is here
 };
 
 // p[rows, 3 width + heads] = h proj^T, then l2norm on q and k and sigmoid on gamma per head.
@@ -212,22 +214,41 @@ Status AtlasMixer::run_piece(const ShardContext& ctx, const Tensor& h, const Cha
 Status AtlasMixer::run_piece_keeping(const ShardContext& ctx, const Tensor& h,
                                      const ChainPiece& piece, std::vector<HeadState>& states,
                                      Tensor& out) {
-  if (!ctx.keep_caches || piece.next_rank >= 0) return run_piece(ctx, h, piece, states, out);
-  // The record ends here: run up to the start of the chunk its next token falls in, keep the
-  // state there, then run the rest (a short chunk's reads, which the decode rows continue).
-  const int64_t end = piece.first_pos + piece.len;
-  ChainPiece head = piece, rest = piece;
-  head.len = end / shape_.chunk * shape_.chunk - piece.first_pos;
-  rest.first_pos += head.len;
-  rest.local_begin += head.len;
-  rest.len -= head.len;
-  if (head.len > 0) RM_RETURN_IF_ERROR(run_piece(ctx, h, head, states, out));
-  RecordCache& cache = cache_[static_cast<size_t>(piece.record)];
-  cache.start = states;
-  cache.chunk_begin = rest.first_pos;
+  // The streams whose last prefill token is in this piece, by the start of the chunk their first
+  // token falls in: the chain stops there to copy the state, then goes on.
+  std::multimap<int64_t, int32_t> cuts;
+  if (ctx.keep_caches()) {
+    const DecodeStreams& streams = *ctx.streams;
+    const int64_t end = piece.first_pos + piece.len;
+    for (const int32_t s : streams.tailed_by(ctx.comm->rank())) {
+      const DecodeStream& stream = streams[static_cast<size_t>(s)];
+      if (stream.record != piece.record || stream.base <= piece.first_pos || stream.base > end) {
+        continue;
+      }
+      cuts.emplace(stream.base / shape_.chunk * shape_.chunk, s);
+    }
+  }
   const int64_t d = h.dim(1);
-  const float* rows = h.const_data<float>() + rest.local_begin * d;
-  cache.h.assign(rows, rows + rest.len * d);
+  ChainPiece rest = piece;
+  for (auto it = cuts.begin(); it != cuts.end();) {
+    const int64_t cut = it->first;
+    if (cut > rest.first_pos) {
+      ChainPiece head = rest;
+      head.len = cut - rest.first_pos;
+      RM_RETURN_IF_ERROR(run_piece(ctx, h, head, states, out));
+      rest.first_pos += head.len;
+      rest.local_begin += head.len;
+      rest.len -= head.len;
+    }
+    for (; it != cuts.end() && it->first == cut; ++it) {
+      StreamCache& cache = cache_[static_cast<size_t>(it->second)];
+      const int64_t base = (*ctx.streams)[static_cast<size_t>(it->second)].base;
+      cache.start = states;
+      cache.chunk_begin = cut;
+      const float* rows = h.const_data<float>() + rest.local_begin * d;
+      cache.h.assign(rows, rows + (base - cut) * d);
+    }
+  }
   return rest.len > 0 ? run_piece(ctx, h, rest, states, out) : ok_status();
 }
 
@@ -239,7 +260,7 @@ Status AtlasMixer::append(const ShardContext& ctx, const DecodeStep& step, const
       y(static_cast<size_t>(width())), scratch;
   for (int64_t j = 0; j < n; ++j) {
     const size_t i = step.local[static_cast<size_t>(j)];
-    RecordCache& cache = cache_[static_cast<size_t>(step.record[i])];
+    StreamCache& cache = cache_[static_cast<size_t>(step.stream[i])];
     const float* row = h.data<float>() + j * d;
     cache.h.insert(cache.h.end(), row, row + d);
     project(ctx, row, 1, d, p.data());
@@ -255,8 +276,10 @@ Status AtlasMixer::append(const ShardContext& ctx, const DecodeStep& step, const
     const int64_t rows = static_cast<int64_t>(cache.h.size()) / d;
     const Tensor chunk_h = Tensor::wrap(cache.h.data(), {rows, d}, DType::kF32);
     Tensor dropped = Tensor::empty({rows, d}, DType::kF32);
-    const ChainPiece piece{
-        .record = step.record[i], .local_begin = 0, .len = rows, .first_pos = cache.chunk_begin};
+    const ChainPiece piece{.record = (*ctx.streams)[static_cast<size_t>(step.stream[i])].record,
+                           .local_begin = 0,
+                           .len = rows,
+                           .first_pos = cache.chunk_begin};
     RM_RETURN_IF_ERROR(run_piece(ctx, chunk_h, piece, cache.start, dropped)
                            .with_context("atlas block " + std::to_string(layer)));
     cache.chunk_begin += rows;
@@ -324,7 +347,7 @@ Status AtlasMixer::finish_sends(const ShardContext& ctx) {
 Status AtlasMixer::forward(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) {
   RM_RETURN_IF_ERROR(finish_sends(ctx));
   RM_ASSIGN_OR_RETURN(const std::vector<ChainPiece> pieces, chain_pieces(ctx, shape_.chunk));
-  if (ctx.keep_caches) cache_.assign(static_cast<size_t>(ctx.layout->num_records()), {});
+  if (ctx.keep_caches()) cache_.assign(ctx.streams->size(), {});
   // The pool parallelises; OpenBLAS's own threads would oversubscribe it.
   if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
   comm::Communicator& comm = *ctx.comm;

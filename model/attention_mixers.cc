@@ -77,7 +77,7 @@ class AttentionFamilyMixer final : public Mixer {
                                            mask_, *ctx.backend, layer, nullptr, ctx.layout);
     if (!global.ok()) return global.status();
     project_out(*ctx.pool, global->out, w_.wo, out.data<float>(), /*accumulate=*/false);
-    if (ctx.keep_caches) split_k_.keep(ctx, std::move(p.k), std::move(p.v));
+    if (ctx.keep_caches()) split_k_.keep(ctx, std::move(p.k), std::move(p.v));
     return ok_status();
   }
 
@@ -98,7 +98,7 @@ class AttentionFamilyMixer final : public Mixer {
       RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "key projections"));
       RM_ASSIGN_OR_RETURN(keys, gather_halo(ctx, k, v, span_(*ctx.layout), layer));
     }
-    if (ctx.keep_caches) near_.keep(ctx, keys, first_visible_);
+    if (ctx.keep_caches()) near_.keep(ctx, keys, first_visible_);
     const std::span<const int64_t> pos = ctx.pos;
     const std::span<const int32_t> seq = ctx.seq;
     for (int64_t begin = 0; begin < n; begin += kQueryChunk) {

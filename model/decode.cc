@@ -2,12 +2,27 @@
 
 namespace ringmaster::model {
 
-std::vector<int> tail_ranks(const comm::PartitionPlan& plan, const comm::RecordLayout& layout) {
-  std::vector<int> tails(static_cast<size_t>(layout.num_records()));
-  for (int r = 0; r < layout.num_records(); ++r) {
-    tails[static_cast<size_t>(r)] = plan.owner_of(layout.start(r + 1) - 1);
+std::vector<DecodeStream> record_ends(const comm::RecordLayout& layout) {
+  std::vector<DecodeStream> streams;
+  for (int32_t r = 0; r < layout.num_records(); ++r) streams.push_back({r, layout.length(r)});
+  return streams;
+}
+
+DecodeStreams::DecodeStreams(std::vector<DecodeStream> s, const comm::PartitionPlan& plan,
+                             const comm::RecordLayout& layout)
+    : streams(std::move(s)) {
+  tail.reserve(streams.size());
+  for (const DecodeStream& stream : streams) {
+    tail.push_back(plan.owner_of(layout.start(stream.record) + stream.base - 1));
   }
-  return tails;
+}
+
+std::vector<int32_t> DecodeStreams::tailed_by(int rank) const {
+  std::vector<int32_t> mine;
+  for (size_t s = 0; s < tail.size(); ++s) {
+    if (tail[s] == rank) mine.push_back(static_cast<int32_t>(s));
+  }
+  return mine;
 }
 
 void index_local_rows(DecodeStep& step, int rank) {

@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include <functional>
+#include <map>
 #include <mutex>
 
 #include "attention/backend.h"
@@ -70,7 +71,7 @@ class FitMixer final : public Mixer {
       RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "fit global layer"));
       RM_RETURN_IF_ERROR(global_layer(ctx, j));
     }
-    if (ctx.keep_caches) keep_write_sources(ctx);
+    if (ctx.keep_caches()) keep_write_sources(ctx);
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "fit write"));
     return write(ctx, h, out);
   }
@@ -86,7 +87,8 @@ class FitMixer final : public Mixer {
     Tensor o = Tensor::empty({n, shape_.n_heads, hd}, DType::kF32);
     for (int64_t j = 0; j < n; ++j) {
       const size_t i = step.local[static_cast<size_t>(j)];
-      RecordCache& cache = cache_[static_cast<size_t>(step.record[i])];
+      const int32_t s = step.stream[i];
+      StreamCache& cache = cache_[static_cast<size_t>(s)];
       const float* row = h.data<float>() + j * d;
       if (cache.write_k.defined()) {
         const Tensor q = normed_heads(pool, row, 1, w_.write_norm_q, w_.write.wq, shape_.n_heads);
@@ -97,7 +99,8 @@ class FitMixer final : public Mixer {
       const Tensor v = normed_heads(pool, row, 1, w_.read_norm_kv, w_.read.wv, shape_.n_kv_heads);
       cache.read.append(k.data<float>(), v.data<float>(), &step.pos[i], 1);
       if (stream_->ends_group(step.pos[i])) {
-        RM_RETURN_IF_ERROR(finish_group(ctx, cache, stream_->pending(step.record[i]),
+        const int32_t record = (*ctx.streams)[static_cast<size_t>(s)].record;
+        RM_RETURN_IF_ERROR(finish_group(ctx, cache, shared_.at(record), stream_->pending(s),
                                         step.pos[i] / stream_->group()));
       }
     }
@@ -133,7 +136,7 @@ class FitMixer final : public Mixer {
     const Tensor k = heads(pool, xkv, w_.read.wk, shape_.n_kv_heads);
     const Tensor v = heads(pool, xkv, w_.read.wv, shape_.n_kv_heads);
     xkv = {};
-    if (ctx.keep_caches) keep_read_rows(ctx, k, v);
+    if (ctx.keep_caches()) keep_read_rows(ctx, k, v);
 
     Tensor o = Tensor::empty({n_own * m, shape_.n_heads, shape_.head_dim}, DType::kF32);
     RM_RETURN_IF_ERROR(for_each_group(ctx, n_own, [&](attention::AttentionBackend& be, int64_t i) {
@@ -152,12 +155,17 @@ class FitMixer final : public Mixer {
     return ok_status();
   }
 
-  // What a record's decode rows need from this block, on the record's tail rank.
-  struct RecordCache {
+  // What a stream's decode rows need from this block, on the stream's tail rank. The K/V of the
+  // global layers over the record's finished groups are the same for every stream of the record
+  // up to the stream's base, so they are kept once per record (RecordGlobals) and a stream reads
+  // the first `prefix` groups of them, then its own.
+  struct StreamCache {
     KvRows read;                 // READ keys and values of the rows of the current group
-    std::vector<KvRows> global;  // [global layer]: K/V of the latents of every finished group
+    int64_t prefix = 0;          // the record's groups before the stream's base, all finished
+    std::vector<KvRows> global;  // [global layer]: K/V of the groups the stream finished itself
     Tensor write_k, write_v;     // WRITE keys and values of the latents of the previous group
   };
+  using RecordGlobals = std::vector<KvRows>;  // [global layer]: K/V of the prefill's groups
 
   // Projections of rows x [n, d] after RMSNorm with g.
   Tensor normed_heads(ThreadPool& pool, const float* x, int64_t n, const Tensor& g, const Tensor& w,
@@ -167,75 +175,79 @@ class FitMixer final : public Mixer {
     return heads(pool, xn, w, n_heads, rope_pos);
   }
 
-  // The records this rank decodes (it owns their tails), and their finished groups.
-  std::vector<int32_t> tail_records(const ShardContext& ctx) const {
-    const std::vector<int> tails = tail_ranks(*ctx.plan, *ctx.layout);
-    std::vector<int32_t> records;
-    for (size_t r = 0; r < tails.size(); ++r) {
-      if (tails[r] == ctx.comm->rank()) records.push_back(static_cast<int32_t>(r));
-    }
-    return records;
-  }
-  int64_t finished_groups(const ShardContext& ctx, int32_t record) const {
-    return ctx.layout->length(record) / stream_->group();
-  }
+  int64_t finished_groups(const DecodeStream& s) const { return s.base / stream_->group(); }
 
-  // After READ in a prefill that keeps caches: the READ keys of each tail record's unfinished
-  // group.
+  // After READ in a prefill that keeps caches: the READ keys of each tailed stream's unfinished
+  // group, up to its base.
   void keep_read_rows(const ShardContext& ctx, const Tensor& k, const Tensor& v) {
     const FitGroups& groups = stream_->groups();
-    cache_.assign(static_cast<size_t>(ctx.layout->num_records()), RecordCache{});
-    for (const int32_t r : tail_records(ctx)) {
-      RecordCache& cache = cache_[static_cast<size_t>(r)];
+    const DecodeStreams& streams = *ctx.streams;
+    cache_.assign(streams.size(), StreamCache{});
+    shared_.clear();
+    for (const int32_t s : streams.tailed_by(ctx.comm->rank())) {
+      const DecodeStream& stream = streams[static_cast<size_t>(s)];
+      StreamCache& cache = cache_[static_cast<size_t>(s)];
       cache.read = KvRows(shape_.n_kv_heads, shape_.head_dim);
+      cache.prefix = finished_groups(stream);
       cache.global.assign(w_.global.size(), KvRows(shape_.n_kv_heads, shape_.head_dim));
-      // A record that ends on a group boundary has no unfinished group (the id is the next
-      // record's first).
-      const int64_t id = groups.first_of_record[static_cast<size_t>(r)] + finished_groups(ctx, r);
-      if (id >= groups.first_of_record[static_cast<size_t>(r) + 1]) continue;
+      shared_.try_emplace(stream.record, w_.global.size(),
+                          KvRows(shape_.n_kv_heads, shape_.head_dim));
+      // A stream whose base is on a group boundary has no unfinished group.
+      if (stream.base % stream_->group() == 0) continue;
+      const int64_t id = groups.first_of_record[static_cast<size_t>(stream.record)] + cache.prefix;
       for (const FitGroups::Local& g : groups.local) {
         if (g.id != id) continue;
-        cache.read.append(k.rows(g.begin, g.begin + g.len).data<float>(),
-                          v.rows(g.begin, g.begin + g.len).data<float>(), ctx.pos.data() + g.begin,
-                          g.len);
+        const int64_t len = stream.base - cache.prefix * stream_->group();
+        cache.read.append(k.rows(g.begin, g.begin + len).data<float>(),
+                          v.rows(g.begin, g.begin + len).data<float>(), ctx.pos.data() + g.begin,
+                          len);
       }
     }
   }
 
-  // The K/V of global layer j over each tail record's finished groups.
+  // The K/V of global layer j over the finished groups each record's tailed streams need.
   void keep_global_rows(const ShardContext& ctx, size_t j, const Tensor& k, const Tensor& v) {
     const FitGroups& groups = stream_->groups();
+    const DecodeStreams& streams = *ctx.streams;
     const int64_t m = groups.latents;
-    for (const int32_t r : tail_records(ctx)) {
-      const int64_t first = groups.first_of_record[static_cast<size_t>(r)] * m;
-      const int64_t end = first + finished_groups(ctx, r) * m;
-      cache_[static_cast<size_t>(r)].global[j].append(
-          k.rows(first, end).data<float>(), v.rows(first, end).data<float>(),
-          groups.latent_pos.data() + first, end - first);
+    std::map<int32_t, int64_t> needed;  // record -> groups
+    for (const int32_t s : streams.tailed_by(ctx.comm->rank())) {
+      const DecodeStream& stream = streams[static_cast<size_t>(s)];
+      needed[stream.record] = std::max(needed[stream.record], finished_groups(stream));
+    }
+    for (const auto& [record, count] : needed) {
+      const int64_t first = groups.first_of_record[static_cast<size_t>(record)] * m;
+      const int64_t end = first + count * m;
+      shared_.at(record)[j].append(k.rows(first, end).data<float>(),
+                                   v.rows(first, end).data<float>(),
+                                   groups.latent_pos.data() + first, end - first);
     }
   }
 
-  // WRITE keys of the source of each tail record's next token: its last finished group.
+  // WRITE keys of the source of each tailed stream's next token: its last finished group.
   void keep_write_sources(const ShardContext& ctx) {
     const FitGroups& groups = stream_->groups();
+    const DecodeStreams& streams = *ctx.streams;
     const int64_t m = groups.latents, d = stream_->latents().dim(2);
-    for (const int32_t r : tail_records(ctx)) {
-      const int64_t finished = finished_groups(ctx, r);
+    for (const int32_t s : streams.tailed_by(ctx.comm->rank())) {
+      const DecodeStream& stream = streams[static_cast<size_t>(s)];
+      const int64_t finished = finished_groups(stream);
       if (finished == 0) continue;
-      const int64_t id = groups.first_of_record[static_cast<size_t>(r)] + finished - 1;
-      set_write_source(*ctx.pool, cache_[static_cast<size_t>(r)],
+      const int64_t id = groups.first_of_record[static_cast<size_t>(stream.record)] + finished - 1;
+      set_write_source(*ctx.pool, cache_[static_cast<size_t>(s)],
                        stream_->latents().data<float>() + id * m * d, m);
     }
   }
 
-  void set_write_source(ThreadPool& pool, RecordCache& cache, const float* lat, int64_t m) const {
+  void set_write_source(ThreadPool& pool, StreamCache& cache, const float* lat, int64_t m) const {
     cache.write_k = normed_heads(pool, lat, m, w_.write_norm_kv, w_.write.wk, shape_.n_kv_heads);
     cache.write_v = normed_heads(pool, lat, m, w_.write_norm_kv, w_.write.wv, shape_.n_kv_heads);
   }
 
   // READ and GLOBAL of a group whose last row just arrived: lat [m, d] (its pending latents) is
   // updated in place and becomes the WRITE source of the next group.
-  Status finish_group(const ShardContext& ctx, RecordCache& cache, float* lat, int64_t group) {
+  Status finish_group(const ShardContext& ctx, StreamCache& cache, const RecordGlobals& shared,
+                      float* lat, int64_t group) {
     ThreadPool& pool = *ctx.pool;
     const int64_t m = stream_->latents_per_group();
     {
@@ -251,10 +263,24 @@ class FitMixer final : public Mixer {
       const Tensor k = normed_heads(pool, lat, m, w.norm1, w.attn.wk, shape_.n_kv_heads, pos);
       const Tensor v = normed_heads(pool, lat, m, w.norm1, w.attn.wv, shape_.n_kv_heads);
       cache.global[j].append_at(k.data<float>(), v.data<float>(), group, m);
-      RM_ASSIGN_OR_RETURN(attention::BlockResult result,
-                          attention::attend_block(
-                              *ctx.backend, q, cache.global[j].k(), cache.global[j].v(), {pos, {}},
-                              cache.global[j].positions(), attention::MaskSpec{.causal = true}));
+      // The record's groups before the stream's base, then the stream's own: two parts of one
+      // softmax, merged exactly.
+      const KvRows& own = cache.global[j];
+      RM_ASSIGN_OR_RETURN(
+          attention::BlockResult result,
+          attention::attend_block(*ctx.backend, q, own.k(), own.v(), {pos, {}}, own.positions(),
+                                  attention::MaskSpec{.causal = true}));
+      const int64_t prefix = cache.prefix * m;
+      if (prefix > 0) {
+        const std::span<const int64_t> prefix_pos(shared[j].pos().data(),
+                                                  static_cast<size_t>(prefix));
+        RM_ASSIGN_OR_RETURN(
+            const attention::BlockResult before,
+            attention::attend_block(*ctx.backend, q, shared[j].k().rows(0, prefix),
+                                    shared[j].v().rows(0, prefix), {pos, {}}, {prefix_pos, {}},
+                                    attention::MaskSpec{.causal = true}));
+        RM_RETURN_IF_ERROR(ctx.backend->merge_into(result, before));
+      }
       project_out(pool, result.out, w.attn.wo, lat, /*accumulate=*/true);
       add_mlp_residual(lat, m, w.norm2.const_data<float>(), eps_, w.mlp, pool);
     }
@@ -279,7 +305,7 @@ class FitMixer final : public Mixer {
     const Tensor k = heads(pool, xn, w.attn.wk, shape_.n_kv_heads, groups.latent_pos);
     const Tensor v = heads(pool, xn, w.attn.wv, shape_.n_kv_heads);
     xn = {};
-    if (ctx.keep_caches) keep_global_rows(ctx, j, k, v);
+    if (ctx.keep_caches()) keep_global_rows(ctx, j, k, v);
     RM_ASSIGN_OR_RETURN(
         attention::BlockResult result,
         attention::attend_block(*ctx.backend, q, k, v, groups.latent_positions(),
@@ -344,7 +370,8 @@ class FitMixer final : public Mixer {
   bool causal_;
   float eps_;
   std::shared_ptr<FitStream> stream_;
-  std::vector<RecordCache> cache_;  // [record]; filled for the records whose tail is here
+  std::vector<StreamCache> cache_;           // [stream]; filled for the streams whose tail is here
+  std::map<int32_t, RecordGlobals> shared_;  // [record]: for the streams whose tail is here
 };
 
 }  // namespace

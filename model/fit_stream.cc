@@ -88,7 +88,7 @@ void FitStream::begin_step(const DecodeStep& step) {
   const float* init = init_.const_data<float>();
   for (const size_t i : step.local) {
     if (!ends_group(step.pos[i])) continue;
-    pending_[step.record[i]].assign(init, init + init_.numel());
+    pending_[step.stream[i]].assign(init, init + init_.numel());
   }
 }
 

@@ -72,21 +72,21 @@ class FitStream {
   Status share(const ShardContext& ctx, uint32_t layer);
 
   // Decoding (model/decode.h). A group's latents are final once its last token is known, so a
-  // step whose token ends a group of its record computes that group's latents anew, through every
+  // step whose token ends a group of its stream computes that group's latents anew, through every
   // fit block in order: begin_step sets them to fit.latents for each such row of this rank, and
-  // each fit block reads and updates pending(record) [m, d].
+  // each fit block reads and updates pending(stream) [m, d].
   void begin_step(const DecodeStep& step);
   bool ends_group(int64_t position) const { return (position + 1) % group_ == 0; }
   int64_t group() const { return group_; }
   int64_t latents_per_group() const { return init_.dim(0); }
-  float* pending(int32_t record) { return pending_.at(record).data(); }
+  float* pending(int32_t stream) { return pending_.at(stream).data(); }
 
  private:
   Tensor init_;
   int64_t group_;
   FitGroups groups_;
   Tensor lat_;
-  std::map<int32_t, std::vector<float>> pending_;  // [record]: latents of the group it ends
+  std::map<int32_t, std::vector<float>> pending_;  // [stream]: latents of the group it ends
 };
 
 }  // namespace ringmaster::model

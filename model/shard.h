@@ -20,6 +20,7 @@
 #include "comm/partition.h"
 #include "core/thread_pool.h"
 #include "memory/backend.h"
+#include "model/decode.h"
 
 namespace ringmaster::model {
 
@@ -39,9 +40,10 @@ struct ShardContext {
   // The default token is never stopped. `comm` and `backend` are expected to stop on it too
   // (comm/cancellable_comm.h, make_cpu_backend).
   std::stop_token stop;
-  // Decoding follows (model/decode.h): the mixers keep, after forward, what the records' later
-  // tokens need, on the ranks that will need it (Mixer::append).
-  bool keep_caches = false;
+  // Decoding follows (model/decode.h): the mixers keep, after forward, what these streams' later
+  // tokens need, on the ranks that will need it (Mixer::append). Null: nothing is kept.
+  std::shared_ptr<const DecodeStreams> streams;
+  bool keep_caches() const { return streams != nullptr; }
 
   std::vector<int64_t> tokens;  // stream indices owned by this rank, increasing
   std::vector<int64_t> pos;     // position within its record, per local token

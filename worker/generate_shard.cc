@@ -29,7 +29,8 @@ class Generator {
   // Samples step 0 of every record whose tail is here from the prefill's hf.
   void start(const Tensor& hf) {
     const comm::RecordLayout& layout = *ctx_.layout;
-    tails_ = model::tail_ranks(*ctx_.plan, layout);
+    // One stream per record (model::record_ends), so stream s is record s.
+    tails_ = ctx_.streams->tail;
     // Slots of the step-plan exchange: one count and one record per record a rank decodes.
     slots_.assign(static_cast<size_t>(ctx_.comm->size()), 1);
     for (const int t : tails_) ++slots_[static_cast<size_t>(t)];
@@ -54,7 +55,7 @@ class Generator {
       std::vector<int32_t> ids;
       std::vector<Going*> rows;
       for (const size_t i : step.local) {
-        Going& g = find(step.record[i]);
+        Going& g = find(step.stream[i]);
         ids.push_back(g.out.tokens.back());
         rows.push_back(&g);
       }
@@ -105,7 +106,7 @@ class Generator {
     step.index = s;
     for (const Going& g : going_) {
       if (g.done) continue;
-      step.record.push_back(g.out.record);
+      step.stream.push_back(g.out.record);
       step.pos.push_back(ctx_.layout->length(g.out.record) + s - 1);
       step.tail.push_back(ctx_.comm->rank());
     }
@@ -164,7 +165,7 @@ class Generator {
     std::sort(records.begin(), records.end());
     model::DecodeStep step;
     step.index = s;
-    step.record = records;
+    step.stream = records;
     const comm::RecordLayout& layout = *ctx_.layout;
     for (const int32_t r : records) {
       // Record r feeds its s-th generated token (the first was sampled from the prefill).
@@ -202,7 +203,8 @@ StatusOr<GenerateShardResult> run_generate_shard(
   model::ShardContext ctx =
       model::make_shard_context(comm, plan, layout, pool, spec.context_parallel, std::move(backend),
                                 std::move(atlas), std::move(stop));
-  ctx.keep_caches = true;
+  ctx.streams =
+      std::make_shared<const model::DecodeStreams>(model::record_ends(layout), plan, layout);
   RM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, fed_ids(ctx, spec, model.config().vocab));
   spdlog::info("rank {} of {}: prefill of {} of {} tokens, then up to {} new tokens per record",
                comm.rank(), comm.size(), ctx.num_local(), plan.num_tokens(),

@@ -43,27 +43,35 @@ std::vector<int64_t> index_within_rank(const DecodeStep& step, int world) {
 
 void SplitKCache::keep(const ShardContext& ctx, Tensor k, Tensor v) {
   const comm::RecordLayout& layout = *ctx.layout;
-  const auto records = static_cast<size_t>(layout.num_records());
+  const DecodeStreams& streams = *ctx.streams;
   k_ = std::move(k);
   v_ = std::move(v);
-  // A rank's local order is increasing stream index, so a record's rows are one run.
-  rows_.assign(records, {0, 0});
+  // A rank's local order is increasing stream index, so a record's rows are one run with
+  // increasing positions, and a stream sees a prefix of it.
+  std::vector<std::pair<int64_t, int64_t>> record_rows(static_cast<size_t>(layout.num_records()),
+                                                       {0, 0});
   for (int64_t i = ctx.num_local() - 1; i >= 0; --i)
-    rows_[static_cast<size_t>(ctx.seq[i])].first = i;
+    record_rows[static_cast<size_t>(ctx.seq[i])].first = i;
   for (int64_t i = 0; i < ctx.num_local(); ++i)
-    rows_[static_cast<size_t>(ctx.seq[i])].second = i + 1;
-  appended_.assign(records, KvRows(k_.dim(1), k_.dim(2)));
-  held_.assign(records, std::vector<int64_t>(static_cast<size_t>(ctx.comm->size()), 0));
-  for (int rank = 0; rank < ctx.comm->size(); ++rank) {
-    for (const comm::TokenRange& range : ctx.plan->ranges_of(rank)) {
-      for (int r = layout.record_of(range.begin); r < layout.num_records(); ++r) {
-        const int64_t begin = std::max(range.begin, layout.start(r));
-        const int64_t end = std::min(range.end, layout.start(r + 1));
-        if (begin >= end) break;
-        held_[static_cast<size_t>(r)][static_cast<size_t>(rank)] += end - begin;
+    record_rows[static_cast<size_t>(ctx.seq[i])].second = i + 1;
+  rows_.clear();
+  held_.clear();
+  for (const DecodeStream& s : streams.streams) {
+    auto [begin, end] = record_rows[static_cast<size_t>(s.record)];
+    end =
+        std::lower_bound(ctx.pos.begin() + begin, ctx.pos.begin() + end, s.base) - ctx.pos.begin();
+    rows_.emplace_back(begin, std::max(begin, end));
+    // Keys of the stream's prefix [start, start + base) on each rank, from the plan.
+    const int64_t first = layout.start(s.record), last = first + s.base;
+    std::vector<int64_t>& held = held_.emplace_back(static_cast<size_t>(ctx.comm->size()), 0);
+    for (int rank = 0; rank < ctx.comm->size(); ++rank) {
+      for (const comm::TokenRange& range : ctx.plan->ranges_of(rank)) {
+        held[static_cast<size_t>(rank)] +=
+            std::max<int64_t>(0, std::min(range.end, last) - std::max(range.begin, first));
       }
     }
   }
+  appended_.assign(streams.size(), KvRows(k_.dim(1), k_.dim(2)));
 }
 
 StatusOr<Tensor> SplitKCache::attend(const ShardContext& ctx, const DecodeStep& step,
@@ -99,26 +107,26 @@ StatusOr<Tensor> SplitKCache::attend(const ShardContext& ctx, const DecodeStep& 
     return all.data() + (first[static_cast<size_t>(step.tail[i])] + index[i]) * row;
   };
 
-  // 2. The new K/V stays with the rank that holds the fewest keys of the record.
-  for (size_t i = 0; i < step.record.size(); ++i) {
-    std::vector<int64_t>& held = held_[static_cast<size_t>(step.record[i])];
+  // 2. The new K/V stays with the rank that holds the fewest keys of the stream.
+  for (size_t i = 0; i < step.stream.size(); ++i) {
+    std::vector<int64_t>& held = held_[static_cast<size_t>(step.stream[i])];
     const auto owner = std::min_element(held.begin(), held.end()) - held.begin();
     ++held[static_cast<size_t>(owner)];
     if (owner != me) continue;
-    appended_[static_cast<size_t>(step.record[i])].append(payload(i) + qw, payload(i) + qw + kw,
+    appended_[static_cast<size_t>(step.stream[i])].append(payload(i) + qw, payload(i) + qw + kw,
                                                           &step.pos[i], 1);
   }
 
-  // 3. This rank's partial of every row over its keys of the row's record, packed per tail rank:
+  // 3. This rank's partial of every row over its keys of the row's stream, packed per tail rank:
   // that rank's rows' outputs, then their lse.
   const int64_t part_row = qw + heads;
   std::vector<float> partials(static_cast<size_t>(step.size() * part_row));
-  for (size_t i = 0; i < step.record.size(); ++i) {
-    const auto r = static_cast<size_t>(step.record[i]);
+  for (size_t i = 0; i < step.stream.size(); ++i) {
+    const auto r = static_cast<size_t>(step.stream[i]);
     const Tensor qi = Tensor::wrap(payload(i), {1, heads, hd}, DType::kF32);
     attention::BlockResult acc = attention::make_empty_result(1, heads, hd);
     const auto [begin, end] = rows_[r];
-    // Every cached key of the record precedes the query: nothing to mask (attend_visible).
+    // Every cached key of the stream precedes the query: nothing to mask (attend_visible).
     if (end > begin) {
       attention::BlockResult part = attention::make_empty_result(1, heads, hd);
       RM_RETURN_IF_ERROR(attention::attend_visible(qi, k_.rows(begin, end), v_.rows(begin, end),
@@ -158,24 +166,31 @@ StatusOr<Tensor> SplitKCache::attend(const ShardContext& ctx, const DecodeStep& 
 
 void NearCache::keep(const ShardContext& ctx, const HaloKeys& keys,
                      const FirstVisible& first_visible) {
-  const comm::RecordLayout& layout = *ctx.layout;
-  const std::vector<int> tails = tail_ranks(*ctx.plan, layout);
+  const DecodeStreams& streams = *ctx.streams;
   const int64_t kv_heads = keys.k.dim(1), hd = keys.k.dim(2), kw = kv_heads * hd;
-  records_.assign(static_cast<size_t>(layout.num_records()), KvRows(kv_heads, hd));
-  // The halo rows follow the own rows, so a record's rows are sorted by position here.
+  streams_.assign(streams.size(), KvRows(kv_heads, hd));
+  // The halo rows follow the own rows: sort by (record, position) to find a stream's rows.
   std::vector<int64_t> order(keys.pos.size());
   std::iota(order.begin(), order.end(), int64_t{0});
+  auto before = [&](int64_t a, int32_t seq, int64_t pos) {
+    const auto i = static_cast<size_t>(a);
+    return keys.seq[i] != seq ? keys.seq[i] < seq : keys.pos[i] < pos;
+  };
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    const auto i = static_cast<size_t>(a), j = static_cast<size_t>(b);
-    return keys.seq[i] != keys.seq[j] ? keys.seq[i] < keys.seq[j] : keys.pos[i] < keys.pos[j];
+    return before(a, keys.seq[static_cast<size_t>(b)], keys.pos[static_cast<size_t>(b)]);
   });
-  for (const int64_t row : order) {
-    const auto i = static_cast<size_t>(row);
-    const int32_t r = keys.seq[i];
-    if (tails[static_cast<size_t>(r)] != ctx.comm->rank()) continue;
-    if (keys.pos[i] < first_visible(layout.length(r))) continue;
-    records_[static_cast<size_t>(r)].append(keys.k.const_data<float>() + row * kw,
-                                            keys.v.const_data<float>() + row * kw, &keys.pos[i], 1);
+  for (const int32_t s : streams.tailed_by(ctx.comm->rank())) {
+    const DecodeStream& stream = streams[static_cast<size_t>(s)];
+    auto lower = [&](int64_t pos) {
+      return std::lower_bound(order.begin(), order.end(), pos,
+                              [&](int64_t a, int64_t p) { return before(a, stream.record, p); });
+    };
+    KvRows& rows = streams_[static_cast<size_t>(s)];
+    for (auto it = lower(first_visible(stream.base)); it != lower(stream.base); ++it) {
+      const auto i = static_cast<size_t>(*it);
+      rows.append(keys.k.const_data<float>() + *it * kw, keys.v.const_data<float>() + *it * kw,
+                  &keys.pos[i], 1);
+    }
   }
 }
 
@@ -188,7 +203,7 @@ StatusOr<Tensor> NearCache::attend(const ShardContext& ctx, const DecodeStep& st
   Tensor out = Tensor::empty({nl, heads, hd}, DType::kF32);
   for (int64_t j = 0; j < nl; ++j) {
     const size_t i = step.local[static_cast<size_t>(j)];
-    KvRows& cache = records_[static_cast<size_t>(step.record[i])];
+    KvRows& cache = streams_[static_cast<size_t>(step.stream[i])];
     const int64_t position = step.pos[i];
     cache.append(k.const_data<float>() + j * kw, v.const_data<float>() + j * kw, &position, 1);
     RM_ASSIGN_OR_RETURN(

@@ -1,8 +1,10 @@
 // Decoding (model/decode.h) against prefill: the hf of a token fed by Model::append after a
 // prefill that kept its caches equals the hf of the same token in a prefill of the whole sequence
-// (prompt + the tokens fed since), for each mixer alone and a model of all five, every plan the
-// model allows and P = 1..4, prompts that end inside a FIT group and an ATLAS chunk, decodes that
-// cross group and chunk boundaries, and records that stop at different steps.
+// (the stream's prefix + the tokens fed since), for each mixer alone and a model of all five,
+// every plan the model allows and P = 1..4. The streams continue each record's end (generate;
+// prompts that end inside a FIT group and an ATLAS chunk, decodes that cross group and chunk
+// boundaries, records that stop at different steps) and branch off inside records (variants):
+// at the first token, inside and on the edges of groups and chunks, several per record.
 #include "model/decode.h"
 
 #include <gtest/gtest.h>
@@ -34,33 +36,67 @@ constexpr int64_t kGroup = 32, kChunk = 16, kNew = 41;
 const std::vector<int64_t> kPrompts = {150, 63, 1, 96};
 int64_t new_tokens(size_t record) { return kNew - 7 * static_cast<int64_t>(record); }
 
-// The prompts followed by their continuations, as one prefill would see them.
-Records extend(const Records& prompts, const std::vector<std::vector<int32_t>>& more) {
-  Records full;
-  size_t at = 0;
+// A stream and the tokens it feeds.
+struct Continued {
+  DecodeStream stream;
+  std::vector<int32_t> more;
+};
+
+// Each record's end, then (with `branches`) branches at these bases where the record has them:
+// right after <bos>, inside the first chunk, on and around group (32) and chunk (16) edges.
+std::vector<Continued> make_streams(const Records& prompts, bool branches, std::mt19937& rng) {
+  std::vector<Continued> out;
   for (size_t r = 0; r < prompts.lengths.size(); ++r) {
-    const auto len = static_cast<size_t>(prompts.lengths[r]);
-    full.stream.insert(full.stream.end(), prompts.stream.begin() + at,
-                       prompts.stream.begin() + at + len);
-    full.stream.insert(full.stream.end(), more[r].begin(), more[r].end());
-    full.lengths.push_back(prompts.lengths[r] + static_cast<int64_t>(more[r].size()));
-    at += len;
+    Continued& c = out.emplace_back();
+    c.stream = {static_cast<int32_t>(r), prompts.lengths[r]};
+    for (int64_t s = 0; s < new_tokens(r); ++s) c.more.push_back(static_cast<int32_t>(rng() % 5));
+  }
+  if (!branches) return out;
+  for (size_t r = 0; r < prompts.lengths.size(); ++r) {
+    for (const int64_t base : {1, 2, 9, 16, 31, 32, 33, 64, 80, 100, 149}) {
+      if (base >= prompts.lengths[r]) continue;
+      Continued& c = out.emplace_back();
+      c.stream = {static_cast<int32_t>(r), base};
+      for (int64_t s = 0; s < 20 + base % 13; ++s)
+        c.more.push_back(static_cast<int32_t>(rng() % 5));
+    }
+  }
+  return out;
+}
+
+// One record per stream: its prefix of the prompt and the tokens it feeds, as one prefill sees
+// them.
+Records extend(const Records& prompts, const std::vector<Continued>& streams) {
+  const comm::RecordLayout layout(prompts.lengths);
+  Records full;
+  for (const Continued& c : streams) {
+    const auto begin = prompts.stream.begin() + layout.start(c.stream.record);
+    full.stream.insert(full.stream.end(), begin, begin + c.stream.base);
+    full.stream.insert(full.stream.end(), c.more.begin(), c.more.end());
+    full.lengths.push_back(c.stream.base + static_cast<int64_t>(c.more.size()));
   }
   return full;
 }
 
-// hf of every decoded row, [record][step] -> d floats, from a prefill of `prompts` on `world`
-// ranks followed by decode steps that feed `more`.
+// hf of every decoded row, [stream][step] -> d floats, from a prefill of `prompts` on `world`
+// ranks followed by decode steps that feed each stream's tokens.
 std::vector<std::vector<std::vector<float>>> decode(
-    const std::string& dir, const Records& prompts, const std::vector<std::vector<int32_t>>& more,
+    const std::string& dir, const Records& prompts, const std::vector<Continued>& streams,
     PlanKind kind, int world, int64_t align,
     attention::ContextParallel cp = attention::ContextParallel::kRing) {
   const comm::RecordLayout layout(prompts.lengths);
   const auto plan = comm::PartitionPlan::make_for_records(kind, layout, world, align);
   EXPECT_TRUE(plan.ok());
+  std::vector<DecodeStream> list;
+  size_t longest = 0;
+  for (const Continued& c : streams) {
+    list.push_back(c.stream);
+    longest = std::max(longest, c.more.size());
+  }
+  const auto decode_streams = std::make_shared<const DecodeStreams>(list, *plan, layout);
   auto comms = comm::LocalComm::make_local_group(world, std::chrono::milliseconds(30000));
-  std::vector<std::vector<std::vector<float>>> hf_of(more.size());
-  for (size_t r = 0; r < more.size(); ++r) hf_of[r].resize(more[r].size());
+  std::vector<std::vector<std::vector<float>>> hf_of(streams.size());
+  for (size_t r = 0; r < streams.size(); ++r) hf_of[r].resize(streams[r].more.size());
   std::mutex mutex;
   std::vector<std::thread> threads;
   for (int rank = 0; rank < world; ++rank) {
@@ -70,30 +106,29 @@ std::vector<std::vector<std::vector<float>>> decode(
       ThreadPool pool(1);
       ShardContext ctx =
           make_shard_context(*comms[static_cast<size_t>(rank)], *plan, layout, pool, cp);
-      ctx.keep_caches = true;
+      ctx.streams = decode_streams;
       std::vector<int32_t> ids;
       for (int64_t t : ctx.tokens) ids.push_back(prompts.stream[static_cast<size_t>(t)]);
       ASSERT_TRUE(model->forward(ctx, ids).ok());
-      const std::vector<int> tails = tail_ranks(*plan, layout);
-      for (uint32_t s = 1; s <= static_cast<uint32_t>(kNew); ++s) {
+      for (uint32_t s = 1; s <= static_cast<uint32_t>(longest); ++s) {
         DecodeStep step;
         step.index = s;
-        for (size_t r = 0; r < more.size(); ++r) {
-          if (s > more[r].size()) continue;
-          step.record.push_back(static_cast<int32_t>(r));
-          step.pos.push_back(prompts.lengths[r] + s - 1);
-          step.tail.push_back(tails[r]);
+        for (size_t r = 0; r < streams.size(); ++r) {
+          if (s > streams[r].more.size()) continue;
+          step.stream.push_back(static_cast<int32_t>(r));
+          step.pos.push_back(streams[r].stream.base + s - 1);
+          step.tail.push_back(decode_streams->tail[r]);
         }
         index_local_rows(step, rank);
         std::vector<int32_t> step_ids;
         for (size_t i : step.local)
-          step_ids.push_back(more[static_cast<size_t>(step.record[i])][s - 1]);
+          step_ids.push_back(streams[static_cast<size_t>(step.stream[i])].more[s - 1]);
         auto hf = model->append(ctx, step, step_ids);
         ASSERT_TRUE(hf.ok()) << hf.status().to_string();
         std::lock_guard lock(mutex);
         for (size_t j = 0; j < step.local.size(); ++j) {
           const float* row = hf->data<float>() + static_cast<int64_t>(j) * hf->dim(1);
-          hf_of[static_cast<size_t>(step.record[step.local[j]])][s - 1].assign(row,
+          hf_of[static_cast<size_t>(step.stream[step.local[j]])][s - 1].assign(row,
                                                                                row + hf->dim(1));
         }
       }
@@ -119,10 +154,7 @@ TEST_P(DecodeMatchesPrefill, EveryPlanAndWorkerCount) {
   ASSERT_TRUE(init_model(config, 5, dir).ok());
   const Records prompts = harness::make_records(kPrompts, "");
   std::mt19937 rng(3);
-  std::vector<std::vector<int32_t>> more(kPrompts.size());
-  for (size_t r = 0; r < more.size(); ++r) {
-    for (int64_t s = 0; s < new_tokens(r); ++s) more[r].push_back(static_cast<int32_t>(rng() % 5));
-  }
+  const std::vector<Continued> more = make_streams(prompts, /*branches=*/true, rng);
   const Records full = extend(prompts, more);
   const comm::RecordLayout full_layout(full.lengths);
   const int64_t d = config.d_model;
@@ -138,11 +170,11 @@ TEST_P(DecodeMatchesPrefill, EveryPlanAndWorkerCount) {
       const auto got = decode(dir, prompts, more, kind, world, kGroup);
       std::vector<float> got_rows, want_rows;
       for (size_t r = 0; r < more.size(); ++r) {
-        for (size_t s = 0; s < more[r].size(); ++s) {
-          ASSERT_EQ(static_cast<int64_t>(got[r][s].size()), d) << "record " << r << " step " << s;
+        for (size_t s = 0; s < more[r].more.size(); ++s) {
+          ASSERT_EQ(static_cast<int64_t>(got[r][s].size()), d) << "stream " << r << " step " << s;
           got_rows.insert(got_rows.end(), got[r][s].begin(), got[r][s].end());
-          const int64_t at =
-              full_layout.start(static_cast<int>(r)) + prompts.lengths[r] + static_cast<int64_t>(s);
+          const int64_t at = full_layout.start(static_cast<int>(r)) + more[r].stream.base +
+                             static_cast<int64_t>(s);
           want_rows.insert(want_rows.end(), want.hf.begin() + at * d,
                            want.hf.begin() + (at + 1) * d);
         }
@@ -165,15 +197,16 @@ TEST(DecodeAfterUlysses, MatchesDecodeAfterRing) {
   const std::string dir = temp.path().string() + "/model";
   ASSERT_TRUE(init_model(testing::small_model_config(true, {kAttention, kAttention}), 8, dir).ok());
   const Records prompts = harness::make_records(kPrompts, "");
-  std::vector<std::vector<int32_t>> more(kPrompts.size(), std::vector<int32_t>(9, 2));
+  std::mt19937 rng(5);
+  const std::vector<Continued> more = make_streams(prompts, /*branches=*/true, rng);
   for (const int world : {2, 4}) {
     const auto ring = decode(dir, prompts, more, PlanKind::kZigzag, world, 1);
     const auto ulysses = decode(dir, prompts, more, PlanKind::kZigzag, world, 1,
                                 attention::ContextParallel::kUlysses);
     for (size_t r = 0; r < more.size(); ++r) {
-      for (size_t s = 0; s < more[r].size(); ++s) {
+      for (size_t s = 0; s < more[r].more.size(); ++s) {
         EXPECT_TRUE(testing::all_close(ulysses[r][s], ring[r][s], 1e-5))
-            << "P=" << world << " record " << r << " step " << s;
+            << "P=" << world << " stream " << r << " step " << s;
       }
     }
   }
