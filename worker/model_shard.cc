@@ -104,6 +104,7 @@ StatusOr<ShardResult> score_rows(const model::Model& model, const model::ShardCo
 StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                       const ModelShardSpec& spec, ThreadPool& pool,
                                       const model::ProgressFn& progress,
+                                      const BranchProgressFn& branch_progress,
                                       std::shared_ptr<attention::AttentionBackend> backend,
                                       std::shared_ptr<memory::AtlasBackend> atlas,
                                       std::stop_token stop) {
@@ -113,9 +114,15 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
     return invalid_argument(spec.model_dir + ": the score task needs a causal model");
   }
   const comm::RecordLayout layout(spec.record_lengths);
-  const model::ShardContext ctx =
+  model::ShardContext ctx =
       model::make_shard_context(comm, plan, layout, pool, spec.context_parallel, std::move(backend),
                                 std::move(atlas), std::move(stop));
+  if (!spec.branches.empty()) {
+    if (!spec.score) return invalid_argument("branches need the score task's prefill");
+    RM_RETURN_IF_ERROR(check_branches(spec.branches, layout, model.config().vocab));
+    ctx.streams =
+        std::make_shared<const model::DecodeStreams>(branch_streams(spec.branches), plan, layout);
+  }
   RM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, fed_ids(ctx, spec, model.config().vocab));
   spdlog::info(
       "rank {} of {}: running {} blocks over {} of {} tokens, {} thread(s), attention on {}, "
@@ -127,6 +134,13 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
   ShardResult result;
   if (spec.score) {
     RM_ASSIGN_OR_RETURN(result, score_rows(model, ctx, spec, ids, hf));
+    if (!spec.branches.empty()) {
+      const auto branches_start = std::chrono::steady_clock::now();
+      RM_ASSIGN_OR_RETURN(result.branches,
+                          run_branches(model, ctx, spec.branches, std::move(hf), branch_progress));
+      spdlog::info("rank {}: {} of {} branches in {:.3f} s", comm.rank(), result.branches.size(),
+                   spec.branches.size(), seconds_since(branches_start));
+    }
   } else {
     result = embed_rows(ctx, hf);
   }

@@ -7,7 +7,8 @@
 //          input index
 //   score  one value per fed token whose successor is in the same record: log p(successor), at
 //          the successor's input index. The successor of a range's last token comes from
-//          next_after_range.
+//          next_after_range. With branches (a variants job), also the log-likelihood of every
+//          branch this rank runs (worker/branches.h).
 // Collective over comm: every rank of the job calls it. Once `stop` is requested the forward pass
 // returns kCancelled at its next check (core/cancel.h); `comm` and `backend` should stop on the
 // same token. Thread-compatible.
@@ -27,6 +28,7 @@
 #include "core/thread_pool.h"
 #include "memory/backend.h"
 #include "model/model.h"
+#include "worker/branches.h"
 #include "worker/shard_result.h"
 
 namespace ringmaster::worker {
@@ -38,6 +40,9 @@ struct ModelShardSpec {
   std::vector<int64_t> record_lengths;  // fed tokens per record, <bos> included
   std::vector<uint8_t> input_ids;       // this rank's fed tokens in local order
   std::vector<int32_t> next_after_range;
+  // Variants jobs (score set): after the prefill, the branches (worker/branches.h), with the
+  // caches they need kept.
+  std::vector<BranchSpec> branches;
 };
 
 // The fed ids of this rank: spec.input_ids with each position-0 slot set to <bos>. Errors: a count
@@ -47,7 +52,7 @@ StatusOr<std::vector<int32_t>> fed_ids(const model::ShardContext& ctx, const Mod
 
 StatusOr<ShardResult> run_model_shard(
     comm::Communicator& comm, const comm::PartitionPlan& plan, const ModelShardSpec& spec,
-    ThreadPool& pool, const model::ProgressFn& progress,
+    ThreadPool& pool, const model::ProgressFn& progress, const BranchProgressFn& branch_progress,
     std::shared_ptr<attention::AttentionBackend> backend = nullptr,
     std::shared_ptr<memory::AtlasBackend> atlas = nullptr, std::stop_token stop = {});
 

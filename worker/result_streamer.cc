@@ -50,12 +50,21 @@ std::optional<pb::ResultChunk> ResultStreamer::next_records() {
 std::optional<pb::ResultChunk> ResultStreamer::next() {
   if (generated_) return next_records();
   const int64_t n = rows();
-  if (next_row_ >= n) return std::nullopt;
+  const auto branches = static_cast<int64_t>(result_.branches.size());
+  if (next_row_ >= n && next_branch_ >= branches) return std::nullopt;
   const int64_t begin = next_row_;
   const int64_t end = std::min(n, begin + rows_per_chunk_);
   next_row_ = end;
   pb::ResultChunk chunk;
   chunk.set_rank(rank_);
+  // A variants job's branches ride along with the rows, a bounded number per chunk.
+  const int64_t branch_end = std::min(branches, next_branch_ + kBranchesPerChunk);
+  for (; next_branch_ < branch_end; ++next_branch_) {
+    const BranchOutcome& b = result_.branches[static_cast<size_t>(next_branch_)];
+    pb::BranchResult* out = chunk.add_branches();
+    out->set_branch(b.branch);
+    out->set_log_likelihood(b.log_likelihood);
+  }
   chunk.mutable_tokens()->Reserve(static_cast<int>(end - begin));
   for (int64_t i = begin; i < end; ++i) chunk.add_tokens(result_.rows[static_cast<size_t>(i)]);
   // Values are in the order of result_.rows: one contiguous copy.

@@ -6,7 +6,9 @@
 // and heartbeats interleave between chunks. A chunk of rows holds at most `chunk_bytes` of rows
 // and proto::kMaxResultChunkTokens tokens, so it always fits a frame. A chunk of records holds
 // whole records, as many as fit `chunk_bytes` encoded, and at least one (a record of at most
-// proto::kMaxNewTokens ids, each 1 or 2 bytes encoded, always fits a frame).
+// proto::kMaxNewTokens ids, each 1 or 2 bytes encoded, always fits a frame). A variants job's
+// branch results ride along with its rows, kBranchesPerChunk at most per chunk (about 16 bytes
+// each encoded), in extra chunks once the rows are out.
 //
 // Thread-compatible: used on the worker's strand after the shard thread handed the output over.
 #pragma once
@@ -47,6 +49,8 @@ class ResultStreamer {
   int64_t chunk_bytes_ = 0;
   int64_t rows_per_chunk_ = 0;
   int64_t next_row_ = 0;
+  int64_t next_branch_ = 0;
+  static constexpr int64_t kBranchesPerChunk = 1024;
 };
 
 }  // namespace ringmaster::worker

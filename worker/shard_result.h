@@ -18,9 +18,16 @@ struct ShardStats {
   int64_t bytes_sent = 0;
 };
 
+// A variants job's branch (worker/branches.h), reported by the rank that ran it.
+struct BranchOutcome {
+  int32_t branch = 0;         // index into the job's branches
+  double log_likelihood = 0;  // nats
+};
+
 struct ShardResult {
   std::vector<int64_t> rows;
-  Tensor values;  // [rows.size(), width] f32, in the order of rows
+  Tensor values;                        // [rows.size(), width] f32, in the order of rows
+  std::vector<BranchOutcome> branches;  // variants jobs: the branches this rank ran
   ShardStats stats;
 };
 

@@ -152,28 +152,31 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
       };
       RM_ASSIGN_OR_RETURN(std::shared_ptr<memory::AtlasBackend> atlas,
                           make_atlas_backend(*backend, pool.num_threads()));
+      // Steps can take milliseconds: report the first, then at most 5 a second.
+      auto last = std::chrono::steady_clock::time_point{};
+      auto decode_progress = [&](int64_t step, int64_t tokens) {
+        const auto now = std::chrono::steady_clock::now();
+        if (step > 0 && now - last < std::chrono::milliseconds(200)) return;
+        last = now;
+        state->notify([&] {
+          if (state->callbacks.on_decode_progress) {
+            state->callbacks.on_decode_progress(step + 1, tokens);
+          }
+        });
+      };
       if (assignment.generate) {
-        // Steps can take milliseconds: report the first, then at most 5 a second.
-        auto last = std::chrono::steady_clock::time_point{};
-        auto decode_progress = [&](int64_t step, int64_t tokens) {
-          const auto now = std::chrono::steady_clock::now();
-          if (step > 0 && now - last < std::chrono::milliseconds(200)) return;
-          last = now;
-          state->notify([&] {
-            if (state->callbacks.on_decode_progress) {
-              state->callbacks.on_decode_progress(step + 1, tokens);
-            }
-          });
-        };
         RM_ASSIGN_OR_RETURN(GenerateShardResult generated,
                             run_generate_shard(data_plane, *assignment.plan, *assignment.model,
                                                *assignment.generate, pool, progress,
                                                decode_progress, backend, std::move(atlas), stop));
         return ShardOutput(std::move(generated));
       }
-      RM_ASSIGN_OR_RETURN(ShardResult rows,
-                          run_model_shard(data_plane, *assignment.plan, *assignment.model, pool,
-                                          progress, backend, std::move(atlas), stop));
+      // A variants job's branch steps (worker/branches.h) report as decode steps.
+      auto branch_progress = [&](int64_t step, int64_t) { decode_progress(step - 1, 0); };
+      RM_ASSIGN_OR_RETURN(
+          ShardResult rows,
+          run_model_shard(data_plane, *assignment.plan, *assignment.model, pool, progress,
+                          branch_progress, backend, std::move(atlas), stop));
       return ShardOutput(std::move(rows));
     }
     const Device data_device =

@@ -260,7 +260,12 @@ class Worker {
     if (job.has_model()) {
       ModelShardSpec model;
       model.model_dir = job.model().model_dir();
-      model.score = job.model().task() == pb::TASK_SCORE;
+      // A variants job is a score job whose records also branch (worker/branches.h).
+      model.score = job.model().task() == pb::TASK_SCORE || job.model().task() == pb::TASK_VARIANTS;
+      for (const pb::Branch& b : job.model().branches()) {
+        model.branches.push_back(
+            {b.record(), b.base(), std::vector<int32_t>(b.tokens().begin(), b.tokens().end())});
+      }
       model.context_parallel = context_parallel_of(job);
       model.record_lengths.assign(job.model().record_lengths().begin(),
                                   job.model().record_lengths().end());
