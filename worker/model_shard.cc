@@ -131,6 +131,7 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
       pool.num_threads(), ctx.backend->name(), ctx.atlas->name());
   RM_ASSIGN_OR_RETURN(Tensor hf, model.forward(ctx, ids, progress));
   RM_RETURN_IF_ERROR(model.finish_sends(ctx));
+  const double prefill_s = seconds_since(start);
   ShardResult result;
   if (spec.score) {
     RM_ASSIGN_OR_RETURN(result, score_rows(model, ctx, spec, ids, hf));
@@ -138,8 +139,10 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
       const auto branches_start = std::chrono::steady_clock::now();
       RM_ASSIGN_OR_RETURN(result.branches,
                           run_branches(model, ctx, spec.branches, std::move(hf), branch_progress));
+      result.prefill_s = prefill_s;
+      result.branch_s = seconds_since(branches_start);
       spdlog::info("rank {}: {} of {} branches in {:.3f} s", comm.rank(), result.branches.size(),
-                   spec.branches.size(), seconds_since(branches_start));
+                   spec.branches.size(), result.branch_s);
     }
   } else {
     result = embed_rows(ctx, hf);

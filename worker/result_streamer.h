@@ -35,9 +35,10 @@ class ResultStreamer {
   // Rows, or records of a generate job (Done.rows).
   int64_t rows() const;
   const ShardStats& stats() const { return generated_ ? generated_->stats : result_.stats; }
-  // A generate job's prompt forward pass and decode; 0 for other jobs.
-  double prefill_s() const { return generated_ ? generated_->prefill_s : 0; }
-  double decode_s() const { return generated_ ? generated_->decode_s : 0; }
+  // A generate job's prompt forward pass and decode, a variants job's prefill and branches; 0 for
+  // other jobs.
+  double prefill_s() const { return generated_ ? generated_->prefill_s : result_.prefill_s; }
+  double decode_s() const { return generated_ ? generated_->decode_s : result_.branch_s; }
 
  private:
   std::optional<pb::ResultChunk> next_records();

@@ -28,6 +28,8 @@ struct ShardResult {
   std::vector<int64_t> rows;
   Tensor values;                        // [rows.size(), width] f32, in the order of rows
   std::vector<BranchOutcome> branches;  // variants jobs: the branches this rank ran
+  double prefill_s = 0;                 // variants jobs: the records' forward pass
+  double branch_s = 0;                  // variants jobs: every branch step
   ShardStats stats;
 };
 
