@@ -10,18 +10,18 @@
 
 namespace ringmaster::launcher {
 
+std::string random_bases(int64_t bases) {
+  std::mt19937_64 rng(42);
+  std::string out(static_cast<size_t>(bases), 'A');
+  for (char& c : out) c = "ACGT"[rng() & 3];
+  return out;
+}
+
 Status write_random_fasta(const std::string& path, int64_t bases) {
   std::ofstream out(path);
   out << ">bench random bases\n";
-  std::mt19937_64 rng(42);
-  std::string line;
-  for (int64_t i = 0; i < bases; ++i) {
-    line.push_back("ACGT"[rng() & 3]);
-    if (line.size() == 60 || i + 1 == bases) {
-      out << line << '\n';
-      line.clear();
-    }
-  }
+  const std::string seq = random_bases(bases);
+  for (size_t i = 0; i < seq.size(); i += 60) out << seq.substr(i, 60) << '\n';
   out.flush();
   if (!out) return errno_status(path, errno);
   return ok_status();

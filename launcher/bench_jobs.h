@@ -12,7 +12,10 @@
 
 namespace ringmaster::launcher {
 
-// One record of `bases` random ACGT bases (fixed seed), 60 a line.
+// `bases` random ACGT bases (fixed seed).
+std::string random_bases(int64_t bases);
+
+// One record named `bench` of random_bases(bases), 60 a line.
 Status write_random_fasta(const std::string& path, int64_t bases);
 
 // Runs `ringmaster --log-level warn run ARGS...` and waits; an error unless it exits 0.

@@ -5,7 +5,7 @@
 //   ringmaster run --workers N ... --out FILE.npy       coordinator + N workers on this host
 //   ringmaster coordinator --listen HOST:PORT --workers N ... --out FILE.npy
 //   ringmaster worker --coordinator HOST:PORT           for cluster launch scripts
-//   ringmaster bench kernel | ring | model | decode ...  benchmarks (never timed tests)
+//   ringmaster bench kernel | ring | model | decode | variants ...  benchmarks (never timed tests)
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -29,6 +29,7 @@
 #include "launcher/model_bench.h"
 #include "launcher/model_commands.h"
 #include "launcher/spec_handoff.h"
+#include "launcher/variants_bench.h"
 #include "proto/auth.h"
 #include "proto/validate.h"
 #include "worker/worker.h"
@@ -108,6 +109,30 @@ void add_bench_model(CLI::App& bench, ModelBenchOptions& options) {
   model->add_option("--plan", options.plan, "contiguous, zigzag, striped")->capture_default_str();
   model->add_option("--work-dir", options.work_dir, "where inputs and outputs go (default: /tmp)");
   model->add_option("--json", options.json_path, "also write the rows as a JSON array here");
+}
+
+void add_bench_variants(CLI::App& bench, VariantsBenchOptions& options) {
+  CLI::App* v = bench.add_subcommand(
+      "variants", "variants jobs (full context, --rc-average, windowed) against a score job");
+  v->add_option("--model", options.model_dir, "model directory (causal dna)")->required();
+  v->add_option("--bases", options.bases, "bases of the record")->capture_default_str();
+  v->add_option("--variants", options.variants, "SNVs spread along it")->capture_default_str();
+  v->add_option("--downstream", options.downstream, "D of the full-context jobs")
+      ->capture_default_str();
+  v->add_option("--window-context", options.window_context, "C of the windowed job")
+      ->capture_default_str();
+  v->add_option("--window-downstream", options.window_downstream, "D of the windowed job")
+      ->capture_default_str();
+  v->add_option("--workers", options.workers, "workers per job")->capture_default_str();
+  v->add_option("--threads", options.threads, "compute threads per worker")->capture_default_str();
+  v->add_option("--attention-model", options.attention_model_dir,
+                "also time a model with attention blocks at each --attention-tokens");
+  v->add_option("--attention-tokens", options.attention_tokens, "context lengths (bases)")
+      ->capture_default_str();
+  v->add_option("--attention-variants", options.attention_variants, "SNVs per attention job")
+      ->capture_default_str();
+  v->add_option("--work-dir", options.work_dir, "where inputs and outputs go (default: /tmp)");
+  v->add_option("--json", options.json_path, "also write the table as JSON here");
 }
 
 void add_bench_decode(CLI::App& bench, DecodeBenchOptions& options) {
@@ -357,6 +382,8 @@ int main(int argc, char** argv) {
   add_bench_model(*bench, model_bench_options);
   DecodeBenchOptions decode_bench_options;
   add_bench_decode(*bench, decode_bench_options);
+  VariantsBenchOptions variants_bench_options;
+  add_bench_variants(*bench, variants_bench_options);
   InitOptions init_options;
   InspectOptions inspect_options;
   CLI::App* init = nullptr;
@@ -446,6 +473,9 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand(bench) && bench->got_subcommand("decode")) {
     return report(run_decode_bench(decode_bench_options).status());
+  }
+  if (app.got_subcommand(bench) && bench->got_subcommand("variants")) {
+    return report(run_variants_bench(variants_bench_options));
   }
   if (app.got_subcommand(init)) return report(run_init(init_options));
   if (app.got_subcommand(inspect)) return report(run_inspect(inspect_options));
