@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <cctype>
 #include <csignal>
 #include <filesystem>
 #include <optional>
@@ -22,24 +23,59 @@ namespace asio = boost::asio;
 
 namespace {
 
-// A model job's inputs, assembler and output directory; the spec is completed in place.
-StatusOr<JobParts> prepare_model_job(pb::JobSpec& job, std::unique_ptr<ModelJobInputs>& inputs) {
-  RM_ASSIGN_OR_RETURN(ModelJobInputs prepared, ModelJobInputs::prepare(job));
-  inputs = std::make_unique<ModelJobInputs>(std::move(prepared));
-  const io::TokenStream& stream = inputs->stream();
+const char* task_name(pb::Task task) {
+  switch (task) {
+    case pb::TASK_SCORE:
+      return "score";
+    case pb::TASK_GENERATE:
+      return "generate";
+    case pb::TASK_VARIANTS:
+      return "variants";
+    default:
+      return "embed";
+  }
+}
+
+// summary.json's fields that the job's spec and stream give.
+io::JobSummary job_summary(const pb::JobSpec& job, const io::TokenStream& stream) {
   const pb::ModelJob& m = job.model();
   io::JobSummary summary;
   summary.model = m.model_dir();
   summary.input = m.input_path();
-  summary.task = m.task() == pb::TASK_SCORE      ? "score"
-                 : m.task() == pb::TASK_GENERATE ? "generate"
-                                                 : "embed";
+  summary.task = task_name(m.task());
   summary.vocab = io::vocab_name(stream.vocab());
-  summary.plan = comm::plan_name(inputs->plan().kind());
   summary.workers = job.world();
   summary.records = stream.num_records();
   summary.tokens = stream.num_tokens();
   summary.input_tokens = stream.num_input_tokens();
+  return summary;
+}
+
+// A variants job without a scorable variant: no worker has anything to do, so the coordinator
+// writes its output (every row with its status, no score) alone and never listens.
+Status write_output_without_workers(const pb::JobSpec& job, const ModelJobInputs& inputs) {
+  io::JobSummary summary = job_summary(job, inputs.stream());
+  // "PLAN_ZIGZAG" -> "zigzag", as comm::plan_name spells it.
+  for (const char c : pb::Plan_Name(job.plan()).substr(5)) {
+    summary.plan.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  summary.workers = 0;  // none ran
+  RM_ASSIGN_OR_RETURN(std::unique_ptr<JobOutput> output,
+                      make_variant_output({job.output_path(), inputs.variants(), summary}));
+  RM_RETURN_IF_ERROR(output->write(Tensor(), RunFacts{}));
+  RM_RETURN_IF_ERROR(output->commit());
+  spdlog::info("job {} succeeded without workers (no scorable variant): wrote {}", job.job_id(),
+               output->path());
+  return ok_status();
+}
+
+// A model job's inputs, assembler and output directory; the spec is completed in place.
+// REQUIRES: inputs->has_work().
+StatusOr<JobParts> prepare_model_job(pb::JobSpec& job, std::unique_ptr<ModelJobInputs>& inputs) {
+  const io::TokenStream& stream = inputs->stream();
+  const pb::ModelJob& m = job.model();
+  io::JobSummary summary = job_summary(job, stream);
+  summary.plan = comm::plan_name(inputs->plan().kind());
   // Logged before the spec (and its summary) moves into the output.
   spdlog::info(
       "job {}: {} records, {} tokens, plan {} aligned to {} tokens, about {} MiB on the "
@@ -51,6 +87,9 @@ StatusOr<JobParts> prepare_model_job(pb::JobSpec& job, std::unique_ptr<ModelJobI
     GenerateOutputSpec spec{job.output_path(), stream.vocab(), stream.records(),
                             std::move(summary)};
     RM_ASSIGN_OR_RETURN(parts.output, make_generate_output(std::move(spec)));
+  } else if (m.task() == pb::TASK_VARIANTS) {
+    VariantOutputSpec spec{job.output_path(), inputs->variants(), std::move(summary)};
+    RM_ASSIGN_OR_RETURN(parts.output, make_variant_output(std::move(spec)));
   } else {
     ModelOutputSpec spec{job.output_path(), m.task() == pb::TASK_SCORE, m.pool_mean(),
                          stream.records(), std::move(summary)};
@@ -97,6 +136,9 @@ Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& o
   std::unique_ptr<ModelJobInputs> inputs;  // outlives the runner, which reads it
   JobParts parts;
   if (job.has_model()) {
+    RM_ASSIGN_OR_RETURN(ModelJobInputs prepared, ModelJobInputs::prepare(job));
+    inputs = std::make_unique<ModelJobInputs>(std::move(prepared));
+    if (!inputs->has_work()) return write_output_without_workers(job, *inputs);
     RM_ASSIGN_OR_RETURN(parts, prepare_model_job(job, inputs));
   } else {
     RM_RETURN_IF_ERROR(plan_check_job(job).status());

@@ -8,6 +8,8 @@
 //   check job   one .npy file at the --out path: [tokens, n_heads, head_dim]
 //   model job   the directory of MODEL.md "Tasks and their outputs" (io/outputs.h)
 //   generate    the same directory with generated.fa or generated.txt (RunFacts.generated)
+//   variants    variants.tsv, variants.vcf.gz (+ .csi) and summary.json from the score rows and
+//               RunFacts.branch_log_likelihoods (MODEL.md "variants")
 //
 // Thread-compatible: write() and commit() are never concurrent.
 #pragma once
@@ -17,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "coordinator/variant_job.h"
 #include "core/status.h"
 #include "core/tensor.h"
 #include "io/outputs.h"
@@ -32,6 +35,9 @@ struct RunFacts {
   std::span<const io::Generation> generated;
   double prefill_s = 0;
   double decode_s = 0;
+  // variants: every branch's log-likelihood by branch index (it points into the
+  // ResultAssembler, as `generated` does); empty for a job that ran no worker.
+  std::span<const double> branch_log_likelihoods;
 };
 
 class JobOutput {
@@ -72,5 +78,18 @@ struct GenerateOutputSpec {
   io::JobSummary summary;   // everything but what RunFacts brings
 };
 StatusOr<std::unique_ptr<JobOutput>> make_generate_output(GenerateOutputSpec spec);
+
+// A variants job's output directory (MODEL.md "variants"): variants.tsv, variants.vcf.gz with its
+// index, and summary.json; no scores.npy and no records.tsv. Per ok row and strand, dll = the
+// branch's log-likelihood minus the sum (in double) of the score rows of its reference side
+// (VariantBranch::ref_first, ref_count); dll is the mean of the strands with --rc-average, else
+// the forward one; rows without a score get '.' in both files, and dll_rc is '.' without
+// --rc-average. Created as make_model_output's; a job without workers writes with empty rows.
+struct VariantOutputSpec {
+  std::string dir;
+  std::shared_ptr<const VariantJob> variants;
+  io::JobSummary summary;  // everything but what RunFacts brings and the variants counts
+};
+StatusOr<std::unique_ptr<JobOutput>> make_variant_output(VariantOutputSpec spec);
 
 }  // namespace ringmaster::coordinator

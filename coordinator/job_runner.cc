@@ -498,6 +498,9 @@ void JobRunner::succeed() {
     facts.prefill_s = generated->prefill_s();
     facts.decode_s = generated->decode_s();
   }
+  if (const BranchResults* branches = assembler_.branches()) {
+    facts.branch_log_likelihoods = branches->log_likelihoods();
+  }
   writer_ = std::thread([this, facts = std::move(facts)] {
     // Reads the assembled output, which nothing modifies any more in this phase.
     const auto start = std::chrono::steady_clock::now();

@@ -17,10 +17,18 @@ StatusOr<ModelJobInputs> ModelJobInputs::prepare(pb::JobSpec& job) {
   RM_RETURN_IF_ERROR(weights.check_against(config));
   // The cheap refusals first, before a long input is read.
   RM_RETURN_IF_ERROR(check_model_allows(config, config_path, job));
+  if (m.task() == pb::TASK_VARIANTS) {
+    io::TokenStream stream(config.vocab);
+    RM_ASSIGN_OR_RETURN(std::shared_ptr<const VariantJob> variants,
+                        prepare_variant_job(job, &stream));
+    if (stream.num_records() == 0) return ModelJobInputs(std::move(stream), std::nullopt, variants);
+    RM_ASSIGN_OR_RETURN(JobPlan plan, plan_model_job(config, config_path, stream, job));
+    return ModelJobInputs(std::move(stream), std::move(plan), std::move(variants));
+  }
   RM_ASSIGN_OR_RETURN(io::TokenStream stream,
                       io::read_input(m.input_path(), config.vocab, m.max_tokens()));
   RM_ASSIGN_OR_RETURN(JobPlan plan, plan_model_job(config, config_path, stream, job));
-  return ModelJobInputs(std::move(stream), std::move(plan));
+  return ModelJobInputs(std::move(stream), std::move(plan), nullptr);
 }
 
 void ModelJobInputs::fill_assignment(int rank, pb::Assignment& assignment) const {
@@ -28,9 +36,9 @@ void ModelJobInputs::fill_assignment(int rank, pb::Assignment& assignment) const
   const io::RecordTable& records = stream_.records();
   std::string* bytes = assignment.mutable_input_ids();
   bytes->clear();
-  bytes->reserve(static_cast<size_t>(plan_.plan.num_local(rank)));
+  bytes->reserve(static_cast<size_t>(plan_->plan.num_local(rank)));
   assignment.clear_next_after_range();
-  for (const comm::TokenRange& range : plan_.plan.ranges_of(rank)) {
+  for (const comm::TokenRange& range : plan_->plan.ranges_of(rank)) {
     // Record by record: a record's <bos> is sent as 0 (input ids are < 256 in both
     // vocabularies; <bos> is the only larger id fed), then its input ids as they are.
     int64_t s = range.begin;

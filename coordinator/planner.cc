@@ -11,11 +11,20 @@ Status check_model_allows(const model::ModelConfig& config, const std::string& c
                           const pb::JobSpec& job) {
   const pb::ModelJob& m = job.model();
   if (config.blocks.empty()) return invalid_argument(config_path + ": the model has no blocks");
-  if ((m.task() == pb::TASK_SCORE || m.task() == pb::TASK_GENERATE) && !config.causal) {
-    return invalid_argument(config_path + ": the " +
-                            (m.task() == pb::TASK_SCORE ? "score" : "generate") +
+  const bool causal_task =
+      m.task() == pb::TASK_SCORE || m.task() == pb::TASK_GENERATE || m.task() == pb::TASK_VARIANTS;
+  const char* task_name = m.task() == pb::TASK_SCORE      ? "score"
+                          : m.task() == pb::TASK_GENERATE ? "generate"
+                                                          : "variants";
+  if (causal_task && !config.causal) {
+    return invalid_argument(config_path + ": the " + task_name +
                             " task needs a causal model; this one is bidirectional "
                             "(\"causal\": false)");
+  }
+  if (m.task() == pb::TASK_VARIANTS && config.vocab != io::Vocab::kDna) {
+    return invalid_argument(config_path +
+                            ": the variants task needs a dna model (it scores bases against a "
+                            "FASTA reference); this one reads bytes (\"vocab\": \"bytes\")");
   }
   for (size_t i = 0; i < config.blocks.size(); ++i) {
     const model::MixerKind kind = config.blocks[i].mixer;

@@ -5,9 +5,9 @@
 // decides its parameters and refuses what cannot run:
 //   - a model job's alignment: the least common multiple of --plan-align and every local/fit
 //     group and atlas chunk, so each rank gets whole groups and chunks of every record;
-//   - what a model allows: score and generate need a causal model, atlas needs a left-to-right plan
-//   (not
-//     striped), ulysses needs the heads divisible by the workers;
+//   - what a model allows: score, generate and variants need a causal model (variants a dna one),
+//     atlas needs a left-to-right plan (not striped), ulysses needs the heads divisible by the
+//     workers;
 //   - the per-rank memory of the busiest rank (model::memory_estimate at that rank's tokens).
 // It completes the JobSpec (plan_align, and a model job's records, width and depth) so that the
 // workers rebuild exactly this plan from their Assignment (proto::to_partition_plan).

@@ -20,7 +20,9 @@ std::vector<int32_t> row_owners(const pb::JobSpec& job, const comm::PartitionPla
   std::vector<int32_t> owner(static_cast<size_t>(proto::result_rows(job)), -1);
   const comm::RecordLayout layout = proto::to_record_layout(job);
   const bool model = job.has_model();
-  const bool score = model && job.model().task() == pb::TASK_SCORE;
+  // A variants job's rows are a score job's (its branches are checked apart).
+  const bool score =
+      model && (job.model().task() == pb::TASK_SCORE || job.model().task() == pb::TASK_VARIANTS);
   for (int r = 0; r < plan.world(); ++r) {
     for (const comm::TokenRange& range : plan.ranges_of(r)) {
       for (int64_t t = range.begin; t < range.end; ++t) {
@@ -63,6 +65,7 @@ StatusOr<ResultAssembler> ResultAssembler::make(const pb::JobSpec& job,
                           ? Shape{a.num_tokens_, a.row_bytes_ / int64_t{sizeof(float)}}
                           : Shape{a.num_tokens_, job.check().n_heads(), job.check().head_dim()};
   a.output_ = Tensor::empty(shape, DType::kF32);
+  if (job.has_model() && job.model().task() == pb::TASK_VARIANTS) a.branches_.emplace(job, plan);
   return a;
 }
 
@@ -73,7 +76,20 @@ Status ResultAssembler::add(int rank, const pb::ResultChunk& chunk) {
     return invalid_argument(who + " sent a ResultChunk claiming rank " +
                             std::to_string(chunk.rank()));
   }
+  if (branches_) {
+    RM_RETURN_IF_ERROR(proto::validate_variants_chunk(chunk, row_bytes_).with_context(who));
+    // Branches first: they are stored only if the rows pass too (else removed again).
+    RM_RETURN_IF_ERROR(branches_->add(rank, chunk));
+    Status rows = add_rows(rank, chunk);
+    if (!rows.ok()) branches_->remove(rank, chunk);
+    return rows;
+  }
   RM_RETURN_IF_ERROR(proto::validate_result_chunk(chunk, row_bytes_).with_context(who));
+  return add_rows(rank, chunk);
+}
+
+Status ResultAssembler::add_rows(int rank, const pb::ResultChunk& chunk) {
+  const std::string who = "rank " + std::to_string(rank);
   // Check every token before copying any row, so a bad chunk leaves no trace. Tokens are marked
   // as they pass, which also catches a duplicate inside this chunk; on error the marks are undone.
   auto fail = [&](int marked, Status status) {
@@ -137,6 +153,7 @@ Status ResultAssembler::check_done(int rank, const pb::Done& done) {
   if (generated_) {
     return generated_->check_done(rank, done.rows(), done.prefill_s(), done.decode_s());
   }
+  if (branches_) RM_RETURN_IF_ERROR(branches_->check_done(rank));
   return check_done(rank, done.rows());
 }
 
@@ -156,6 +173,7 @@ Status write_npy_atomically(const std::string& path, const Tensor& tensor) {
 
 void ResultAssembler::clear() {
   if (generated_) generated_->clear();
+  if (branches_) branches_->clear();
   std::fill(have_.begin(), have_.end(), uint8_t{0});
   std::fill(received_.begin(), received_.end(), int64_t{0});
   received_total_ = 0;

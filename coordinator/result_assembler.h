@@ -9,6 +9,9 @@
 //
 // A generate job's results are records, not rows: the assembler hands its chunks and Done
 // reports to a GeneratedRecords (coordinator/generated_records.h), which checks them likewise.
+// A variants job's results are a score job's rows plus branch log-likelihoods, which a
+// BranchResults (coordinator/branch_results.h) checks; a chunk may carry either or both, and a
+// worker's Done counts its rows only (its branches must all have arrived by then).
 //
 // Memory: the whole output ([num_tokens, n_heads, head_dim] or [input tokens, width] f32) lives
 // here until it is written (bounded by proto::kMaxOutputBytes), plus a 4-byte owner and a 1-byte
@@ -21,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "coordinator/branch_results.h"
 #include "coordinator/generated_records.h"
 #include "core/status.h"
 #include "core/tensor.h"
@@ -46,7 +50,8 @@ class ResultAssembler {
   Status check_done(int rank, const pb::Done& done);
 
   bool complete() const {
-    return generated_ ? generated_->complete() : received_total_ == num_tokens_;
+    if (generated_) return generated_->complete();
+    return received_total_ == num_tokens_ && (!branches_ || branches_->complete());
   }
   // Forgets every row received (a restarted attempt sends them all again).
   void clear();
@@ -57,9 +62,13 @@ class ResultAssembler {
   const Tensor& output() const { return output_; }
   // A generate job's records and times; null for other jobs.
   const GeneratedRecords* generated() const { return generated_ ? &*generated_ : nullptr; }
+  // A variants job's branch results; null for other jobs.
+  const BranchResults* branches() const { return branches_ ? &*branches_ : nullptr; }
 
  private:
   ResultAssembler() = default;
+  // add()'s rows: checked, then stored (all of them or, on error, none).
+  Status add_rows(int rank, const pb::ResultChunk& chunk);
 
   int64_t num_tokens_ = 0;
   int64_t row_bytes_ = 0;
@@ -70,6 +79,7 @@ class ResultAssembler {
   int64_t received_total_ = 0;
   Tensor output_;
   std::optional<GeneratedRecords> generated_;  // generate jobs, instead of the rows above
+  std::optional<BranchResults> branches_;      // variants jobs, besides the rows above
 };
 
 // Writes `tensor` to `path` as .npy so that `path` either does not change or holds the whole

@@ -54,13 +54,6 @@ Status fsync_file(const std::string& path) {
   return ok_status();
 }
 
-// Shortest text that parses back to exactly `value` ("nan", "inf" for those).
-std::string format_double(double value) {
-  std::array<char, 64> text;
-  const auto result = std::to_chars(text.data(), text.data() + text.size(), value);
-  return std::string(text.data(), result.ptr);
-}
-
 Status check_tsv_name(const std::string& path, std::string_view name) {
   if (name.find_first_of("\t\r\n") != std::string_view::npos) {
     return invalid_argument(path + ": record name '" + std::string(name) +
@@ -103,7 +96,8 @@ void remove_stale_temps(const fs::path& parent, const std::string& base_name) {
 
 bool is_output_name(std::string_view name) {
   return name == kEmbeddingsFile || name == kScoresFile || name == kRecordsFile ||
-         name == kSummaryFile || name == kGeneratedFastaFile || name == kGeneratedTextFile;
+         name == kSummaryFile || name == kGeneratedFastaFile || name == kGeneratedTextFile ||
+         name == kVariantsTsvFile || name == kVariantsVcfFile || name == kVariantsIndexFile;
 }
 
 // OK when `dir` may be replaced: a real directory (not a link) holding only regular files named
@@ -130,6 +124,16 @@ bool exists_no_follow(const std::string& path) {
 }
 
 }  // namespace
+
+std::string format_double(double value) {
+  std::array<char, 64> text;
+  const auto result = std::to_chars(text.data(), text.data() + text.size(), value);
+  return std::string(text.data(), result.ptr);
+}
+
+Status write_output_file(const std::string& path, std::string_view content) {
+  return write_file(path, content);
+}
 
 Status write_records_tsv(const std::string& path, const RecordTable& records) {
   std::string text = "name\toffset\tlength\n";
@@ -249,6 +253,28 @@ Status write_summary_json(const std::string& path, const JobSummary& summary) {
         d.decode_s > 0
             ? nlohmann::ordered_json(static_cast<double>(d.generated_tokens) / d.decode_s)
             : nlohmann::ordered_json(nullptr);
+  }
+  if (summary.variants) {
+    const JobSummary::Variants& v = *summary.variants;
+    nlohmann::ordered_json variants;
+    variants["rows"] = v.rows;
+    nlohmann::ordered_json status;
+    status["ok"] = v.ok;
+    status["ref_mismatch"] = v.ref_mismatch;
+    status["skipped_symbolic"] = v.skipped_symbolic;
+    status["skipped_allele"] = v.skipped_allele;
+    variants["status"] = std::move(status);
+    variants["variants_scored"] = v.ok;
+    variants["records_prefilled"] = v.records_prefilled;
+    variants["branches"] = v.branches;
+    variants["branch_tokens"] = v.branch_tokens;
+    variants["mode"] = v.mode;
+    variants["downstream"] = v.downstream;
+    variants["context"] =
+        v.context > 0 ? nlohmann::ordered_json(v.context) : nlohmann::ordered_json(nullptr);
+    variants["rc_average"] = v.rc_average;
+    variants["vcf_indexed"] = v.indexed;
+    json["variants"] = std::move(variants);
   }
   nlohmann::ordered_json peaks = nlohmann::ordered_json::array();
   for (const WorkerPeak& peak : summary.worker_peaks) {

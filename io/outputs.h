@@ -36,6 +36,15 @@ inline constexpr std::string_view kRecordsFile = "records.tsv";
 inline constexpr std::string_view kSummaryFile = "summary.json";
 inline constexpr std::string_view kGeneratedFastaFile = "generated.fa";
 inline constexpr std::string_view kGeneratedTextFile = "generated.txt";
+inline constexpr std::string_view kVariantsTsvFile = "variants.tsv";
+inline constexpr std::string_view kVariantsVcfFile = "variants.vcf.gz";
+inline constexpr std::string_view kVariantsIndexFile = "variants.vcf.gz.csi";
+
+// Shortest text that parses back to exactly `value` ("nan", "inf" for those).
+std::string format_double(double value);
+// Writes `content` to a new file at `path` (one of an OutputDir's files), checking every step.
+// Errors: I/O naming the path.
+Status write_output_file(const std::string& path, std::string_view content);
 
 // Writes records.tsv: the header "name\toffset\tlength", then one line per record (offset and
 // length count input tokens t1..tn, as RecordSpan does). Errors: a name holding a tab, CR or
@@ -99,12 +108,30 @@ struct JobSummary {
     int64_t generated_tokens = 0;
   };
   std::optional<Decode> decode;
+  // variants only (MODEL.md "variants"): rows per status, what was computed, and the knobs.
+  struct Variants {
+    int64_t rows = 0;  // ALT rows of variants.tsv
+    int64_t ok = 0;    // scored
+    int64_t ref_mismatch = 0;
+    int64_t skipped_symbolic = 0;
+    int64_t skipped_allele = 0;
+    int64_t records_prefilled = 0;  // the job's records (reference records or windows, rc too)
+    int64_t branches = 0;
+    int64_t branch_tokens = 0;
+    std::string mode;  // "full" or "windowed"
+    int64_t downstream = 0;
+    int64_t context = 0;  // 0: unlimited (written as null)
+    bool rc_average = false;
+    bool indexed = false;  // variants.vcf.gz.csi written (the input was sorted)
+  };
+  std::optional<Variants> variants;
 };
 
 // Writes summary.json (a "format": "ringmaster-summary/1" object with the fields above in that
 // order, plus tokens_per_s = tokens / wall_time_s, null when the time is 0; with `decode` also
 // generated_tokens, prefill_s, decode_s and decode_tokens_per_s = generated_tokens / decode_s,
-// null when decode_s is 0). Errors: I/O.
+// null when decode_s is 0; with `variants` a "variants" object of its fields, context null when
+// unlimited). Errors: I/O.
 Status write_summary_json(const std::string& path, const JobSummary& summary);
 
 class OutputDir {

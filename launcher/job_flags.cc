@@ -23,7 +23,8 @@ void add_job_flags(CLI::App& app, JobFlags& f, bool required) {
       ->required(required);
   app.add_option("--model", f.model, "model directory (config.json, weights.safetensors)");
   app.add_option("--input", f.input, "input: FASTA or FASTA.gz (dna models), a text file (bytes)");
-  app.add_option("--task", f.task, "model job task: embed, score, generate")->capture_default_str();
+  app.add_option("--task", f.task, "model job task: embed, score, generate, variants")
+      ->capture_default_str();
   app.add_option("--pool", f.pool, "embed: 'mean' writes one mean row per record");
   app.add_option("--max-new-tokens", f.max_new_tokens,
                  "generate: new tokens per record at most (required)");
@@ -31,6 +32,15 @@ void add_job_flags(CLI::App& app, JobFlags& f, bool required) {
   app.add_option("--top-k", f.top_k, "generate: sample among the K likeliest tokens (0: all)")
       ->capture_default_str();
   app.add_flag("--ignore-eos", f.ignore_eos, "generate: never stop at <eos>");
+  app.add_option("--variants", f.variants,
+                 "variants: the calls to score, VCF, VCF.gz or BCF (required)");
+  app.add_option("--downstream", f.downstream,
+                 "variants: reference bases after REF scored with each allele (default 1024)");
+  app.add_option("--context", f.context,
+                 "variants: left context in bases, a window per variant (default: the whole "
+                 "record)");
+  app.add_flag("--rc-average", f.rc_average,
+               "variants: average the forward and reverse-complement strands");
   app.add_option("--max-tokens", f.max_tokens,
                  "refuse an input of more tokens (bases or bytes) than this; 0: no cap")
       ->capture_default_str();
@@ -142,8 +152,21 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
 
   if (!f.model.empty()) {
     if (f.input.empty()) return invalid_argument("--model needs --input");
-    if (f.task != "embed" && f.task != "score" && f.task != "generate") {
-      return invalid_argument("--task '" + f.task + "' is not embed, score or generate");
+    if (f.task != "embed" && f.task != "score" && f.task != "generate" && f.task != "variants") {
+      return invalid_argument("--task '" + f.task + "' is not embed, score, generate or variants");
+    }
+    const bool variants = f.task == "variants";
+    if (!variants && (!f.variants.empty() || f.downstream || f.context || f.rc_average)) {
+      return invalid_argument(
+          "--variants, --downstream, --context and --rc-average are for --task variants only");
+    }
+    if (variants && f.variants.empty()) {
+      return invalid_argument("--task variants needs --variants FILE (VCF, VCF.gz or BCF)");
+    }
+    // The proto spells "unlimited" as 0, so a context of 0 bases cannot be asked for.
+    if (f.context && *f.context < 1) {
+      return invalid_argument("--context " + std::to_string(*f.context) +
+                              ": must be at least 1 base (leave it out for the full context)");
     }
     if (!f.pool.empty() && (f.pool != "mean" || f.task != "embed")) {
       return invalid_argument("--pool takes 'mean', with --task embed only");
@@ -160,7 +183,12 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
     model->set_input_path(f.input);
     model->set_task(f.task == "score" ? pb::TASK_SCORE
                     : generate        ? pb::TASK_GENERATE
+                    : variants        ? pb::TASK_VARIANTS
                                       : pb::TASK_EMBED);
+    model->set_variants_path(f.variants);
+    model->set_downstream(variants ? f.downstream.value_or(1024) : 0);
+    model->set_context(f.context.value_or(0));
+    model->set_rc_average(f.rc_average);
     model->set_pool_mean(f.pool == "mean");
     model->set_max_tokens(f.max_tokens);
     // Other tasks carry them too, so that validate_job_request refuses a knob given to them.
@@ -172,6 +200,11 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
     // The rest of a model job comes from the model and the input: the coordinator's planner.
   } else {
     if (!f.input.empty()) return invalid_argument("--input needs --model");
+    if (!f.variants.empty() || f.downstream || f.context || f.rc_average) {
+      return invalid_argument(
+          "--variants, --downstream, --context and --rc-average are for --task variants (with "
+          "--model)");
+    }
     if (f.max_new_tokens != 0 || f.temperature != 0 || f.top_k != 0 || f.ignore_eos) {
       return invalid_argument(
           "--max-new-tokens, --temperature, --top-k and --ignore-eos are for --task generate "

@@ -34,8 +34,13 @@ struct JobFlags {
   double temperature = 0;      // 0: greedy
   int64_t top_k = 0;           // 0: no cut
   bool ignore_eos = false;
-  int64_t max_tokens = 0;  // refuse longer inputs; 0: no cap
-  bool quiet = false;      // no progress line
+  // variants (MODEL.md "variants"); each is refused with another task.
+  std::string variants;               // VCF, VCF.gz or BCF; required with variants
+  std::optional<int64_t> downstream;  // D bases after REF (default 1024)
+  std::optional<int64_t> context;     // C bases of left context (default: unlimited)
+  bool rc_average = false;            // average with the reverse-complement strand
+  int64_t max_tokens = 0;             // refuse longer inputs; 0: no cap
+  bool quiet = false;                 // no progress line
   int64_t tokens = 4096;
   int64_t heads = 4;
   int64_t kv_heads = 2;

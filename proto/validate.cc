@@ -234,6 +234,83 @@ Status validate_generate_knobs(const pb::ModelJob& model) {
   return ok_status();
 }
 
+// The variants task's knobs (MODEL.md "variants"), named as the flags that set them. Other tasks
+// must leave them unset, so a knob is never silently ignored. The branches are the
+// coordinator's (validate_variant_branches).
+Status validate_variants_knobs(const pb::ModelJob& model) {
+  if (model.task() != pb::TASK_VARIANTS) {
+    if (!model.variants_path().empty() || model.downstream() != 0 || model.context() != 0 ||
+        model.rc_average() || model.branches_size() != 0) {
+      return invalid_argument(
+          "--variants, --downstream, --context and --rc-average are for --task variants only");
+    }
+    return ok_status();
+  }
+  if (model.variants_path().empty()) {
+    return invalid_argument("--task variants needs --variants FILE (VCF, VCF.gz or BCF)");
+  }
+  RM_RETURN_IF_ERROR(check_max("ModelJob", "variants_path", model.variants_path().size(), 4096));
+  if (model.downstream() < 0 || model.downstream() > kMaxVariantSpan) {
+    return invalid_argument("--downstream " + std::to_string(model.downstream()) + ": must be 0.." +
+                            std::to_string(kMaxVariantSpan) + " bases");
+  }
+  if (model.context() < 0 || model.context() > kMaxVariantSpan) {
+    return invalid_argument("--context " + std::to_string(model.context()) + ": must be 1.." +
+                            std::to_string(kMaxVariantSpan) +
+                            " bases (leave it out for the full context)");
+  }
+  return ok_status();
+}
+
+// A variants job's branches against its records (record_lengths, already checked).
+Status validate_variant_branches(const pb::ModelJob& model) {
+  if (model.branches_size() > kMaxBranches) {
+    return field_error("ModelJob", "branches",
+                       "has " + std::to_string(model.branches_size()) + " entries, at most " +
+                           std::to_string(kMaxBranches));
+  }
+  int64_t bytes = 0;
+  for (int i = 0; i < model.branches_size(); ++i) {
+    const pb::Branch& branch = model.branches(i);
+    const std::string which = "branches[" + std::to_string(i) + "]";
+    if (branch.record() < 0 || branch.record() >= model.record_lengths_size()) {
+      return field_error("ModelJob", which.c_str(),
+                         ".record = " + std::to_string(branch.record()) + " outside [0, " +
+                             std::to_string(model.record_lengths_size()) + ")");
+    }
+    const int64_t fed = model.record_lengths(branch.record());
+    if (branch.base() < 1 || branch.base() > fed) {
+      return field_error(
+          "ModelJob", which.c_str(),
+          ".base = " + std::to_string(branch.base()) + " outside [1, " + std::to_string(fed) + "]");
+    }
+    const auto length = static_cast<int64_t>(branch.tokens().size());
+    // Positions base .. base + length - 1 fit int32, as a record's do.
+    if (length < 1 || length > INT32_MAX - branch.base()) {
+      return field_error("ModelJob", which.c_str(),
+                         ".tokens has " + std::to_string(length) + " tokens at base " +
+                             std::to_string(branch.base()));
+    }
+    // dna input ids: A C G T N.
+    for (const char c : branch.tokens()) {
+      if (static_cast<unsigned char>(c) > 4) {
+        return field_error("ModelJob", which.c_str(),
+                           ".tokens holds id " + std::to_string(static_cast<unsigned char>(c)) +
+                               ", not a dna base (0..4)");
+      }
+    }
+    bytes += length;
+  }
+  if (bytes > kMaxBranchTokens) {
+    return field_error("ModelJob", "branches",
+                       "hold " + std::to_string(bytes) + " tokens in all, more than " +
+                           std::to_string(kMaxBranchTokens) +
+                           " (every worker gets them all: use a smaller --downstream or split "
+                           "the VCF)");
+  }
+  return ok_status();
+}
+
 // What the user asked of a model job; the coordinator's planner fills in the rest.
 Status validate_model_request(const pb::ModelJob& model) {
   if (model.model_dir().empty()) return field_error("ModelJob", "model_dir", "is empty");
@@ -241,13 +318,14 @@ Status validate_model_request(const pb::ModelJob& model) {
   if (model.input_path().empty()) return field_error("ModelJob", "input_path", "is empty");
   RM_RETURN_IF_ERROR(check_max("ModelJob", "input_path", model.input_path().size(), 4096));
   if (model.task() != pb::TASK_EMBED && model.task() != pb::TASK_SCORE &&
-      model.task() != pb::TASK_GENERATE) {
+      model.task() != pb::TASK_GENERATE && model.task() != pb::TASK_VARIANTS) {
     return field_error("ModelJob", "task", "= " + std::to_string(model.task()) + " is not a task");
   }
   if (model.pool_mean() && model.task() != pb::TASK_EMBED) {
     return field_error("ModelJob", "pool_mean", "is set for a task other than embed");
   }
   RM_RETURN_IF_ERROR(validate_generate_knobs(model));
+  RM_RETURN_IF_ERROR(validate_variants_knobs(model));
   return check_range<int64_t>("ModelJob", "max_tokens", model.max_tokens(), 0, kMaxTokens);
 }
 
@@ -272,6 +350,7 @@ Status validate_model_plan(const pb::ModelJob& model) {
                          "add up to more than " + std::to_string(kMaxTokens) + " tokens");
     }
   }
+  if (model.task() == pb::TASK_VARIANTS) return validate_variant_branches(model);
   return ok_status();
 }
 
@@ -424,10 +503,30 @@ Status validate_result_chunk(const pb::ResultChunk& chunk, int64_t row_bytes) {
   if (chunk.generated_size() != 0) {
     return field_error("ResultChunk", "generated", "is set in a job that generates nothing");
   }
+  if (chunk.branches_size() != 0) {
+    return field_error("ResultChunk", "branches", "is set in a job that has no branches");
+  }
   if (chunk.tokens_size() == 0 || chunk.tokens_size() > kMaxResultChunkTokens) {
     return field_error("ResultChunk", "tokens",
                        "has " + std::to_string(chunk.tokens_size()) + " entries, expected 1.." +
                            std::to_string(kMaxResultChunkTokens));
+  }
+  const auto expected = static_cast<size_t>(chunk.tokens_size()) * static_cast<size_t>(row_bytes);
+  return check_size("ResultChunk", "rows", chunk.rows().size(), expected);
+}
+
+Status validate_variants_chunk(const pb::ResultChunk& chunk, int64_t row_bytes) {
+  if (chunk.generated_size() != 0) {
+    return field_error("ResultChunk", "generated", "is set in a variants job");
+  }
+  if (chunk.tokens_size() > kMaxResultChunkTokens ||
+      chunk.branches_size() > kMaxResultChunkTokens) {
+    return field_error(
+        "ResultChunk", "tokens",
+        "or branches has more than " + std::to_string(kMaxResultChunkTokens) + " entries");
+  }
+  if (chunk.tokens_size() == 0 && chunk.branches_size() == 0) {
+    return field_error("ResultChunk", "tokens", "and branches are both empty");
   }
   const auto expected = static_cast<size_t>(chunk.tokens_size()) * static_cast<size_t>(row_bytes);
   return check_size("ResultChunk", "rows", chunk.rows().size(), expected);
@@ -468,6 +567,7 @@ int64_t result_row_bytes(const pb::JobSpec& job) {
   if (job.has_model()) {
     switch (job.model().task()) {
       case pb::TASK_SCORE:
+      case pb::TASK_VARIANTS:  // its score rows; branches travel apart
         return kF32;
       case pb::TASK_GENERATE:
         return job.model().max_new_tokens() * int64_t{sizeof(int32_t)};

@@ -33,6 +33,11 @@ inline constexpr uint32_t kMaxSpares = 1024;
 // generate: tokens per record. A record's continuation travels whole in one ResultChunk, so
 // max_new_tokens int32 ids (result_row_bytes) must fit the default chunk (4 MiB).
 inline constexpr int64_t kMaxNewTokens = int64_t{1} << 20;
+// variants: --downstream and --context in bases. Branches travel in the JobSpec to every worker
+// (inside its Assignment, at most kMaxAssignmentBytes), so their count and tokens are capped.
+inline constexpr int64_t kMaxVariantSpan = int64_t{1} << 30;
+inline constexpr int kMaxBranches = 1 << 22;
+inline constexpr int64_t kMaxBranchTokens = int64_t{64} << 20;
 
 // Host names (Hello, Register, Peer, Error) may be empty or hold only [A-Za-z0-9._:-]
 // (core/printable.h is_safe_host_name), so they are safe to log.
@@ -58,18 +63,25 @@ Status validate_comm_address(pb::CommBackend backend, std::string_view address);
 // point: `ringmaster run`, `ringmaster coordinator`, run_coordinator): every field in range, the
 // check job's head split, the data plane, liveness and recovery rules. Model jobs need only what
 // the user gives (model_dir, input_path, task, pool, max_tokens, generate's knobs: set for
-// generate only, max_new_tokens >= 1, temperature and top_k >= 0); the planner adds the rest.
+// generate only, max_new_tokens >= 1, temperature and top_k >= 0; variants' knobs: set for
+// variants only, a variants file, downstream and context >= 0); the planner adds the rest.
 Status validate_job_request(const pb::JobSpec& job);
 // A complete job, as workers receive it: validate_job_request, a model job's records, width and
-// depth, and output rows and total size within the limits.
+// depth, a variants job's branches (each on a record, 1 <= base <= its fed length, 1+ dna ids;
+// count and tokens capped), and output rows and total size within the limits.
 Status validate_job_spec(const pb::JobSpec& job);
 // "cpu", "cuda", "auto" (the --device spelling), or the number of an unknown value.
 std::string compute_device_name(pb::ComputeDevice device);
 // The spec (as above) plus rank < world and a peer table of exactly `world` entries, in order.
 Status validate_assignment(const pb::Assignment& assignment);
-// Shape only: tokens count and rows bytes agree for rows of `row_bytes`, and no generated records.
+// Shape only: tokens count and rows bytes agree for rows of `row_bytes`, and no generated records
+// or branch results.
 // Ownership of the tokens is the ResultAssembler's check, which knows the plan.
 Status validate_result_chunk(const pb::ResultChunk& chunk, int64_t row_bytes);
+// Shape only, for a variants job: up to kMaxResultChunkTokens score rows (row_bytes each, as
+// validate_result_chunk) and branch results, at least one of either, no generated records. The
+// branches' indices, owners and values are the coordinator's checks (branch_results.h).
+Status validate_variants_chunk(const pb::ResultChunk& chunk, int64_t row_bytes);
 // Shape only, for a generate job: 1..kMaxResultChunkTokens records and no rows; each record at
 // most `max_new_tokens` long with a finite log-likelihood. The record index, its owner, the ids
 // and the stop are the coordinator's checks (coordinator/generated_records.h).

@@ -129,9 +129,45 @@ TEST(JobSpecFromFlags, BadGenerateFlagsNameThemselves) {
   refused({"--task", "score", "--top-k", "2"}, "for --task generate only");
   refused({"--task", "score", "--ignore-eos"}, "for --task generate only");
   refused({"--seed", "3"}, "--seed is for the attention check and --task generate");
-  refused({"--task", "sample"}, "is not embed, score or generate");
+  refused({"--task", "sample"}, "is not embed, score, generate or variants");
   StatusOr<pb::JobSpec> check = spec_of({"--workers", "1", "--out", "o", "--max-new-tokens", "3"});
   EXPECT_FALSE(check.ok());
+}
+
+TEST(JobSpecFromFlags, VariantsCarriesItsKnobs) {
+  const std::vector<std::string> base = {"--workers", "2",       "--out", "dir",    "--model",
+                                         "m",         "--input", "in.fa", "--task", "variants"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return spec_of(args);
+  };
+  StatusOr<pb::JobSpec> job = with({"--variants", "calls.vcf.gz"});
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  EXPECT_EQ(job->model().task(), pb::TASK_VARIANTS);
+  EXPECT_EQ(job->model().variants_path(), "calls.vcf.gz");
+  EXPECT_EQ(job->model().downstream(), 1024);  // MODEL.md's default D
+  EXPECT_EQ(job->model().context(), 0);        // unlimited
+  EXPECT_FALSE(job->model().rc_average());
+  job = with({"--variants", "c.bcf", "--downstream", "0", "--context", "4096", "--rc-average"});
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  EXPECT_EQ(job->model().downstream(), 0);
+  EXPECT_EQ(job->model().context(), 4096);
+  EXPECT_TRUE(job->model().rc_average());
+
+  auto refused = [&](std::vector<std::string> extra, const std::string& words) {
+    StatusOr<pb::JobSpec> bad = with(std::move(extra));
+    ASSERT_FALSE(bad.ok()) << words;
+    EXPECT_NE(bad.status().message().find(words), std::string::npos) << bad.status().to_string();
+  };
+  refused({}, "--task variants needs --variants");
+  refused({"--variants", "c.vcf", "--context", "0"}, "--context 0");
+  refused({"--variants", "c.vcf", "--downstream", "-1"}, "--downstream -1");
+  StatusOr<pb::JobSpec> score = spec_of({"--workers", "1", "--out", "o", "--model", "m", "--input",
+                                         "i", "--task", "score", "--rc-average"});
+  ASSERT_FALSE(score.ok());
+  EXPECT_NE(score.status().message().find("for --task variants only"), std::string::npos);
+  EXPECT_FALSE(spec_of({"--workers", "1", "--out", "o", "--variants", "c.vcf"}).ok());
 }
 
 TEST(JobSpecFromFlags, BadFlagsNameThemselves) {
