@@ -134,7 +134,10 @@ ref() {  # case model vcf flags...
   shift 3
   /usr/bin/python3 "$src/tests/reference/model_ref.py" --task variants --model "$out/$m" \
     --input "$out/ref.fa" --variants "$out/$v" "$@" --out "$out/ref_$name"
-  [ -f "$out/ref_$name/variants_ref.tsv" ] || { echo "no $out/ref_$name/variants_ref.tsv" >&2; exit 1; }
+  [ -f "$out/ref_$name/variants_ref.tsv" ] || {
+    echo "no $out/ref_$name/variants_ref.tsv" >&2
+    exit 1
+  }
 }
 # The cases of variants_test.cc (its kCases names them): full context and windows, with and
 # without the reverse strand; D = 40 and 24 (not multiples of a chunk or a group, so downstream

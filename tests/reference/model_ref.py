@@ -23,6 +23,8 @@ the same FASTA or text input, and writes embeddings.npy or scores.npy.
         MODEL.md "variants", two full forwards per ALT (variants_ref.py): variants_ref.tsv
     /usr/bin/python3 model_ref.py --check-generate
         the generate loop against one forward of its own output (a random attention model)
+    /usr/bin/python3 model_ref.py --check-variants
+        the variants oracle against whole-record forwards, its statuses and input errors
 """
 import argparse
 import gzip
@@ -529,6 +531,8 @@ def main():
     ap.add_argument("--ignore-eos", action="store_true")
     ap.add_argument("--check-generate", action="store_true",
                     help="the generate loop against one forward of its output (no model needed)")
+    ap.add_argument("--check-variants", action="store_true",
+                    help="the variants oracle against whole-record forwards (no model needed)")
     variants_ref.add_flags(ap)
     args = ap.parse_args()
     if args.check_grad and args.model is None:
@@ -536,6 +540,9 @@ def main():
         return 0
     if args.check_generate:
         self_check_generate()
+        return 0
+    if args.check_variants:
+        variants_ref.self_check(sys.modules[__name__])
         return 0
     if None in (args.model, args.input, args.task, args.out):
         ap.error("--model, --input, --task and --out are required (or --check-grad alone)")

@@ -15,6 +15,8 @@ uses.
     /usr/bin/python3 variants_ref.py --model DIR --input ref.fa --variants calls.vcf[.gz]
         [--downstream D] [--context C] [--rc-average] --out DIR
     (or model_ref.py --task variants with the same flags)
+    /usr/bin/python3 model_ref.py --check-variants
+        self_check() below: the oracle against whole-record forwards (no model needed)
 
 writes DIR/variants_ref.tsv, a header line then one row per ALT in VCF order:
     chrom pos id ref alt dll dll_fwd dll_rc ll_alt_fwd ll_ref_fwd ll_alt_rc ll_ref_rc status
@@ -230,6 +232,110 @@ def run(model, model_dir, input_path, variants_path, downstream, context, rc_ave
     counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
     print(f"variants_ref: {len(rows)} rows {counts}, {scorer.forwards} forwards", file=sys.stderr)
     return 0
+
+
+def self_check(model, seed=0):
+    """--check-variants without a model: on a random causal model of attention, window and local
+    blocks (model_ref.random_weights) and a random two-record reference,
+    - every row's status, for VCF lines built to hit each rule once (a lower-case REF, REF N over
+      an IUPAC base, a REF past the record's end, <DEL>, *, ., a breakend, a single breakend, a
+      letter outside ACGTN);
+    - at full context, each strand's LL(ref_seq, |left|) against the sum of ONE forward of the
+      whole record (or of its reverse complement) over [a, a + |R| + D): a causal model's prefix
+      property, derived differently from the two forwards it checks; and an SNV's dll_fwd with D
+      past the end against the difference of two whole-record forwards;
+    - a CHROM not in the reference and a truncated .vcf.gz are errors naming the file (and line).
+    Raises AssertionError on any mismatch."""
+    import tempfile
+    torch = model.torch
+    config = {"vocab": "dna", "d_model": 16, "n_heads": 4, "n_kv_heads": 2, "head_dim": 4,
+              "mlp_hidden": 24, "norm_eps": 1e-5, "rope_theta": 10000.0, "causal": True,
+              "blocks": [{"mixer": "attention"}, {"mixer": "window", "window": 7},
+                         {"mixer": "local", "group": 16}]}
+    gen = torch.Generator().manual_seed(seed)
+    w = model.random_weights(config, gen)
+    bos = model.specials(config)[0]
+    seqs = {name: "".join(DNA[i] for i in torch.randint(0, 4, (n,), generator=gen).tolist())
+            for name, n in (("c1", 70), ("c2", 45))}
+    seqs["c1"] = seqs["c1"][:30] + "R" + seqs["c1"][31:]
+    other = lambda b: "ACGT"[("ACGT".index(b) + 1) % 4]
+    c1, c2 = seqs["c1"], seqs["c2"]
+    lines = [  # (chrom, pos, ref, alt, expected statuses per ALT)
+        ("c1", 1, c1[0], other(c1[0]), ["ok"]),
+        ("c1", 5, c1[4:9].lower(), c1[4] + "," + other(c1[4]) + "GA", ["ok", "ok"]),
+        ("c1", 12, c1[11], c1[11] + "TTAC,*", ["ok", "skipped_symbolic"]),
+        ("c1", 31, "N", "A", ["ok"]),
+        ("c1", 40, other(c1[39]), "A", ["ref_mismatch"]),
+        ("c1", 44, c1[43], "<DEL>", ["skipped_symbolic"]),
+        ("c1", 46, c1[45], ".", ["skipped_symbolic"]),
+        ("c1", 48, c1[47], c1[47] + "[c2:3[", ["skipped_symbolic"]),
+        ("c1", 50, c1[49], "." + c1[49], ["skipped_symbolic"]),
+        ("c1", 52, c1[51], c1[51] + "XG", ["skipped_allele"]),
+        ("c1", 69, c1[68:70], c1[68], ["ok"]),
+        ("c2", 44, c2[43:45] + "A", c2[43], ["ref_mismatch"]),
+        ("c2", 45, c2[44], other(c2[44]), ["ok"]),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        fasta = os.path.join(tmp, "ref.fa")
+        with open(fasta, "w") as f:
+            f.write("".join(f">{n} x\n{s}\n" for n, s in seqs.items()))
+        vcf = os.path.join(tmp, "calls.vcf")
+        with open(vcf, "w") as f:
+            f.write("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+            f.write("".join(f"{c}\t{p}\t.\t{r}\t{a}\t.\t.\t.\n" for c, p, r, a, _ in lines))
+        records = model.read_fasta(fasta)
+        scorer = Scorer(lambda fed: model.forward(fed, config, w)[1], bos, torch)
+        whole = {}
+        for name, ids in records:
+            for strand, x in (("fwd", ids), ("rc", revcomp(ids))):
+                logp = torch.log_softmax(model.forward([bos] + x, config, w)[1][:-1], dim=-1)
+                whole[name, strand] = logp[torch.arange(len(x)), torch.tensor(x)].tolist()
+        x_of = dict(records)
+        for downstream in (0, 6, 1000):
+            rows = score(records, vcf, scorer, downstream, None, True)
+            want = [s for line in lines for s in line[4]]
+            got = [r["status"] for r in rows]
+            if got != want:
+                raise AssertionError(f"statuses {got}, expected {want}")
+            for r in rows:
+                if r["status"] != "ok":
+                    continue
+                x, a, n = x_of[r["chrom"]], r["pos"] - 1, len(r["ref"])
+                for strand, start in (("fwd", a), ("rc", len(x) - (a + n))):
+                    lp = whole[r["chrom"], strand]
+                    expect = sum(lp[start:min(len(x), start + n + downstream)])
+                    if abs(r["ll_ref_" + strand] - expect) > 1e-9 * max(1, abs(expect)):
+                        raise AssertionError(f"{r['chrom']}:{r['pos']} D={downstream} {strand}: "
+                                             f"LL_ref {r['ll_ref_' + strand]}, "
+                                             f"one forward {expect}")
+                if downstream == 1000 and len(r["alt"]) == n == 1:
+                    alt_x = x[:a] + allele_ids(r["alt"]) + x[a + 1:]
+                    logp = torch.log_softmax(model.forward([bos] + alt_x, config, w)[1][:-1], -1)
+                    diff = logp[torch.arange(len(x)), torch.tensor(alt_x)].sum().item() - \
+                        sum(whole[r["chrom"], "fwd"])
+                    if abs(r["dll_fwd"] - diff) > 1e-9 * max(1, abs(diff)):
+                        raise AssertionError(f"{r['chrom']}:{r['pos']}: dll_fwd {r['dll_fwd']}, "
+                                             f"whole records {diff}")
+        with open(vcf, "a") as f:
+            f.write("c3\t2\t.\tA\tC\t.\t.\t.\n")
+        try:
+            score(records, vcf, scorer, 4, None, False)
+            raise AssertionError("a CHROM not in the reference was accepted")
+        except VariantsError as e:
+            if f"line {len(lines) + 3}" not in str(e) or "c3" not in str(e):
+                raise AssertionError(f"the CHROM error does not name the line: {e}")
+        with open(vcf, "rb") as f:
+            packed = gzip.compress(f.read())
+        with open(vcf + ".gz", "wb") as f:
+            f.write(packed[:len(packed) // 2])
+        try:
+            read_vcf(vcf + ".gz")
+            raise AssertionError("a truncated .vcf.gz was read")
+        except VariantsError as e:
+            if vcf + ".gz" not in str(e):
+                raise AssertionError(f"the truncation error does not name the file: {e}")
+    print("check-variants: statuses, LL against whole-record forwards on both strands, and the "
+          "input errors agree")
 
 
 def add_flags(ap):
