@@ -18,8 +18,13 @@ the same FASTA or text input, and writes embeddings.npy or scores.npy.
         generate.json {"records": [{"name", "prompt_length", "tokens" (a final <eos> left out),
         "log_likelihood", "stop": "eos"|"length", "tie_step": the first step whose two largest
         masked logits are within 1e-4, or null, "log_probs": per token and a final <eos>}]}
+    /usr/bin/python3 model_ref.py --task variants --model DIR --input REF.fa --variants VCF
+        [--downstream D] [--context C] [--rc-average] --out DIR
+        MODEL.md "variants", two full forwards per ALT (variants_ref.py): variants_ref.tsv
     /usr/bin/python3 model_ref.py --check-generate
         the generate loop against one forward of its own output (a random attention model)
+    /usr/bin/python3 model_ref.py --check-variants
+        the variants oracle against whole-record forwards, its statuses and input errors
 """
 import argparse
 import gzip
@@ -33,6 +38,7 @@ import numpy as np
 import torch
 
 import generate_ref
+import variants_ref
 
 torch.set_default_dtype(torch.float64)
 
@@ -512,7 +518,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model")
     ap.add_argument("--input")
-    ap.add_argument("--task", choices=["embed", "score", "mixer", "generate"])
+    ap.add_argument("--task", choices=["embed", "score", "mixer", "generate", "variants"])
     ap.add_argument("--out")
     ap.add_argument("--pool", choices=["none", "mean"], default="none")
     ap.add_argument("--check-grad", action="store_true",
@@ -525,6 +531,9 @@ def main():
     ap.add_argument("--ignore-eos", action="store_true")
     ap.add_argument("--check-generate", action="store_true",
                     help="the generate loop against one forward of its output (no model needed)")
+    ap.add_argument("--check-variants", action="store_true",
+                    help="the variants oracle against whole-record forwards (no model needed)")
+    variants_ref.add_flags(ap)
     args = ap.parse_args()
     if args.check_grad and args.model is None:
         self_check_grad()
@@ -532,9 +541,17 @@ def main():
     if args.check_generate:
         self_check_generate()
         return 0
+    if args.check_variants:
+        variants_ref.self_check(sys.modules[__name__])
+        return 0
     if None in (args.model, args.input, args.task, args.out):
         ap.error("--model, --input, --task and --out are required (or --check-grad alone)")
 
+    if args.task == "variants":
+        if args.variants is None:
+            ap.error("--task variants needs --variants")
+        return variants_ref.run(sys.modules[__name__], args.model, args.input, args.variants,
+                                args.downstream, args.context, args.rc_average, args.out)
     config, w = load_model(args.model)
     bos = 5 if config["vocab"] == "dna" else 256
     records = read_fasta(args.input) if config["vocab"] == "dna" else read_text(args.input)
