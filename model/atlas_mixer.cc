@@ -256,21 +256,22 @@ Status AtlasMixer::append(const ShardContext& ctx, const DecodeStep& step, const
                           Tensor& out, uint32_t layer) {
   const int64_t n = step.num_local(), d = h.dim(1), hd = shape_.head_dim, pw = proj_width();
   const memory::MemoryDims dims = shape_.dims();
-  std::vector<float> p(static_cast<size_t>(pw)), phi(static_cast<size_t>(shape_.d_phi())),
-      y(static_cast<size_t>(width())), scratch;
+  // The projections and the output of every row in one GEMM each; only the memory reads and
+  // updates are per stream.
+  std::vector<float> p(static_cast<size_t>(n * pw)), phi(static_cast<size_t>(shape_.d_phi())),
+      y(static_cast<size_t>(n * width())), scratch;
+  project(ctx, h.data<float>(), n, d, p.data());
   for (int64_t j = 0; j < n; ++j) {
     const size_t i = step.local[static_cast<size_t>(j)];
     StreamCache& cache = cache_[static_cast<size_t>(step.stream[i])];
     const float* row = h.data<float>() + j * d;
     cache.h.insert(cache.h.end(), row, row + d);
-    project(ctx, row, 1, d, p.data());
     for (int64_t e = 0; e < heads_; ++e) {
       const HeadState& state = cache.start[static_cast<size_t>(e)];
-      memory::features(p.data() + e * hd, 1, hd, hd, shape_.feature_degree, phi.data());
-      memory::memory_read(state.w1.data(), state.w2.data(), dims, phi.data(), 1, y.data() + e * hd,
-                          hd, scratch);
+      memory::features(p.data() + j * pw + e * hd, 1, hd, hd, shape_.feature_degree, phi.data());
+      memory::memory_read(state.w1.data(), state.w2.data(), dims, phi.data(), 1,
+                          y.data() + j * width() + e * hd, hd, scratch);
     }
-    linear(y.data(), 1, w_.wo, out.data<float>() + j * d);
     if ((step.pos[i] + 1) % shape_.chunk != 0) continue;
     // The chunk is complete: its update, exactly as a prefill runs it (its reads are dropped).
     const int64_t rows = static_cast<int64_t>(cache.h.size()) / d;
@@ -285,6 +286,7 @@ Status AtlasMixer::append(const ShardContext& ctx, const DecodeStep& step, const
     cache.chunk_begin += rows;
     cache.h.clear();
   }
+  if (n > 0) linear(y.data(), n, w_.wo, out.data<float>());
   return ok_status();
 }
 

@@ -83,21 +83,24 @@ class FitMixer final : public Mixer {
                 uint32_t /*layer*/) override {
     if (!causal_) return failed_precondition("decoding needs a causal model");
     ThreadPool& pool = *ctx.pool;
-    const int64_t n = step.num_local(), d = h.dim(1), hd = shape_.head_dim;
+    const int64_t n = step.num_local(), hd = shape_.head_dim;
+    if (n == 0) return ok_status();
+    // Every row's WRITE query and READ key and value in one GEMM each.
+    const float* x = h.data<float>();
+    const Tensor q = normed_heads(pool, x, n, w_.write_norm_q, w_.write.wq, shape_.n_heads);
+    const Tensor k = normed_heads(pool, x, n, w_.read_norm_kv, w_.read.wk, shape_.n_kv_heads);
+    const Tensor v = normed_heads(pool, x, n, w_.read_norm_kv, w_.read.wv, shape_.n_kv_heads);
     Tensor o = Tensor::empty({n, shape_.n_heads, hd}, DType::kF32);
     for (int64_t j = 0; j < n; ++j) {
       const size_t i = step.local[static_cast<size_t>(j)];
       const int32_t s = step.stream[i];
       StreamCache& cache = cache_[static_cast<size_t>(s)];
-      const float* row = h.data<float>() + j * d;
       if (cache.write_k.defined()) {
-        const Tensor q = normed_heads(pool, row, 1, w_.write_norm_q, w_.write.wq, shape_.n_heads);
-        RM_RETURN_IF_ERROR(
-            attend_group(*ctx.backend, q, cache.write_k, cache.write_v, o.rows(j, j + 1)));
+        RM_RETURN_IF_ERROR(attend_group(*ctx.backend, q.rows(j, j + 1), cache.write_k,
+                                        cache.write_v, o.rows(j, j + 1)));
       }
-      const Tensor k = normed_heads(pool, row, 1, w_.read_norm_kv, w_.read.wk, shape_.n_kv_heads);
-      const Tensor v = normed_heads(pool, row, 1, w_.read_norm_kv, w_.read.wv, shape_.n_kv_heads);
-      cache.read.append(k.data<float>(), v.data<float>(), &step.pos[i], 1);
+      cache.read.append(k.rows(j, j + 1).data<float>(), v.rows(j, j + 1).data<float>(),
+                        &step.pos[i], 1);
       if (stream_->ends_group(step.pos[i])) {
         const int32_t record = (*ctx.streams)[static_cast<size_t>(s)].record;
         RM_RETURN_IF_ERROR(finish_group(ctx, cache, shared_.at(record), stream_->pending(s),
