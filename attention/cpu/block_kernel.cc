@@ -30,17 +30,20 @@ namespace {
 constexpr int64_t kQueryTile = 256;
 constexpr int64_t kKeyTile = 512;
 
+// Sized to the problem's largest tile, not the kernel's: a decode step calls the kernel for one
+// query row at a time, and zero-filling a full 512 KiB score tile per call cost more than the
+// attention itself.
 struct Scratch {
-  std::vector<float> scores;  // [kQueryTile, kKeyTile]
-  std::vector<float> acc;     // [kQueryTile, head_dim]
+  std::vector<float> scores;  // [rows, keys]
+  std::vector<float> acc;     // [rows, head_dim]
   std::vector<float> m, l, corr;
 
-  explicit Scratch(int64_t head_dim)
-      : scores(kQueryTile * kKeyTile),
-        acc(static_cast<size_t>(kQueryTile * head_dim)),
-        m(kQueryTile),
-        l(kQueryTile),
-        corr(kQueryTile) {}
+  Scratch(int64_t rows, int64_t keys, int64_t head_dim)
+      : scores(static_cast<size_t>(rows * keys)),
+        acc(static_cast<size_t>(rows * head_dim)),
+        m(static_cast<size_t>(rows)),
+        l(static_cast<size_t>(rows)),
+        corr(static_cast<size_t>(rows)) {}
 };
 
 struct Problem {
@@ -242,7 +245,8 @@ Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v, cons
 
   std::vector<Scratch> scratch;
   scratch.reserve(static_cast<size_t>(pool.num_threads()));
-  for (int t = 0; t < pool.num_threads(); ++t) scratch.emplace_back(p.head_dim);
+  const int64_t rows = std::min(kQueryTile, p.q_len), keys = std::min(kKeyTile, p.kv_len);
+  for (int t = 0; t < pool.num_threads(); ++t) scratch.emplace_back(rows, keys, p.head_dim);
   const auto num_q_tiles = static_cast<int64_t>(p.q_tiles.size());
   // Later query tiles see more keys under a causal mask: hand them out first, so the
   // dynamically scheduled threads finish together.
