@@ -56,7 +56,7 @@ class AttentionFamilyMixer final : public Mixer {
         project_heads(*ctx.pool, x, n, w_.wk, s.n_kv_heads, s.head_dim, pos, s.rope_theta);
     const Tensor v =
         project_heads(*ctx.pool, x, n, w_.wv, s.n_kv_heads, s.head_dim, {}, s.rope_theta);
-    StatusOr<Tensor> o = span_ ? near_.attend(ctx, step, q, k, v, mask_, first_visible_)
+    StatusOr<Tensor> o = span_ ? near_.attend(ctx, step, q, k, v, first_visible_)
                                : split_k_.attend(ctx, step, q, k, v, layer);
     if (!o.ok()) return o.status();
     project_out(*ctx.pool, *o, w_.wo, out.data<float>(), /*accumulate=*/false);

@@ -196,7 +196,6 @@ void NearCache::keep(const ShardContext& ctx, const HaloKeys& keys,
 
 StatusOr<Tensor> NearCache::attend(const ShardContext& ctx, const DecodeStep& step, const Tensor& q,
                                    const Tensor& k, const Tensor& v,
-                                   const attention::MaskSpec& mask,
                                    const FirstVisible& first_visible) {
   const int64_t nl = step.num_local(), heads = q.dim(1), hd = q.dim(2);
   const int64_t kw = k.dim(1) * hd, qw = heads * hd;
@@ -206,10 +205,12 @@ StatusOr<Tensor> NearCache::attend(const ShardContext& ctx, const DecodeStep& st
     KvRows& cache = streams_[static_cast<size_t>(step.stream[i])];
     const int64_t position = step.pos[i];
     cache.append(k.const_data<float>() + j * kw, v.const_data<float>() + j * kw, &position, 1);
-    RM_ASSIGN_OR_RETURN(
-        attention::BlockResult result,
-        attention::attend_block(*ctx.backend, q.rows(j, j + 1), cache.k(), cache.v(),
-                                {std::span(&step.pos[i], 1), {}}, cache.positions(), mask));
+    // The cache holds exactly the rows this query sees (rows out of sight were dropped after the
+    // previous one), so no mask is needed: the decode kernel reads each K/V row once for all
+    // query heads of its KV head, where the block kernel's tiles are sized for long queries.
+    attention::BlockResult result = attention::make_empty_result(1, heads, hd);
+    RM_RETURN_IF_ERROR(attention::attend_visible(q.rows(j, j + 1), cache.k(), cache.v(), *ctx.pool,
+                                                 result, ctx.stop));
     std::memcpy(out.data<float>() + j * qw, result.out.const_data<float>(), qw * sizeof(float));
     cache.drop_before(first_visible(position + 1));
   }

@@ -58,8 +58,7 @@ class NearCache {
   // Attention output [rows, n_heads, head_dim] of this rank's rows of the step: appends each
   // row's k, v to its record, attends, and drops what the next position cannot see. Local.
   StatusOr<Tensor> attend(const ShardContext& ctx, const DecodeStep& step, const Tensor& q,
-                          const Tensor& k, const Tensor& v, const attention::MaskSpec& mask,
-                          const FirstVisible& first_visible);
+                          const Tensor& k, const Tensor& v, const FirstVisible& first_visible);
 
  private:
   std::vector<KvRows> streams_;  // [stream]; empty for streams whose tail is elsewhere
