@@ -303,6 +303,8 @@ void JobRunner::on_done(Session& session, const proto::Frame& frame) {
   peak.rank = session.rank;
   peak.host = registry_.worker(session.worker).host;
   peak.peak_rss_bytes = done->peak_rss_bytes();
+  peak.prefill_s = done->prefill_s();
+  peak.decode_s = done->decode_s();
   spdlog::info("{} done: {} rows, wall {:.3f} s, compute {:.3f} s, wait {:.3f} s, {} bytes sent",
                describe(session), done->rows(), done->wall_s(), done->compute_s(), done->wait_s(),
                done->bytes_sent());

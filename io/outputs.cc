@@ -285,6 +285,10 @@ Status write_summary_json(const std::string& path, const JobSummary& summary) {
     worker["peak_device_bytes"] = peak.peak_device_bytes >= 0
                                       ? nlohmann::ordered_json(peak.peak_device_bytes)
                                       : nlohmann::ordered_json(nullptr);
+    if (summary.task == "generate" || summary.task == "variants") {
+      worker["prefill_s"] = peak.prefill_s;
+      worker["decode_s"] = peak.decode_s;
+    }
     peaks.push_back(std::move(worker));
   }
   json["peak_memory"] = std::move(peaks);

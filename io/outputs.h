@@ -85,6 +85,9 @@ struct WorkerPeak {
   std::string host;
   int64_t peak_rss_bytes = 0;
   int64_t peak_device_bytes = -1;  // -1: no accelerator used (written as null)
+  // generate: the prompts' forward pass and the decode steps; variants: the records' forward
+  // pass and the branch steps (worker/branches.h). Written for those tasks only.
+  double prefill_s = 0, decode_s = 0;
 };
 
 // Everything summary.json holds; the coordinator fills it when the job has succeeded.

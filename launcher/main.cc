@@ -123,6 +123,8 @@ void add_bench_variants(CLI::App& bench, VariantsBenchOptions& options) {
       ->capture_default_str();
   v->add_option("--window-downstream", options.window_downstream, "D of the windowed job")
       ->capture_default_str();
+  v->add_option("--window-variants", options.window_variants, "SNVs of the windowed job")
+      ->capture_default_str();
   v->add_option("--workers", options.workers, "workers per job")->capture_default_str();
   v->add_option("--threads", options.threads, "compute threads per worker")->capture_default_str();
   v->add_option("--attention-model", options.attention_model_dir,

@@ -51,11 +51,11 @@ StatusOr<Job> run(const VariantsBenchOptions& o, const std::string& model,
   return Job{summary.value("wall_time_s", 0.0), summary};
 }
 
-// Each worker's branch time, "r0 1.23 s, r1 1.19 s", from summary.json when it reports them.
+// Each worker's branch time, "r0 1.23 s, r1 1.19 s", from summary.json's per-worker entries.
 std::string branch_split(const nlohmann::json& summary) {
   std::string out;
-  if (!summary.contains("workers_time") || !summary["workers_time"].is_array()) return "n/a";
-  for (const nlohmann::json& w : summary["workers_time"]) {
+  if (!summary.contains("peak_memory") || !summary["peak_memory"].is_array()) return "n/a";
+  for (const nlohmann::json& w : summary["peak_memory"]) {
     if (!out.empty()) out += ", ";
     char buf[64];
     std::snprintf(buf, sizeof buf, "r%d %.2f s", w.value("rank", -1), w.value("decode_s", 0.0));
@@ -67,9 +67,12 @@ std::string branch_split(const nlohmann::json& summary) {
 // The benchmark's jobs, with their inputs and outputs under `dir`; the table goes to `report`.
 Status run_jobs(const VariantsBenchOptions& o, const fs::path& dir, nlohmann::json& report) {
   const std::string out = (dir / "out").string();
-  const std::string fasta = (dir / "ref.fa").string(), vcf = (dir / "snvs.vcf").string();
+  const std::string fasta = (dir / "ref.fa").string(), vcf = (dir / "snvs.vcf").string(),
+                    window_vcf = (dir / "window_snvs.vcf").string();
+  const int64_t window_variants = std::min(o.window_variants, o.variants);
   RM_RETURN_IF_ERROR(write_random_fasta(fasta, o.bases));
   RM_RETURN_IF_ERROR(write_snvs(vcf, random_bases(o.bases), o.variants));
+  RM_RETURN_IF_ERROR(write_snvs(window_vcf, random_bases(o.bases), window_variants));
   std::printf("model %s, %lld bases, %lld SNVs, D %lld, %d worker(s) x %d thread(s)\n",
               o.model_dir.c_str(), static_cast<long long>(o.bases),
               static_cast<long long>(o.variants), static_cast<long long>(o.downstream), o.workers,
@@ -86,21 +89,25 @@ Status run_jobs(const VariantsBenchOptions& o, const fs::path& dir, nlohmann::js
 
   struct Variant {
     std::string name;
+    std::string vcf;
+    int64_t variants;
     std::vector<std::string> flags;
     int64_t tokens_per_variant;  // windowed: the window's and the branch's tokens
   };
   const std::vector<Variant> runs = {
-      {"variants full", {"--downstream", d}, 0},
-      {"variants full --rc-average", {"--downstream", d, "--rc-average"}, 0},
+      {"variants full", vcf, o.variants, {"--downstream", d}, 0},
+      {"variants full --rc-average", vcf, o.variants, {"--downstream", d, "--rc-average"}, 0},
       {"variants --context " + std::to_string(o.window_context),
+       window_vcf,
+       window_variants,
        {"--downstream", std::to_string(o.window_downstream), "--context",
         std::to_string(o.window_context)},
        (o.window_context + 1 + o.window_downstream) + (1 + o.window_downstream)}};
   for (const Variant& v : runs) {
-    std::vector<std::string> args = {"--input", fasta, "--variants", vcf, "--task", "variants"};
+    std::vector<std::string> args = {"--input", fasta, "--variants", v.vcf, "--task", "variants"};
     args.insert(args.end(), v.flags.begin(), v.flags.end());
     RM_ASSIGN_OR_RETURN(const Job job, run(o, o.model_dir, args, out));
-    const double vps = static_cast<double>(o.variants) / job.wall_s;
+    const double vps = static_cast<double>(v.variants) / job.wall_s;
     const double tps = static_cast<double>(v.tokens_per_variant) * vps;
     std::printf("%-28s %9.2f %9.2f %10.1f %10s\n", v.name.c_str(), job.wall_s,
                 job.wall_s / score.wall_s, vps,

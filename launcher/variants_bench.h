@@ -6,7 +6,8 @@
 //   score                      the baseline: one forward pass over the record
 //   variants, full context     the record prefilled once, each ALT a branch of 1 + D tokens
 //   variants, --rc-average     and the reverse complement's prefill and branches
-//   variants, --context C      windows of C + 1 + D bases, packed as records
+//   variants, --context C      windows of C + 1 + D bases, packed as records (a subset of the
+//                              SNVs: its rate per variant does not depend on how many)
 // and reports each job's wall time as a multiple of the score job's, variants per second and,
 // for the windowed job, tokens per second (window and branch tokens) against the score job's.
 // With --attention-model, for each context length it runs a score job and a full-context variants
@@ -28,6 +29,7 @@ struct VariantsBenchOptions {
   int64_t variants = 1000;
   int64_t downstream = 1024;
   int64_t window_context = 4096, window_downstream = 4096;
+  int64_t window_variants = 200;  // the windowed job scores this many of the SNVs, evenly spaced
   int workers = 2;
   int threads = 1;
   std::string attention_model_dir;  // empty: no attention table
