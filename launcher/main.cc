@@ -130,6 +130,7 @@ void add_bench_variants(CLI::App& bench, VariantsBenchOptions& options) {
   v->add_option("--attention-model", options.attention_model_dir,
                 "also time a model with attention blocks at each --attention-tokens");
   v->add_option("--attention-tokens", options.attention_tokens, "context lengths (bases)")
+      ->delimiter(',')
       ->capture_default_str();
   v->add_option("--attention-variants", options.attention_variants, "SNVs per attention job")
       ->capture_default_str();
