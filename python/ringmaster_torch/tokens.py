@@ -25,6 +25,11 @@ def read_fasta(path):
         raw = f.read()
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
+    return parse_fasta(raw, path)
+
+
+def parse_fasta(raw, path):
+    """read_fasta of the bytes `raw` (already decompressed); `path` names them in errors."""
     if not raw:
         raise ValueError("%s: empty file" % path)
     records, parts = [], None
