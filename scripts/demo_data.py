@@ -37,3 +37,14 @@ def read_genome(path):
 
 def records(paths):
     return [record for path in paths for record in read_genome(path)]
+
+
+def plant_repeat(window, rng, min_gap=600):
+    """Copies window[s:s+n] over window[t:t+n], t >= s + n + min_gap, in place: a repeat that
+    the 512-base local context cannot see. Returns (s, t, n)."""
+    L = len(window)
+    n = int(rng.integers(64, min(600, L // 4) + 1))
+    s = int(rng.integers(0, L - 2 * n - min_gap + 1))
+    t = int(rng.integers(s + n + min_gap, L - n + 1))
+    window[t:t + n] = window[s:s + n]
+    return s, t, n
