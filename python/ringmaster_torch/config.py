@@ -56,7 +56,8 @@ def _type_error(source, block, key, expected, value):
     shown = dump_compact(value)
     if len(shown) > 40:
         shown = shown[:40] + "..."
-    _fail(source, block, "'%s': expected %s, got %s (%s)" % (key, expected, json_kind(value), shown))
+    _fail(source, block, "'%s': expected %s, got %s (%s)" % (key, expected, json_kind(value),
+                                                               shown))
 
 
 def _is_json_int(value):
