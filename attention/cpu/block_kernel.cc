@@ -1,17 +1,19 @@
-// The CPU block kernel: FlashAttention's tiling with OpenBLAS sgemm for both tile products.
+// The CPU block kernel: FlashAttention's tiling with a host GEMM (core/gemm.h) for both tile
+// products.
 //
 // For one (query tile, head) task, with running row state (m, l) and accumulator O:
 //   for each key tile the mask does not hide entirely:
-//     S = (Q_t K_j^T) / sqrt(head_dim)             sgemm, [tq, tk]
+//     S = (Q_t K_j^T) / sqrt(head_dim)             gemm, [tq, tk], f32 out
 //     S[r][c] = -inf where the mask hides (r, c)   only on tiles the mask cuts
-//     S = exp(S - m_new), corr = exp(m - m_new)    softmax_rows
-//     O = corr * O + S V_j                         sgemm, beta = 1 after the row rescale
+//     S = exp(S - m_new), corr = exp(m - m_new)    softmax_rows, f32
+//     O = corr * O + S V_j                         gemm, beta = 1 after the row rescale
 //   out = O / l,  lse = m + ln l                   (l = 0: out = 0, lse = -inf)
 // Memory per thread is one [tq, tk] score tile and one [tq, head_dim] accumulator: O(tile).
-// Why sgemm and not our own SIMD microkernel: OpenBLAS's packed kernels already run near the
-// core's FMA peak, so the kernel's ceiling is sgemm's rate; bench kernel reports the ratio.
-#include <cblas.h>
-
+// The products' inputs are f32 or, in bf16 compute, Q, K, V rounded to bf16 once per call and
+// the probabilities P rounded per tile (the one convert step); S, softmax, O and lse stay f32.
+// Why library GEMMs and not our own SIMD microkernel: OpenBLAS's and oneDNN's packed kernels
+// already run near the core's FMA / BF16-dot peak, so the kernel's ceiling is their rate; bench
+// kernel reports the ratio.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -20,6 +22,7 @@
 #include "attention/attention.h"
 #include "attention/cpu/softmax_rows.h"
 #include "core/cancel.h"
+#include "core/gemm.h"
 
 namespace ringmaster::attention {
 namespace {
@@ -31,12 +34,14 @@ constexpr int64_t kQueryTile = 256;
 constexpr int64_t kKeyTile = 512;
 
 struct Scratch {
-  std::vector<float> scores;  // [kQueryTile, kKeyTile]
-  std::vector<float> acc;     // [kQueryTile, head_dim]
+  std::vector<float> scores;    // [kQueryTile, kKeyTile]
+  std::vector<uint16_t> probs;  // [kQueryTile, kKeyTile], bf16 compute only
+  std::vector<float> acc;       // [kQueryTile, head_dim]
   std::vector<float> m, l, corr;
 
-  explicit Scratch(int64_t head_dim)
+  Scratch(int64_t head_dim, DType compute)
       : scores(kQueryTile * kKeyTile),
+        probs(compute == DType::kBf16 ? kQueryTile * kKeyTile : 0),
         acc(static_cast<size_t>(kQueryTile * head_dim)),
         m(kQueryTile),
         l(kQueryTile),
@@ -44,9 +49,10 @@ struct Scratch {
 };
 
 struct Problem {
-  const float* q;  // [q_len, n_heads, head_dim]
-  const float* k;  // [kv_len, n_kv_heads, head_dim]
-  const float* v;
+  DType compute;  // of q, k, v and the products' inputs: kF32 or kBf16
+  const void* q;  // [q_len, n_heads, head_dim]
+  const void* k;  // [kv_len, n_kv_heads, head_dim]
+  const void* v;
   float* out;  // [q_len, n_heads, head_dim]
   float* lse;  // [q_len, n_heads]
   int64_t q_len, kv_len, n_heads, n_kv_heads, head_dim;
@@ -150,7 +156,12 @@ void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w,
   const int64_t tq = std::min(kQueryTile, p.q_len - q0);
   const int64_t kv_head = head / (p.n_heads / p.n_kv_heads);
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const float* q = p.q + (q0 * p.n_heads + head) * d;
+  const size_t item = dtype_size(p.compute);
+  // Element `index` of q, k or v, whichever dtype they are in.
+  auto at = [&](const void* base, int64_t index) {
+    return static_cast<const std::byte*>(base) + static_cast<size_t>(index) * item;
+  };
+  const void* q = at(p.q, (q0 * p.n_heads + head) * d);
   const int64_t ldq = p.n_heads * d, ldkv = p.n_kv_heads * d;
 
   std::fill_n(w.m.begin(), tq, -INFINITY);
@@ -168,14 +179,23 @@ void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w,
       trim_hidden_keys(p, p.q_tiles[static_cast<size_t>(q_tile)], k0, tk);
       if (tk == 0) continue;
     }
-    const float* k = p.k + (k0 * p.n_kv_heads + kv_head) * d;
-    const float* v = p.v + (k0 * p.n_kv_heads + kv_head) * d;
+    const void* k = at(p.k, (k0 * p.n_kv_heads + kv_head) * d);
+    const void* v = at(p.v, (k0 * p.n_kv_heads + kv_head) * d);
     float* s = w.scores.data();
 
     // S = scale * Q_t K_j^T
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(tq), static_cast<int>(tk),
-                static_cast<int>(d), scale, q, static_cast<int>(ldq), k, static_cast<int>(ldkv),
-                0.0f, s, static_cast<int>(tk));
+    cpu_gemm({.a = q,
+              .b = k,
+              .c = s,
+              .dtype = p.compute,
+              .m = tq,
+              .n = tk,
+              .k = d,
+              .lda = ldq,
+              .ldb = ldkv,
+              .ldc = tk,
+              .trans_b = true,
+              .alpha = scale});
     if (visibility == TileVisibility::kPartial) mask_scores(p, q0, tq, k0, tk, s);
     cpu::softmax_rows(s, tq, tk, tk, w.m.data(), w.l.data(), w.corr.data());
     // O = corr * O, then O += P V_j
@@ -184,9 +204,22 @@ void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w,
       float* o = w.acc.data() + r * d;
       for (int64_t c = 0; c < d; ++c) o[c] *= w.corr[r];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(tq),
-                static_cast<int>(d), static_cast<int>(tk), 1.0f, s, static_cast<int>(tk), v,
-                static_cast<int>(ldkv), 1.0f, w.acc.data(), static_cast<int>(d));
+    const void* probs = s;
+    if (p.compute == DType::kBf16) {
+      round_to_bf16(s, w.probs.data(), tq * tk);
+      probs = w.probs.data();
+    }
+    cpu_gemm({.a = probs,
+              .b = v,
+              .c = w.acc.data(),
+              .dtype = p.compute,
+              .m = tq,
+              .n = d,
+              .k = tk,
+              .lda = tk,
+              .ldb = ldkv,
+              .ldc = d,
+              .beta = 1.0f});
   }
   // out = O / l, lse = m + ln l; an empty row (l = 0) is out = 0, lse = -inf.
   for (int64_t r = 0; r < tq; ++r) {
@@ -209,9 +242,29 @@ std::vector<TileExtent> tile_extents(const Positions& tokens, int64_t tile) {
 
 }  // namespace
 
+namespace {
+
+// `t` in the compute dtype: itself when it is already there, else a converted copy (once per
+// call, O(rows) against the O(rows^2) products).
+Tensor in_compute_dtype(const Tensor& t, DType compute) {
+  if (compute == DType::kF32) return to_f32(t);
+  if (t.dtype() == DType::kBf16) return t;
+  const Tensor f = to_f32(t);
+  Tensor out = Tensor::empty(t.shape(), DType::kBf16);
+  round_to_bf16(f.data<float>(), out.data<uint16_t>(), f.numel());
+  return out;
+}
+
+}  // namespace
+
 Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v, const Positions& q_pos,
                          const Positions& k_pos, const MaskSpec& mask, ThreadPool& pool,
-                         BlockResult& result, const std::stop_token& stop) {
+                         BlockResult& result, const std::stop_token& stop, DType compute) {
+  if (compute != DType::kF32 && compute != DType::kBf16) {
+    return invalid_argument(std::string("attend_block_into: compute dtype ")
+                                .append(dtype_name(compute))
+                                .append(" (f32 or bf16)"));
+  }
   RM_RETURN_IF_ERROR(check_shapes(q, k, v, q_pos, k_pos));
   const Shape out_shape = q.shape();
   const Shape lse_shape = {q.dim(0), q.dim(1)};
@@ -220,13 +273,12 @@ Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v, cons
     return invalid_argument("attend_block_into: result " + result.out.to_string() + " / " +
                             result.lse.to_string() + " does not fit q " + q.to_string());
   }
-  // Our pool supplies the parallelism; OpenBLAS threads inside it would oversubscribe the cores.
-  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-
-  const Tensor qf = to_f32(q), kf = to_f32(k), vf = to_f32(v);
-  Problem p{.q = qf.data<float>(),
-            .k = kf.data<float>(),
-            .v = vf.data<float>(),
+  const Tensor qc = in_compute_dtype(q, compute), kc = in_compute_dtype(k, compute),
+               vc = in_compute_dtype(v, compute);
+  Problem p{.compute = compute,
+            .q = qc.raw(),
+            .k = kc.raw(),
+            .v = vc.raw(),
             .out = result.out.data<float>(),
             .lse = result.lse.data<float>(),
             .q_len = q.dim(0),
@@ -242,7 +294,7 @@ Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v, cons
 
   std::vector<Scratch> scratch;
   scratch.reserve(static_cast<size_t>(pool.num_threads()));
-  for (int t = 0; t < pool.num_threads(); ++t) scratch.emplace_back(p.head_dim);
+  for (int t = 0; t < pool.num_threads(); ++t) scratch.emplace_back(p.head_dim, compute);
   const auto num_q_tiles = static_cast<int64_t>(p.q_tiles.size());
   // Later query tiles see more keys under a causal mask: hand them out first, so the
   // dynamically scheduled threads finish together.
