@@ -9,13 +9,17 @@
 //     O = corr * O + S V_j                         gemm, beta = 1 after the row rescale
 //   out = O / l,  lse = m + ln l                   (l = 0: out = 0, lse = -inf)
 // Memory per thread is one [tq, tk] score tile and one [tq, head_dim] accumulator: O(tile).
-// The products' inputs are f32 or, in bf16 compute, Q, K, V rounded to bf16 once per call and
-// the probabilities P rounded per tile (the one convert step); S, softmax, O and lse stay f32.
+// The products' inputs are f32 or, in bf16 compute, bf16: each task loads its Q tile and each
+// K, V tile of its head into contiguous bf16 scratch (rounding f32 inputs to nearest even), and
+// rounds the probabilities P before P V; S, softmax, O and lse stay f32. Converting per tile
+// costs O(tile) memory (a whole-tensor copy would cost O(n) per call) and about 8/tq of the
+// products' time.
 // Why library GEMMs and not our own SIMD microkernel: OpenBLAS's and oneDNN's packed kernels
 // already run near the core's FMA / BF16-dot peak, so the kernel's ceiling is their rate; bench
 // kernel reports the ratio.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -34,14 +38,18 @@ constexpr int64_t kQueryTile = 256;
 constexpr int64_t kKeyTile = 512;
 
 struct Scratch {
-  std::vector<float> scores;    // [kQueryTile, kKeyTile]
-  std::vector<uint16_t> probs;  // [kQueryTile, kKeyTile], bf16 compute only
-  std::vector<float> acc;       // [kQueryTile, head_dim]
+  std::vector<float> scores;  // [kQueryTile, kKeyTile]
+  // bf16 compute only: the products' operands, [kQueryTile, kKeyTile] and three [tile, head_dim]
+  std::vector<uint16_t> probs, q, k, v;
+  std::vector<float> acc;  // [kQueryTile, head_dim]
   std::vector<float> m, l, corr;
 
   Scratch(int64_t head_dim, DType compute)
       : scores(kQueryTile * kKeyTile),
         probs(compute == DType::kBf16 ? kQueryTile * kKeyTile : 0),
+        q(compute == DType::kBf16 ? kQueryTile * head_dim : 0),
+        k(compute == DType::kBf16 ? kKeyTile * head_dim : 0),
+        v(k.size()),
         acc(static_cast<size_t>(kQueryTile * head_dim)),
         m(kQueryTile),
         l(kQueryTile),
@@ -49,7 +57,8 @@ struct Scratch {
 };
 
 struct Problem {
-  DType compute;  // of q, k, v and the products' inputs: kF32 or kBf16
+  DType compute;  // of the products' inputs: kF32 or kBf16
+  DType input;    // of q, k, v: kF32, or kBf16 in bf16 compute
   const void* q;  // [q_len, n_heads, head_dim]
   const void* k;  // [kv_len, n_kv_heads, head_dim]
   const void* v;
@@ -149,6 +158,28 @@ void trim_hidden_keys(const Problem& p, const TileExtent& q_extent, int64_t& k0,
   tk = end - k0;
 }
 
+// One tile operand: rows [row0, row0 + rows) of `head` in [len, heads, d] `src`, as the product
+// reads it. f32 compute reads the input in place (row stride heads * d). bf16 compute loads it
+// into `scratch` as contiguous [rows, d] bf16, rounding f32 inputs.
+struct Operand {
+  const void* data;
+  int64_t ld;
+};
+Operand load_operand(const Problem& p, const void* src, int64_t heads, int64_t row0, int64_t rows,
+                     int64_t head, std::vector<uint16_t>& scratch) {
+  const int64_t d = p.head_dim, ld = heads * d, first = row0 * ld + head * d;
+  if (p.compute == DType::kF32) return {static_cast<const float*>(src) + first, ld};
+  for (int64_t r = 0; r < rows; ++r) {
+    uint16_t* dst = scratch.data() + r * d;
+    if (p.input == DType::kBf16) {
+      std::memcpy(dst, static_cast<const uint16_t*>(src) + first + r * ld, d * sizeof(uint16_t));
+    } else {
+      round_to_bf16(static_cast<const float*>(src) + first + r * ld, dst, d);
+    }
+  }
+  return {scratch.data(), d};
+}
+
 void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w,
               const std::stop_token& stop) {
   const int64_t d = p.head_dim;
@@ -156,13 +187,7 @@ void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w,
   const int64_t tq = std::min(kQueryTile, p.q_len - q0);
   const int64_t kv_head = head / (p.n_heads / p.n_kv_heads);
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const size_t item = dtype_size(p.compute);
-  // Element `index` of q, k or v, whichever dtype they are in.
-  auto at = [&](const void* base, int64_t index) {
-    return static_cast<const std::byte*>(base) + static_cast<size_t>(index) * item;
-  };
-  const void* q = at(p.q, (q0 * p.n_heads + head) * d);
-  const int64_t ldq = p.n_heads * d, ldkv = p.n_kv_heads * d;
+  const Operand q = load_operand(p, p.q, p.n_heads, q0, tq, head, w.q);
 
   std::fill_n(w.m.begin(), tq, -INFINITY);
   std::fill_n(w.l.begin(), tq, 0.0f);
@@ -179,20 +204,20 @@ void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w,
       trim_hidden_keys(p, p.q_tiles[static_cast<size_t>(q_tile)], k0, tk);
       if (tk == 0) continue;
     }
-    const void* k = at(p.k, (k0 * p.n_kv_heads + kv_head) * d);
-    const void* v = at(p.v, (k0 * p.n_kv_heads + kv_head) * d);
+    const Operand k = load_operand(p, p.k, p.n_kv_heads, k0, tk, kv_head, w.k);
+    const Operand v = load_operand(p, p.v, p.n_kv_heads, k0, tk, kv_head, w.v);
     float* s = w.scores.data();
 
     // S = scale * Q_t K_j^T
-    cpu_gemm({.a = q,
-              .b = k,
+    cpu_gemm({.a = q.data,
+              .b = k.data,
               .c = s,
               .dtype = p.compute,
               .m = tq,
               .n = tk,
               .k = d,
-              .lda = ldq,
-              .ldb = ldkv,
+              .lda = q.ld,
+              .ldb = k.ld,
               .ldc = tk,
               .trans_b = true,
               .alpha = scale});
@@ -210,14 +235,14 @@ void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w,
       probs = w.probs.data();
     }
     cpu_gemm({.a = probs,
-              .b = v,
+              .b = v.data,
               .c = w.acc.data(),
               .dtype = p.compute,
               .m = tq,
               .n = d,
               .k = tk,
               .lda = tk,
-              .ldb = ldkv,
+              .ldb = v.ld,
               .ldc = d,
               .beta = 1.0f});
   }
@@ -244,16 +269,8 @@ std::vector<TileExtent> tile_extents(const Positions& tokens, int64_t tile) {
 
 namespace {
 
-// `t` in the compute dtype: itself when it is already there, else a converted copy (once per
-// call, O(rows) against the O(rows^2) products).
-Tensor in_compute_dtype(const Tensor& t, DType compute) {
-  if (compute == DType::kF32) return to_f32(t);
-  if (t.dtype() == DType::kBf16) return t;
-  const Tensor f = to_f32(t);
-  Tensor out = Tensor::empty(t.shape(), DType::kBf16);
-  round_to_bf16(f.data<float>(), out.data<uint16_t>(), f.numel());
-  return out;
-}
+// `t` as the tiles load it: bf16 kept as is when `keep_bf16`, else f32 (widened exactly).
+Tensor as_input(const Tensor& t, bool keep_bf16) { return keep_bf16 ? t : to_f32(t); }
 
 }  // namespace
 
@@ -273,9 +290,13 @@ Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v, cons
     return invalid_argument("attend_block_into: result " + result.out.to_string() + " / " +
                             result.lse.to_string() + " does not fit q " + q.to_string());
   }
-  const Tensor qc = in_compute_dtype(q, compute), kc = in_compute_dtype(k, compute),
-               vc = in_compute_dtype(v, compute);
+  // bf16 inputs are loaded as they are in bf16 compute when all three are bf16.
+  const bool keep_bf16 = compute == DType::kBf16 && q.dtype() == DType::kBf16 &&
+                         k.dtype() == DType::kBf16 && v.dtype() == DType::kBf16;
+  const Tensor qc = as_input(q, keep_bf16), kc = as_input(k, keep_bf16),
+               vc = as_input(v, keep_bf16);
   Problem p{.compute = compute,
+            .input = qc.dtype(),
             .q = qc.raw(),
             .k = kc.raw(),
             .v = vc.raw(),

@@ -230,6 +230,14 @@ TEST(BlockKernel, Bf16ComputeWithinBf16Tolerance) {
     EXPECT_TRUE(testing::all_close(got, out, 2e-2));
     EXPECT_FALSE(testing::all_close(got, out, 1e-6)) << "bf16 compute ran in f32";
     EXPECT_EQ(std::memcmp(results[0].out.raw(), results[1].out.raw(), results[0].out.bytes()), 0);
+    // bf16 inputs are what the tiles load from f32 ones: the same bits.
+    ThreadPool pool(2);
+    auto backend = make_cpu_backend(pool, {}, DType::kBf16);
+    auto narrow =
+        attend_block(*backend, narrow_to(in.q, DType::kBf16), narrow_to(in.k, DType::kBf16),
+                     narrow_to(in.v, DType::kBf16), in.qp(), in.kp(), c.mask);
+    ASSERT_TRUE(narrow.ok()) << narrow.status().to_string();
+    EXPECT_EQ(std::memcmp(narrow->out.raw(), results[0].out.raw(), results[0].out.bytes()), 0);
   }
 }
 
