@@ -1,7 +1,5 @@
 #include "bench/kernel_bench.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,20 +27,26 @@ Tensor random_tensor(Shape shape, std::mt19937& rng) {
   return t;
 }
 
-// Best-of-`repeats` rate of a square sgemm of size n on `threads` OpenBLAS threads.
+// Best-of-`repeats` rate of a square f32 GEMM (core/gemm.h) of size n on `threads` threads.
 double sgemm_gflops(int threads, int n, int repeats) {
   std::mt19937 rng(7);
   const Tensor a = random_tensor({n, n}, rng), b = random_tensor({n, n}, rng);
   Tensor c = Tensor::empty({n, n}, DType::kF32);
-  openblas_set_num_threads(threads);
   double best = 1e30;
   for (int i = 0; i < repeats; ++i) {
     const auto start = Clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data<float>(), n,
-                b.data<float>(), n, 0.0f, c.data<float>(), n);
+    cpu_gemm({.a = a.raw(),
+              .b = b.raw(),
+              .c = c.data<float>(),
+              .m = n,
+              .n = n,
+              .k = n,
+              .lda = n,
+              .ldb = n,
+              .ldc = n,
+              .threads = threads});
     best = std::min(best, seconds_since(start));
   }
-  openblas_set_num_threads(1);
   return 2.0 * n * n * n / best / 1e9;
 }
 
@@ -147,7 +151,7 @@ StatusOr<std::vector<KernelBenchRow>> run_kernel_bench(const KernelBenchOptions&
     std::printf("dtype %s: products through %s; gemm_GF/s is %s\n", dtype_name(compute),
                 cpu_gemm_path(compute).c_str(),
                 bf16 ? "the same bf16 GEMM on Q K^T and P V of min(L, 4096) rows"
-                     : "openblas sgemm at n = 2048");
+                     : "the same f32 GEMM at n = 2048");
     std::printf("%7s %8s %6s %7s %12s %12s %12s %6s %10s\n", "L", "head_dim", "causal", "threads",
                 "kernel_GF/s", "sgemm_GF/s", "gemm_GF/s", "ratio", "peak_MiB");
   }

@@ -1,9 +1,9 @@
 // bench/kernel_bench.h: `ringmaster bench kernel`, the CPU attention kernel against OpenBLAS.
 //
-// Each row times attend_block on one head at Lq = Lk = L and the rate of a square OpenBLAS
-// sgemm (n = 2048, the core's practical FMA peak) at the same thread count, in the same run, so
-// the ratio is meaningful on a shared, noisy machine. With --dtype bf16 the kernel's products run
-// on bf16 inputs, and the ratio is against the bf16 GEMM itself (core/gemm.h: oneDNN) on the
+// Each row times attend_block on one head at Lq = Lk = L and the rate of a square f32 GEMM
+// (core/gemm.h, n = 2048, the core's practical FMA peak) at the same thread count, in the same run,
+// so the ratio is meaningful on a shared, noisy machine. With --dtype bf16 the kernel's products
+// run on bf16 inputs, and the ratio is against the bf16 GEMM itself (core/gemm.h: oneDNN) on the
 // kernel's two product shapes, timed in the same run. The memory row measures the process's peak
 // resident set (VmHWM, reset before the row) while the kernel runs at a long L.
 #pragma once

@@ -1,23 +1,12 @@
 #include "core/gemm.h"
 
-#include <cblas.h>
-
 #include <vector>
 
 #include "core/check.h"
-#include "core/internal/onednn_matmul.h"
+#include "core/internal/onednn_gemm.h"
 
 namespace ringmaster {
 namespace {
-
-void openblas_sgemm(const CpuGemmParams& p, const float* a, int64_t lda, const float* b,
-                    int64_t ldb) {
-  if (openblas_get_num_threads() != p.threads) openblas_set_num_threads(p.threads);
-  cblas_sgemm(CblasRowMajor, p.trans_a ? CblasTrans : CblasNoTrans,
-              p.trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(p.m), static_cast<int>(p.n),
-              static_cast<int>(p.k), p.alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
-              p.beta, p.c, static_cast<int>(p.ldc));
-}
 
 // The stored rows of a bf16 operand, widened exactly into `out` with row stride `cols`.
 const float* widen_rows(const void* src, int64_t rows, int64_t cols, int64_t ld,
@@ -35,8 +24,8 @@ void widened_sgemm(const CpuGemmParams& p) {
   thread_local std::vector<float> a, b;
   const int64_t a_rows = p.trans_a ? p.k : p.m, a_cols = p.trans_a ? p.m : p.k;
   const int64_t b_rows = p.trans_b ? p.n : p.k, b_cols = p.trans_b ? p.k : p.n;
-  openblas_sgemm(p, widen_rows(p.a, a_rows, a_cols, p.lda, a), a_cols,
-                 widen_rows(p.b, b_rows, b_cols, p.ldb, b), b_cols);
+  internal::onednn_sgemm(p, widen_rows(p.a, a_rows, a_cols, p.lda, a), a_cols,
+                         widen_rows(p.b, b_rows, b_cols, p.ldb, b), b_cols);
 }
 
 }  // namespace
@@ -45,15 +34,23 @@ void cpu_gemm(const CpuGemmParams& p) {
   RM_CHECK(p.dtype == DType::kF32 || p.dtype == DType::kBf16)
       << "cpu_gemm of " << dtype_name(p.dtype);
   if (p.m == 0 || p.n == 0) return;
-  if (p.dtype == DType::kF32) {
-    openblas_sgemm(p, static_cast<const float*>(p.a), p.lda, static_cast<const float*>(p.b), p.ldb);
+  if (p.k == 0) {  // C = beta C; the libraries refuse the zero leading dimensions of empty A, B
+    for (int64_t i = 0; i < p.m; ++i) {
+      float* row = p.c + i * p.ldc;
+      for (int64_t j = 0; j < p.n; ++j) row[j] = p.beta == 0.0f ? 0.0f : p.beta * row[j];
+    }
     return;
   }
-  if (p.k == 0 || !internal::onednn_bf16_gemm(p)) widened_sgemm(p);
+  if (p.dtype == DType::kF32) {
+    internal::onednn_sgemm(p, static_cast<const float*>(p.a), p.lda, static_cast<const float*>(p.b),
+                           p.ldb);
+    return;
+  }
+  if (!internal::onednn_bf16_gemm(p)) widened_sgemm(p);
 }
 
 std::string cpu_gemm_path(DType dtype) {
-  if (dtype == DType::kF32) return "openblas sgemm";
+  if (dtype == DType::kF32) return "onednn sgemm";
   return internal::onednn_bf16_description();
 }
 

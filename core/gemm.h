@@ -2,13 +2,18 @@
 //
 //   C[m, n] = alpha * op(A)[m, k] op(B)[k, n] + beta * C      (row-major, op = identity or ^T)
 // The one GEMM interface of the CPU kernels (attention tiles, projections, MLP), so they never
-// know which library ran. Which one does, chosen by measurement on a 2-core Zen 4 (AVX512-BF16):
-//   f32:  OpenBLAS sgemm (oneDNN's f32 matmul was no faster on our tile shapes).
-//   bf16: oneDNN's matmul primitive (bf16 x bf16 -> f32, f32 accumulation), which uses the
-//         AVX512-BF16 / AMX dot products where the CPU has them and emulates them on plain
-//         AVX-512. Where oneDNN has no bf16 kernel for this CPU (before AVX-512), the bf16
-//         operands are widened exactly to f32 and sgemm runs: the same products (every bf16
-//         value is an f32 value) at the f32 rate. cpu_gemm_path() says which path runs here.
+// know which library ran. Which one does, chosen by measurement on a 2-core AMD EPYC Zen 4
+// (AVX512-BF16), one thread, best of 30, on the tile shapes (256 rows x 512 keys x head_dim 32
+// and 128, and the projections):
+//   f32:  oneDNN's dnnl_sgemm, 4-23% faster than OpenBLAS 0.3.21 on every one of those shapes
+//         (e.g. 116.7 vs 103.1 GFLOP/s on P V at head_dim 128, 99.0 vs 87.7 on Q K^T at 32).
+//         OpenBLAS stays for the ATLAS chain's f32/f64 products and syrk (memory/).
+//   bf16: oneDNN's matmul primitive (bf16 x bf16 -> f32, f32 accumulation), 196-228 GFLOP/s on
+//         the same shapes; it uses the AVX512-BF16 / AMX dot products where the CPU has them and
+//         emulates them on plain AVX-512. Where oneDNN has no bf16 kernel for this CPU (before
+//         AVX-512), the bf16 operands are widened exactly to f32 and sgemm runs: the same
+//         products (every bf16 value is an f32 value) at the f32 rate.
+// cpu_gemm_path() says which path runs here.
 // Model weights are [out, in], so `x W^T` is trans_b = true.
 //
 // Threading: cpu_gemm runs on the calling thread (and `threads` - 1 library threads when
@@ -44,7 +49,8 @@ struct CpuGemmParams {
 void cpu_gemm(const CpuGemmParams& p);
 
 // Which library and instructions run `dtype` GEMMs on this CPU, for bench output, e.g.
-// "onednn matmul, isa avx512_core_bf16" or "openblas sgemm on bf16 widened to f32".
+// "onednn matmul brg:avx512_core_bf16, isa avx512_core_bf16", or for a CPU without a oneDNN
+// bf16 kernel "onednn sgemm on bf16 widened to f32 (...), isa avx2".
 std::string cpu_gemm_path(DType dtype);
 
 // dst[i] = src[i] rounded to the nearest bf16 (ties to even; NaN stays NaN): the convert step

@@ -47,7 +47,7 @@ int report(const Status& status) {
 
 void add_bench_kernel(CLI::App& bench, bench::KernelBenchOptions& options) {
   CLI::App* kernel = bench.add_subcommand(
-      "kernel", "CPU attention block kernel vs OpenBLAS sgemm, and peak memory at long L");
+      "kernel", "CPU attention block kernel vs the GEMM it runs on, and peak memory at long L");
   kernel->add_option("--json", options.json_path, "also write the rows as a JSON array here");
   kernel->add_option("--lengths", options.lengths, "sequence lengths Lq = Lk")
       ->delimiter(',')

@@ -1,11 +1,18 @@
-#include "core/internal/onednn_matmul.h"
-
-#include <omp.h>
+#include "core/internal/onednn_gemm.h"
 
 #include <map>
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
+
+#include "core/check.h"
+
+// GCC's OpenMP runtime (libgomp), which Debian's oneDNN runs on; declared here rather than
+// through <omp.h> so no compiler's OpenMP mode (or LLVM's runtime under clang) is involved.
+extern "C" {
+int omp_get_max_threads();
+void omp_set_num_threads(int threads);
+}
 
 namespace ringmaster::internal {
 namespace {
@@ -111,6 +118,16 @@ const char* isa_name(dnnl::cpu_isa isa) {
 
 }  // namespace
 
+void onednn_sgemm(const CpuGemmParams& p, const float* a, int64_t lda, const float* b,
+                  int64_t ldb) {
+  set_threads(p.threads);
+  // dnnl_sgemm is row-major, like cblas with CblasRowMajor.
+  const dnnl_status_t status = dnnl_sgemm(p.trans_a ? 'T' : 'N', p.trans_b ? 'T' : 'N', p.m, p.n,
+                                          p.k, p.alpha, a, lda, b, ldb, p.beta, p.c, p.ldc);
+  RM_CHECK(status == dnnl_success) << "dnnl_sgemm failed (" << static_cast<int>(status) << ") on "
+                                   << p.m << "x" << p.n << "x" << p.k;
+}
+
 bool onednn_bf16_gemm(const CpuGemmParams& p) {
   set_threads(p.threads);
   Entry& entry = entry_for(p);
@@ -140,7 +157,7 @@ std::string onednn_bf16_description() {
   set_threads(1);
   const Entry& entry = entry_for(p);
   std::string out =
-      entry.prim ? "onednn matmul " : "openblas sgemm on bf16 widened to f32 (onednn: ";
+      entry.prim ? "onednn matmul " : "onednn sgemm on bf16 widened to f32 (no bf16 matmul: ";
   out.append(entry.impl);
   out.append(entry.prim ? ", isa " : "), isa ");
   out.append(isa_name(dnnl::get_effective_cpu_isa()));
