@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/gemm.h"
+#include "model/internal/swiglu.h"
 
 namespace ringmaster::model {
 
@@ -78,7 +79,7 @@ void mlp_tile(const float* x, int64_t rows, const MlpWeights& w, float* out, boo
   std::vector<float> gate(static_cast<size_t>(rows * hidden)), up(gate.size());
   linear(x, rows, w.w_gate, gate.data());
   linear(x, rows, w.w_up, up.data());
-  for (size_t i = 0; i < gate.size(); ++i) gate[i] = silu(gate[i]) * up[i];
+  swiglu_gate(gate.data(), up.data(), static_cast<int64_t>(gate.size()));
   linear(gate.data(), rows, w.w_down, out, accumulate);
 }
 
