@@ -11,8 +11,8 @@
 // Memory per thread is one [tq, tk] score tile and one [tq, head_dim] accumulator: O(tile).
 // The products' inputs are f32 or, in bf16 compute, bf16: each task loads its Q tile and each
 // K, V tile of its head into contiguous bf16 scratch (rounding f32 inputs to nearest even), and
-// rounds the probabilities P before P V; S, softmax, O and lse stay f32. Converting per tile
-// costs O(tile) memory (a whole-tensor copy would cost O(n) per call) and about 8/tq of the
+// rounds the probabilities P in the softmax pass; S, softmax, O and lse stay f32. Converting per
+// tile costs O(tile) memory (a whole-tensor copy would cost O(n) per call) and about 8/tq of the
 // products' time.
 // Why library GEMMs and not our own SIMD microkernel: OpenBLAS's and oneDNN's packed kernels
 // already run near the core's FMA / BF16-dot peak, so the kernel's ceiling is their rate; bench
@@ -222,18 +222,17 @@ void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w,
               .trans_b = true,
               .alpha = scale});
     if (visibility == TileVisibility::kPartial) mask_scores(p, q0, tq, k0, tk, s);
-    cpu::softmax_rows(s, tq, tk, tk, w.m.data(), w.l.data(), w.corr.data());
+    // bf16 compute: P is written rounded to bf16 in the softmax pass (the convert step).
+    const bool bf16 = p.compute == DType::kBf16;
+    cpu::softmax_rows(s, tq, tk, tk, w.m.data(), w.l.data(), w.corr.data(),
+                      bf16 ? w.probs.data() : nullptr);
     // O = corr * O, then O += P V_j
     for (int64_t r = 0; r < tq; ++r) {
       if (w.corr[r] == 1.0f) continue;
       float* o = w.acc.data() + r * d;
       for (int64_t c = 0; c < d; ++c) o[c] *= w.corr[r];
     }
-    const void* probs = s;
-    if (p.compute == DType::kBf16) {
-      round_to_bf16(s, w.probs.data(), tq * tk);
-      probs = w.probs.data();
-    }
+    const void* probs = bf16 ? static_cast<const void*>(w.probs.data()) : s;
     cpu_gemm({.a = probs,
               .b = v.data,
               .c = w.acc.data(),

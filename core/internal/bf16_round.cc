@@ -1,4 +1,4 @@
-// round_to_bf16 (core/gemm.h): f32 -> bf16, nearest even, vectorised.
+// round_to_bf16 (core/gemm.h): f32 -> bf16, nearest even, vectorised (core/bf16_round-inl.h).
 // Highway compiles this file once per SIMD target (foreach_target.h re-includes it) and
 // dispatches at run time. The include order is Highway's protocol: keep clang-format away.
 // clang-format off
@@ -6,6 +6,7 @@
 #define HWY_TARGET_INCLUDE "core/internal/bf16_round.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include "core/bf16_round-inl.h"
 // clang-format on
 
 #include "core/gemm.h"
@@ -14,26 +15,11 @@ HWY_BEFORE_NAMESPACE();
 namespace ringmaster::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// The bit trick of f32_to_bf16 (core/dtype.cc), lane-wise:
-//   bf16 = (bits + 0x7fff + ((bits >> 16) & 1)) >> 16, and a NaN keeps its top bits plus the
-//   quiet bit. The result fits 16 bits, so the saturating i32 -> u16 demotion is exact.
 void round_to_bf16_simd(const float* src, uint16_t* dst, int64_t count) {
   const hn::ScalableTag<float> df;
-  const hn::RebindToUnsigned<decltype(df)> du32;
-  const hn::RebindToSigned<decltype(df)> di32;
-  const hn::Rebind<uint16_t, decltype(df)> du16;
   const auto lanes = static_cast<int64_t>(hn::Lanes(df));
-  const auto one = hn::Set(du32, 1u), half = hn::Set(du32, 0x7fffu), quiet = hn::Set(du32, 0x40u);
   int64_t i = 0;
-  for (; i + lanes <= count; i += lanes) {
-    const auto v = hn::LoadU(df, src + i);
-    const auto bits = hn::BitCast(du32, v);
-    const auto top = hn::ShiftRight<16>(bits);
-    const auto rounded = hn::ShiftRight<16>(hn::Add(bits, hn::Add(half, hn::And(top, one))));
-    const auto out =
-        hn::IfThenElse(hn::RebindMask(du32, hn::IsNaN(v)), hn::Or(top, quiet), rounded);
-    hn::StoreU(hn::DemoteTo(du16, hn::BitCast(di32, out)), du16, dst + i);
-  }
+  for (; i + lanes <= count; i += lanes) StoreRoundedBf16(df, hn::LoadU(df, src + i), dst + i);
   for (; i < count; ++i) dst[i] = f32_to_bf16(src[i]);
 }
 
