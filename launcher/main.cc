@@ -119,6 +119,11 @@ void add_bench_model(CLI::App& bench, ModelBenchOptions& options) {
       ->delimiter(',')
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
+  model
+      ->add_option("--repeats", options.repeats,
+                   "runs of each job, interleaved over the dtypes; the fastest is the row")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   model->add_option("--work-dir", options.work_dir, "where inputs and outputs go (default: /tmp)");
   model->add_option("--json", options.json_path, "also write the rows as a JSON array here");
 }

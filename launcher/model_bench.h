@@ -29,6 +29,7 @@ struct ModelBenchOptions {
   std::string task = "embed";
   std::string plan = "zigzag";
   std::vector<std::string> compute_dtypes = {"f32"};  // `run --compute-dtype` values
+  int repeats = 1;       // runs per (L, P, dtype), interleaved over the dtypes; the fastest counts
   std::string work_dir;  // inputs and outputs; empty: a fresh directory under /tmp, removed after
   std::string json_path;
 };
