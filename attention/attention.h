@@ -7,8 +7,10 @@
 // sliding-window halo and split-K decode are built on.
 //
 // The CPU kernel tiles queries and keys so memory stays O(tile) per thread, never O(Lq x Lk),
-// skips tile pairs the mask hides entirely, and runs OpenBLAS sgemm for both tile products.
-// Inputs may be f32, bf16 or f16 (widened exactly); compute, output and lse are f32.
+// skips tile pairs the mask hides entirely, and runs core/gemm.h for both tile products.
+// Inputs may be f32, bf16 or f16. The compute dtype says what the products read: f32 (inputs
+// widened exactly) or bf16 (inputs and the softmax probabilities rounded to bf16, f32
+// accumulation: MODEL.md's bf16 tolerance); softmax, output and lse are f32 either way.
 #pragma once
 
 #include <cstdint>
@@ -39,9 +41,11 @@ StatusOr<BlockResult> attend_block(const Tensor& q, const Tensor& k, const Tenso
 // As attend_block, writing into `result`, whose tensors must already have the output shapes.
 // Lets a ring step reuse its buffers instead of allocating per step. Once `stop` is requested
 // (core/cancel.h) no further tile runs and the call returns kCancelled; `result` is then garbage.
+// `compute` is kF32 or kBf16 (kInvalidArgument otherwise).
 Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v, const Positions& q_pos,
                          const Positions& k_pos, const MaskSpec& mask, ThreadPool& pool,
-                         BlockResult& result, const std::stop_token& stop = {});
+                         BlockResult& result, const std::stop_token& stop = {},
+                         DType compute = DType::kF32);
 
 // acc <- the exact merge of acc and part (disjoint key sets, same queries).
 // REQUIRES: equal shapes (a bug otherwise).

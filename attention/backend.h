@@ -64,7 +64,9 @@ class AttentionBackend {
 
 // Runs on `pool`'s threads through attention.h's kernel and merge. `pool` must outlive it. Once
 // `stop` is requested (core/cancel.h), attend_block_into stops between tiles with kCancelled.
-std::unique_ptr<AttentionBackend> make_cpu_backend(ThreadPool& pool, std::stop_token stop = {});
+// `compute` (kF32 or kBf16) is the dtype of the tile products' inputs (attention.h).
+std::unique_ptr<AttentionBackend> make_cpu_backend(ThreadPool& pool, std::stop_token stop = {},
+                                                   DType compute = DType::kF32);
 
 // The helpers below are built from the interface and work for every backend.
 

@@ -1,7 +1,5 @@
 #include "bench/kernel_bench.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -10,6 +8,7 @@
 #include <random>
 
 #include "attention/attention.h"
+#include "core/gemm.h"
 #include "core/process_memory.h"
 #include "core/stopwatch.h"
 #include "core/tensor.h"
@@ -28,21 +27,69 @@ Tensor random_tensor(Shape shape, std::mt19937& rng) {
   return t;
 }
 
-// Best-of-`repeats` rate of a square sgemm of size n on `threads` OpenBLAS threads.
+// Best-of-`repeats` rate of a square f32 GEMM (core/gemm.h) of size n on `threads` threads.
 double sgemm_gflops(int threads, int n, int repeats) {
   std::mt19937 rng(7);
   const Tensor a = random_tensor({n, n}, rng), b = random_tensor({n, n}, rng);
   Tensor c = Tensor::empty({n, n}, DType::kF32);
-  openblas_set_num_threads(threads);
   double best = 1e30;
   for (int i = 0; i < repeats; ++i) {
     const auto start = Clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data<float>(), n,
-                b.data<float>(), n, 0.0f, c.data<float>(), n);
+    cpu_gemm({.a = a.raw(),
+              .b = b.raw(),
+              .c = c.data<float>(),
+              .m = n,
+              .n = n,
+              .k = n,
+              .lda = n,
+              .ldb = n,
+              .ldc = n,
+              .threads = threads});
     best = std::min(best, seconds_since(start));
   }
-  openblas_set_num_threads(1);
   return 2.0 * n * n * n / best / 1e9;
+}
+
+// Best-of-`repeats` rate of the attention kernel's two products as whole-block bf16 GEMMs, the
+// shapes of issue 20's measurement: S = Q K^T ([l, d] x [d, l]) and O = P V ([l, l] x [l, d]),
+// l = min(length, 4096) so S stays 64 MiB, on `threads` library threads.
+double bf16_attention_gemm_gflops(int threads, int64_t length, int64_t head_dim, int repeats) {
+  const int64_t l = std::min<int64_t>(length, 4096), d = head_dim;
+  std::mt19937 rng(11);
+  const Tensor q = narrow_to(random_tensor({l, d}, rng), DType::kBf16);
+  const Tensor k = narrow_to(random_tensor({l, d}, rng), DType::kBf16);
+  const Tensor v = narrow_to(random_tensor({l, d}, rng), DType::kBf16);
+  const Tensor p = narrow_to(random_tensor({l, l}, rng), DType::kBf16);
+  Tensor s = Tensor::empty({l, l}, DType::kF32), o = Tensor::empty({l, d}, DType::kF32);
+  double best = 1e30;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = Clock::now();
+    cpu_gemm({.a = q.raw(),
+              .b = k.raw(),
+              .c = s.data<float>(),
+              .dtype = DType::kBf16,
+              .m = l,
+              .n = l,
+              .k = d,
+              .lda = d,
+              .ldb = d,
+              .ldc = l,
+              .trans_b = true,
+              .threads = threads});
+    cpu_gemm({.a = p.raw(),
+              .b = v.raw(),
+              .c = o.data<float>(),
+              .dtype = DType::kBf16,
+              .m = l,
+              .n = d,
+              .k = l,
+              .lda = l,
+              .ldb = d,
+              .ldc = d,
+              .threads = threads});
+    best = std::min(best, seconds_since(start));
+  }
+  return 4.0 * static_cast<double>(l * l * d) / best / 1e9;
 }
 
 struct KernelRun {
@@ -51,7 +98,7 @@ struct KernelRun {
 };
 
 StatusOr<KernelRun> time_kernel(int64_t length, int64_t head_dim, bool causal, int threads,
-                                int repeats) {
+                                int repeats, DType compute) {
   reset_peak_rss();
   KernelRun run{};
   run.baseline_rss_mib = current_rss_mib();
@@ -65,11 +112,12 @@ StatusOr<KernelRun> time_kernel(int64_t length, int64_t head_dim, bool causal, i
   const attention::Positions positions{pos, {}};
   const attention::MaskSpec mask{.causal = causal};
   ThreadPool pool(threads);
+  attention::BlockResult result = attention::make_empty_result(length, 1, head_dim);
   run.seconds = 1e30;
   for (int i = 0; i < repeats; ++i) {
     const auto start = Clock::now();
-    RM_ASSIGN_OR_RETURN(auto result,
-                        attention::attend_block(q, k, v, positions, positions, mask, pool));
+    RM_RETURN_IF_ERROR(attention::attend_block_into(q, k, v, positions, positions, mask, pool,
+                                                    result, {}, compute));
     run.seconds = std::min(run.seconds, seconds_since(start));
   }
   run.peak_rss_mib = peak_rss_mib();
@@ -83,29 +131,41 @@ double attention_gflop(int64_t length, int64_t head_dim, bool causal) {
 }
 
 void print_row(const KernelBenchRow& r) {
-  std::printf("%7lld %8lld %6s %7d %12.1f %12.1f %6.2f %10.1f\n", static_cast<long long>(r.L),
-              static_cast<long long>(r.head_dim), r.causal ? "yes" : "no", r.threads,
-              r.kernel_gflops, r.sgemm_gflops, r.kernel_gflops / r.sgemm_gflops, r.peak_rss_mib);
+  std::printf("%7lld %8lld %6s %7d %12.1f %12.1f %12.1f %6.2f %10.1f\n",
+              static_cast<long long>(r.L), static_cast<long long>(r.head_dim),
+              r.causal ? "yes" : "no", r.threads, r.kernel_gflops, r.sgemm_gflops, r.gemm_gflops,
+              r.kernel_gflops / r.gemm_gflops, r.peak_rss_mib);
   std::fflush(stdout);
 }
 
 }  // namespace
 
 StatusOr<std::vector<KernelBenchRow>> run_kernel_bench(const KernelBenchOptions& options) {
+  RM_ASSIGN_OR_RETURN(const DType compute, parse_dtype(options.dtype));
+  if (compute != DType::kF32 && compute != DType::kBf16) {
+    return invalid_argument("bench kernel: --dtype is f32 or bf16, not " + options.dtype);
+  }
+  const bool bf16 = compute == DType::kBf16;
   std::vector<KernelBenchRow> rows;
   if (!options.quiet) {
-    std::printf("%7s %8s %6s %7s %12s %12s %6s %10s\n", "L", "head_dim", "causal", "threads",
-                "kernel_GF/s", "sgemm_GF/s", "ratio", "peak_MiB");
+    std::printf("dtype %s: products through %s; gemm_GF/s is %s\n", dtype_name(compute),
+                cpu_gemm_path(compute).c_str(),
+                bf16 ? "the same bf16 GEMM on Q K^T and P V of min(L, 4096) rows"
+                     : "the same f32 GEMM at n = 2048");
+    std::printf("%7s %8s %6s %7s %12s %12s %12s %6s %10s\n", "L", "head_dim", "causal", "threads",
+                "kernel_GF/s", "sgemm_GF/s", "gemm_GF/s", "ratio", "peak_MiB");
   }
   for (int threads : options.threads) {
     const double sgemm = sgemm_gflops(threads, 2048, 3);
     for (int64_t length : options.lengths) {
       for (int64_t head_dim : options.head_dims) {
+        const double reference =
+            bf16 ? bf16_attention_gemm_gflops(threads, length, head_dim, 3) : sgemm;
         for (bool causal : options.causal) {
           // Short rows repeat so the best run is not one disturbed by a neighbour.
           const int repeats = length <= 4096 ? 3 : 1;
           RM_ASSIGN_OR_RETURN(KernelRun run,
-                              time_kernel(length, head_dim, causal, threads, repeats));
+                              time_kernel(length, head_dim, causal, threads, repeats, compute));
           KernelBenchRow row{length,
                              head_dim,
                              causal,
@@ -113,6 +173,7 @@ StatusOr<std::vector<KernelBenchRow>> run_kernel_bench(const KernelBenchOptions&
                              run.seconds,
                              attention_gflop(length, head_dim, causal) / run.seconds,
                              sgemm,
+                             reference,
                              run.peak_rss_mib,
                              run.baseline_rss_mib,
                              run.inputs_mib};
@@ -125,7 +186,8 @@ StatusOr<std::vector<KernelBenchRow>> run_kernel_bench(const KernelBenchOptions&
   if (options.rss_length > 0) {
     const int threads = *std::max_element(options.threads.begin(), options.threads.end());
     RM_ASSIGN_OR_RETURN(KernelRun run, time_kernel(options.rss_length, options.rss_head_dim,
-                                                   /*causal=*/true, threads, 1));
+                                                   /*causal=*/true, threads, 1, compute));
+    const double sgemm = sgemm_gflops(threads, 2048, 3);
     KernelBenchRow row{
         options.rss_length,
         options.rss_head_dim,
@@ -133,7 +195,9 @@ StatusOr<std::vector<KernelBenchRow>> run_kernel_bench(const KernelBenchOptions&
         threads,
         run.seconds,
         attention_gflop(options.rss_length, options.rss_head_dim, true) / run.seconds,
-        sgemm_gflops(threads, 2048, 3),
+        sgemm,
+        bf16 ? bf16_attention_gemm_gflops(threads, options.rss_length, options.rss_head_dim, 1)
+             : sgemm,
         run.peak_rss_mib,
         run.baseline_rss_mib,
         run.inputs_mib};
@@ -157,7 +221,9 @@ StatusOr<std::vector<KernelBenchRow>> run_kernel_bench(const KernelBenchOptions&
                      {"kernel_seconds", r.kernel_seconds},
                      {"kernel_gflops", r.kernel_gflops},
                      {"sgemm_gflops", r.sgemm_gflops},
-                     {"ratio", r.kernel_gflops / r.sgemm_gflops},
+                     {"dtype", options.dtype},
+                     {"gemm_gflops", r.gemm_gflops},
+                     {"ratio", r.kernel_gflops / r.gemm_gflops},
                      {"peak_rss_mib", r.peak_rss_mib},
                      {"baseline_rss_mib", r.baseline_rss_mib},
                      {"inputs_mib", r.inputs_mib}});

@@ -69,6 +69,10 @@ void add_job_flags(CLI::App& app, JobFlags& f, bool required) {
                  "where workers compute attention: cpu, cuda (fails without a GPU) or auto (cuda "
                  "where a worker has one)")
       ->capture_default_str();
+  app.add_option("--compute-dtype", f.compute_dtype,
+                 "what CPU workers' attention, projection and MLP products read: f32, or bf16 "
+                 "(f32 accumulation; about 2x faster where the CPU has AVX512-BF16 or AMX)")
+      ->capture_default_str();
   app.add_option("--plan-align", f.plan_align, "round chunk sizes to this many tokens")
       ->capture_default_str();
   app.add_option("--step-timeout-ms", f.step_timeout_ms, "deadline of one data-plane step")
@@ -147,6 +151,11 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
     return invalid_argument("--device '" + f.device + "' is not cpu, cuda or auto");
   }
   job.set_device(device);
+  pb::ComputeDType compute_dtype = pb::COMPUTE_DTYPE_F32;
+  if (!pb::ComputeDType_Parse("COMPUTE_DTYPE_" + upper(f.compute_dtype), &compute_dtype)) {
+    return invalid_argument("--compute-dtype '" + f.compute_dtype + "' is not f32 or bf16");
+  }
+  job.set_compute_dtype(compute_dtype);
   job.set_result_chunk_bytes(f.chunk_bytes);
   job.set_quiet(f.quiet);
 

@@ -53,7 +53,8 @@ struct JobFlags {
   // The attention check's Q/K/V seed (default 1), or generate's sampling seed (default 0).
   std::optional<uint64_t> seed;
   int threads = 1;
-  std::string device = "cpu";  // where workers compute attention: cpu, cuda, auto
+  std::string device = "cpu";         // where workers compute attention: cpu, cuda, auto
+  std::string compute_dtype = "f32";  // what CPU workers' products read: f32, bf16
   int64_t plan_align = 1;
   uint32_t step_timeout_ms = 60000;
   uint32_t chunk_bytes = 4u << 20;

@@ -47,7 +47,7 @@ int report(const Status& status) {
 
 void add_bench_kernel(CLI::App& bench, bench::KernelBenchOptions& options) {
   CLI::App* kernel = bench.add_subcommand(
-      "kernel", "CPU attention block kernel vs OpenBLAS sgemm, and peak memory at long L");
+      "kernel", "CPU attention block kernel vs the GEMM it runs on, and peak memory at long L");
   kernel->add_option("--json", options.json_path, "also write the rows as a JSON array here");
   kernel->add_option("--lengths", options.lengths, "sequence lengths Lq = Lk")
       ->delimiter(',')
@@ -62,6 +62,12 @@ void add_bench_kernel(CLI::App& bench, bench::KernelBenchOptions& options) {
   kernel
       ->add_option("--rss-length", options.rss_length,
                    "length of the peak-memory row (one head); 0 skips it")
+      ->capture_default_str();
+  kernel
+      ->add_option("--dtype", options.dtype,
+                   "the tile products' inputs: f32 (ratio against sgemm) or bf16 (ratio against "
+                   "the bf16 GEMM on the same shapes)")
+      ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
   kernel->add_flag("--quiet", options.quiet, "no table on stdout");
 }
@@ -107,6 +113,17 @@ void add_bench_model(CLI::App& bench, ModelBenchOptions& options) {
       ->capture_default_str();
   model->add_option("--task", options.task, "embed or score")->capture_default_str();
   model->add_option("--plan", options.plan, "contiguous, zigzag, striped")->capture_default_str();
+  model
+      ->add_option("--compute-dtype", options.compute_dtypes,
+                   "run each job in these compute dtypes (f32, bf16); speedup is over f32")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
+  model
+      ->add_option("--repeats", options.repeats,
+                   "runs of each job, interleaved over the dtypes; the fastest is the row")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   model->add_option("--work-dir", options.work_dir, "where inputs and outputs go (default: /tmp)");
   model->add_option("--json", options.json_path, "also write the rows as a JSON array here");
 }

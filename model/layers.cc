@@ -1,18 +1,37 @@
 #include "model/layers.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "core/gemm.h"
+#include "model/internal/swiglu.h"
+
 namespace ringmaster::model {
 
 void linear(const float* x, int64_t n, const Tensor& w, float* y, bool accumulate) {
-  const auto out = static_cast<int>(w.dim(0)), in = static_cast<int>(w.dim(1));
+  const int64_t out = w.dim(0), in = w.dim(1);
   if (n == 0) return;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), out, in, 1.0f, x, in,
-              w.data<float>(), in, accumulate ? 1.0f : 0.0f, y, out);
+  CpuGemmParams p{.a = x,
+                  .b = w.raw(),
+                  .c = y,
+                  .dtype = w.dtype(),
+                  .m = n,
+                  .n = out,
+                  .k = in,
+                  .lda = in,
+                  .ldb = in,
+                  .ldc = out,
+                  .trans_b = true,
+                  .beta = accumulate ? 1.0f : 0.0f};
+  if (w.dtype() == DType::kBf16) {
+    // The convert step: one tile's rows, reused across calls on this thread.
+    thread_local std::vector<uint16_t> rows;
+    rows.resize(static_cast<size_t>(n * in));
+    round_to_bf16(x, rows.data(), n * in);
+    p.a = rows.data();
+  }
+  cpu_gemm(p);
 }
 
 void rms_norm(const float* x, int64_t n, int64_t width, const float* g, float eps, float* y) {
@@ -60,7 +79,7 @@ void mlp_tile(const float* x, int64_t rows, const MlpWeights& w, float* out, boo
   std::vector<float> gate(static_cast<size_t>(rows * hidden)), up(gate.size());
   linear(x, rows, w.w_gate, gate.data());
   linear(x, rows, w.w_up, up.data());
-  for (size_t i = 0; i < gate.size(); ++i) gate[i] = silu(gate[i]) * up[i];
+  swiglu_gate(gate.data(), up.data(), static_cast<int64_t>(gate.size()));
   linear(gate.data(), rows, w.w_down, out, accumulate);
 }
 

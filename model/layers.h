@@ -1,7 +1,8 @@
 // model/layers.h: the dense building blocks of MODEL.md's block stack, on f32 rows.
 //
-// Every function works on a run of token rows ([n, width], row-major) and is exact f32 math
-// with f32 accumulation (sgemm for the products). Callers tile long runs (layers.cc's
+// Every function works on a run of token rows ([n, width], row-major) and is f32 math with f32
+// accumulation; the products (core/gemm.h) read f32, or bf16 when the weights are bf16 (bf16
+// compute: the rows are rounded to bf16 on the way in). Callers tile long runs (layers.cc's
 // kTokenTile) so no [n_local, mlp_hidden] or [n_local, vocab] buffer ever exists at once.
 // Weights are `[out, in]` as stored; `W x` means x W^T.
 // Thread-safety: pure functions; concurrent calls on disjoint outputs are safe.
@@ -21,7 +22,8 @@ namespace ringmaster::model {
 // [tile, vocab] scratch stays in cache, large enough for sgemm to run at speed.
 inline constexpr int64_t kTokenTile = 256;
 
-// y[n, out] = x[n, in] W^T (W: [out, in], f32). `accumulate` adds into y instead.
+// y[n, out] = x[n, in] W^T (W: [out, in], f32 or bf16: then x is rounded to bf16 and the
+// product accumulates in f32). `accumulate` adds into y instead.
 void linear(const float* x, int64_t n, const Tensor& w, float* y, bool accumulate = false);
 
 // y = x / sqrt(mean(x^2) + eps) * g, row by row (y may alias x).

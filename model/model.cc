@@ -12,27 +12,33 @@
 namespace ringmaster::model {
 namespace {
 
-AttnWeights attn_weights(const WeightFile& file, const std::string& prefix) {
-  return {file.f32(prefix + ".wq"), file.f32(prefix + ".wk"), file.f32(prefix + ".wv"),
-          file.f32(prefix + ".wo")};
+// The projection and MLP matrices are GEMM operands in the compute dtype (linear() runs bf16
+// products on bf16 weights); norms, embeddings, latents and the ATLAS weights stay f32.
+AttnWeights attn_weights(const WeightFile& file, const std::string& prefix, DType compute) {
+  return {file.gemm_operand(prefix + ".wq", compute), file.gemm_operand(prefix + ".wk", compute),
+          file.gemm_operand(prefix + ".wv", compute), file.gemm_operand(prefix + ".wo", compute)};
 }
 
-MlpWeights mlp_weights(const WeightFile& file, const std::string& prefix) {
-  return {file.f32(prefix + ".w_gate"), file.f32(prefix + ".w_up"), file.f32(prefix + ".w_down")};
+MlpWeights mlp_weights(const WeightFile& file, const std::string& prefix, DType compute) {
+  return {file.gemm_operand(prefix + ".w_gate", compute),
+          file.gemm_operand(prefix + ".w_up", compute),
+          file.gemm_operand(prefix + ".w_down", compute)};
 }
 
-FitWeights fit_weights(const WeightFile& file, const std::string& prefix, int64_t global_layers) {
+FitWeights fit_weights(const WeightFile& file, const std::string& prefix, int64_t global_layers,
+                       DType compute) {
   FitWeights w{.read_norm_q = file.f32(prefix + ".read.norm_q"),
                .read_norm_kv = file.f32(prefix + ".read.norm_kv"),
-               .read = attn_weights(file, prefix + ".read"),
+               .read = attn_weights(file, prefix + ".read", compute),
                .global = {},
                .write_norm_q = file.f32(prefix + ".write.norm_q"),
                .write_norm_kv = file.f32(prefix + ".write.norm_kv"),
-               .write = attn_weights(file, prefix + ".write")};
+               .write = attn_weights(file, prefix + ".write", compute)};
   for (int64_t j = 0; j < global_layers; ++j) {
     const std::string layer = prefix + ".global." + std::to_string(j);
     w.global.push_back({file.f32(layer + ".norm1"), file.f32(layer + ".norm2"),
-                        attn_weights(file, layer + ".attn"), mlp_weights(file, layer + ".mlp")});
+                        attn_weights(file, layer + ".attn", compute),
+                        mlp_weights(file, layer + ".mlp", compute)});
   }
   return w;
 }
@@ -40,17 +46,20 @@ FitWeights fit_weights(const WeightFile& file, const std::string& prefix, int64_
 StatusOr<std::unique_ptr<Mixer>> make_mixer(const ModelConfig& c, const BlockConfig& b,
                                             const WeightFile& file, const std::string& prefix,
                                             const std::string& source,
-                                            const std::shared_ptr<FitStream>& fit_stream) {
+                                            const std::shared_ptr<FitStream>& fit_stream,
+                                            DType compute) {
   const AttnShape shape{c.n_heads, c.n_kv_heads, c.head_dim, c.rope_theta};
   switch (b.mixer) {
     case MixerKind::kAttention:
-      return make_attention_mixer(attn_weights(file, prefix + ".attn"), shape, c.causal);
+      return make_attention_mixer(attn_weights(file, prefix + ".attn", compute), shape, c.causal);
     case MixerKind::kWindow:
-      return make_window_mixer(attn_weights(file, prefix + ".attn"), shape, c.causal, b.window);
+      return make_window_mixer(attn_weights(file, prefix + ".attn", compute), shape, c.causal,
+                               b.window);
     case MixerKind::kLocal:
-      return make_local_mixer(attn_weights(file, prefix + ".attn"), shape, c.causal, b.group);
+      return make_local_mixer(attn_weights(file, prefix + ".attn", compute), shape, c.causal,
+                              b.group);
     case MixerKind::kFit:
-      return make_fit_mixer(fit_weights(file, prefix, b.global_layers), shape, c.causal,
+      return make_fit_mixer(fit_weights(file, prefix, b.global_layers, compute), shape, c.causal,
                             static_cast<float>(c.norm_eps), fit_stream);
     case MixerKind::kAtlas:
       return make_atlas_mixer(c, b, file, prefix + ".atlas");
@@ -61,7 +70,12 @@ StatusOr<std::unique_ptr<Mixer>> make_mixer(const ModelConfig& c, const BlockCon
 
 }  // namespace
 
-StatusOr<Model> Model::load(const std::string& dir) {
+StatusOr<Model> Model::load(const std::string& dir, DType compute) {
+  if (compute != DType::kF32 && compute != DType::kBf16) {
+    return invalid_argument(std::string("Model::load: compute dtype ")
+                                .append(dtype_name(compute))
+                                .append(" (f32 or bf16)"));
+  }
   const std::string config_path = dir + "/config.json";
   const std::string weights_path = dir + "/weights.safetensors";
   RM_ASSIGN_OR_RETURN(ModelConfig config, parse_config(config_path));
@@ -73,7 +87,7 @@ StatusOr<Model> Model::load(const std::string& dir) {
   m.weights_path_ = weights_path;
   m.weights_stamp_ = file.stamp();
   m.embed_ = file.f32("embed");
-  m.head_ = file.f32("head");
+  m.head_ = file.gemm_operand("head", compute);
   m.norm_ = file.f32("norm");
   for (size_t i = 0; i < config.blocks.size(); ++i) {
     if (config.blocks[i].mixer != MixerKind::kFit) continue;
@@ -86,9 +100,9 @@ StatusOr<Model> Model::load(const std::string& dir) {
   for (size_t i = 0; i < config.blocks.size(); ++i) {
     const std::string prefix = "blocks." + std::to_string(i);
     Block block{file.f32(prefix + ".norm1"), file.f32(prefix + ".norm2"),
-                mlp_weights(file, prefix + ".mlp"), nullptr};
+                mlp_weights(file, prefix + ".mlp", compute), nullptr};
     RM_ASSIGN_OR_RETURN(block.mixer, make_mixer(config, config.blocks[i], file, prefix, config_path,
-                                                m.fit_stream_));
+                                                m.fit_stream_, compute));
     m.blocks_.push_back(std::move(block));
   }
   return m;

@@ -9,7 +9,8 @@
 // [tile, vocab] scratch per thread.
 //
 // Ownership: a Model owns its weights (views of the mapped safetensors file, widened to f32
-// where stored narrower) and its Mixers. In a model with fit blocks it also owns the latent
+// where stored narrower; in bf16 compute the GEMM matrices are bf16, as mapped when stored so)
+// and its Mixers. In a model with fit blocks it also owns the latent
 // stream (model/fit_stream.h), shared with the fit mixers: forward begins it before the first fit
 // block and ends it after the last. Thread-compatible: one forward at a time.
 #pragma once
@@ -37,8 +38,10 @@ using ProgressFn = std::function<void(int block, int num_blocks)>;
 class Model {
  public:
   // Loads DIR/config.json and DIR/weights.safetensors and checks them against each other.
-  // Errors name the file and the place (key, tensor, byte offset).
-  static StatusOr<Model> load(const std::string& dir);
+  // Errors name the file and the place (key, tensor, byte offset). `compute` (kF32 or kBf16) is
+  // the dtype the projection, MLP and head products read (WeightFile::gemm_operand); the
+  // attention products follow the ShardContext's backend.
+  static StatusOr<Model> load(const std::string& dir, DType compute = DType::kF32);
 
   const ModelConfig& config() const { return config_; }
 

@@ -11,6 +11,7 @@
 #include <set>
 #include <span>
 
+#include "core/gemm.h"
 #include "io/atomic_file.h"
 #include "model/internal/saturating.h"
 #include "model/internal/strict_json.h"
@@ -414,6 +415,16 @@ const Tensor& WeightFile::tensor(std::string_view name) const {
 }
 
 Tensor WeightFile::f32(std::string_view name) const { return to_f32(tensor(name)); }
+
+Tensor WeightFile::gemm_operand(std::string_view name, DType compute) const {
+  if (compute != DType::kBf16) return f32(name);
+  const Tensor& stored = tensor(name);
+  if (stored.dtype() == DType::kBf16) return stored;
+  const Tensor wide = to_f32(stored);
+  Tensor out = Tensor::empty(wide.shape(), DType::kBf16);
+  round_to_bf16(wide.data<float>(), out.data<uint16_t>(), wide.numel());
+  return out;
+}
 
 Status WeightFile::check_against(const ModelConfig& config) const {
   const std::vector<TensorSpec> expected = expected_tensors(config);

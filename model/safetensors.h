@@ -81,6 +81,10 @@ class WeightFile {
   // The tensor widened exactly to f32: the view itself when stored as f32, else a new host
   // tensor. REQUIRES: contains(name).
   Tensor f32(std::string_view name) const;
+  // The tensor as a GEMM operand in `compute` (kF32 or kBf16): the view itself when stored in
+  // that dtype (a bf16 weight is used as mapped, with no widening copy), else a converted host
+  // tensor (f16 and f32 rounded to bf16 to nearest even). REQUIRES: contains(name).
+  Tensor gemm_operand(std::string_view name, DType compute) const;
   // The "__metadata__" entries (empty when absent). MODEL.md ignores them; inspect may show them.
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // The whole file, mapped read-only (tensor views point into it).

@@ -420,6 +420,14 @@ Status validate_job_request(const pb::JobSpec& job) {
     return field_error("JobSpec", "device",
                        "= " + std::to_string(job.device()) + " is not a compute device");
   }
+  if (!pb::ComputeDType_IsValid(job.compute_dtype())) {
+    return field_error("JobSpec", "compute_dtype",
+                       "= " + std::to_string(job.compute_dtype()) + " is not f32 or bf16");
+  }
+  // The CUDA backends compute in their own precision; bf16 products are the CPU workers' mode.
+  if (job.compute_dtype() == pb::COMPUTE_DTYPE_BF16 && job.device() == pb::COMPUTE_DEVICE_CUDA) {
+    return invalid_argument("--compute-dtype bf16 is for CPU workers; not with --device cuda");
+  }
   if (job.context_parallel() != pb::CONTEXT_PARALLEL_RING &&
       job.context_parallel() != pb::CONTEXT_PARALLEL_ULYSSES) {
     return field_error("JobSpec", "context_parallel",

@@ -34,18 +34,19 @@ const char* compute_device_name(ComputeDevice device) {
 
 namespace {
 
-std::shared_ptr<attention::AttentionBackend> cpu_backend(ThreadPool& pool, std::stop_token stop) {
-  return attention::make_cpu_backend(pool, std::move(stop));
+std::shared_ptr<attention::AttentionBackend> cpu_backend(ThreadPool& pool, std::stop_token stop,
+                                                         DType compute) {
+  return attention::make_cpu_backend(pool, std::move(stop), compute);
 }
 
 }  // namespace
 
 StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(
-    ComputeDevice device, int local_rank, ThreadPool& pool, std::stop_token stop) {
-  if (device == ComputeDevice::kCpu) return cpu_backend(pool, std::move(stop));
+    ComputeDevice device, int local_rank, ThreadPool& pool, std::stop_token stop, DType compute) {
+  if (device == ComputeDevice::kCpu) return cpu_backend(pool, std::move(stop), compute);
 #if RINGMASTER_HAVE_CUDA
   if (!cuda_device_available()) {
-    if (device == ComputeDevice::kAuto) return cpu_backend(pool, std::move(stop));
+    if (device == ComputeDevice::kAuto) return cpu_backend(pool, std::move(stop), compute);
     return failed_precondition("--device cuda: no CUDA device is visible on this host");
   }
   int count = 0;
@@ -56,7 +57,7 @@ StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(
   return std::shared_ptr<attention::AttentionBackend>(std::move(cuda));
 #else
   (void)local_rank;
-  if (device == ComputeDevice::kAuto) return cpu_backend(pool, std::move(stop));
+  if (device == ComputeDevice::kAuto) return cpu_backend(pool, std::move(stop), compute);
   return failed_precondition("--device cuda: this ringmaster was built without CUDA");
 #endif
 }

@@ -31,9 +31,10 @@ const char* compute_device_name(ComputeDevice device);
 // kFailedPrecondition, saying so plainly, when kCuda is asked of a build without CUDA or a host
 // where no GPU is visible; kInternal when the GPU cannot be set up. The CPU backend stops
 // between tiles once `stop` is requested (core/cancel.h); a CUDA block is short, and the callers
-// stop between blocks.
+// stop between blocks. `compute` (kF32 or kBf16) is what the CPU backend's products read.
 StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(
-    ComputeDevice device, int local_rank, ThreadPool& pool, std::stop_token stop = {});
+    ComputeDevice device, int local_rank, ThreadPool& pool, std::stop_token stop = {},
+    DType compute = DType::kF32);
 
 // Where ATLAS chains run, beside `attention`: on its GPU (memory/cuda/, one stream and cuBLAS
 // handle per slot) or on the CPU. `slots`: the pool's threads. kInternal when the GPU cannot be

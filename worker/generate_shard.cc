@@ -195,7 +195,7 @@ StatusOr<GenerateShardResult> run_generate_shard(
     const DecodeProgressFn& decode_progress, std::shared_ptr<attention::AttentionBackend> backend,
     std::shared_ptr<memory::AtlasBackend> atlas, std::stop_token stop) {
   const auto start = std::chrono::steady_clock::now();
-  RM_ASSIGN_OR_RETURN(model::Model model, model::Model::load(spec.model_dir));
+  RM_ASSIGN_OR_RETURN(model::Model model, model::Model::load(spec.model_dir, spec.compute));
   if (!model.config().causal) {
     return invalid_argument(spec.model_dir + ": the generate task needs a causal model");
   }

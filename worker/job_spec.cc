@@ -19,6 +19,10 @@ ComputeDevice compute_device_of(const pb::JobSpec& job) {
   }
 }
 
+DType compute_dtype_of(const pb::JobSpec& job) {
+  return job.compute_dtype() == pb::COMPUTE_DTYPE_BF16 ? DType::kBf16 : DType::kF32;
+}
+
 StatusOr<attention::CheckJobSpec> check_job_spec_of(const pb::JobSpec& job) {
   if (!job.has_check()) return invalid_argument("JobSpec.job is not a check job");
   const pb::CheckJob& check = job.check();

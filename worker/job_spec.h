@@ -17,6 +17,8 @@ namespace ringmaster::worker {
 
 attention::ContextParallel context_parallel_of(const pb::JobSpec& job);
 ComputeDevice compute_device_of(const pb::JobSpec& job);
+// What the products read (JobSpec.compute_dtype): DType::kF32 or DType::kBf16.
+DType compute_dtype_of(const pb::JobSpec& job);
 // kInvalidArgument when the spec is not a check job.
 StatusOr<attention::CheckJobSpec> check_job_spec_of(const pb::JobSpec& job);
 // A generate job's knobs (max_new_tokens and model/sampling.h's options).

@@ -109,7 +109,7 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
                                       std::shared_ptr<memory::AtlasBackend> atlas,
                                       std::stop_token stop) {
   const auto start = std::chrono::steady_clock::now();
-  RM_ASSIGN_OR_RETURN(model::Model model, model::Model::load(spec.model_dir));
+  RM_ASSIGN_OR_RETURN(model::Model model, model::Model::load(spec.model_dir, spec.compute));
   if (spec.score && !model.config().causal) {
     return invalid_argument(spec.model_dir + ": the score task needs a causal model");
   }

@@ -35,6 +35,7 @@ namespace ringmaster::worker {
 
 struct ModelShardSpec {
   std::string model_dir;
+  DType compute = DType::kF32;  // of the projections and MLPs (Model::load)
   bool score = false;
   attention::ContextParallel context_parallel = attention::ContextParallel::kRing;
   std::vector<int64_t> record_lengths;  // fed tokens per record, <bos> included

@@ -124,7 +124,7 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
         std::shared_ptr<attention::AttentionBackend> backend,
         make_attention_backend(assignment.device,
                                assignment.local_rank >= 0 ? assignment.local_rank : assignment.rank,
-                               pool, stop));
+                               pool, stop, assignment.compute));
     RM_ASSIGN_OR_RETURN(comm, (*boot)->connect(assignment.rank, assignment.peer_addresses,
                                                assignment.step_timeout, assignment.job_id));
     comm::Communicator* inner = comm.get();

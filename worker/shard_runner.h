@@ -55,6 +55,7 @@ struct ShardAssignment {
   // Where attention computes (the job's --device), and this worker's rank among the workers of
   // its host, which picks its GPU (-1: unknown, the rank stands in).
   ComputeDevice device = ComputeDevice::kCpu;
+  DType compute = DType::kF32;  // what a CPU backend's products read (JobSpec.compute_dtype)
   int local_rank = -1;
   std::vector<std::byte> job_id;  // the job's data-plane id (NCCL's unique id); may be empty
   // This attempt's data-plane MAC key (comm/authenticated_comm.h), the job's name and the

@@ -283,6 +283,8 @@ class Worker {
     shard.threads = job.threads();
     shard.step_timeout = std::chrono::milliseconds(job.step_timeout_ms());
     shard.device = compute_device_of(job);
+    shard.compute = compute_dtype_of(job);
+    if (shard.model) shard.model->compute = shard.compute;
     // The same GPU NcclComm picks (local rank mod devices), so the backend's data is where the
     // communicator expects it.
     shard.local_rank = options_.local_rank;

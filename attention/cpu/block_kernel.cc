@@ -1,25 +1,32 @@
-// The CPU block kernel: FlashAttention's tiling with OpenBLAS sgemm for both tile products.
+// The CPU block kernel: FlashAttention's tiling with a host GEMM (core/gemm.h) for both tile
+// products.
 //
 // For one (query tile, head) task, with running row state (m, l) and accumulator O:
 //   for each key tile the mask does not hide entirely:
-//     S = (Q_t K_j^T) / sqrt(head_dim)             sgemm, [tq, tk]
+//     S = (Q_t K_j^T) / sqrt(head_dim)             gemm, [tq, tk], f32 out
 //     S[r][c] = -inf where the mask hides (r, c)   only on tiles the mask cuts
-//     S = exp(S - m_new), corr = exp(m - m_new)    softmax_rows
-//     O = corr * O + S V_j                         sgemm, beta = 1 after the row rescale
+//     S = exp(S - m_new), corr = exp(m - m_new)    softmax_rows, f32
+//     O = corr * O + S V_j                         gemm, beta = 1 after the row rescale
 //   out = O / l,  lse = m + ln l                   (l = 0: out = 0, lse = -inf)
 // Memory per thread is one [tq, tk] score tile and one [tq, head_dim] accumulator: O(tile).
-// Why sgemm and not our own SIMD microkernel: OpenBLAS's packed kernels already run near the
-// core's FMA peak, so the kernel's ceiling is sgemm's rate; bench kernel reports the ratio.
-#include <cblas.h>
-
+// The products' inputs are f32 or, in bf16 compute, bf16: each task loads its Q tile and each
+// K, V tile of its head into contiguous bf16 scratch (rounding f32 inputs to nearest even), and
+// rounds the probabilities P in the softmax pass; S, softmax, O and lse stay f32. Converting per
+// tile costs O(tile) memory (a whole-tensor copy would cost O(n) per call) and about 8/tq of the
+// products' time.
+// Why library GEMMs and not our own SIMD microkernel: OpenBLAS's and oneDNN's packed kernels
+// already run near the core's FMA / BF16-dot peak, so the kernel's ceiling is their rate; bench
+// kernel reports the ratio.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "attention/attention.h"
 #include "attention/cpu/softmax_rows.h"
 #include "core/cancel.h"
+#include "core/gemm.h"
 
 namespace ringmaster::attention {
 namespace {
@@ -35,11 +42,17 @@ constexpr int64_t kKeyTile = 512;
 // attention itself.
 struct Scratch {
   std::vector<float> scores;  // [rows, keys]
-  std::vector<float> acc;     // [rows, head_dim]
+  // bf16 compute only: the products' operands, [rows, keys] and [rows | keys, head_dim]
+  std::vector<uint16_t> probs, q, k, v;
+  std::vector<float> acc;  // [rows, head_dim]
   std::vector<float> m, l, corr;
 
-  Scratch(int64_t rows, int64_t keys, int64_t head_dim)
+  Scratch(int64_t rows, int64_t keys, int64_t head_dim, DType compute)
       : scores(static_cast<size_t>(rows * keys)),
+        probs(compute == DType::kBf16 ? static_cast<size_t>(rows * keys) : 0),
+        q(compute == DType::kBf16 ? static_cast<size_t>(rows * head_dim) : 0),
+        k(compute == DType::kBf16 ? static_cast<size_t>(keys * head_dim) : 0),
+        v(k.size()),
         acc(static_cast<size_t>(rows * head_dim)),
         m(static_cast<size_t>(rows)),
         l(static_cast<size_t>(rows)),
@@ -47,9 +60,11 @@ struct Scratch {
 };
 
 struct Problem {
-  const float* q;  // [q_len, n_heads, head_dim]
-  const float* k;  // [kv_len, n_kv_heads, head_dim]
-  const float* v;
+  DType compute;  // of the products' inputs: kF32 or kBf16
+  DType input;    // of q, k, v: kF32, or kBf16 in bf16 compute
+  const void* q;  // [q_len, n_heads, head_dim]
+  const void* k;  // [kv_len, n_kv_heads, head_dim]
+  const void* v;
   float* out;  // [q_len, n_heads, head_dim]
   float* lse;  // [q_len, n_heads]
   int64_t q_len, kv_len, n_heads, n_kv_heads, head_dim;
@@ -146,6 +161,28 @@ void trim_hidden_keys(const Problem& p, const TileExtent& q_extent, int64_t& k0,
   tk = end - k0;
 }
 
+// One tile operand: rows [row0, row0 + rows) of `head` in [len, heads, d] `src`, as the product
+// reads it. f32 compute reads the input in place (row stride heads * d). bf16 compute loads it
+// into `scratch` as contiguous [rows, d] bf16, rounding f32 inputs.
+struct Operand {
+  const void* data;
+  int64_t ld;
+};
+Operand load_operand(const Problem& p, const void* src, int64_t heads, int64_t row0, int64_t rows,
+                     int64_t head, std::vector<uint16_t>& scratch) {
+  const int64_t d = p.head_dim, ld = heads * d, first = row0 * ld + head * d;
+  if (p.compute == DType::kF32) return {static_cast<const float*>(src) + first, ld};
+  for (int64_t r = 0; r < rows; ++r) {
+    uint16_t* dst = scratch.data() + r * d;
+    if (p.input == DType::kBf16) {
+      std::memcpy(dst, static_cast<const uint16_t*>(src) + first + r * ld, d * sizeof(uint16_t));
+    } else {
+      round_to_bf16(static_cast<const float*>(src) + first + r * ld, dst, d);
+    }
+  }
+  return {scratch.data(), d};
+}
+
 void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w,
               const std::stop_token& stop) {
   const int64_t d = p.head_dim;
@@ -153,8 +190,7 @@ void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w,
   const int64_t tq = std::min(kQueryTile, p.q_len - q0);
   const int64_t kv_head = head / (p.n_heads / p.n_kv_heads);
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const float* q = p.q + (q0 * p.n_heads + head) * d;
-  const int64_t ldq = p.n_heads * d, ldkv = p.n_kv_heads * d;
+  const Operand q = load_operand(p, p.q, p.n_heads, q0, tq, head, w.q);
 
   std::fill_n(w.m.begin(), tq, -INFINITY);
   std::fill_n(w.l.begin(), tq, 0.0f);
@@ -171,25 +207,46 @@ void run_task(const Problem& p, int64_t q_tile, int64_t head, Scratch& w,
       trim_hidden_keys(p, p.q_tiles[static_cast<size_t>(q_tile)], k0, tk);
       if (tk == 0) continue;
     }
-    const float* k = p.k + (k0 * p.n_kv_heads + kv_head) * d;
-    const float* v = p.v + (k0 * p.n_kv_heads + kv_head) * d;
+    const Operand k = load_operand(p, p.k, p.n_kv_heads, k0, tk, kv_head, w.k);
+    const Operand v = load_operand(p, p.v, p.n_kv_heads, k0, tk, kv_head, w.v);
     float* s = w.scores.data();
 
     // S = scale * Q_t K_j^T
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(tq), static_cast<int>(tk),
-                static_cast<int>(d), scale, q, static_cast<int>(ldq), k, static_cast<int>(ldkv),
-                0.0f, s, static_cast<int>(tk));
+    cpu_gemm({.a = q.data,
+              .b = k.data,
+              .c = s,
+              .dtype = p.compute,
+              .m = tq,
+              .n = tk,
+              .k = d,
+              .lda = q.ld,
+              .ldb = k.ld,
+              .ldc = tk,
+              .trans_b = true,
+              .alpha = scale});
     if (visibility == TileVisibility::kPartial) mask_scores(p, q0, tq, k0, tk, s);
-    cpu::softmax_rows(s, tq, tk, tk, w.m.data(), w.l.data(), w.corr.data());
+    // bf16 compute: P is written rounded to bf16 in the softmax pass (the convert step).
+    const bool bf16 = p.compute == DType::kBf16;
+    cpu::softmax_rows(s, tq, tk, tk, w.m.data(), w.l.data(), w.corr.data(),
+                      bf16 ? w.probs.data() : nullptr);
     // O = corr * O, then O += P V_j
     for (int64_t r = 0; r < tq; ++r) {
       if (w.corr[r] == 1.0f) continue;
       float* o = w.acc.data() + r * d;
       for (int64_t c = 0; c < d; ++c) o[c] *= w.corr[r];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(tq),
-                static_cast<int>(d), static_cast<int>(tk), 1.0f, s, static_cast<int>(tk), v,
-                static_cast<int>(ldkv), 1.0f, w.acc.data(), static_cast<int>(d));
+    const void* probs = bf16 ? static_cast<const void*>(w.probs.data()) : s;
+    cpu_gemm({.a = probs,
+              .b = v.data,
+              .c = w.acc.data(),
+              .dtype = p.compute,
+              .m = tq,
+              .n = d,
+              .k = tk,
+              .lda = tk,
+              .ldb = v.ld,
+              .ldc = d,
+              .beta = 1.0f});
   }
   // out = O / l, lse = m + ln l; an empty row (l = 0) is out = 0, lse = -inf.
   for (int64_t r = 0; r < tq; ++r) {
@@ -212,9 +269,21 @@ std::vector<TileExtent> tile_extents(const Positions& tokens, int64_t tile) {
 
 }  // namespace
 
+namespace {
+
+// `t` as the tiles load it: bf16 kept as is when `keep_bf16`, else f32 (widened exactly).
+Tensor as_input(const Tensor& t, bool keep_bf16) { return keep_bf16 ? t : to_f32(t); }
+
+}  // namespace
+
 Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v, const Positions& q_pos,
                          const Positions& k_pos, const MaskSpec& mask, ThreadPool& pool,
-                         BlockResult& result, const std::stop_token& stop) {
+                         BlockResult& result, const std::stop_token& stop, DType compute) {
+  if (compute != DType::kF32 && compute != DType::kBf16) {
+    return invalid_argument(std::string("attend_block_into: compute dtype ")
+                                .append(dtype_name(compute))
+                                .append(" (f32 or bf16)"));
+  }
   RM_RETURN_IF_ERROR(check_shapes(q, k, v, q_pos, k_pos));
   const Shape out_shape = q.shape();
   const Shape lse_shape = {q.dim(0), q.dim(1)};
@@ -223,13 +292,16 @@ Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v, cons
     return invalid_argument("attend_block_into: result " + result.out.to_string() + " / " +
                             result.lse.to_string() + " does not fit q " + q.to_string());
   }
-  // Our pool supplies the parallelism; OpenBLAS threads inside it would oversubscribe the cores.
-  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-
-  const Tensor qf = to_f32(q), kf = to_f32(k), vf = to_f32(v);
-  Problem p{.q = qf.data<float>(),
-            .k = kf.data<float>(),
-            .v = vf.data<float>(),
+  // bf16 inputs are loaded as they are in bf16 compute when all three are bf16.
+  const bool keep_bf16 = compute == DType::kBf16 && q.dtype() == DType::kBf16 &&
+                         k.dtype() == DType::kBf16 && v.dtype() == DType::kBf16;
+  const Tensor qc = as_input(q, keep_bf16), kc = as_input(k, keep_bf16),
+               vc = as_input(v, keep_bf16);
+  Problem p{.compute = compute,
+            .input = qc.dtype(),
+            .q = qc.raw(),
+            .k = kc.raw(),
+            .v = vc.raw(),
             .out = result.out.data<float>(),
             .lse = result.lse.data<float>(),
             .q_len = q.dim(0),
@@ -246,7 +318,9 @@ Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v, cons
   std::vector<Scratch> scratch;
   scratch.reserve(static_cast<size_t>(pool.num_threads()));
   const int64_t rows = std::min(kQueryTile, p.q_len), keys = std::min(kKeyTile, p.kv_len);
-  for (int t = 0; t < pool.num_threads(); ++t) scratch.emplace_back(rows, keys, p.head_dim);
+  for (int t = 0; t < pool.num_threads(); ++t) {
+    scratch.emplace_back(rows, keys, p.head_dim, compute);
+  }
   const auto num_q_tiles = static_cast<int64_t>(p.q_tiles.size());
   // Later query tiles see more keys under a causal mask: hand them out first, so the
   // dynamically scheduled threads finish together.

@@ -11,9 +11,10 @@ namespace {
 
 class CpuBackend final : public AttentionBackend {
  public:
-  CpuBackend(ThreadPool& pool, std::stop_token stop) : pool_(pool), stop_(std::move(stop)) {}
+  CpuBackend(ThreadPool& pool, std::stop_token stop, DType compute)
+      : pool_(pool), stop_(std::move(stop)), compute_(compute) {}
 
-  std::string name() const override { return "cpu"; }
+  std::string name() const override { return compute_ == DType::kBf16 ? "cpu-bf16" : "cpu"; }
   Device device() const override { return Device::cpu(); }
 
   StatusOr<Tensor> empty(const Shape& shape, DType dtype, Device where) override {
@@ -36,7 +37,8 @@ class CpuBackend final : public AttentionBackend {
   Status attend_block_into(const Tensor& q, const Tensor& k, const Tensor& v,
                            const Positions& q_pos, const Positions& k_pos, const MaskSpec& mask,
                            BlockResult& result) override {
-    return attention::attend_block_into(q, k, v, q_pos, k_pos, mask, pool_, result, stop_);
+    return attention::attend_block_into(q, k, v, q_pos, k_pos, mask, pool_, result, stop_,
+                                        compute_);
   }
 
   Status merge_into(BlockResult& acc, const BlockResult& part) override {
@@ -55,12 +57,14 @@ class CpuBackend final : public AttentionBackend {
  private:
   ThreadPool& pool_;
   std::stop_token stop_;
+  DType compute_;
 };
 
 }  // namespace
 
-std::unique_ptr<AttentionBackend> make_cpu_backend(ThreadPool& pool, std::stop_token stop) {
-  return std::make_unique<CpuBackend>(pool, std::move(stop));
+std::unique_ptr<AttentionBackend> make_cpu_backend(ThreadPool& pool, std::stop_token stop,
+                                                   DType compute) {
+  return std::make_unique<CpuBackend>(pool, std::move(stop), compute);
 }
 
 }  // namespace ringmaster::attention

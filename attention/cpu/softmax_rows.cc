@@ -7,23 +7,27 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 #include <hwy/contrib/math/math-inl.h>
+#include "core/bf16_round-inl.h"
 // clang-format on
 
 #include "attention/cpu/softmax_rows.h"
 
 #include <cmath>
 
+#include "core/dtype.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace ringmaster::attention::cpu::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 void softmax_rows_simd(float* scores, int64_t rows, int64_t cols, int64_t ld, float* m, float* l,
-                       float* corr) {
+                       float* corr, uint16_t* probs) {
   const hn::ScalableTag<float> d;
   const auto lanes = static_cast<int64_t>(hn::Lanes(d));
   const int64_t vec_cols = cols / lanes * lanes;
   for (int64_t r = 0; r < rows; ++r) {
     float* s = scores + r * ld;
+    uint16_t* pb = probs != nullptr ? probs + r * ld : nullptr;
 
     auto vmax = hn::Set(d, -INFINITY);
     for (int64_t c = 0; c < vec_cols; c += lanes) vmax = hn::Max(vmax, hn::LoadU(d, s + c));
@@ -36,13 +40,18 @@ void softmax_rows_simd(float* scores, int64_t rows, int64_t cols, int64_t ld, fl
     auto vsum = hn::Zero(d);
     for (int64_t c = 0; c < vec_cols; c += lanes) {
       const auto p = hn::Exp(d, hn::Sub(hn::LoadU(d, s + c), vshift));
-      hn::StoreU(p, d, s + c);
+      if (pb != nullptr) {
+        ringmaster::HWY_NAMESPACE::StoreRoundedBf16(d, p, pb + c);
+      } else {
+        hn::StoreU(p, d, s + c);
+      }
       vsum = hn::Add(vsum, p);
     }
     float sum = hn::GetLane(hn::SumOfLanes(d, vsum));
     for (int64_t c = vec_cols; c < cols; ++c) {
       s[c] = std::exp(s[c] - m_safe);
       sum += s[c];
+      if (pb != nullptr) pb[c] = f32_to_bf16(s[c]);
     }
     corr[r] = std::exp(m[r] - m_safe);
     l[r] = corr[r] * l[r] + sum;
@@ -59,8 +68,8 @@ namespace ringmaster::attention::cpu {
 HWY_EXPORT(softmax_rows_simd);
 
 void softmax_rows(float* scores, int64_t rows, int64_t cols, int64_t ld, float* m, float* l,
-                  float* corr) {
-  HWY_DYNAMIC_DISPATCH(softmax_rows_simd)(scores, rows, cols, ld, m, l, corr);
+                  float* corr, uint16_t* probs) {
+  HWY_DYNAMIC_DISPATCH(softmax_rows_simd)(scores, rows, cols, ld, m, l, corr, probs);
 }
 
 }  // namespace ringmaster::attention::cpu

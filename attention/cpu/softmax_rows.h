@@ -13,9 +13,11 @@
 
 namespace ringmaster::attention::cpu {
 
-// scores: [rows, cols] with row stride `ld`, overwritten by the unnormalised probabilities.
+// scores: [rows, cols] with row stride `ld`, overwritten by the unnormalised probabilities;
+// with `probs` (bf16 compute), those go to probs ([rows, cols], stride ld) rounded to bf16
+// instead, in the same pass, and `scores` is left garbage (l sums the unrounded values).
 // m, l, corr: [rows]. Thread-safe for disjoint arguments.
 void softmax_rows(float* scores, int64_t rows, int64_t cols, int64_t ld, float* m, float* l,
-                  float* corr);
+                  float* corr, uint16_t* probs = nullptr);
 
 }  // namespace ringmaster::attention::cpu

@@ -201,6 +201,46 @@ TEST(BlockKernel, AcceptsHalfPrecisionInputs) {
   }
 }
 
+// bf16 compute (products on bf16 inputs and probabilities, f32 accumulation) stays within
+// MODEL.md's bf16 tolerance of the double definition, over masks, odd tiles and GQA, through the
+// CPU backend as a worker builds it; and it too is the same bits for any thread count.
+TEST(BlockKernel, Bf16ComputeWithinBf16Tolerance) {
+  const std::vector<Case> cases = {
+      {1, 700, 2, 1, 64, {.causal = true}},
+      {130, 130, 4, 2, 16, {.causal = true}},
+      {200, 600, 4, 4, 24, MaskSpec::none()},
+      {300, 1100, 2, 1, 64, {.causal = true, .window = 200}},
+      {257, 520, 4, 1, 32, {.causal = true, .group = 96}},
+      {600, 600, 2, 2, 128, {.causal = true}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::Message() << c.q_len << "x" << c.kv_len << " " << c.mask.to_string());
+    const Inputs in = make_inputs(c, 77);
+    std::vector<double> out, lse;
+    naive(c, in, out, lse);
+    std::vector<BlockResult> results;
+    for (int threads : {2, 1}) {
+      ThreadPool pool(threads);
+      auto backend = make_cpu_backend(pool, {}, DType::kBf16);
+      auto r = attend_block(*backend, in.q, in.k, in.v, in.qp(), in.kp(), c.mask);
+      ASSERT_TRUE(r.ok()) << r.status().to_string();
+      results.push_back(std::move(*r));
+    }
+    const std::span<const float> got(results[0].out.data<float>(), out.size());
+    EXPECT_TRUE(testing::all_close(got, out, 2e-2));
+    EXPECT_FALSE(testing::all_close(got, out, 1e-6)) << "bf16 compute ran in f32";
+    EXPECT_EQ(std::memcmp(results[0].out.raw(), results[1].out.raw(), results[0].out.bytes()), 0);
+    // bf16 inputs are what the tiles load from f32 ones: the same bits.
+    ThreadPool pool(2);
+    auto backend = make_cpu_backend(pool, {}, DType::kBf16);
+    auto narrow =
+        attend_block(*backend, narrow_to(in.q, DType::kBf16), narrow_to(in.k, DType::kBf16),
+                     narrow_to(in.v, DType::kBf16), in.qp(), in.kp(), c.mask);
+    ASSERT_TRUE(narrow.ok()) << narrow.status().to_string();
+    EXPECT_EQ(std::memcmp(narrow->out.raw(), results[0].out.raw(), results[0].out.bytes()), 0);
+  }
+}
+
 // core/cancel.h: a stopped kernel runs no tile and says kCancelled, directly and through the
 // CPU backend; the same call with a token never stopped computes as before.
 TEST(BlockKernel, StoppedTokenRunsNoTile) {

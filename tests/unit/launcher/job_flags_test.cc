@@ -41,7 +41,21 @@ TEST(JobSpecFromFlags, DefaultsAreTheProductionKnobs) {
   EXPECT_EQ(job->join_timeout_ms(), 120000u);
   EXPECT_EQ(job->auth_timeout_ms(), 10000u);
   EXPECT_EQ(job->device(), pb::COMPUTE_DEVICE_CPU);
+  EXPECT_EQ(job->compute_dtype(), pb::COMPUTE_DTYPE_F32);
   EXPECT_FALSE(job->job_id().empty());
+}
+
+TEST(JobSpecFromFlags, ComputeDtypeIsF32OrBf16) {
+  StatusOr<pb::JobSpec> job =
+      spec_of({"--workers", "2", "--out", "o.npy", "--compute-dtype", "bf16"});
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  EXPECT_EQ(job->compute_dtype(), pb::COMPUTE_DTYPE_BF16);
+  const StatusOr<pb::JobSpec> bad =
+      spec_of({"--workers", "2", "--out", "o.npy", "--compute-dtype", "f16"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--compute-dtype 'f16' is not f32 or bf16"),
+            std::string::npos)
+      << bad.status().to_string();
 }
 
 TEST(JobSpecFromFlags, ModelJobCarriesItsKnobs) {

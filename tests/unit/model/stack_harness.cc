@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "attention/backend.h"
 #include "comm/local_comm.h"
 #include "io/npy.h"
 #include "model/model.h"
@@ -59,7 +60,7 @@ std::vector<Status> forward_statuses(const std::string& dir, const Records& reco
 }
 
 Outputs run_model(const std::string& dir, const Records& records, comm::PlanKind kind, int world,
-                  int64_t align) {
+                  int64_t align, DType compute) {
   const comm::RecordLayout layout(records.lengths);
   const auto plan = comm::PartitionPlan::make_for_records(kind, layout, world, align);
   EXPECT_TRUE(plan.ok());
@@ -72,11 +73,12 @@ Outputs run_model(const std::string& dir, const Records& records, comm::PlanKind
   std::vector<std::thread> threads;
   for (int r = 0; r < world; ++r) {
     threads.emplace_back([&, r] {
-      auto model = Model::load(dir);
+      auto model = Model::load(dir, compute);
       ASSERT_TRUE(model.ok()) << model.status().to_string();
       ThreadPool pool(1);
-      ShardContext ctx = make_shard_context(*comms[static_cast<size_t>(r)], *plan, layout, pool,
-                                            attention::ContextParallel::kRing);
+      ShardContext ctx = make_shard_context(
+          *comms[static_cast<size_t>(r)], *plan, layout, pool, attention::ContextParallel::kRing,
+          attention::make_cpu_backend(pool, /*stop=*/{}, compute));
       std::vector<int32_t> ids, next;
       for (int64_t t : ctx.tokens) {
         ids.push_back(records.stream[static_cast<size_t>(t)]);

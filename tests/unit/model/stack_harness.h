@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "comm/partition.h"
+#include "core/dtype.h"
 #include "core/status.h"
 
 namespace ringmaster::model::harness {
@@ -31,8 +32,9 @@ struct Outputs {
 
 // Runs the model in `dir` on `world` ranks (threads over LocalComm), plan `kind` aligned to
 // `align`, and gathers the outputs by stream and input position. Test failures on error.
+// `compute`: the dtype of the products (Model::load and the CPU attention backend).
 Outputs run_model(const std::string& dir, const Records& records, comm::PlanKind kind, int world,
-                  int64_t align);
+                  int64_t align, DType compute = DType::kF32);
 
 // Runs the model's forward pass on every rank of `plan` (threads over LocalComm) and returns each
 // rank's outcome: for the tests of plans a mixer must refuse.

@@ -49,6 +49,9 @@ TEST(ValidateJobSpec, NamesTheBadField) {
   job.mutable_check()->set_num_tokens(-5);
   expect_bad(job, "num_tokens");
   job = good_job();
+  job.set_compute_dtype(static_cast<pb::ComputeDType>(7));
+  expect_bad(job, "compute_dtype");
+  job = good_job();
   job.set_plan(static_cast<pb::Plan>(42));
   expect_bad(job, "plan");
   job = good_job();
@@ -229,6 +232,11 @@ TEST(ValidateJobRequest, RulesBetweenKnobsNameTheFlags) {
   job.mutable_comm()->set_backend(pb::COMM_BACKEND_NCCL);
   job.set_device(pb::COMPUTE_DEVICE_CUDA);
   expect_bad(job, "--comm nccl runs the attention check only");
+  job = good_job();
+  job.set_compute_dtype(pb::COMPUTE_DTYPE_BF16);
+  EXPECT_TRUE(validate_job_request(job).ok());
+  job.set_device(pb::COMPUTE_DEVICE_CUDA);
+  expect_bad(job, "--compute-dtype bf16 is for CPU workers");
   job = good_job();
   job.set_spares(1);
   expect_bad(job, "--spares 1 needs --max-restarts");
