@@ -8,6 +8,7 @@
 #include <random>
 
 #include "attention/attention.h"
+#include "bench/gemm_rate.h"
 #include "core/gemm.h"
 #include "core/process_memory.h"
 #include "core/stopwatch.h"
@@ -25,29 +26,6 @@ Tensor random_tensor(Shape shape, std::mt19937& rng) {
   float* data = t.data<float>();
   for (int64_t i = 0; i < t.numel(); ++i) data[i] = normal(rng);
   return t;
-}
-
-// Best-of-`repeats` rate of a square f32 GEMM (core/gemm.h) of size n on `threads` threads.
-double sgemm_gflops(int threads, int n, int repeats) {
-  std::mt19937 rng(7);
-  const Tensor a = random_tensor({n, n}, rng), b = random_tensor({n, n}, rng);
-  Tensor c = Tensor::empty({n, n}, DType::kF32);
-  double best = 1e30;
-  for (int i = 0; i < repeats; ++i) {
-    const auto start = Clock::now();
-    cpu_gemm({.a = a.raw(),
-              .b = b.raw(),
-              .c = c.data<float>(),
-              .m = n,
-              .n = n,
-              .k = n,
-              .lda = n,
-              .ldb = n,
-              .ldc = n,
-              .threads = threads});
-    best = std::min(best, seconds_since(start));
-  }
-  return 2.0 * n * n * n / best / 1e9;
 }
 
 // Best-of-`repeats` rate of the attention kernel's two products as whole-block bf16 GEMMs, the
@@ -156,7 +134,7 @@ StatusOr<std::vector<KernelBenchRow>> run_kernel_bench(const KernelBenchOptions&
                 "kernel_GF/s", "sgemm_GF/s", "gemm_GF/s", "ratio", "peak_MiB");
   }
   for (int threads : options.threads) {
-    const double sgemm = sgemm_gflops(threads, 2048, 3);
+    const double sgemm = square_gemm_gflops(DType::kF32, threads);
     for (int64_t length : options.lengths) {
       for (int64_t head_dim : options.head_dims) {
         const double reference =
@@ -187,7 +165,7 @@ StatusOr<std::vector<KernelBenchRow>> run_kernel_bench(const KernelBenchOptions&
     const int threads = *std::max_element(options.threads.begin(), options.threads.end());
     RM_ASSIGN_OR_RETURN(KernelRun run, time_kernel(options.rss_length, options.rss_head_dim,
                                                    /*causal=*/true, threads, 1, compute));
-    const double sgemm = sgemm_gflops(threads, 2048, 3);
+    const double sgemm = square_gemm_gflops(DType::kF32, threads);
     KernelBenchRow row{
         options.rss_length,
         options.rss_head_dim,

@@ -7,10 +7,10 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <thread>
 #include <vector>
 
+#include "bench/gemm_rate.h"
 #include "core/gemm.h"
 #include "launcher/bench_jobs.h"
 #include "model/config.h"
@@ -38,38 +38,6 @@ void print_row(const ModelBenchRow& r) {
               r.tokens_per_s, r.efficiency, r.speedup, r.model_gflops, r.gemm_gflops, r.mfu,
               r.max_peak_rss_mib);
   std::fflush(stdout);
-}
-
-// Best-of-3 rate of a square n = 2048 GEMM of `dtype` on `threads` library threads.
-double gemm_gflops(DType dtype, int threads) {
-  constexpr int64_t n = 2048;
-  std::mt19937 rng(5);
-  std::normal_distribution<float> normal;
-  std::vector<float> a(n * n), b(n * n), c(n * n);
-  for (float& x : a) x = normal(rng);
-  for (float& x : b) x = normal(rng);
-  std::vector<uint16_t> a16(a.size()), b16(b.size());
-  round_to_bf16(a.data(), a16.data(), n * n);
-  round_to_bf16(b.data(), b16.data(), n * n);
-  const bool bf16 = dtype == DType::kBf16;
-  double best = 1e30;
-  for (int i = 0; i < 3; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    cpu_gemm({.a = bf16 ? static_cast<const void*>(a16.data()) : a.data(),
-              .b = bf16 ? static_cast<const void*>(b16.data()) : b.data(),
-              .c = c.data(),
-              .dtype = dtype,
-              .m = n,
-              .n = n,
-              .k = n,
-              .lda = n,
-              .ldb = n,
-              .ldc = n,
-              .threads = threads});
-    best = std::min(
-        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  return 2.0 * n * n * n / best / 1e9;
 }
 
 }  // namespace
@@ -106,7 +74,8 @@ StatusOr<std::vector<ModelBenchRow>> run_model_bench(const ModelBenchOptions& op
     const int threads = std::min(cores, workers * options.threads);
     auto it = gemm_rate.find({dtype, threads});
     if (it == gemm_rate.end()) {
-      it = gemm_rate.emplace(std::pair{dtype, threads}, gemm_gflops(dtype, threads)).first;
+      it = gemm_rate.emplace(std::pair{dtype, threads}, bench::square_gemm_gflops(dtype, threads))
+               .first;
     }
     return it->second;
   };

@@ -71,8 +71,9 @@ Status run_jobs(const VariantsBenchOptions& o, const fs::path& dir, nlohmann::js
                     window_vcf = (dir / "window_snvs.vcf").string();
   const int64_t window_variants = std::min(o.window_variants, o.variants);
   RM_RETURN_IF_ERROR(write_random_fasta(fasta, o.bases));
-  RM_RETURN_IF_ERROR(write_snvs(vcf, random_bases(o.bases), o.variants));
-  RM_RETURN_IF_ERROR(write_snvs(window_vcf, random_bases(o.bases), window_variants));
+  const std::string bases = random_bases(o.bases);  // the FASTA's, for the SNVs' REF
+  RM_RETURN_IF_ERROR(write_snvs(vcf, bases, o.variants));
+  RM_RETURN_IF_ERROR(write_snvs(window_vcf, bases, window_variants));
   std::printf("model %s, %lld bases, %lld SNVs, D %lld, %d worker(s) x %d thread(s)\n",
               o.model_dir.c_str(), static_cast<long long>(o.bases),
               static_cast<long long>(o.variants), static_cast<long long>(o.downstream), o.workers,
