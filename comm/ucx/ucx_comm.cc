@@ -150,8 +150,8 @@ class UcxWorker {
   UcxWorker(ContextPtr context, WorkerPtr worker)
       : context_(std::move(context)), worker_(std::move(worker)) {}
 
-  // Closes the endpoints, then destroys the worker and the context (member order), unless UCX
-  // was left holding state that it cannot tear down (see left_behind_).
+  // Closes the endpoints, then destroys the worker and the context (member order), unless a
+  // transfer was dropped or UCX was left holding state that it cannot tear down (left_behind_).
   ~UcxWorker() {
     for (const Unexpected& message : unexpected_) discard(message.message);
     if (dropped_ > 0) {
@@ -161,6 +161,15 @@ class UcxWorker {
     std::vector<EndpointClose> closes;
     for (auto& peer : peers_) {
       if (peer && peer->ep) closes.push_back({peer->ep.release(), peer->failed.load()});
+    }
+    if (dropped_transfers_.load() && !closes.empty()) {
+      // The job failed: a peer may be dead without UCX knowing yet, and closing means progressing
+      // the worker until UCX notices, which is where 1.13 asserts (see left_behind_; seen when a
+      // worker was killed mid ring step). The endpoints stay open for the process's exit.
+      spdlog::info("ucx: rank {}: transfers were dropped; leaving {} endpoint(s) open", rank_,
+                   closes.size());
+      keep_forever(context_.release(), worker_.release());
+      return;
     }
     if (!closes.empty()) left_behind_ += close_endpoints(worker_.get(), closes);
     if (left_behind_ > 0) {
@@ -174,6 +183,8 @@ class UcxWorker {
 
   // Records UCX state that will never finish: a request leaked, an endpoint close dropped.
   void leave_behind() { ++left_behind_; }
+  // Records that a transfer was dropped unfinished or a peer failed: the job did not end cleanly.
+  void drop_transfers() { dropped_transfers_.store(true); }
 
   ucp_worker_h worker() const { return worker_.get(); }
   int rank() const { return rank_; }
@@ -236,6 +247,7 @@ class UcxWorker {
   // UCS_ERR_CANCELED, later calls for it fail, and the peer sees the connection go.
   void abandon(UcxPeer& peer, const char* why) {
     spdlog::warn("ucx: rank {} closing its endpoint to rank {}: {}", rank_, peer.rank, why);
+    drop_transfers();
     if (!peer.failed.load()) {
       peer.failure.store(UCS_ERR_CANCELED);
       peer.failed.store(true);
@@ -251,6 +263,7 @@ class UcxWorker {
                  ucs_status_string(status));
     peer->failure.store(status);
     peer->failed.store(true);
+    peer->owner->drop_transfers();
   }
 
   // A message UCX received before any receive matched it (ucp_tag_probe_nb took it out of
@@ -320,6 +333,9 @@ class UcxWorker {
   // gone until keepalive notices (seen when a worker is killed mid ring step). So the worker and
   // context are kept, not destroyed: a bounded leak of a job that failed anyway.
   size_t left_behind_ = 0;
+  // A transfer was dropped unfinished (a cancelled or failed job): ~UcxWorker then closes nothing.
+  // Atomic for the same reason as UcxPeer::failed.
+  std::atomic<bool> dropped_transfers_{false};
 };
 
 }  // namespace internal
@@ -385,6 +401,7 @@ class UcxRequest final : public RequestImpl {
   ~UcxRequest() override {
     if (request_ == nullptr) return;
     if (!op_->done) {
+      worker_->drop_transfers();
       if (kind_ == kRecv) {
         ucp_request_cancel(worker_->worker(), request_);
         for (int i = 0; i < kSpinsBeforeYield && !op_->done; ++i) {
