@@ -263,16 +263,15 @@ TEST(Ring, SilentPeerHitsTheStepDeadlineNamingStepAndRank) {
 // Rank 1 sends positions one past its tokens' (a peer with a bug, or a forged block that got
 // past the transport): each receiver of its block fails with kDataLoss naming rank 1, the layer
 // and (ring) the step, instead of attending under a shifted mask.
-std::vector<Status> run_with_shifted_peer(ContextParallel how) {
-  constexpr int kWorld = 3;
-  const CheckJobSpec spec{.num_tokens = 96, .n_heads = 3, .n_kv_heads = 3, .head_dim = 8};
-  const auto plan = comm::PartitionPlan::make(comm::PlanKind::kZigzag, spec.num_tokens, kWorld);
+std::vector<Status> run_with_shifted_peer(const ContextParallelism& how, int world = 3) {
+  const CheckJobSpec spec{.num_tokens = 96, .n_heads = 6, .n_kv_heads = 6, .head_dim = 8};
+  const auto plan = comm::PartitionPlan::make(comm::PlanKind::kZigzag, spec.num_tokens, world);
   EXPECT_TRUE(plan.ok());
   const comm::RecordLayout layout = comm::RecordLayout::single(spec.num_tokens);
-  auto comms = comm::LocalComm::make_local_group(kWorld, std::chrono::milliseconds(300));
-  std::vector<Status> statuses(kWorld);
+  auto comms = comm::LocalComm::make_local_group(world, std::chrono::milliseconds(300));
+  std::vector<Status> statuses(static_cast<size_t>(world));
   std::vector<std::thread> threads;
-  for (int r = 0; r < kWorld; ++r) {
+  for (int r = 0; r < world; ++r) {
     threads.emplace_back([&, r] {
       const std::vector<int64_t> tokens = plan->tokens_of(r);
       Tensor q, k, v;
@@ -286,12 +285,9 @@ std::vector<Status> run_with_shifted_peer(ContextParallel how) {
       auto& c = *comms[static_cast<size_t>(r)];
       const MaskSpec mask = MaskSpec::causal_mask();
       statuses[static_cast<size_t>(r)] =
-          how == ContextParallel::kRing ? ring_attention(c, *plan, q, k, v, Positions{pos, {}},
-                                                         mask, *backend, 5, nullptr, &layout)
-                                              .status()
-                                        : ulysses_attention(c, *plan, q, k, v, Positions{pos, {}},
-                                                            mask, *backend, 5, nullptr, &layout)
-                                              .status();
+          context_parallel_attention(how, c, *plan, q, k, v, Positions{pos, {}}, mask, *backend, 5,
+                                     nullptr, &layout)
+              .status();
     });
   }
   for (auto& t : threads) t.join();
@@ -317,6 +313,22 @@ TEST(Ulysses, PositionsNotTheirSourcesAreDataLossNamingSourceAndLayer) {
               std::string::npos)
         << s.to_string();
   }
+}
+
+// P = 4 as Ulysses groups {0, 1} and {2, 3}: rank 1's shifted positions reach rank 0 in the
+// Ulysses exchange (naming rank 1), and rank 3 in the ring, inside group 0's block (naming the
+// ring's rank 0, group 0), which is why the gathered rows are checked in ring order too.
+TEST(Hybrid, PositionsNotTheirSourcesAreDataLossInBothStages) {
+  const std::vector<Status> statuses =
+      run_with_shifted_peer(ContextParallelism(ContextParallel::kHybrid, 2), 4);
+  EXPECT_EQ(statuses[0].code(), StatusCode::kDataLoss) << statuses[0].to_string();
+  EXPECT_NE(statuses[0].message().find("ulysses layer 5: the block from rank 1: row 0 has "),
+            std::string::npos)
+      << statuses[0].to_string();
+  EXPECT_EQ(statuses[3].code(), StatusCode::kDataLoss) << statuses[3].to_string();
+  EXPECT_NE(statuses[3].message().find("ring layer 5 step 0: the block from rank 0: row "),
+            std::string::npos)
+      << statuses[3].to_string();
 }
 
 }  // namespace
