@@ -1,0 +1,40 @@
+#include "predict/job.h"
+
+#include "coordinator/planner.h"
+#include "proto/convert.h"
+
+namespace ringmaster::predict {
+
+StatusOr<Task> parse_task(std::string_view name) {
+  if (name == "embed") return Task::kEmbed;
+  if (name == "score") return Task::kScore;
+  if (name == "generate") return Task::kGenerate;
+  if (name == "variants") return Task::kVariants;
+  return invalid_argument("--task '" + std::string(name) +
+                          "' is not embed, score, generate or variants");
+}
+
+StatusOr<int64_t> busiest_rank_tokens(const PlannedJob& job) {
+  RM_ASSIGN_OR_RETURN(const int64_t align, coordinator::model_plan_align(job.config, 1));
+  RM_ASSIGN_OR_RETURN(const comm::PartitionPlan plan,
+                      comm::PartitionPlan::make(job.plan, job.tokens, job.workers, align));
+  return plan.max_local();
+}
+
+Status check_job_allowed(const PlannedJob& job) {
+  // The coordinator's own check, on the spec the job would have.
+  pb::JobSpec spec;
+  spec.set_world(job.workers);
+  spec.set_plan(proto::to_pb_plan(job.plan));
+  spec.set_context_parallel(job.context_parallel == attention::ContextParallel::kUlysses
+                                ? pb::CONTEXT_PARALLEL_ULYSSES
+                                : pb::CONTEXT_PARALLEL_RING);
+  pb::ModelJob& m = *spec.mutable_model();
+  m.set_task(job.task == Task::kScore      ? pb::TASK_SCORE
+             : job.task == Task::kGenerate ? pb::TASK_GENERATE
+             : job.task == Task::kVariants ? pb::TASK_VARIANTS
+                                           : pb::TASK_EMBED);
+  return coordinator::check_model_allows(job.config, "config.json", spec);
+}
+
+}  // namespace ringmaster::predict
