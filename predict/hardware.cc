@@ -42,6 +42,19 @@ const char* kind_key(model::MixerKind kind) { return model::mixer_kind_name(kind
 
 }  // namespace
 
+Hardware typical_hardware() {
+  Hardware hw;
+  hw.threads = 1;
+  hw.flops = 5e10;
+  hw.attention_flops = 3e10;
+  hw.memory_bandwidth = 1e10;
+  hw.link_bandwidth = 3e9;
+  hw.link_latency = 5e-6;
+  hw.process_bytes = int64_t{48} << 20;
+  hw.job_overhead_s = 0.5;
+  return hw;
+}
+
 Status validate_hardware(const Hardware& hw, std::string_view source) {
   auto positive = [&](double v, const char* key) -> Status {
     if (!(std::isfinite(v) && v > 0)) {

@@ -43,6 +43,11 @@ struct Hardware {
   double attention_rate() const { return attention_flops > 0 ? attention_flops : flops; }
 };
 
+// A 2-core x86 machine of this project's CI as `ringmaster bench calibrate` measured it (one
+// thread per worker): what `ringmaster run` assumes for its memory check, where only
+// process_bytes matters.
+Hardware typical_hardware();
+
 // REQUIRES nothing; kInvalidArgument naming the field when flops, memory_bandwidth,
 // link_bandwidth are not > 0, link_latency < 0, or a value is not finite.
 Status validate_hardware(const Hardware& hw, std::string_view source);
