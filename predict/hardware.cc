@@ -195,6 +195,7 @@ StatusOr<double> parse_bandwidth(std::string_view text, std::string_view what) {
                            {"B/s", 1},
                            {"MB/s", 1e6},
                            {"GB/s", 1e9},
+                           {"TB/s", 1e12},
                            {"Mbit/s", 1e6 / 8},
                            {"Gbit/s", 1e9 / 8},
                            {"Gb/s", 1e9 / 8},

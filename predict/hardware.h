@@ -61,7 +61,7 @@ StatusOr<Hardware> read_hardware_file(const std::string& path);
 
 // Quantities with units, for flags. Errors name `what` (the flag).
 //   bytes:     "16GiB", "512MiB", "2e9", "1.5GB", "100kB"
-//   bandwidth: bytes/s: "12.5GB/s", "3e9"; bits/s: "25Gbit/s", "400Gb/s", "100Gbps"
+//   bandwidth: bytes/s: "12.5GB/s", "3TB/s", "3e9"; bits/s: "25Gbit/s", "400Gb/s", "100Gbps"
 //   seconds:   "5us", "2ms", "1e-6", "0.5s"
 //   flops:     "50e9", "50G", "1.2T" (FLOP/s)
 StatusOr<int64_t> parse_bytes(std::string_view text, std::string_view what);

@@ -16,6 +16,16 @@ StatusOr<Task> parse_task(std::string_view name) {
 
 StatusOr<int64_t> busiest_rank_tokens(const PlannedJob& job) {
   RM_ASSIGN_OR_RETURN(const int64_t align, coordinator::model_plan_align(job.config, 1));
+  if (job.plan == comm::PlanKind::kStriped) {
+    // Stripes of `align` tokens dealt round robin (comm/partition.h), counted rather than built:
+    // the plan holds one bound per stripe, L of them for a 100M-token record. Rank 0 gets the
+    // most stripes, and the short last one when it is rank 0's.
+    if (job.tokens < 0 || job.workers < 1) return invalid_argument("bad tokens or workers");
+    const int64_t stripes = (job.tokens + align - 1) / align;
+    const int64_t mine = (stripes + job.workers - 1) / job.workers;
+    const int64_t short_by = (stripes - 1) % job.workers == 0 ? stripes * align - job.tokens : 0;
+    return mine * align - short_by;
+  }
   RM_ASSIGN_OR_RETURN(const comm::PartitionPlan plan,
                       comm::PartitionPlan::make(job.plan, job.tokens, job.workers, align));
   return plan.max_local();

@@ -63,6 +63,22 @@ TEST(PlannerMemory, AttentionRankByHand) {
   EXPECT_EQ(m->peak_block, 0);
 }
 
+TEST(PlannerMemory, BusiestRankMatchesThePartitionPlan) {
+  // Striped is counted, not built; every plan must agree with comm::PartitionPlan's max_local.
+  for (const auto kind :
+       {comm::PlanKind::kContiguous, comm::PlanKind::kZigzag, comm::PlanKind::kStriped}) {
+    for (const int64_t tokens : {1, 999, 1000, 1001, 4097}) {
+      for (const int workers : {1, 2, 3, 7}) {
+        const PlannedJob job = job_of({fit()}, tokens, workers, kind);  // groups of 10
+        auto plan = comm::PartitionPlan::make(kind, tokens, workers, 10);
+        ASSERT_TRUE(plan.ok());
+        EXPECT_EQ(*busiest_rank_tokens(job), plan->max_local())
+            << comm::plan_name(kind) << " " << tokens << " " << workers;
+      }
+    }
+  }
+}
+
 TEST(PlannerMemory, GenerateKeepsEveryBlocksCache) {
   PlannedJob job = job_of({attention(), attention()}, 1000, 2);
   job.task = Task::kGenerate;
