@@ -98,8 +98,9 @@ Verdict judge_memory(const PlannedJob& job, const Hardware& hw, const RankMemory
   if (v.workers_needed > 0) {
     v.text += "; needs " + std::to_string(v.workers_needed) + " workers";
   } else {
-    v.text += "; no worker count fits (weights " + human_bytes(memory.weight_bytes) +
-              " and the model's whole-sequence state do not shrink with workers)";
+    v.text += "; no worker count fits: the process (" + human_bytes(memory.process_bytes) +
+              "), the weights (" + human_bytes(memory.weight_bytes) +
+              ") and fit blocks' latents of the whole sequence do not shrink with workers";
   }
   return v;
 }
