@@ -138,26 +138,43 @@ StatusOr<predict::Hardware> run_calibrate(const CalibrateOptions& o) {
     model_dir = (dir / "model").string();
     RM_RETURN_IF_ERROR(model::init_model(config, /*seed=*/1, model_dir));
   }
-  const std::string fasta = (dir / "tiny.fa").string(), out = (dir / "tiny.out").string();
-  RM_RETURN_IF_ERROR(write_random_fasta(fasta, o.job_tokens));
-  RM_RETURN_IF_ERROR(run_job({"--model", model_dir, "--input", fasta, "--workers", "1", "--threads",
-                              std::to_string(o.threads), "--out", out, "--quiet"}));
-  RM_ASSIGN_OR_RETURN(const nlohmann::json summary, read_summary(out + "/summary.json"));
-  predict::PlannedJob job;
-  job.config = config;
-  job.tokens = o.job_tokens + 1;
-  job.workers = 1;
+  // Two jobs, L1 and 8 L1: residual r(L) = wall - predicted blocks = a + b L gives the fixed
+  // overhead a and the per-token cost b; the smaller job's peak RSS less its predicted data is
+  // the process itself.
   hw.process_bytes = 0;
-  RM_ASSIGN_OR_RETURN(const predict::PlanReport tiny, predict::make_plan(job, hw, 0));
-  const double wall_s = summary.value("wall_time_s", 0.0);
-  const double rss = max_peak_rss_mib(summary) * (1 << 20);
-  hw.job_overhead_s = std::max(0.0, wall_s - tiny.prefill.total_s);
-  hw.process_bytes = std::max<int64_t>(0, static_cast<int64_t>(rss) - tiny.memory.peak_bytes);
-  std::printf(
-      "job        %lld bases on 1 worker: %.3f s (%.3f s predicted compute), peak RSS "
-      "%.1f MiB (%.1f MiB predicted data)\n",
-      static_cast<long long>(o.job_tokens), wall_s, tiny.prefill.total_s, rss / (1 << 20),
-      static_cast<double>(tiny.memory.peak_bytes) / (1 << 20));
+  double residual[2] = {0, 0};
+  int64_t lengths[2] = {o.job_tokens, 8 * o.job_tokens};
+  for (int i = 0; i < 2; ++i) {
+    const std::string tag = std::to_string(lengths[i]);
+    const std::string fasta = (dir / ("job" + tag + ".fa")).string();
+    const std::string out = (dir / ("job" + tag + ".out")).string();
+    RM_RETURN_IF_ERROR(write_random_fasta(fasta, lengths[i]));
+    RM_RETURN_IF_ERROR(run_job({"--model", model_dir, "--input", fasta, "--workers", "1",
+                                "--threads", std::to_string(o.threads), "--out", out, "--quiet"}));
+    RM_ASSIGN_OR_RETURN(const nlohmann::json summary, read_summary(out + "/summary.json"));
+    predict::PlannedJob job;
+    job.config = config;
+    job.tokens = lengths[i] + 1;
+    job.workers = 1;
+    RM_ASSIGN_OR_RETURN(const predict::PlanReport plan, predict::make_plan(job, hw, 0));
+    const double wall_s = summary.value("wall_time_s", 0.0);
+    const double rss = max_peak_rss_mib(summary) * (1 << 20);
+    residual[i] = wall_s - plan.prefill.total_s;
+    if (i == 0) {
+      hw.process_bytes = std::max<int64_t>(0, static_cast<int64_t>(rss) - plan.memory.peak_bytes);
+    }
+    std::printf(
+        "job        %lld bases on 1 worker: %.3f s (%.3f s predicted blocks), peak RSS "
+        "%.1f MiB (%.1f MiB predicted data)\n",
+        static_cast<long long>(lengths[i]), wall_s, plan.prefill.total_s, rss / (1 << 20),
+        static_cast<double>(plan.memory.peak_bytes) / (1 << 20));
+  }
+  hw.job_s_per_token =
+      std::max(0.0, (residual[1] - residual[0]) / static_cast<double>(lengths[1] - lengths[0]));
+  hw.job_overhead_s =
+      std::max(0.0, residual[0] - hw.job_s_per_token * static_cast<double>(lengths[0] + 1));
+  std::printf("job        overhead %.3f s + %.2f us per token\n", hw.job_overhead_s,
+              hw.job_s_per_token * 1e6);
   if (own_dir) fs::remove_all(dir);
   RM_RETURN_IF_ERROR(predict::validate_hardware(hw, "the measured hardware"));
   const std::string text = predict::hardware_to_json(hw);

@@ -65,10 +65,12 @@ Status validate_hardware(const Hardware& hw, std::string_view source) {
   RM_RETURN_IF_ERROR(positive(hw.flops, "flops"));
   RM_RETURN_IF_ERROR(positive(hw.memory_bandwidth, "memory_bandwidth"));
   RM_RETURN_IF_ERROR(positive(hw.link_bandwidth, "link_bandwidth"));
-  for (const double v : {hw.attention_flops, hw.link_latency, hw.job_overhead_s}) {
+  for (const double v :
+       {hw.attention_flops, hw.link_latency, hw.job_overhead_s, hw.job_s_per_token}) {
     if (!(std::isfinite(v) && v >= 0)) {
-      return invalid_argument(std::string(source) +
-                              ": attention_flops, link_latency and job_overhead_s must be >= 0");
+      return invalid_argument(
+          std::string(source) +
+          ": attention_flops, link_latency, job_overhead_s and job_s_per_token must be >= 0");
     }
   }
   for (const double v : hw.block_flops) {
@@ -100,6 +102,7 @@ std::string hardware_to_json(const Hardware& hw) {
   j["link_latency"] = hw.link_latency;
   j["process_bytes"] = hw.process_bytes;
   j["job_overhead_s"] = hw.job_overhead_s;
+  j["job_s_per_token"] = hw.job_s_per_token;
   return j.dump(2) + "\n";
 }
 
@@ -136,6 +139,8 @@ StatusOr<Hardware> parse_hardware_json(std::string_view text, std::string_view s
       RM_RETURN_IF_ERROR(number(key, hw.link_latency));
     } else if (key == "job_overhead_s") {
       RM_RETURN_IF_ERROR(number(key, hw.job_overhead_s));
+    } else if (key == "job_s_per_token") {
+      RM_RETURN_IF_ERROR(number(key, hw.job_s_per_token));
     } else if (key == "process_bytes") {
       double bytes = 0;
       RM_RETURN_IF_ERROR(number(key, bytes));

@@ -6,8 +6,10 @@
 // hardware file:
 //   {"format": "ringmaster-hardware/1", "threads": 1, "flops": 5.1e10,
 //    "attention_flops": 3.2e10, "block_flops": {"atlas": 4e9, ...}, "memory_bandwidth": 1.2e10,
-//    "link_bandwidth": 3e9, "link_latency": 4e-6, "process_bytes": 5e7, "job_overhead_s": 0.6}
-// block_flops, process_bytes and job_overhead_s are optional. Plain values; thread-safe.
+//    "link_bandwidth": 3e9, "link_latency": 4e-6, "process_bytes": 5e7, "job_overhead_s": 0.6,
+//    "job_s_per_token": 6e-6}
+// block_flops, process_bytes, job_overhead_s and job_s_per_token are optional. Plain values;
+// thread-safe.
 #pragma once
 
 #include <array>
@@ -37,7 +39,10 @@ struct Hardware {
   double link_bandwidth = 0;    // B of ALGORITHMS.md 0.1: bytes/s per direction between workers
   double link_latency = 0;      // alpha: seconds per message, independent of size
   int64_t process_bytes = 0;    // resident memory of a worker before it holds any job data
-  double job_overhead_s = 0;    // per job: start, join, load, gather; independent of L
+  double job_overhead_s = 0;    // per job: start, join, load; independent of L
+  // Per fed token of the job (not of a rank): reading the input, streaming the result rows to
+  // the coordinator and writing them, and whatever else the block rates leave out.
+  double job_s_per_token = 0;
 
   double block_rate(model::MixerKind kind) const { return block_flops[static_cast<size_t>(kind)]; }
   double attention_rate() const { return attention_flops > 0 ? attention_flops : flops; }

@@ -37,8 +37,7 @@ StatusOr<RankMemory> predict_memory(const PlannedJob& job, const Hardware& hw) {
   m.process_bytes = hw.process_bytes;
   m.weight_bytes = base.weight_bytes;
   m.activation_bytes = base.activation_bytes;
-  const int64_t result_rows = job.task == Task::kEmbed ? n * c.d_model * kF32 : n * kF32;
-  m.buffer_bytes = n * 24 + result_rows + kResultChunkBytes;
+  m.buffer_bytes = n * 24 + kResultChunkBytes;
   const int64_t fixed = m.process_bytes + m.weight_bytes + m.activation_bytes + m.buffer_bytes;
   m.peak_bytes = fixed;
   const int64_t kv_row = 2 * c.kv_dim() * kF32;  // one token's K and V
@@ -47,9 +46,13 @@ StatusOr<RankMemory> predict_memory(const PlannedJob& job, const Hardware& hw) {
     BlockMemory bm;
     switch (b.mixer) {
       case model::MixerKind::kAttention:
-        bm.transient_bytes = job.context_parallel == attention::ContextParallel::kUlysses
-                                 ? 2 * n * (2 * c.q_dim() + 2 * c.kv_dim()) * kF32
-                                 : 2 * n * kv_row;
+        if (job.context_parallel == attention::ContextParallel::kUlysses) {
+          bm.transient_bytes = 2 * n * (2 * c.q_dim() + 2 * c.kv_dim()) * kF32;
+        } else {
+          const int64_t packed = n * (kv_row + 12);
+          bm.transient_bytes =
+              n * (c.q_dim() + 2 * c.n_heads) * kF32 + packed * (job.workers > 1 ? 4 : 1);
+        }
         bm.cache_bytes = n * kv_row;
         break;
       case model::MixerKind::kWindow:

@@ -8,10 +8,15 @@
 //   process     = hw.process_bytes (binary, libraries, UCX, thread stacks)
 //   weights     = param_count * 4                        model::memory_estimate
 //   activations = n (3 d + 2 q + 2 kv) * 4                model::memory_estimate
-//   buffers     = n * 24 (stream index, position, record, id) + the result rows (embed: n d * 4,
-//                 score: n * 4) + one 4 MiB result chunk
-//   transient, the block's exchange buffers while it runs:
-//     attention, ring     2 n * 2 kv * 4               K,V in use and arriving (ALGORITHMS 2.1)
+//   buffers     = n * 24 (stream index, position, record, id) + one 4 MiB result chunk; the
+//                 result rows (embed: n d * 4) are copied after the forward has freed more than
+//                 that, so they never add to the peak
+//   transient, the block's exchange buffers while it runs (m = n (2 kv * 4 + 12): one packed K,V
+//   block with its positions, attention/ring.cc):
+//     attention, ring     n (q + 2 H) * 4 + m, and with P > 1 another 3 m
+//                         a partial (out, lse) beside the running lse, the packed block in use,
+//                         and with peers the one arriving (ALGORITHMS 2.1) and the sealed copies
+//                         of the message sent and received (comm/authenticated_comm.h)
 //     attention, ulysses  2 n (2 q + 2 kv) * 4         all-to-all send and receive (3.1)
 //     window              w * 2 kv * 4                 the left halo
 //     local               0

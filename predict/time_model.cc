@@ -123,7 +123,7 @@ StatusOr<PrefillTime> predict_prefill(const PlannedJob& job, const Hardware& hw)
     t.compute_s +=
         2 * n * static_cast<double>(c.d_model) * static_cast<double>(c.vocab_size()) / hw.flops;
   }
-  t.overhead_s = hw.job_overhead_s;
+  t.overhead_s = hw.job_overhead_s + hw.job_s_per_token * L;
   t.total_s = t.compute_s + t.exchange_s + t.overhead_s;
   return t;
 }

@@ -29,7 +29,8 @@
 //                       Sent S per record piece (zigzag: 2 pieces)
 //   every block's MLP   2 n 3 d mlp_hidden / F, local
 // Prefill = sum over blocks of (compute + exposed) + the head (score: 2 n d V / F)
-//           + hw.job_overhead_s.
+//           + hw.job_overhead_s + hw.job_s_per_token * L   (what `bench calibrate` measures a
+//           whole job to need beyond the blocks: start, input, result rows)
 //
 // Decode, per generated token, after prefill (7.3), on the rank that owns the tail:
 //   weights / BW_mem                             every weight read once (matrix-vector products)
@@ -59,7 +60,7 @@ struct PrefillTime {
   std::vector<BlockTime> blocks;
   double compute_s = 0;   // blocks, head
   double exchange_s = 0;  // blocks
-  double overhead_s = 0;  // hw.job_overhead_s
+  double overhead_s = 0;  // hw.job_overhead_s + hw.job_s_per_token * L
   double total_s = 0;
   int64_t bytes_sent = 0;  // per rank, all blocks
 };

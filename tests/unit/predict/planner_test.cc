@@ -55,11 +55,17 @@ TEST(PlannerMemory, AttentionRankByHand) {
   EXPECT_EQ(m->process_bytes, 1000000);
   EXPECT_EQ(m->weight_bytes, model::param_count(job.config) * 4);
   EXPECT_EQ(m->activation_bytes, 500 * (3 * 32 + 2 * 32 + 2 * 16) * 4);  // 384000
-  EXPECT_EQ(m->buffer_bytes, 500 * 24 + 500 * 32 * 4 + (4 << 20));
+  EXPECT_EQ(m->buffer_bytes, 500 * 24 + (4 << 20));
   ASSERT_EQ(m->blocks.size(), 1u);
-  EXPECT_EQ(m->blocks[0].transient_bytes, 2 * 500 * 2 * 16 * 4);  // 128000: two K,V blocks
-  EXPECT_EQ(m->blocks[0].cache_bytes, 0);                         // embed keeps none
-  EXPECT_EQ(m->peak_bytes, 1000000 + m->weight_bytes + 384000 + m->buffer_bytes + 128000);
+  // A partial (out, lse) and the running lse, 500 (32 + 2 * 4) * 4 = 80000, and four packed K,V
+  // blocks of 500 (2 * 16 * 4 + 12) = 70000: in use, arriving, sealed out and sealed in.
+  EXPECT_EQ(m->blocks[0].transient_bytes, 80000 + 4 * 70000);
+  EXPECT_EQ(m->blocks[0].cache_bytes, 0);  // embed keeps none
+  EXPECT_EQ(m->peak_bytes, 1000000 + m->weight_bytes + 384000 + m->buffer_bytes + 360000);
+  // One rank: only the block in use.
+  auto one = predict_memory(job_of({attention()}, 1000, 1), slow_links());
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->blocks[0].transient_bytes, 1000 * (32 + 8) * 4 + 1000 * 140);
   EXPECT_EQ(m->peak_block, 0);
 }
 
