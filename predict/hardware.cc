@@ -43,15 +43,16 @@ const char* kind_key(model::MixerKind kind) { return model::mixer_kind_name(kind
 }  // namespace
 
 Hardware typical_hardware() {
+  // `ringmaster bench calibrate` on the project's 2-core development machine, idle.
   Hardware hw;
   hw.threads = 1;
-  hw.flops = 5e10;
-  hw.attention_flops = 3e10;
-  hw.memory_bandwidth = 1e10;
-  hw.link_bandwidth = 3e9;
-  hw.link_latency = 5e-6;
-  hw.process_bytes = int64_t{48} << 20;
-  hw.job_overhead_s = 0.5;
+  hw.flops = 1.1e11;
+  hw.attention_flops = 6.9e10;
+  hw.memory_bandwidth = 2e10;
+  hw.link_bandwidth = 5.8e9;
+  hw.link_latency = 1e-6;
+  hw.process_bytes = int64_t{30} << 20;
+  hw.job_overhead_s = 0.1;
   return hw;
 }
 
