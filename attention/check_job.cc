@@ -2,8 +2,6 @@
 
 #include <chrono>
 
-#include "attention/ring.h"
-#include "attention/ulysses.h"
 #include "core/stopwatch.h"
 
 namespace ringmaster::attention {
@@ -54,7 +52,7 @@ StatusOr<CheckJobResult> run_check_job(comm::Communicator& comm, const comm::Par
   result.tokens = plan.tokens_of(comm.rank());
   Tensor q, k, v;
   make_check_rows(spec, result.tokens, q, k, v);
-  if (spec.context_parallel == ContextParallel::kRing && !data_device.is_cpu()) {
+  if (spec.context_parallel.how == ContextParallel::kRing && !data_device.is_cpu()) {
     RM_ASSIGN_OR_RETURN(q, to_device(backend, q, data_device));
     RM_ASSIGN_OR_RETURN(k, to_device(backend, k, data_device));
     RM_ASSIGN_OR_RETURN(v, to_device(backend, v, data_device));
@@ -66,10 +64,8 @@ StatusOr<CheckJobResult> run_check_job(comm::Communicator& comm, const comm::Par
   DistStats stats;
   // Peers' blocks are checked against the same rule (received_positions.h).
   const comm::RecordLayout layout = comm::RecordLayout::single(plan.num_tokens());
-  StatusOr<BlockResult> out =
-      spec.context_parallel == ContextParallel::kRing
-          ? ring_attention(comm, plan, q, k, v, positions, mask, backend, 0, &stats, &layout)
-          : ulysses_attention(comm, plan, q, k, v, positions, mask, backend, 0, &stats, &layout);
+  StatusOr<BlockResult> out = context_parallel_attention(
+      spec.context_parallel, comm, plan, q, k, v, positions, mask, backend, 0, &stats, &layout);
   if (!out.ok()) return out.status();
   RM_ASSIGN_OR_RETURN(result.out, to_device(backend, out->out, Device::cpu()));
   result.stats = {seconds_since(start), stats.compute_s, stats.wait_s, stats.bytes_sent};

@@ -3,9 +3,9 @@
 //
 // Every rank derives the Q, K and V rows of the tokens it owns from (seed, global token index)
 // alone, so any rank, and the single-process reference, can rebuild any row without
-// communication. The distributed layer (ring with the job's plan, or Ulysses) then runs, and each
-// rank returns its output rows in local order. Gathering the rows by global index gives a tensor
-// that must equal attend_block on the whole sequence.
+// communication. The distributed layer (ring with the job's plan, Ulysses or the hybrid) then
+// runs, and each rank returns its output rows in local order. Gathering the rows by global index
+// gives a tensor that must equal attend_block on the whole sequence.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +30,7 @@ struct CheckJobSpec {
   int64_t head_dim = 64;
   bool causal = true;
   uint64_t seed = 1;
-  ContextParallel context_parallel = ContextParallel::kRing;
+  ContextParallelism context_parallel = ContextParallel::kRing;
 };
 
 // Time and traffic of one rank's run, for bench ring.
@@ -55,8 +55,8 @@ void make_check_rows(const CheckJobSpec& spec, const std::vector<int64_t>& token
 // Runs the check on this rank, its blocks on `backend`. Every rank of `comm` calls it with the
 // same spec and plan. `data_device` is where q, k, v and the ring's buffers live: the host, or
 // backend.device() when `comm` carries device memory (rows are made on the host, uploaded once,
-// and the output downloaded once). Ulysses packs heads on the host and ignores it. The output is
-// a host tensor either way.
+// and the output downloaded once). Ulysses and the hybrid pack heads on the host and ignore it.
+// The output is a host tensor either way.
 StatusOr<CheckJobResult> run_check_job(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                        const CheckJobSpec& spec, AttentionBackend& backend,
                                        Device data_device = Device::cpu());

@@ -1,18 +1,53 @@
 #include "attention/context_parallel.h"
 
-#include <string>
+#include "attention/hybrid.h"
+#include "attention/ulysses.h"
 
 namespace ringmaster::attention {
 
 StatusOr<ContextParallel> parse_context_parallel(std::string_view name) {
   if (name == "ring") return ContextParallel::kRing;
   if (name == "ulysses") return ContextParallel::kUlysses;
+  if (name == "hybrid") return ContextParallel::kHybrid;
   return invalid_argument("unknown context parallelism '" + std::string(name) +
-                          "' (ring, ulysses)");
+                          "' (ring, ulysses, hybrid)");
 }
 
 const char* context_parallel_name(ContextParallel how) {
-  return how == ContextParallel::kUlysses ? "ulysses" : "ring";
+  switch (how) {
+    case ContextParallel::kUlysses:
+      return "ulysses";
+    case ContextParallel::kHybrid:
+      return "hybrid";
+    case ContextParallel::kRing:
+      break;
+  }
+  return "ring";
+}
+
+std::string ContextParallelism::to_string() const {
+  std::string name = context_parallel_name(how);
+  if (how == ContextParallel::kHybrid) {
+    name.append(" (ulysses degree ").append(std::to_string(ulysses_degree)).append(")");
+  }
+  return name;
+}
+
+StatusOr<BlockResult> context_parallel_attention(
+    const ContextParallelism& how, comm::Communicator& comm, const comm::PartitionPlan& plan,
+    const Tensor& q, const Tensor& k, const Tensor& v, const Positions& positions,
+    const MaskSpec& mask, AttentionBackend& backend, uint32_t layer, DistStats* stats,
+    const comm::RecordLayout* layout) {
+  switch (how.how) {
+    case ContextParallel::kUlysses:
+      return ulysses_attention(comm, plan, q, k, v, positions, mask, backend, layer, stats, layout);
+    case ContextParallel::kHybrid:
+      return hybrid_attention(comm, plan, how.ulysses_degree, q, k, v, positions, mask, backend,
+                              layer, stats, layout);
+    case ContextParallel::kRing:
+      break;
+  }
+  return ring_attention(comm, plan, q, k, v, positions, mask, backend, layer, stats, layout);
 }
 
 }  // namespace ringmaster::attention

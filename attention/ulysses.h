@@ -9,6 +9,8 @@
 // host q, k, v (the head packing runs on the host); blocks still compute on `backend`.
 #pragma once
 
+#include <functional>
+
 #include "attention/ring.h"
 
 namespace ringmaster::attention {
@@ -19,5 +21,22 @@ StatusOr<BlockResult> ulysses_attention(comm::Communicator& comm, const comm::Pa
                                         AttentionBackend& backend, uint32_t layer,
                                         DistStats* stats = nullptr,
                                         const comm::RecordLayout* layout = nullptr);
+
+// What a rank does between the two all-to-alls: q [n, H/U, d], k and v [n, kv heads, d] and the
+// positions of the group's n tokens, grouped by source rank (each source's rows in its local
+// order); returns the host result for those rows and heads: out [n, H/U, d], lse [n, H/U].
+using HeadSliceAttention = std::function<StatusOr<BlockResult>(
+    const Tensor& q, const Tensor& k, const Tensor& v, const Positions& positions)>;
+
+// The Ulysses exchange over `group`, whose rank i is plan rank first_rank + i (the whole job:
+// first_rank 0 and group.size() == plan.world(); the hybrid passes its Ulysses group), with
+// `attend` as the local step. The kv heads each rank gets: its own slice when group.size()
+// divides n_kv_heads (GQA stays grouped), else one copy per query head (then the local problem
+// is multi-head, and k, v carry H/U heads). Errors: as ulysses_attention, and `attend`'s.
+StatusOr<BlockResult> ulysses_exchange(comm::Communicator& group, const comm::PartitionPlan& plan,
+                                       int first_rank, const Tensor& q, const Tensor& k,
+                                       const Tensor& v, const Positions& positions, uint32_t layer,
+                                       DistStats& stats, const comm::RecordLayout* layout,
+                                       const HeadSliceAttention& attend);
 
 }  // namespace ringmaster::attention

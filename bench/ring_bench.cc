@@ -31,6 +31,12 @@ StatusOr<RingBenchRow> run_row(const RingBenchOptions& o, int world, int64_t tok
   RM_ASSIGN_OR_RETURN(comm::PlanKind kind, comm::parse_plan(plan_name));
   RM_ASSIGN_OR_RETURN(attention::ContextParallel how,
                       attention::parse_context_parallel(context_parallel));
+  // A hybrid row needs its Ulysses degree, which this bench has no flag for yet.
+  if (how == attention::ContextParallel::kHybrid) {
+    return invalid_argument(
+        "bench ring: --context-parallel takes ring or ulysses (hybrid: use "
+        "`ringmaster run --context-parallel hybrid --ulysses-degree U`)");
+  }
   RM_ASSIGN_OR_RETURN(comm::PartitionPlan plan, comm::PartitionPlan::make(kind, tokens, world));
   const attention::CheckJobSpec spec{.num_tokens = tokens,
                                      .n_heads = o.n_heads,

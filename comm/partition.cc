@@ -157,4 +157,17 @@ int64_t PartitionPlan::max_local() const {
   return n;
 }
 
+StatusOr<PartitionPlan> PartitionPlan::grouped(int group) const {
+  if (group < 1 || world_ % group != 0) {
+    return invalid_argument("a group of " + std::to_string(group) + " ranks does not divide " +
+                            std::to_string(world_) + " ranks");
+  }
+  std::vector<int64_t> bounds;
+  for (size_t c = 0; c + 1 < bounds_.size(); c += static_cast<size_t>(group)) {
+    bounds.push_back(bounds_[c]);
+  }
+  bounds.push_back(bounds_.back());
+  return PartitionPlan(kind_, world_ / group, std::move(bounds));
+}
+
 }  // namespace ringmaster::comm

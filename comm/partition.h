@@ -77,6 +77,15 @@ class PartitionPlan {
   // The largest num_local over ranks: the size of a buffer that can hold any rank's block.
   int64_t max_local() const;
 
+  // The plan over world() / group ranks in which rank g owns what ranks [g group, (g+1) group)
+  // own here, in increasing global order: the ring of a hybrid runs over it (attention/hybrid.h).
+  // It is a plan of the same kind, because merging `group` consecutive chunks turns each kind
+  // over P ranks into itself over P / group: contiguous chunks stay contiguous; zigzag chunks
+  // [gU, (g+1)U) and [2P-(g+1)U, 2P-gU) are zigzag chunks g and 2R-1-g of R = P / U ranks;
+  // stripe c (rank c mod P) lands in stripe c / U (rank (c / U) mod R = (c mod P) / U).
+  // REQUIRES (else kInvalidArgument): group >= 1 divides world().
+  StatusOr<PartitionPlan> grouped(int group) const;
+
  private:
   PartitionPlan(PlanKind kind, int world, std::vector<int64_t> bounds);
 

@@ -41,6 +41,13 @@ Status check_model_allows(const model::ModelConfig& config, const std::string& c
                               " heads over the workers; " + std::to_string(job.world()) +
                               " workers do not divide them (use --context-parallel ring)");
     }
+    if (kind == model::MixerKind::kAttention &&
+        job.context_parallel() == pb::CONTEXT_PARALLEL_HYBRID && job.ulysses_degree() > 0 &&
+        config.n_heads % job.ulysses_degree() != 0) {
+      return invalid_argument("--ulysses-degree " + std::to_string(job.ulysses_degree()) +
+                              " does not divide the model's " + std::to_string(config.n_heads) +
+                              " heads (" + where + " is attention)");
+    }
   }
   return ok_status();
 }

@@ -7,7 +7,7 @@
 //     group and atlas chunk, so each rank gets whole groups and chunks of every record;
 //   - what a model allows: score, generate and variants need a causal model (variants a dna one),
 //     atlas needs a left-to-right plan (not striped), ulysses needs the heads divisible by the
-//     workers;
+//     workers, a hybrid by its --ulysses-degree;
 //   - the per-rank memory of the busiest rank (model::memory_estimate at that rank's tokens).
 // It completes the JobSpec (plan_align, and a model job's records, width and depth) so that the
 // workers rebuild exactly this plan from their Assignment (proto::to_partition_plan).

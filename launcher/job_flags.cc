@@ -55,8 +55,12 @@ void add_job_flags(CLI::App& app, JobFlags& f, bool required) {
   app.add_option("--plan", f.plan, "partition plan: contiguous, zigzag, striped")
       ->capture_default_str();
   app.add_option("--context-parallel", f.context_parallel,
-                 "how global attention spreads over the workers: ring, ulysses")
+                 "how global attention spreads over the workers: ring, ulysses, or hybrid "
+                 "(Ulysses in groups of --ulysses-degree consecutive workers, ring across them)")
       ->capture_default_str();
+  app.add_option("--ulysses-degree", f.ulysses_degree,
+                 "hybrid: workers per Ulysses group U, dividing --workers and the heads (ring "
+                 "degree workers / U)");
   // Hidden: the old name, so a script that still says it gets the new one in the error.
   app.add_option("--mixer", f.renamed_mixer)->group("");
   app.add_option("--seed", f.seed,
@@ -141,9 +145,11 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
   job.set_plan_align(f.plan_align);
   RM_ASSIGN_OR_RETURN(const attention::ContextParallel how,
                       attention::parse_context_parallel(f.context_parallel));
-  job.set_context_parallel(how == attention::ContextParallel::kUlysses
-                               ? pb::CONTEXT_PARALLEL_ULYSSES
-                               : pb::CONTEXT_PARALLEL_RING);
+  job.set_context_parallel(
+      how == attention::ContextParallel::kUlysses  ? pb::CONTEXT_PARALLEL_ULYSSES
+      : how == attention::ContextParallel::kHybrid ? pb::CONTEXT_PARALLEL_HYBRID
+                                                   : pb::CONTEXT_PARALLEL_RING);
+  job.set_ulysses_degree(f.ulysses_degree);
   job.set_step_timeout_ms(f.step_timeout_ms);
   job.set_threads(f.threads);
   pb::ComputeDevice device = pb::COMPUTE_DEVICE_CPU;

@@ -49,6 +49,7 @@ struct JobFlags {
   bool bidirectional = false;  // --bidirectional
   std::string plan = "zigzag";
   std::string context_parallel = "ring";
+  int ulysses_degree = 0;     // --context-parallel hybrid only (required there)
   std::string renamed_mixer;  // the old --mixer, kept only to say its new name
   // The attention check's Q/K/V seed (default 1), or generate's sampling seed (default 0).
   std::optional<uint64_t> seed;

@@ -2,8 +2,7 @@
 // token's position), then a different way to find the keys, then the output projection.
 #include <vector>
 
-#include "attention/ring.h"
-#include "attention/ulysses.h"
+#include "attention/context_parallel.h"
 #include "core/cancel.h"
 #include "model/halo.h"
 #include "model/internal/attention_decode.h"
@@ -29,8 +28,9 @@ Projected project(const ShardContext& ctx, const Tensor& h, const AttnWeights& w
       project_heads(*ctx.pool, x, n, w.wv, s.n_kv_heads, s.head_dim, {}, s.rope_theta, ctx.stop)};
 }
 
-// How a mixer finds its keys: globally (ring / Ulysses) or from a halo. While decoding: split-K
-// over every rank's cached keys, or the tail rank's own cache (internal/attention_decode.h).
+// How a mixer finds its keys: globally (ring / Ulysses / hybrid) or from a halo. While decoding:
+// split-K over every rank's cached keys, or the tail rank's own cache
+// (internal/attention_decode.h).
 class AttentionFamilyMixer final : public Mixer {
  public:
   AttentionFamilyMixer(AttnWeights w, AttnShape shape, attention::MaskSpec mask,
@@ -69,12 +69,9 @@ class AttentionFamilyMixer final : public Mixer {
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "projections"));
     // With the layout, every block a peer sends is checked against the plan (its positions and
     // records), so a forged block cannot pose as another part of the sequence.
-    auto global =
-        ctx.context_parallel == attention::ContextParallel::kRing
-            ? attention::ring_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v, ctx.positions(), mask_,
-                                        *ctx.backend, layer, nullptr, ctx.layout)
-            : attention::ulysses_attention(*ctx.comm, *ctx.plan, p.q, p.k, p.v, ctx.positions(),
-                                           mask_, *ctx.backend, layer, nullptr, ctx.layout);
+    auto global = attention::context_parallel_attention(ctx.context_parallel, *ctx.comm, *ctx.plan,
+                                                        p.q, p.k, p.v, ctx.positions(), mask_,
+                                                        *ctx.backend, layer, nullptr, ctx.layout);
     if (!global.ok()) return global.status();
     project_out(*ctx.pool, global->out, w_.wo, out.data<float>(), /*accumulate=*/false);
     if (ctx.keep_caches()) split_k_.keep(ctx, std::move(p.k), std::move(p.v));

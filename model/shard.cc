@@ -4,7 +4,7 @@ namespace ringmaster::model {
 
 ShardContext make_shard_context(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                 const comm::RecordLayout& layout, ThreadPool& pool,
-                                attention::ContextParallel context_parallel,
+                                attention::ContextParallelism context_parallel,
                                 std::shared_ptr<attention::AttentionBackend> backend,
                                 std::shared_ptr<memory::AtlasBackend> atlas, std::stop_token stop) {
   ShardContext ctx;

@@ -34,7 +34,7 @@ struct ShardContext {
   std::shared_ptr<attention::AttentionBackend> backend;
   // Where ATLAS chains run (memory/backend.h), one slot per pool thread; chosen with `backend`.
   std::shared_ptr<memory::AtlasBackend> atlas;
-  attention::ContextParallel context_parallel = attention::ContextParallel::kRing;
+  attention::ContextParallelism context_parallel = attention::ContextParallel::kRing;
   // Requested when the job is over for this rank (an abort): Model::forward and the mixers
   // return kCancelled at their next check (between blocks, query chunks, chain blocks, tiles).
   // The default token is never stopped. `comm` and `backend` are expected to stop on it too
@@ -57,7 +57,7 @@ struct ShardContext {
 // CPU backend over `pool` (stopping on `stop`).
 ShardContext make_shard_context(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                 const comm::RecordLayout& layout, ThreadPool& pool,
-                                attention::ContextParallel context_parallel,
+                                attention::ContextParallelism context_parallel,
                                 std::shared_ptr<attention::AttentionBackend> backend = nullptr,
                                 std::shared_ptr<memory::AtlasBackend> atlas = nullptr,
                                 std::stop_token stop = {});

@@ -178,6 +178,28 @@ Status validate_comm_address(pb::CommBackend backend, std::string_view address) 
 
 namespace {
 
+// Named as the flags that set them, since every JobSpec starts as a command line. The heads
+// are checked where they are known: below for the check, coordinator/planner.cc for a model.
+Status validate_ulysses_degree(const pb::JobSpec& job) {
+  const int32_t degree = job.ulysses_degree();
+  if (job.context_parallel() != pb::CONTEXT_PARALLEL_HYBRID) {
+    if (degree == 0) return ok_status();
+    return invalid_argument("--ulysses-degree " + std::to_string(degree) +
+                            " is for --context-parallel hybrid");
+  }
+  if (degree < 1) {
+    return invalid_argument(
+        std::string("--context-parallel hybrid needs --ulysses-degree U >= 1 dividing --workers ")
+            .append(std::to_string(job.world())));
+  }
+  if (job.world() % degree != 0) {
+    return invalid_argument("--ulysses-degree " + std::to_string(degree) +
+                            " does not divide --workers " + std::to_string(job.world()) +
+                            " (the ring degree is workers / ulysses degree)");
+  }
+  return ok_status();
+}
+
 Status validate_check_job(const pb::JobSpec& job) {
   const pb::CheckJob& check = job.check();
   RM_RETURN_IF_ERROR(
@@ -199,6 +221,12 @@ Status validate_check_job(const pb::JobSpec& job) {
                            ") and n_kv_heads (" + std::to_string(check.n_kv_heads()) +
                            ") divisible by the number of workers (" + std::to_string(job.world()) +
                            ")");
+  }
+  // A degree that does not divide n_kv_heads is fine: the hybrid copies kv heads (hybrid.h).
+  if (job.context_parallel() == pb::CONTEXT_PARALLEL_HYBRID &&
+      check.n_heads() % job.ulysses_degree() != 0) {
+    return invalid_argument("--ulysses-degree " + std::to_string(job.ulysses_degree()) +
+                            " does not divide --heads " + std::to_string(check.n_heads()));
   }
   return ok_status();
 }
@@ -429,10 +457,13 @@ Status validate_job_request(const pb::JobSpec& job) {
     return invalid_argument("--compute-dtype bf16 is for CPU workers; not with --device cuda");
   }
   if (job.context_parallel() != pb::CONTEXT_PARALLEL_RING &&
-      job.context_parallel() != pb::CONTEXT_PARALLEL_ULYSSES) {
-    return field_error("JobSpec", "context_parallel",
-                       "= " + std::to_string(job.context_parallel()) + " is not ring or ulysses");
+      job.context_parallel() != pb::CONTEXT_PARALLEL_ULYSSES &&
+      job.context_parallel() != pb::CONTEXT_PARALLEL_HYBRID) {
+    return field_error(
+        "JobSpec", "context_parallel",
+        "= " + std::to_string(job.context_parallel()) + " is not ring, ulysses or hybrid");
   }
+  RM_RETURN_IF_ERROR(validate_ulysses_degree(job));
   if (job.output_path().empty()) return field_error("JobSpec", "output_path", "is empty");
   RM_RETURN_IF_ERROR(check_max("JobSpec", "output_path", job.output_path().size(), 4096));
   if (job.result_chunk_bytes() < 1 || job.result_chunk_bytes() > kMaxResultChunkRowBytes) {

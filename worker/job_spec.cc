@@ -2,10 +2,15 @@
 
 namespace ringmaster::worker {
 
-attention::ContextParallel context_parallel_of(const pb::JobSpec& job) {
-  return job.context_parallel() == pb::CONTEXT_PARALLEL_ULYSSES
-             ? attention::ContextParallel::kUlysses
-             : attention::ContextParallel::kRing;
+attention::ContextParallelism context_parallel_of(const pb::JobSpec& job) {
+  switch (job.context_parallel()) {
+    case pb::CONTEXT_PARALLEL_ULYSSES:
+      return attention::ContextParallel::kUlysses;
+    case pb::CONTEXT_PARALLEL_HYBRID:
+      return {attention::ContextParallel::kHybrid, job.ulysses_degree()};
+    default:
+      return attention::ContextParallel::kRing;
+  }
 }
 
 ComputeDevice compute_device_of(const pb::JobSpec& job) {

@@ -15,7 +15,7 @@
 
 namespace ringmaster::worker {
 
-attention::ContextParallel context_parallel_of(const pb::JobSpec& job);
+attention::ContextParallelism context_parallel_of(const pb::JobSpec& job);
 ComputeDevice compute_device_of(const pb::JobSpec& job);
 // What the products read (JobSpec.compute_dtype): DType::kF32 or DType::kBf16.
 DType compute_dtype_of(const pb::JobSpec& job);

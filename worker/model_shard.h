@@ -37,7 +37,7 @@ struct ModelShardSpec {
   std::string model_dir;
   DType compute = DType::kF32;  // of the projections and MLPs (Model::load)
   bool score = false;
-  attention::ContextParallel context_parallel = attention::ContextParallel::kRing;
+  attention::ContextParallelism context_parallel = attention::ContextParallel::kRing;
   std::vector<int64_t> record_lengths;  // fed tokens per record, <bos> included
   std::vector<uint8_t> input_ids;       // this rank's fed tokens in local order
   std::vector<int32_t> next_after_range;

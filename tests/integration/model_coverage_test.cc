@@ -120,6 +120,22 @@ TEST_F(CoverageEnv, UlyssesModelJobMatchesReference) {
                         load(job_env("ref_causal_embed/embeddings.npy")), kTolerance));
 }
 
+// The ring x Ulysses hybrid: 4 workers as 2 Ulysses groups of 2 (the 4 heads and 2 kv heads
+// split, no copies), zigzag reordered inside each group, ring across the groups.
+TEST_F(CoverageEnv, HybridModelJobMatchesReference) {
+  if (!have_ucx()) GTEST_SKIP() << "more than one worker needs UCX";
+  TempDir dir;
+  std::string output;
+  ASSERT_EQ(run_model_job(job_env("causal"), job_env("in.fa"), "score", 4, dir.file("p4"),
+                          {"--context-parallel", "hybrid", "--ulysses-degree", "2", "--plan",
+                           "zigzag", "--quiet"},
+                          &output),
+            0)
+      << output;
+  EXPECT_TRUE(all_close(load(dir.file("p4/scores.npy")),
+                        load(job_env("ref_causal_score/scores.npy")), kTolerance));
+}
+
 // A bytes model on a text file: every byte value (NUL, CR LF, non-UTF-8) is a token.
 TEST_F(CoverageEnv, BytesVocabularyTextJobMatchesReference) {
   if (!have_ucx()) GTEST_SKIP() << "more than one worker needs UCX";

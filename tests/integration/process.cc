@@ -155,21 +155,26 @@ void Process::signal(int sig) const {
 }
 
 std::vector<std::string> CheckJob::flags() const {
-  return {"--tokens",
-          std::to_string(tokens),
-          "--heads",
-          std::to_string(heads),
-          "--kv-heads",
-          std::to_string(kv_heads),
-          "--head-dim",
-          std::to_string(head_dim),
-          causal ? "--causal" : "--bidirectional",
-          "--plan",
-          plan,
-          "--context-parallel",
-          context_parallel,
-          "--seed",
-          std::to_string(seed)};
+  std::vector<std::string> flags = {"--tokens",
+                                    std::to_string(tokens),
+                                    "--heads",
+                                    std::to_string(heads),
+                                    "--kv-heads",
+                                    std::to_string(kv_heads),
+                                    "--head-dim",
+                                    std::to_string(head_dim),
+                                    causal ? "--causal" : "--bidirectional",
+                                    "--plan",
+                                    plan,
+                                    "--context-parallel",
+                                    context_parallel,
+                                    "--seed",
+                                    std::to_string(seed)};
+  if (ulysses_degree > 0) {
+    flags.push_back("--ulysses-degree");
+    flags.push_back(std::to_string(ulysses_degree));
+  }
+  return flags;
 }
 
 attention::CheckJobSpec CheckJob::spec() const {
@@ -180,8 +185,10 @@ attention::CheckJobSpec CheckJob::spec() const {
   s.head_dim = head_dim;
   s.causal = causal;
   s.seed = seed;
-  s.context_parallel = context_parallel == "ulysses" ? attention::ContextParallel::kUlysses
-                                                     : attention::ContextParallel::kRing;
+  const StatusOr<attention::ContextParallel> how =
+      attention::parse_context_parallel(context_parallel);
+  RM_CHECK(how.ok()) << how.status().to_string();
+  s.context_parallel = {*how, ulysses_degree};
   return s;
 }
 

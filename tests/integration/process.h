@@ -83,6 +83,7 @@ struct CheckJob {
   bool causal = true;
   std::string plan = "zigzag";
   std::string context_parallel = "ring";  // --context-parallel
+  int ulysses_degree = 0;                 // --ulysses-degree, hybrid only
   uint64_t seed = 7;
 
   std::vector<std::string> flags() const;

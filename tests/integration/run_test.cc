@@ -18,7 +18,9 @@ struct RunCase {
 
 std::string case_name(const ::testing::TestParamInfo<RunCase>& info) {
   const RunCase& c = info.param;
-  return "P" + std::to_string(c.workers) + "_" + c.job.plan + "_" + c.job.context_parallel + "_" +
+  std::string how = c.job.context_parallel;
+  if (c.job.ulysses_degree > 0) how.append("_u").append(std::to_string(c.job.ulysses_degree));
+  return "P" + std::to_string(c.workers) + "_" + c.job.plan + "_" + how + "_" +
          (c.job.causal ? "causal" : "bidirectional");
 }
 
@@ -50,11 +52,13 @@ TEST_P(RingmasterRun, MatchesReference) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
-// The sweep: P = 1..4 x plan, bidirectional, Ulysses. One case of each scenario (one worker, a
-// ring of several, bidirectional, Ulysses) is instantiated as Loopback and runs in every build;
-// the rest as Matrix (label matrix: the Release stage only, not the sanitizer stages).
+// The sweep: P = 1..4 x plan, bidirectional, Ulysses, hybrid. One case of each scenario (one
+// worker, a ring of several, bidirectional, Ulysses, a 2 x 2 hybrid over zigzag) is instantiated
+// as Loopback and runs in every build; the rest as Matrix (label matrix: the Release stage only,
+// not the sanitizer stages).
 bool representative(const RunCase& c) {
   if (c.job.context_parallel == "ulysses") return c.workers == 2;
+  if (c.job.context_parallel == "hybrid") return c.job.plan == "zigzag";
   if (!c.job.causal) return true;
   return (c.workers == 1 && c.job.plan == "contiguous") ||
          (c.workers == 2 && c.job.plan == "zigzag");
@@ -80,6 +84,19 @@ std::vector<RunCase> run_cases(bool representatives) {
     ulysses.kv_heads = 4;
     cases.push_back({p, ulysses});
   }
+  // 2 Ulysses groups of 2 over every plan; U = P (one group) as the degenerate mesh.
+  for (const char* plan : {"zigzag", "striped"}) {
+    CheckJob hybrid;
+    hybrid.context_parallel = "hybrid";
+    hybrid.ulysses_degree = 2;
+    hybrid.plan = plan;
+    cases.push_back({4, hybrid});
+  }
+  CheckJob whole;
+  whole.context_parallel = "hybrid";
+  whole.ulysses_degree = 2;
+  whole.plan = "contiguous";
+  cases.push_back({2, whole});
   std::erase_if(cases, [&](const RunCase& c) { return representative(c) != representatives; });
   return cases;
 }

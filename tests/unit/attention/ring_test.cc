@@ -1,5 +1,6 @@
-// Ring and Ulysses attention over LocalComm (P ranks as threads) against the single-process
-// block kernel on the whole sequence: every plan, causal and not, several sequences, GQA.
+// Ring, Ulysses and hybrid attention over LocalComm (P ranks as threads) against the
+// single-process block kernel on the whole sequence: every plan, causal and not, several
+// sequences, GQA.
 #include "attention/ring.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,8 @@
 #include <vector>
 
 #include "attention/check_job.h"
+#include "attention/context_parallel.h"
+#include "attention/hybrid.h"
 #include "attention/ulysses.h"
 #include "comm/local_comm.h"
 #include "tests/testing/close.h"
@@ -39,7 +42,8 @@ void stream_positions(const Problem& p, std::vector<int64_t>& pos, std::vector<i
 }
 
 // Runs `world` ranks on threads; returns the gathered [tokens, n_heads, head_dim] output.
-Tensor run_distributed(const Problem& p, PlanKind plan_kind, int world, ContextParallel how) {
+Tensor run_distributed(const Problem& p, PlanKind plan_kind, int world,
+                       const ContextParallelism& how) {
   const auto plan = PartitionPlan::make(plan_kind, p.tokens, world);
   EXPECT_TRUE(plan.ok());
   std::vector<int64_t> pos;
@@ -74,11 +78,8 @@ Tensor run_distributed(const Problem& p, PlanKind plan_kind, int world, ContextP
       const auto backend = make_cpu_backend(pool);
       auto& c = *comms[static_cast<size_t>(r)];
       const Positions positions{my_pos, my_seq};
-      auto out =
-          how == ContextParallel::kRing
-              ? ring_attention(c, *plan, q, k, v, positions, p.mask, *backend, 7, nullptr, &layout)
-              : ulysses_attention(c, *plan, q, k, v, positions, p.mask, *backend, 7, nullptr,
-                                  &layout);
+      auto out = context_parallel_attention(how, c, *plan, q, k, v, positions, p.mask, *backend, 7,
+                                            nullptr, &layout);
       statuses[static_cast<size_t>(r)] = out.status();
       if (!out.ok()) return;
       for (size_t i = 0; i < tokens.size(); ++i) {
@@ -111,13 +112,15 @@ Tensor run_single(const Problem& p) {
   return out->out;
 }
 
-class DistributedAttention
-    : public ::testing::TestWithParam<std::tuple<ContextParallel, PlanKind, int, bool>> {};
+using Case = std::tuple<ContextParallelism, PlanKind, int, bool>;
+
+class DistributedAttention : public ::testing::TestWithParam<Case> {};
 
 TEST_P(DistributedAttention, MatchesSingleProcess) {
   const auto [how, plan, world, causal] = GetParam();
   // 12 query heads split over 1-4 ranks; kv heads 4, 12 and 6 exercise both Ulysses paths
-  // (kv slices, and kv copies per query head when n_kv_heads does not divide).
+  // (kv slices, and kv copies per query head when n_kv_heads does not divide), and in the hybrid
+  // the same with U ranks (U = 3 and 4 copy, U = 2 slices).
   const std::vector<Problem> problems = {
       {1000, 12, 4, 16, {.causal = causal}, {}},
       {777, 12, 12, 8, {.causal = causal}, {300, 1, 476}},     // three records
@@ -133,10 +136,11 @@ TEST_P(DistributedAttention, MatchesSingleProcess) {
   }
 }
 
-std::string case_name(
-    const ::testing::TestParamInfo<std::tuple<ContextParallel, PlanKind, int, bool>>& info) {
+std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   const auto& [how, plan, world, causal] = info.param;
-  std::string name = how == ContextParallel::kRing ? "ring_" : "ulysses_";
+  std::string name = context_parallel_name(how.how);
+  if (how.how == ContextParallel::kHybrid) name += "_u" + std::to_string(how.ulysses_degree);
+  name += "_";
   name += comm::plan_name(plan);
   name += "_p" + std::to_string(world);
   name += causal ? "_causal" : "_bidir";
@@ -150,6 +154,56 @@ INSTANTIATE_TEST_SUITE_P(
                                          PlanKind::kStriped),
                        ::testing::Values(1, 2, 3, 4), ::testing::Bool()),
     case_name);
+
+// The hybrid: P = 4 as 2 Ulysses groups of 2 over every plan (zigzag must be reordered inside
+// the groups, hybrid.cc), and the degenerate meshes through the same path: U = 1 (a ring of
+// groups of one) and U = P (one Ulysses group, a ring of one) for P = 1..4.
+std::vector<Case> hybrid_cases() {
+  std::vector<Case> cases;
+  for (PlanKind plan : {PlanKind::kContiguous, PlanKind::kZigzag, PlanKind::kStriped}) {
+    for (bool causal : {true, false}) {
+      cases.emplace_back(ContextParallelism(ContextParallel::kHybrid, 2), plan, 4, causal);
+    }
+  }
+  for (int world = 1; world <= 4; ++world) {
+    cases.emplace_back(ContextParallelism(ContextParallel::kHybrid, 1), PlanKind::kZigzag, world,
+                       true);
+    if (world > 1) {
+      cases.emplace_back(ContextParallelism(ContextParallel::kHybrid, world), PlanKind::kZigzag,
+                         world, true);
+    }
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Hybrid, DistributedAttention, ::testing::ValuesIn(hybrid_cases()),
+                         case_name);
+
+// One line naming the flag and both values, before anything is sent.
+TEST(Hybrid, UlyssesDegreeMustDivideWorkersAndHeads) {
+  auto group = comm::LocalComm::make_local_group(4, std::chrono::milliseconds(1000));
+  const auto plan = PartitionPlan::make(PlanKind::kZigzag, 16, 4);
+  Tensor q = Tensor::empty({4, 6, 8}, DType::kF32), k = Tensor::empty({4, 2, 8}, DType::kF32);
+  std::vector<int64_t> pos = {0, 1, 14, 15};
+  ThreadPool pool(1);
+  const auto backend = make_cpu_backend(pool);
+  auto run = [&](int degree) {
+    return hybrid_attention(*group[0], *plan, degree, q, k, k, Positions{pos, {}},
+                            MaskSpec::causal_mask(), *backend, 0)
+        .status();
+  };
+  Status s = run(3);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "--ulysses-degree 3 does not divide --workers 4 (the ring degree is workers / ulysses "
+            "degree)");
+  s = run(4);  // divides the 4 workers, not the 6 heads
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("--ulysses-degree 4 does not divide the 6 query heads"),
+            std::string::npos)
+      << s.to_string();
+  EXPECT_EQ(run(0).code(), StatusCode::kInvalidArgument);
+}
 
 TEST(Ulysses, HeadsMustDivideAmongWorkers) {
   // 2 query and 2 kv heads cannot split over 3 ranks.
@@ -209,16 +263,15 @@ TEST(Ring, SilentPeerHitsTheStepDeadlineNamingStepAndRank) {
 // Rank 1 sends positions one past its tokens' (a peer with a bug, or a forged block that got
 // past the transport): each receiver of its block fails with kDataLoss naming rank 1, the layer
 // and (ring) the step, instead of attending under a shifted mask.
-std::vector<Status> run_with_shifted_peer(ContextParallel how) {
-  constexpr int kWorld = 3;
-  const CheckJobSpec spec{.num_tokens = 96, .n_heads = 3, .n_kv_heads = 3, .head_dim = 8};
-  const auto plan = comm::PartitionPlan::make(comm::PlanKind::kZigzag, spec.num_tokens, kWorld);
+std::vector<Status> run_with_shifted_peer(const ContextParallelism& how, int world = 3) {
+  const CheckJobSpec spec{.num_tokens = 96, .n_heads = 6, .n_kv_heads = 6, .head_dim = 8};
+  const auto plan = comm::PartitionPlan::make(comm::PlanKind::kZigzag, spec.num_tokens, world);
   EXPECT_TRUE(plan.ok());
   const comm::RecordLayout layout = comm::RecordLayout::single(spec.num_tokens);
-  auto comms = comm::LocalComm::make_local_group(kWorld, std::chrono::milliseconds(300));
-  std::vector<Status> statuses(kWorld);
+  auto comms = comm::LocalComm::make_local_group(world, std::chrono::milliseconds(300));
+  std::vector<Status> statuses(static_cast<size_t>(world));
   std::vector<std::thread> threads;
-  for (int r = 0; r < kWorld; ++r) {
+  for (int r = 0; r < world; ++r) {
     threads.emplace_back([&, r] {
       const std::vector<int64_t> tokens = plan->tokens_of(r);
       Tensor q, k, v;
@@ -232,12 +285,9 @@ std::vector<Status> run_with_shifted_peer(ContextParallel how) {
       auto& c = *comms[static_cast<size_t>(r)];
       const MaskSpec mask = MaskSpec::causal_mask();
       statuses[static_cast<size_t>(r)] =
-          how == ContextParallel::kRing ? ring_attention(c, *plan, q, k, v, Positions{pos, {}},
-                                                         mask, *backend, 5, nullptr, &layout)
-                                              .status()
-                                        : ulysses_attention(c, *plan, q, k, v, Positions{pos, {}},
-                                                            mask, *backend, 5, nullptr, &layout)
-                                              .status();
+          context_parallel_attention(how, c, *plan, q, k, v, Positions{pos, {}}, mask, *backend, 5,
+                                     nullptr, &layout)
+              .status();
     });
   }
   for (auto& t : threads) t.join();
@@ -263,6 +313,22 @@ TEST(Ulysses, PositionsNotTheirSourcesAreDataLossNamingSourceAndLayer) {
               std::string::npos)
         << s.to_string();
   }
+}
+
+// P = 4 as Ulysses groups {0, 1} and {2, 3}: rank 1's shifted positions reach rank 0 in the
+// Ulysses exchange (naming rank 1), and rank 3 in the ring, inside group 0's block (naming the
+// ring's rank 0, group 0), which is why the gathered rows are checked in ring order too.
+TEST(Hybrid, PositionsNotTheirSourcesAreDataLossInBothStages) {
+  const std::vector<Status> statuses =
+      run_with_shifted_peer(ContextParallelism(ContextParallel::kHybrid, 2), 4);
+  EXPECT_EQ(statuses[0].code(), StatusCode::kDataLoss) << statuses[0].to_string();
+  EXPECT_NE(statuses[0].message().find("ulysses layer 5: the block from rank 1: row 0 has "),
+            std::string::npos)
+      << statuses[0].to_string();
+  EXPECT_EQ(statuses[3].code(), StatusCode::kDataLoss) << statuses[3].to_string();
+  EXPECT_NE(statuses[3].message().find("ring layer 5 step 0: the block from rank 0: row "),
+            std::string::npos)
+      << statuses[3].to_string();
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <utility>
 #include <vector>
 
 namespace ringmaster::comm {
@@ -124,6 +126,42 @@ TEST(PartitionPlan, SmallSequencesLeaveRanksEmpty) {
   const PartitionPlan none = make_plan(PlanKind::kZigzag, 0, 3);
   for (int r = 0; r < 3; ++r) EXPECT_TRUE(none.tokens_of(r).empty());
   EXPECT_EQ(none.max_local(), 0);
+}
+
+// A hybrid's ring runs over the grouped plan: ring rank g must own exactly what the Ulysses
+// group of ranks [gU, (g+1)U) owns, in increasing order, and for zigzag the pair of chunks g
+// and 2R-1-g of the ring's R ranks (the layout its balance rests on).
+TEST(PartitionPlan, GroupedOwnsWhatItsGroupOwns) {
+  for (PlanKind kind : kAllKinds) {
+    for (int64_t num_tokens : {0, 5, 64, 1001}) {
+      for (const auto& [world, group] : {std::pair{4, 2}, {4, 1}, {4, 4}, {6, 3}, {6, 2}}) {
+        SCOPED_TRACE(std::string(plan_name(kind)) + " L=" + std::to_string(num_tokens) +
+                     " P=" + std::to_string(world) + " U=" + std::to_string(group));
+        const PartitionPlan plan = make_plan(kind, num_tokens, world, 4);
+        const StatusOr<PartitionPlan> grouped = plan.grouped(group);
+        ASSERT_TRUE(grouped.ok()) << grouped.status().to_string();
+        EXPECT_EQ(grouped->world(), world / group);
+        EXPECT_EQ(grouped->kind(), kind);
+        for (int g = 0; g < world / group; ++g) {
+          std::vector<int64_t> want;
+          for (int r = g * group; r < (g + 1) * group; ++r) {
+            for (int64_t t : plan.tokens_of(r)) want.push_back(t);
+          }
+          std::sort(want.begin(), want.end());
+          EXPECT_EQ(grouped->tokens_of(g), want) << "ring rank " << g;
+        }
+      }
+    }
+  }
+  const PartitionPlan zigzag = make_plan(PlanKind::kZigzag, 80, 4);
+  const std::vector<TokenRange> ranges = zigzag.grouped(2)->ranges_of(0);
+  ASSERT_EQ(ranges.size(), 2u);  // chunks 0 and 3 of 4 (20 tokens each)
+  EXPECT_EQ(ranges[0].begin, 0);
+  EXPECT_EQ(ranges[0].end, 20);
+  EXPECT_EQ(ranges[1].begin, 60);
+  EXPECT_EQ(ranges[1].end, 80);
+  EXPECT_EQ(zigzag.grouped(3).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(zigzag.grouped(0).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(PartitionPlan, RejectsBadArguments) {

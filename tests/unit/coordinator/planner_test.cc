@@ -68,6 +68,18 @@ TEST(Planner, RefusesWhatTheModelCannotDo) {
   ulysses.set_world(2);
   EXPECT_TRUE(check_model_allows(config_of({model::MixerKind::kAttention}), path, ulysses).ok());
 
+  pb::JobSpec hybrid = request(6, pb::PLAN_ZIGZAG);
+  hybrid.set_context_parallel(pb::CONTEXT_PARALLEL_HYBRID);
+  hybrid.set_ulysses_degree(3);
+  const model::ModelConfig attention = config_of({model::MixerKind::kAttention});
+  s = check_model_allows(attention, path, hybrid);
+  EXPECT_NE(s.message().find("--ulysses-degree 3 does not divide the model's " +
+                             std::to_string(attention.n_heads) + " heads"),
+            std::string::npos)
+      << s.to_string();
+  hybrid.set_ulysses_degree(2);
+  EXPECT_TRUE(check_model_allows(attention, path, hybrid).ok());
+
   pb::JobSpec score = request(2, pb::PLAN_ZIGZAG);
   score.mutable_model()->set_task(pb::TASK_SCORE);
   model::ModelConfig bidirectional = config_of({model::MixerKind::kWindow});

@@ -192,7 +192,8 @@ TEST(JobSpecFromFlags, BadFlagsNameThemselves) {
   };
   refused({"--workers", "2", "--out", "o", "--mixer", "ulysses"},
           "--mixer is now --context-parallel (--context-parallel ulysses)");
-  refused({"--workers", "2", "--out", "o", "--context-parallel", "tree"}, "'tree' (ring, ulysses)");
+  refused({"--workers", "2", "--out", "o", "--context-parallel", "tree"},
+          "'tree' (ring, ulysses, hybrid)");
   refused({"--out", "o"}, "--workers is required");
   refused({"--workers", "2"}, "--out is required");
   refused({"--workers", "2", "--out", "o", "--device", "tpu"}, "--device 'tpu'");
@@ -205,6 +206,29 @@ TEST(JobSpecFromFlags, BadFlagsNameThemselves) {
           "ulysses needs n_heads (4)");
   refused({"--workers", "2", "--out", "o", "--heartbeat-ms", "900", "--dead-after-ms", "800"},
           "dead_after_ms");
+  // The hybrid's degree: one line naming the flag and the values it must divide.
+  const std::vector<std::string> hybrid = {"--out", "o", "--context-parallel", "hybrid"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), hybrid.begin(), hybrid.end());
+    return extra;
+  };
+  refused(with({"--workers", "4"}), "--context-parallel hybrid needs --ulysses-degree U");
+  refused(with({"--workers", "4", "--ulysses-degree", "3"}),
+          "--ulysses-degree 3 does not divide --workers 4");
+  refused(with({"--workers", "4", "--ulysses-degree", "4", "--heads", "6", "--kv-heads", "2"}),
+          "--ulysses-degree 4 does not divide --heads 6");
+  refused({"--workers", "4", "--out", "o", "--ulysses-degree", "2"},
+          "--ulysses-degree 2 is for --context-parallel hybrid");
+}
+
+TEST(JobSpecFromFlags, HybridCarriesItsUlyssesDegree) {
+  // 4 kv heads over groups of 4 is allowed: the hybrid copies kv heads (attention/hybrid.h).
+  StatusOr<pb::JobSpec> job =
+      spec_of({"--workers", "8", "--out", "o.npy", "--context-parallel", "hybrid",
+               "--ulysses-degree", "4", "--heads", "8", "--kv-heads", "2"});
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  EXPECT_EQ(job->context_parallel(), pb::CONTEXT_PARALLEL_HYBRID);
+  EXPECT_EQ(job->ulysses_degree(), 4);
 }
 
 TEST(SpecHandoff, TheChildReadsExactlyTheSpecThatWasBuilt) {

@@ -83,7 +83,7 @@ Records extend(const Records& prompts, const std::vector<Continued>& streams) {
 std::vector<std::vector<std::vector<float>>> decode(
     const std::string& dir, const Records& prompts, const std::vector<Continued>& streams,
     PlanKind kind, int world, int64_t align,
-    attention::ContextParallel cp = attention::ContextParallel::kRing) {
+    attention::ContextParallelism cp = attention::ContextParallel::kRing) {
   const comm::RecordLayout layout(prompts.lengths);
   const auto plan = comm::PartitionPlan::make_for_records(kind, layout, world, align);
   EXPECT_TRUE(plan.ok());
@@ -190,8 +190,9 @@ TEST_P(DecodeMatchesPrefill, EveryPlanAndWorkerCount) {
 
 const BlockConfig kAttention{.mixer = MixerKind::kAttention};
 
-// A prefill distributed with Ulysses keeps the same caches: decoding after it gives the rows a
-// ring prefill gives (the caches are each rank's own K/V either way).
+// A prefill distributed with Ulysses, or with the ring x Ulysses hybrid (P = 4 as 2 groups of
+// 2), keeps the same caches: decoding after it gives the rows a ring prefill gives (the caches
+// are each rank's own K/V either way).
 TEST(DecodeAfterUlysses, MatchesDecodeAfterRing) {
   testing::TempDir temp;
   const std::string dir = temp.path().string() + "/model";
@@ -207,6 +208,16 @@ TEST(DecodeAfterUlysses, MatchesDecodeAfterRing) {
       for (size_t s = 0; s < more[r].more.size(); ++s) {
         EXPECT_TRUE(testing::all_close(ulysses[r][s], ring[r][s], 1e-5))
             << "P=" << world << " stream " << r << " step " << s;
+      }
+    }
+    if (world != 4) continue;
+    const auto hybrid =
+        decode(dir, prompts, more, PlanKind::kZigzag, world, 1,
+               attention::ContextParallelism(attention::ContextParallel::kHybrid, 2));
+    for (size_t r = 0; r < more.size(); ++r) {
+      for (size_t s = 0; s < more[r].more.size(); ++s) {
+        EXPECT_TRUE(testing::all_close(hybrid[r][s], ring[r][s], 1e-5))
+            << "hybrid P=4 U=2 stream " << r << " step " << s;
       }
     }
   }

@@ -4,7 +4,9 @@
 // (max |ours - reference| / max |reference| over the output). The input is what block 0's
 // mixer sees in a model, h = RMSNorm(embed[tokens], blocks.0.norm1), and the output is the
 // mixer's own, before any residual, MLP or final norm can dilute an error. The reference for
-// atlas runs with --check-grad, so its autograd gradient is cross-checked on every chunk.
+// atlas runs with --check-grad, so its autograd gradient is cross-checked on every chunk. The
+// attention mixer also runs as a ring x Ulysses hybrid: 2 groups of 2 at P = 4, and the
+// degenerate meshes U = 1 (P = 1..4) and U = P (P = 1, 2, 4; U = 4 copies the 2 kv heads).
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -14,6 +16,7 @@
 #include <filesystem>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "comm/local_comm.h"
 #include "io/npy.h"
@@ -114,8 +117,9 @@ std::unique_ptr<Mixer> make_block0(const ModelConfig& c, const WeightFile& file,
 
 // Block 0's mixer output [stream tokens, d] on `world` ranks with plan `kind`, gathered in
 // stream order. Rows no rank wrote stay NaN, so they fail the comparison.
-std::vector<float> run_mixer(const std::string& dir, const harness::Records& records, PlanKind kind,
-                             int world, int64_t align) {
+std::vector<float> run_mixer(
+    const std::string& dir, const harness::Records& records, PlanKind kind, int world,
+    int64_t align, attention::ContextParallelism how = attention::ContextParallel::kRing) {
   const comm::RecordLayout layout(records.lengths);
   const auto plan = comm::PartitionPlan::make_for_records(kind, layout, world, align);
   EXPECT_TRUE(plan.ok()) << plan.status().to_string();
@@ -135,8 +139,8 @@ std::vector<float> run_mixer(const std::string& dir, const harness::Records& rec
       const std::unique_ptr<Mixer> mixer = make_block0(*config, *file, stream);
       ASSERT_NE(mixer, nullptr);
       ThreadPool pool(1);
-      const ShardContext ctx = make_shard_context(*comms[static_cast<size_t>(r)], *plan, layout,
-                                                  pool, attention::ContextParallel::kRing);
+      const ShardContext ctx =
+          make_shard_context(*comms[static_cast<size_t>(r)], *plan, layout, pool, how);
       const int64_t n = ctx.num_local(), d = config->d_model;
       const Tensor embed = file->f32("embed"), norm1 = file->f32("blocks.0.norm1");
       Tensor x = Tensor::empty({n, d}, DType::kF32), h = Tensor::empty({n, d}, DType::kF32);
@@ -210,6 +214,22 @@ TEST_P(MixerReference, EveryPlanAndWorkerCountWithinOneMixerTolerance) {
       const double error = close.rel;
       if (!(error <= worst)) {
         worst = error;
+        worst_at = at;
+      }
+    }
+    if (c.block.mixer != MixerKind::kAttention) continue;
+    for (const auto& [world, degree] :
+         {std::pair{4, 2}, {1, 1}, {2, 1}, {3, 1}, {4, 1}, {2, 2}, {4, 4}}) {
+      const std::string at = std::string(comm::plan_name(kind)) +
+                             " hybrid P=" + std::to_string(world) + " U=" + std::to_string(degree);
+      SCOPED_TRACE(at);
+      const std::vector<float> got =
+          run_mixer(model_dir, records, kind, world, c.align,
+                    attention::ContextParallelism(attention::ContextParallel::kHybrid, degree));
+      const ringmaster::testing::Closeness close = ringmaster::testing::closeness(got, want);
+      EXPECT_TRUE(ringmaster::testing::within(close, 1e-5)) << close.where;
+      if (!(close.rel <= worst)) {
+        worst = close.rel;
         worst_at = at;
       }
     }

@@ -59,6 +59,16 @@ TEST(ValidateJobSpec, NamesTheBadField) {
   job.set_world(3);
   expect_bad(job, "ulysses");
   job = good_job();
+  job.set_world(4);
+  job.set_context_parallel(pb::CONTEXT_PARALLEL_HYBRID);
+  expect_bad(job, "--context-parallel hybrid needs --ulysses-degree");
+  job.set_ulysses_degree(3);
+  expect_bad(job, "--ulysses-degree 3 does not divide --workers 4");
+  job.set_ulysses_degree(2);
+  EXPECT_TRUE(validate_job_spec(job).ok()) << validate_job_spec(job).to_string();
+  job.set_context_parallel(pb::CONTEXT_PARALLEL_RING);
+  expect_bad(job, "--ulysses-degree 2 is for --context-parallel hybrid");
+  job = good_job();
   job.set_result_chunk_bytes(16);
   expect_bad(job, "result_chunk_bytes");
   job = good_job();
