@@ -249,7 +249,10 @@ int check_predicted_memory(const LocalRunOptions& o) {
   }
   StatusOr<std::optional<predict::PlanReport>> plan = plan_for_run(o.job, limit);
   if (!plan.ok()) {
-    spdlog::debug("no memory prediction: {}", plan.status().to_string());
+    if (limit > 0) {
+      spdlog::warn("--max-memory-per-worker not checked: no memory prediction ({})",
+                   plan.status().to_string());
+    }
     return kExitOk;
   }
   if (!plan->has_value()) return kExitOk;

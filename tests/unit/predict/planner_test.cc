@@ -259,6 +259,9 @@ TEST(PlannerReport, BestPlanAvoidsTheContiguousImbalanceAndStripedAtlas) {
   // As asked, striped with atlas is refused with the coordinator's reason.
   auto refused = make_plan(job_of({atlas()}, 4000, 2, comm::PlanKind::kStriped), hw, 0);
   EXPECT_FALSE(refused.ok());
+  PlannedJob hybrid = job_of({attention()}, 4000, 2);
+  hybrid.context_parallel = attention::ContextParallel::kHybrid;  // not modelled: said, not guessed
+  EXPECT_FALSE(make_plan(hybrid, hw, 0).ok());
 }
 
 }  // namespace
