@@ -133,11 +133,16 @@ StatusOr<predict::Hardware> run_calibrate(const CalibrateOptions& o) {
               hw.link_bandwidth / 1e9, hw.link_latency * 1e6);
 
   // The tiny job: what neither rates nor the planner's job data explain.
-  std::string model_dir = o.model_dir;
-  if (model_dir.empty()) {
-    model_dir = (dir / "model").string();
-    RM_RETURN_IF_ERROR(model::init_model(config, /*seed=*/1, model_dir));
-  }
+  // Without global attention blocks: their quadratic cost would leak any error of their rate
+  // into the per-token fit (a 32K-token job is not a 16K one), and the fit is for linear costs.
+  model::ModelConfig job_config = config;
+  std::erase_if(job_config.blocks, [](const model::BlockConfig& b) {
+    return b.mixer == model::MixerKind::kAttention;
+  });
+  if (job_config.blocks.empty())
+    job_config.blocks = {{.mixer = model::MixerKind::kWindow, .window = 256}};
+  const std::string model_dir = (dir / "job_model").string();
+  RM_RETURN_IF_ERROR(model::init_model(job_config, /*seed=*/1, model_dir));
   // Two jobs, L1 and 8 L1: residual r(L) = wall - predicted blocks = a + b L gives the fixed
   // overhead a and the per-token cost b; the smaller job's peak RSS less its predicted data is
   // the process itself.
@@ -153,7 +158,7 @@ StatusOr<predict::Hardware> run_calibrate(const CalibrateOptions& o) {
                                 "--threads", std::to_string(o.threads), "--out", out, "--quiet"}));
     RM_ASSIGN_OR_RETURN(const nlohmann::json summary, read_summary(out + "/summary.json"));
     predict::PlannedJob job;
-    job.config = config;
+    job.config = job_config;
     job.tokens = lengths[i] + 1;
     job.workers = 1;
     RM_ASSIGN_OR_RETURN(const predict::PlanReport plan, predict::make_plan(job, hw, 0));
