@@ -51,8 +51,9 @@ Hardware typical_hardware() {
   hw.memory_bandwidth = 2e10;
   hw.link_bandwidth = 5.8e9;
   hw.link_latency = 1e-6;
-  hw.process_bytes = int64_t{30} << 20;
-  hw.job_overhead_s = 0.1;
+  hw.process_bytes = int64_t{34} << 20;
+  hw.job_overhead_s = 0.09;
+  hw.job_s_per_token = 1.75e-6;
   return hw;
 }
 
