@@ -12,4 +12,7 @@ namespace ringmaster::bench {
 // (kF32 or kBf16) on `threads` library threads.
 double square_gemm_gflops(DType dtype, int threads, int64_t n = 2048, int repeats = 3);
 
+// The same for C [m, n] = A [m, k] B [k, n]: a model's own product shapes (bench calibrate).
+double gemm_gflops(DType dtype, int threads, int64_t m, int64_t n, int64_t k, int repeats = 3);
+
 }  // namespace ringmaster::bench

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "attention/check_job.h"
+#include "bench/link_rate.h"
 #include "comm/authenticated_comm.h"
 #include "comm/make_communicator.h"
 
@@ -23,26 +24,6 @@ namespace ringmaster::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::chrono::milliseconds kStepTimeout{120000};
-
-// P UCX communicators in this process, addresses exchanged in memory.
-StatusOr<std::vector<std::unique_ptr<comm::Communicator>>> make_ucx_group(int world) {
-  comm::CommSpec spec;
-  spec.backend = comm::CommSpec::kUcx;
-  std::vector<std::unique_ptr<comm::CommBootstrap>> boots;
-  std::vector<std::vector<std::byte>> addresses;
-  for (int r = 0; r < world; ++r) {
-    RM_ASSIGN_OR_RETURN(auto boot, comm::make_bootstrap(spec));
-    addresses.push_back(boot->address());
-    boots.push_back(std::move(boot));
-  }
-  std::vector<std::unique_ptr<comm::Communicator>> group;
-  for (int r = 0; r < world; ++r) {
-    RM_ASSIGN_OR_RETURN(auto c, boots[static_cast<size_t>(r)]->connect(r, addresses, kStepTimeout));
-    group.push_back(std::move(c));
-  }
-  return group;
-}
 
 StatusOr<RingBenchRow> run_row(const RingBenchOptions& o, int world, int64_t tokens,
                                const std::string& plan_name, const std::string& context_parallel,

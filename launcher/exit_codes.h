@@ -16,8 +16,9 @@ inline constexpr int kExitUsage = 2;     // bad command line or job spec
 inline constexpr int kExitPeerLost = 3;  // a worker (or, for a worker, the coordinator) was lost
 inline constexpr int kExitAuth = 4;      // no job token, a bad token file, or a wrong token
 inline constexpr int kExitTimeout = 5;   // join timeout, a step deadline, or no coordinator
-inline constexpr int kExitBadInput =
-    6;  // the input, model or output path is unusable; no worker ran
+// The input, model or output path is unusable, or `run --max-memory-per-worker` refused the job
+// (launcher/plan_command.h); no worker ran.
+inline constexpr int kExitBadInput = 6;
 inline constexpr int kExitInterrupted = 130;  // stopped by SIGINT or SIGTERM
 
 // The coordinator's outcome (coordinator/coordinator.h lists its codes). `before_listening`: it

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "launcher/exit_codes.h"
+#include "launcher/plan_command.h"
 #include "launcher/spawn.h"
 #include "launcher/spec_handoff.h"
 #include "proto/auth.h"
@@ -232,6 +233,45 @@ StatusOr<int> catch_signals() {
   return fds[0];
 }
 
+// Prints the planner's memory prediction of a model job and refuses one over the limit:
+// kExitOk to go on. A config or input the planner cannot read is left to the coordinator, which
+// reports it as it always has.
+int check_predicted_memory(const LocalRunOptions& o) {
+  int64_t limit = 0;
+  if (!o.max_memory_per_worker.empty()) {
+    StatusOr<int64_t> parsed =
+        predict::parse_bytes(o.max_memory_per_worker, "--max-memory-per-worker");
+    if (!parsed.ok()) {
+      spdlog::error("{}", parsed.status().to_string());
+      return kExitUsage;
+    }
+    limit = *parsed;
+  }
+  StatusOr<std::optional<predict::PlanReport>> plan = plan_for_run(o.job, limit);
+  if (!plan.ok()) {
+    if (limit > 0) {
+      spdlog::warn("--max-memory-per-worker not checked: no memory prediction ({})",
+                   plan.status().to_string());
+    }
+    return kExitOk;
+  }
+  if (!plan->has_value()) return kExitOk;
+  const predict::PlanReport& report = **plan;
+  if (!report.verdict.fits) {
+    spdlog::error("refusing the job: {} (--max-memory-per-worker {}; see `ringmaster plan`)",
+                  report.verdict.text, o.max_memory_per_worker);
+    return kExitBadInput;
+  }
+  std::string text = predict::memory_to_text(report);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  for (size_t begin = 0; begin <= text.size();) {
+    const size_t end = std::min(text.find('\n', begin), text.size());
+    spdlog::info("{}", text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int run_local(const LocalRunOptions& o) {
@@ -240,6 +280,7 @@ int run_local(const LocalRunOptions& o) {
     spdlog::error("{}", job.status().to_string());
     return kExitUsage;
   }
+  if (const int code = check_predicted_memory(o); code != kExitOk) return code;
   // Every process of a local run is on this host, so the data plane listens on loopback only
   // (RELIABILITY.md S9): UCX opens only "lo" (shared memory still serves same-host peers), and
   // NCCL's bootstrap and socket transport bind it too.

@@ -27,10 +27,14 @@ struct LocalRunOptions {
   std::string log_level = "info";
   uint32_t connect_timeout_ms = 60000;
   uint32_t abort_grace_ms = 10000;
+  // Refuse a model job whose predicted peak per worker (launcher/plan_command.h) passes this,
+  // e.g. "16GiB"; empty: no limit (the prediction is printed all the same).
+  std::string max_memory_per_worker;
 };
 
 // Runs the job and returns the exit code (launcher/exit_codes.h): the coordinator's, or
-// kExitInterrupted after a signal, or kExitUsage for bad flags.
+// kExitInterrupted after a signal, or kExitUsage for bad flags, or kExitBadInput when the job is
+// predicted to need more than --max-memory-per-worker (nothing is started then).
 int run_local(const LocalRunOptions& options);
 
 }  // namespace ringmaster::launcher

@@ -5,7 +5,9 @@
 //   ringmaster run --workers N ... --out FILE.npy       coordinator + N workers on this host
 //   ringmaster coordinator --listen HOST:PORT --workers N ... --out FILE.npy
 //   ringmaster worker --coordinator HOST:PORT           for cluster launch scripts
-//   ringmaster bench kernel | ring | model | decode | variants ...  benchmarks (never timed tests)
+//   ringmaster plan --model DIR --tokens N --workers P ...  predictions before a launch
+//   ringmaster bench kernel | ring | model | decode | variants | calibrate ...  benchmarks (never
+//   timed tests)
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -22,12 +24,14 @@
 #include "core/logging.h"
 #include "core/printable.h"
 #include "io/atomic_file.h"
+#include "launcher/calibrate.h"
 #include "launcher/decode_bench.h"
 #include "launcher/exit_codes.h"
 #include "launcher/job_flags.h"
 #include "launcher/local_run.h"
 #include "launcher/model_bench.h"
 #include "launcher/model_commands.h"
+#include "launcher/plan_command.h"
 #include "launcher/spec_handoff.h"
 #include "launcher/variants_bench.h"
 #include "proto/auth.h"
@@ -172,6 +176,50 @@ void add_bench_decode(CLI::App& bench, DecodeBenchOptions& options) {
   decode->add_option("--plan", options.plan, "contiguous, zigzag, striped")->capture_default_str();
   decode->add_option("--work-dir", options.work_dir, "where inputs and outputs go (default: /tmp)");
   decode->add_option("--json", options.json_path, "also write the rows as a JSON array here");
+}
+
+void add_bench_calibrate(CLI::App& bench, CalibrateOptions& options) {
+  CLI::App* c = bench.add_subcommand(
+      "calibrate", "measure what `ringmaster plan` needs here and write it as its --hardware file");
+  c->add_option("--out", options.out, "hardware JSON to write (default: print it)");
+  c->add_option("--model", options.model_dir, "measure at this model's shapes and block kinds");
+  c->add_option("--config", options.config_path, "... or at this config.json's");
+  c->add_option("--threads", options.threads, "compute threads per worker")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  c->add_option("--block-tokens", options.block_tokens, "tokens of each one-block forward")
+      ->capture_default_str();
+  c->add_option("--attention-tokens", options.attention_tokens,
+                "tokens of the global attention block's forward")
+      ->capture_default_str();
+  c->add_option("--work-dir", options.work_dir, "where models and the tiny job go (default: /tmp)");
+}
+
+void add_plan_command(CLI::App& app, PlanOptions& o, CLI::App*& plan) {
+  plan = app.add_subcommand(
+      "plan", "predict a job's memory per worker, prefill and decode time, before launching it");
+  plan->add_option("--model", o.model_dir, "model directory");
+  plan->add_option("--config", o.config_path, "or just its config.json");
+  plan->add_option("--tokens", o.tokens, "input tokens (bases or bytes) of one record")->required();
+  plan->add_option("--workers", o.workers, "P")
+      ->check(CLI::Range(1, predict::kMaxPlannedWorkers))
+      ->required();
+  plan->add_option("--memory-per-worker", o.memory_per_worker,
+                   "memory each worker has, e.g. 16GiB (default: no limit)");
+  plan->add_option("--hardware", o.hardware_path,
+                   "hardware JSON (ringmaster bench calibrate --out writes one)");
+  plan->add_option("--flops", o.flops, "achieved FLOP/s per worker (50G, 1.2T)");
+  plan->add_option("--attention-flops", o.attention_flops,
+                   "achieved FLOP/s of attention's products (default: --flops)");
+  plan->add_option("--memory-bandwidth", o.memory_bandwidth, "bytes/s per worker (12GB/s)");
+  plan->add_option("--link-bandwidth", o.link_bandwidth, "per direction: 25Gbit/s, 3GB/s");
+  plan->add_option("--link-latency", o.link_latency, "per message: 5us");
+  plan->add_option("--plan", o.plan, "contiguous, zigzag, striped")->capture_default_str();
+  plan->add_option("--context-parallel", o.context_parallel, "ring, ulysses")
+      ->capture_default_str();
+  plan->add_option("--task", o.task, "embed, score, generate (keeps caches), variants")
+      ->capture_default_str();
+  plan->add_option("--json", o.json_path, "also write the prediction as JSON here");
 }
 
 void add_model_commands(CLI::App& app, InitOptions& init_options, InspectOptions& inspect_options,
@@ -404,6 +452,11 @@ int main(int argc, char** argv) {
   add_bench_decode(*bench, decode_bench_options);
   VariantsBenchOptions variants_bench_options;
   add_bench_variants(*bench, variants_bench_options);
+  CalibrateOptions calibrate_options;
+  add_bench_calibrate(*bench, calibrate_options);
+  PlanOptions plan_options;
+  CLI::App* plan = nullptr;
+  add_plan_command(app, plan_options, plan);
   InitOptions init_options;
   InspectOptions inspect_options;
   CLI::App* init = nullptr;
@@ -421,6 +474,9 @@ int main(int argc, char** argv) {
   run->add_option("--abort-grace-ms", run_options.abort_grace_ms,
                   "how long a stopping worker waits for its shard thread")
       ->capture_default_str();
+  run->add_option("--max-memory-per-worker", run_options.max_memory_per_worker,
+                  "refuse a model job `ringmaster plan` predicts to need more, e.g. 16GiB "
+                  "(default: no limit)");
 
   CoordinatorFlags coordinator_flags;
   CLI::App* coordinator = app.add_subcommand(
@@ -496,6 +552,15 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand(bench) && bench->got_subcommand("variants")) {
     return report(run_variants_bench(variants_bench_options));
+  }
+  if (app.got_subcommand(bench) && bench->got_subcommand("calibrate")) {
+    return report(run_calibrate(calibrate_options).status());
+  }
+  if (app.got_subcommand(plan)) {
+    const Status status = run_plan(plan_options).status();
+    if (status.ok()) return kExitOk;
+    report(status);
+    return kExitUsage;
   }
   if (app.got_subcommand(init)) return report(run_init(init_options));
   if (app.got_subcommand(inspect)) return report(run_inspect(inspect_options));

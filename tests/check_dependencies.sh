@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The room rule of ARCHITECTURE.md and STYLE.md 1, checked on the source tree:
-#   launcher -> coordinator, worker -> model -> attention, memory -> comm, core;
+#   launcher -> predict -> coordinator; launcher -> coordinator, worker -> model -> attention, memory -> comm, core;
 #   proto beside core (it may know core and comm types, nothing above);
 #   only proto, coordinator, worker and launcher (and fuzz) touch Boost.Asio.
 # Every #include "room/..." of every source file, and every ringmaster::room a folder's
@@ -22,7 +22,8 @@ declare -A allowed=(
   [bench]="core io comm attention memory model bench"
   [coordinator]="core io comm attention memory model proto coordinator"
   [worker]="core io comm attention memory model proto worker"
-  [launcher]="core io comm attention memory model proto coordinator worker bench launcher"
+  [predict]="core io comm attention memory model proto coordinator predict"
+  [launcher]="core io comm attention memory model proto coordinator worker bench predict launcher"
   [fuzz]="core io comm attention memory model proto fuzz"
 )
 asio_rooms=" proto coordinator worker launcher fuzz "

@@ -1,0 +1,99 @@
+#include "launcher/plan_command.h"
+
+#include <cstdio>
+
+#include "io/atomic_file.h"
+#include "io/input.h"
+#include "model/config.h"
+
+namespace ringmaster::launcher {
+namespace {
+
+// The hardware: the file's, then each given flag over it.
+StatusOr<predict::Hardware> hardware_of(const PlanOptions& o) {
+  predict::Hardware hw;
+  if (!o.hardware_path.empty()) {
+    RM_ASSIGN_OR_RETURN(hw, predict::read_hardware_file(o.hardware_path));
+  }
+  if (!o.flops.empty()) {
+    RM_ASSIGN_OR_RETURN(hw.flops, predict::parse_flops(o.flops, "--flops"));
+  }
+  if (!o.attention_flops.empty()) {
+    RM_ASSIGN_OR_RETURN(hw.attention_flops,
+                        predict::parse_flops(o.attention_flops, "--attention-flops"));
+  }
+  if (!o.memory_bandwidth.empty()) {
+    RM_ASSIGN_OR_RETURN(hw.memory_bandwidth,
+                        predict::parse_bandwidth(o.memory_bandwidth, "--memory-bandwidth"));
+  }
+  if (!o.link_bandwidth.empty()) {
+    RM_ASSIGN_OR_RETURN(hw.link_bandwidth,
+                        predict::parse_bandwidth(o.link_bandwidth, "--link-bandwidth"));
+  }
+  if (!o.link_latency.empty()) {
+    RM_ASSIGN_OR_RETURN(hw.link_latency, predict::parse_seconds(o.link_latency, "--link-latency"));
+  }
+  const Status valid = predict::validate_hardware(hw, "the hardware");
+  if (!valid.ok() && o.hardware_path.empty()) {
+    return invalid_argument(
+        "give --hardware FILE (`ringmaster bench calibrate` writes one) or --flops, "
+        "--memory-bandwidth and --link-bandwidth (" +
+        valid.message() + ")");
+  }
+  RM_RETURN_IF_ERROR(valid);
+  return hw;
+}
+
+StatusOr<model::ModelConfig> config_of(const PlanOptions& o) {
+  if (o.model_dir.empty() == o.config_path.empty()) {
+    return invalid_argument("give one of --model DIR and --config config.json");
+  }
+  return model::parse_config(o.config_path.empty() ? o.model_dir + "/config.json" : o.config_path);
+}
+
+}  // namespace
+
+StatusOr<predict::PlanReport> run_plan(const PlanOptions& o) {
+  RM_ASSIGN_OR_RETURN(model::ModelConfig config, config_of(o));
+  RM_ASSIGN_OR_RETURN(const predict::Hardware hw, hardware_of(o));
+  int64_t limit = 0;
+  if (!o.memory_per_worker.empty()) {
+    RM_ASSIGN_OR_RETURN(limit, predict::parse_bytes(o.memory_per_worker, "--memory-per-worker"));
+  }
+  if (o.tokens < 1) return invalid_argument("--tokens must be at least 1");
+  predict::PlannedJob job;
+  job.config = std::move(config);
+  job.tokens = o.tokens + 1;  // <bos>
+  job.workers = o.workers;
+  RM_ASSIGN_OR_RETURN(job.plan, comm::parse_plan(o.plan));
+  RM_ASSIGN_OR_RETURN(job.context_parallel, attention::parse_context_parallel(o.context_parallel));
+  RM_ASSIGN_OR_RETURN(job.task, predict::parse_task(o.task));
+  RM_ASSIGN_OR_RETURN(predict::PlanReport report, predict::make_plan(job, hw, limit));
+  std::fputs(predict::plan_to_text(report).c_str(), stdout);
+  if (!o.json_path.empty()) {
+    RM_RETURN_IF_ERROR(io::write_file_atomically(o.json_path, predict::plan_to_json(report, hw)));
+  }
+  return report;
+}
+
+StatusOr<std::optional<predict::PlanReport>> plan_for_run(const JobFlags& flags,
+                                                          int64_t max_memory_per_worker) {
+  if (flags.model.empty()) return std::optional<predict::PlanReport>();
+  RM_ASSIGN_OR_RETURN(model::ModelConfig config, model::parse_config(flags.model + "/config.json"));
+  RM_ASSIGN_OR_RETURN(const io::TokenStream stream,
+                      io::read_input(flags.input, config.vocab, flags.max_tokens));
+  predict::PlannedJob job;
+  job.config = std::move(config);
+  // The records laid end to end: what each rank holds depends only on the tokens it gets.
+  job.tokens = stream.num_tokens();
+  job.workers = flags.workers;
+  RM_ASSIGN_OR_RETURN(job.plan, comm::parse_plan(flags.plan));
+  RM_ASSIGN_OR_RETURN(job.context_parallel,
+                      attention::parse_context_parallel(flags.context_parallel));
+  RM_ASSIGN_OR_RETURN(job.task, predict::parse_task(flags.task));
+  RM_ASSIGN_OR_RETURN(predict::PlanReport report,
+                      predict::make_plan(job, predict::typical_hardware(), max_memory_per_worker));
+  return std::optional<predict::PlanReport>(std::move(report));
+}
+
+}  // namespace ringmaster::launcher

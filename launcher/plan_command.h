@@ -1,0 +1,46 @@
+// launcher/plan_command.h: `ringmaster plan`, the planner (predict/planner.h) on the command
+// line, and the memory check `ringmaster run` makes before it launches.
+//
+//   ringmaster plan --model DIR | --config config.json --tokens N --workers P
+//       [--memory-per-worker 16GiB] [--hardware hw.json] [--flops F --memory-bandwidth BW
+//       --link-bandwidth B --link-latency A] [--plan zigzag] [--context-parallel ring]
+//       [--task embed] [--json out.json]
+// The rate flags override the hardware file's values; without a file all of --flops,
+// --memory-bandwidth and --link-bandwidth are needed. Thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/status.h"
+#include "launcher/job_flags.h"
+#include "predict/planner.h"
+
+namespace ringmaster::launcher {
+
+struct PlanOptions {
+  std::string model_dir;
+  std::string config_path;
+  int64_t tokens = 0;  // input tokens (bases or bytes) of one record; the model is fed N + 1
+  int workers = 1;
+  std::string memory_per_worker;  // "" : no limit
+  std::string hardware_path;
+  std::string flops, attention_flops, memory_bandwidth, link_bandwidth, link_latency;
+  std::string plan = "zigzag";
+  std::string context_parallel = "ring";
+  std::string task = "embed";
+  std::string json_path;
+};
+
+// Prints the plan and writes it as JSON when asked. Errors: bad flags, files or sizes
+// (kInvalidArgument, kNotFound), naming the flag or file.
+StatusOr<predict::PlanReport> run_plan(const PlanOptions& options);
+
+// What a model job of `flags` will hold per worker, from its model's config and its input (read
+// here once, as the coordinator will), with `hardware` (empty: predict::kTypicalHardware).
+// nullopt for the attention check, which has no model. Errors: the config or input is unusable.
+StatusOr<std::optional<predict::PlanReport>> plan_for_run(const JobFlags& flags,
+                                                          int64_t max_memory_per_worker);
+
+}  // namespace ringmaster::launcher

@@ -1,0 +1,221 @@
+#include "predict/hardware.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <utility>
+
+namespace ringmaster::predict {
+namespace {
+
+using nlohmann::json;
+
+std::string quote(std::string_view s) { return std::string("'").append(s).append("'"); }
+
+// The number at the front of `text` and the unit after it, which must be one of `units`
+// (exact match; "" for none) and scales the number.
+StatusOr<double> parse_with_units(
+    std::string_view text, std::string_view what,
+    std::initializer_list<std::pair<std::string_view, double>> units) {
+  const std::string s(text);
+  char* end = nullptr;
+  const double value = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || !std::isfinite(value) || value < 0) {
+    return invalid_argument(std::string(what) + " " + quote(text) +
+                            " does not start with a non-negative number");
+  }
+  std::string_view unit(end);
+  while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+  std::string known;
+  for (const auto& [name, scale] : units) {
+    if (unit == name) return value * scale;
+    known.append(known.empty() ? "" : ", ").append(name.empty() ? "(none)" : name);
+  }
+  return invalid_argument(std::string(what) + " " + quote(text) + ": unknown unit " + quote(unit) +
+                          " (one of " + known + ")");
+}
+
+const char* kind_key(model::MixerKind kind) { return model::mixer_kind_name(kind); }
+
+}  // namespace
+
+Hardware typical_hardware() {
+  // `ringmaster bench calibrate` on the project's 2-core development machine, idle.
+  Hardware hw;
+  hw.threads = 1;
+  hw.flops = 1.1e11;
+  hw.attention_flops = 6.9e10;
+  hw.memory_bandwidth = 2e10;
+  hw.link_bandwidth = 5.8e9;
+  hw.link_latency = 1e-6;
+  hw.process_bytes = int64_t{34} << 20;
+  hw.job_overhead_s = 0.09;
+  hw.job_s_per_token = 1.75e-6;
+  return hw;
+}
+
+Status validate_hardware(const Hardware& hw, std::string_view source) {
+  auto positive = [&](double v, const char* key) -> Status {
+    if (!(std::isfinite(v) && v > 0)) {
+      return invalid_argument(std::string(source) + ": " + key + " must be a number > 0");
+    }
+    return ok_status();
+  };
+  RM_RETURN_IF_ERROR(positive(hw.flops, "flops"));
+  RM_RETURN_IF_ERROR(positive(hw.memory_bandwidth, "memory_bandwidth"));
+  RM_RETURN_IF_ERROR(positive(hw.link_bandwidth, "link_bandwidth"));
+  for (const double v :
+       {hw.attention_flops, hw.link_latency, hw.job_overhead_s, hw.job_s_per_token}) {
+    if (!(std::isfinite(v) && v >= 0)) {
+      return invalid_argument(
+          std::string(source) +
+          ": attention_flops, link_latency, job_overhead_s and job_s_per_token must be >= 0");
+    }
+  }
+  for (const double v : hw.block_flops) {
+    if (!(std::isfinite(v) && v >= 0)) {
+      return invalid_argument(std::string(source) + ": block_flops must be >= 0");
+    }
+  }
+  if (hw.threads < 1) return invalid_argument(std::string(source) + ": threads must be >= 1");
+  if (hw.process_bytes < 0) {
+    return invalid_argument(std::string(source) + ": process_bytes must be >= 0");
+  }
+  return ok_status();
+}
+
+std::string hardware_to_json(const Hardware& hw) {
+  nlohmann::ordered_json j;
+  j["format"] = kHardwareFormat;
+  j["threads"] = hw.threads;
+  j["flops"] = hw.flops;
+  j["attention_flops"] = hw.attention_flops;
+  nlohmann::ordered_json blocks = nlohmann::ordered_json::object();
+  for (int k = 0; k < kNumMixerKinds; ++k) {
+    const auto kind = static_cast<model::MixerKind>(k);
+    if (hw.block_rate(kind) > 0) blocks[kind_key(kind)] = hw.block_rate(kind);
+  }
+  j["block_flops"] = blocks;
+  j["memory_bandwidth"] = hw.memory_bandwidth;
+  j["link_bandwidth"] = hw.link_bandwidth;
+  j["link_latency"] = hw.link_latency;
+  j["process_bytes"] = hw.process_bytes;
+  j["job_overhead_s"] = hw.job_overhead_s;
+  j["job_s_per_token"] = hw.job_s_per_token;
+  return j.dump(2) + "\n";
+}
+
+StatusOr<Hardware> parse_hardware_json(std::string_view text, std::string_view source) {
+  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const std::string where(source);
+  if (j.is_discarded() || !j.is_object()) {
+    return invalid_argument(where + ": not a JSON object");
+  }
+  Hardware hw;
+  auto number = [&](const std::string& key, double& out) -> Status {
+    if (!j.at(key).is_number()) return invalid_argument(where + ": " + key + " is not a number");
+    out = j.at(key).get<double>();
+    return ok_status();
+  };
+  for (const auto& [key, value] : j.items()) {
+    if (key == "format") {
+      if (!value.is_string() || value.get<std::string>() != kHardwareFormat) {
+        return invalid_argument(where + ": format is not \"" + std::string(kHardwareFormat) + "\"");
+      }
+    } else if (key == "threads") {
+      if (!value.is_number_integer())
+        return invalid_argument(where + ": threads is not an integer");
+      hw.threads = value.get<int>();
+    } else if (key == "flops") {
+      RM_RETURN_IF_ERROR(number(key, hw.flops));
+    } else if (key == "attention_flops") {
+      RM_RETURN_IF_ERROR(number(key, hw.attention_flops));
+    } else if (key == "memory_bandwidth") {
+      RM_RETURN_IF_ERROR(number(key, hw.memory_bandwidth));
+    } else if (key == "link_bandwidth") {
+      RM_RETURN_IF_ERROR(number(key, hw.link_bandwidth));
+    } else if (key == "link_latency") {
+      RM_RETURN_IF_ERROR(number(key, hw.link_latency));
+    } else if (key == "job_overhead_s") {
+      RM_RETURN_IF_ERROR(number(key, hw.job_overhead_s));
+    } else if (key == "job_s_per_token") {
+      RM_RETURN_IF_ERROR(number(key, hw.job_s_per_token));
+    } else if (key == "process_bytes") {
+      double bytes = 0;
+      RM_RETURN_IF_ERROR(number(key, bytes));
+      hw.process_bytes = static_cast<int64_t>(bytes);
+    } else if (key == "block_flops") {
+      if (!value.is_object()) return invalid_argument(where + ": block_flops is not an object");
+      for (const auto& [kind_name, rate] : value.items()) {
+        int found = -1;
+        for (int k = 0; k < kNumMixerKinds; ++k) {
+          if (kind_name == kind_key(static_cast<model::MixerKind>(k))) found = k;
+        }
+        if (found < 0 || !rate.is_number()) {
+          return invalid_argument(where + ": block_flops." + kind_name +
+                                  " is not a mixer kind with a number");
+        }
+        hw.block_flops[static_cast<size_t>(found)] = rate.get<double>();
+      }
+    } else if (key != "host" && key != "measured") {
+      return invalid_argument(where + ": unknown key '" + key + "'");
+    }
+  }
+  for (const char* key : {"flops", "memory_bandwidth", "link_bandwidth", "link_latency"}) {
+    if (!j.contains(key)) return invalid_argument(where + ": " + key + " is missing");
+  }
+  RM_RETURN_IF_ERROR(validate_hardware(hw, source));
+  return hw;
+}
+
+StatusOr<Hardware> read_hardware_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return not_found(path + ": cannot open the hardware file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_hardware_json(text.str(), path);
+}
+
+StatusOr<int64_t> parse_bytes(std::string_view text, std::string_view what) {
+  constexpr double kKi = 1024.0;
+  RM_ASSIGN_OR_RETURN(const double bytes, parse_with_units(text, what,
+                                                           {{"", 1},
+                                                            {"B", 1},
+                                                            {"kB", 1e3},
+                                                            {"MB", 1e6},
+                                                            {"GB", 1e9},
+                                                            {"TB", 1e12},
+                                                            {"KiB", kKi},
+                                                            {"MiB", kKi * kKi},
+                                                            {"GiB", kKi * kKi * kKi},
+                                                            {"TiB", kKi * kKi * kKi * kKi}}));
+  if (bytes > 9e18) return invalid_argument(std::string(what) + " " + quote(text) + " is too big");
+  return static_cast<int64_t>(bytes);
+}
+
+StatusOr<double> parse_bandwidth(std::string_view text, std::string_view what) {
+  return parse_with_units(text, what,
+                          {{"", 1},
+                           {"B/s", 1},
+                           {"MB/s", 1e6},
+                           {"GB/s", 1e9},
+                           {"TB/s", 1e12},
+                           {"Mbit/s", 1e6 / 8},
+                           {"Gbit/s", 1e9 / 8},
+                           {"Gb/s", 1e9 / 8},
+                           {"Gbps", 1e9 / 8}});
+}
+
+StatusOr<double> parse_seconds(std::string_view text, std::string_view what) {
+  return parse_with_units(text, what,
+                          {{"", 1}, {"s", 1}, {"ms", 1e-3}, {"us", 1e-6}, {"ns", 1e-9}});
+}
+
+StatusOr<double> parse_flops(std::string_view text, std::string_view what) {
+  return parse_with_units(text, what, {{"", 1}, {"G", 1e9}, {"T", 1e12}, {"P", 1e15}});
+}
+
+}  // namespace ringmaster::predict

@@ -1,0 +1,37 @@
+// predict/job.h: the job the planner predicts, as `ringmaster plan` and `ringmaster run` describe
+// it, and how many tokens its busiest rank holds. A plain value; thread-safe.
+#pragma once
+
+#include <cstdint>
+
+#include "attention/context_parallel.h"
+#include "comm/partition.h"
+#include "core/status.h"
+#include "model/config.h"
+
+namespace ringmaster::predict {
+
+enum class Task { kEmbed, kScore, kGenerate, kVariants };
+StatusOr<Task> parse_task(std::string_view name);  // "embed", "score", "generate", "variants"
+
+struct PlannedJob {
+  model::ModelConfig config;
+  int64_t tokens = 0;  // L: fed tokens of the one record, <bos> included
+  int workers = 1;     // P
+  comm::PlanKind plan = comm::PlanKind::kZigzag;
+  attention::ContextParallel context_parallel = attention::ContextParallel::kRing;
+  Task task = Task::kEmbed;
+  // generate and variants keep each block's caches after prefill (ARCHITECTURE.md "After
+  // prefill"); embed and score do not.
+  bool keeps_caches() const { return task == Task::kGenerate || task == Task::kVariants; }
+};
+
+// n: the tokens of the busiest rank under the job's plan, with chunks aligned to the model's
+// groups and chunks as the coordinator aligns them (coordinator::model_plan_align).
+StatusOr<int64_t> busiest_rank_tokens(const PlannedJob& job);
+
+// Whether the job can run at all as described (what coordinator::check_model_allows refuses:
+// atlas with striped, ulysses with heads the workers do not divide); the message says why.
+Status check_job_allowed(const PlannedJob& job);
+
+}  // namespace ringmaster::predict

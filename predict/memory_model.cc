@@ -1,0 +1,88 @@
+#include "predict/memory_model.h"
+
+#include <algorithm>
+
+#include "model/tensor_names.h"
+
+namespace ringmaster::predict {
+namespace {
+
+constexpr int64_t kF32 = 4;
+constexpr int64_t kResultChunkBytes = int64_t{4} << 20;  // JobFlags::chunk_bytes' default
+
+int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b ? 1 : 0); }
+
+// W1 W2 of every memory head: H (hid d_phi + hd hid) floats.
+int64_t atlas_weights_floats(const model::ModelConfig& c, const model::BlockConfig& b) {
+  const int64_t d_phi = model::atlas_d_phi(c.head_dim, b.feature_degree);
+  return c.n_heads * (b.memory_hidden * d_phi + c.head_dim * b.memory_hidden);
+}
+
+}  // namespace
+
+int64_t atlas_handoff_bytes(const model::ModelConfig& c, const model::BlockConfig& b) {
+  const int64_t d_phi = model::atlas_d_phi(c.head_dim, b.feature_degree);
+  // Fast weights and momentum, plus the Omega window's tail rows (phi(k), v, gamma) per head.
+  return 2 * atlas_weights_floats(c, b) * kF32 +
+         c.n_heads * (b.omega_window - 1) * (d_phi + c.head_dim + 1) * kF32;
+}
+
+StatusOr<RankMemory> predict_memory(const PlannedJob& job, const Hardware& hw) {
+  const model::ModelConfig& c = job.config;
+  RM_ASSIGN_OR_RETURN(const int64_t n, busiest_rank_tokens(job));
+  RM_ASSIGN_OR_RETURN(const model::MemoryEstimate base,
+                      model::memory_estimate(c, n * job.workers, job.workers));
+  RankMemory m;
+  m.tokens_per_rank = n;
+  m.process_bytes = hw.process_bytes;
+  m.weight_bytes = base.weight_bytes;
+  m.activation_bytes = base.activation_bytes;
+  m.buffer_bytes = n * 24 + kResultChunkBytes;
+  const int64_t fixed = m.process_bytes + m.weight_bytes + m.activation_bytes + m.buffer_bytes;
+  m.peak_bytes = fixed;
+  const int64_t kv_row = 2 * c.kv_dim() * kF32;  // one token's K and V
+  for (size_t i = 0; i < c.blocks.size(); ++i) {
+    const model::BlockConfig& b = c.blocks[i];
+    BlockMemory bm;
+    switch (b.mixer) {
+      case model::MixerKind::kAttention:
+        if (job.context_parallel == attention::ContextParallel::kUlysses) {
+          bm.transient_bytes = 2 * n * (2 * c.q_dim() + 2 * c.kv_dim()) * kF32;
+        } else {
+          const int64_t packed = n * (kv_row + 12);
+          bm.transient_bytes =
+              n * (c.q_dim() + 2 * c.n_heads) * kF32 + packed * (job.workers > 1 ? 4 : 1);
+        }
+        bm.cache_bytes = n * kv_row;
+        break;
+      case model::MixerKind::kWindow:
+        bm.transient_bytes = b.window * kv_row;
+        bm.cache_bytes = std::min(b.window, n) * kv_row;
+        break;
+      case model::MixerKind::kLocal:
+        bm.cache_bytes = std::min(b.group, n) * kv_row;
+        break;
+      case model::MixerKind::kFit: {
+        const int64_t latents = ceil_div(job.tokens, b.group) * b.latents;
+        bm.transient_bytes = 3 * latents * c.d_model * kF32;
+        bm.cache_bytes = b.global_layers * latents * kv_row;
+        break;
+      }
+      case model::MixerKind::kAtlas:
+        bm.transient_bytes = 4 * atlas_weights_floats(c, b) * kF32 + 2 * atlas_handoff_bytes(c, b);
+        bm.cache_bytes = 2 * atlas_weights_floats(c, b) * kF32;
+        break;
+    }
+    if (!job.keeps_caches()) bm.cache_bytes = 0;
+    m.cache_bytes += bm.cache_bytes;
+    bm.peak_bytes = fixed + m.cache_bytes + bm.transient_bytes;
+    if (i == 0 || bm.peak_bytes > m.peak_bytes) {
+      m.peak_bytes = bm.peak_bytes;
+      m.peak_block = static_cast<int>(i);
+    }
+    m.blocks.push_back(bm);
+  }
+  return m;
+}
+
+}  // namespace ringmaster::predict

@@ -1,0 +1,93 @@
+// `ringmaster plan`'s glue and the memory check of `ringmaster run`: the prediction comes from the
+// job's own model and input, and a job predicted over --max-memory-per-worker is refused with the
+// bad-input exit code before any process starts.
+#include "launcher/plan_command.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "launcher/exit_codes.h"
+#include "launcher/local_run.h"
+#include "model/init.h"
+#include "tests/testing/model_configs.h"
+#include "tests/testing/temp_dir.h"
+
+namespace ringmaster::launcher {
+namespace {
+
+using model::BlockConfig;
+using model::MixerKind;
+
+class PlanCommand : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const model::ModelConfig config = testing::small_model_config(
+        /*causal=*/true, {BlockConfig{.mixer = MixerKind::kAttention},
+                          BlockConfig{.mixer = MixerKind::kWindow, .window = 16}});
+    ASSERT_TRUE(model::init_model(config, 1, dir_.file("model")).ok());
+    std::ofstream(dir_.file("in.fa")) << ">a\n" << std::string(999, 'A') << "\n";
+  }
+  JobFlags flags() const {
+    JobFlags f;
+    f.workers = 2;
+    f.model = dir_.file("model");
+    f.input = dir_.file("in.fa");
+    f.out = dir_.file("out");
+    return f;
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(PlanCommand, RunPredictsFromItsModelAndInput) {
+  auto plan = plan_for_run(flags(), 0);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  ASSERT_TRUE(plan->has_value());
+  EXPECT_EQ((*plan)->job.tokens, 1000);  // 999 bases and <bos>
+  EXPECT_EQ((*plan)->memory.tokens_per_rank, 500);
+  EXPECT_TRUE((*plan)->verdict.fits);
+  JobFlags check;  // the attention check has no model to predict
+  check.workers = 2;
+  auto none = plan_for_run(check, 0);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(PlanCommand, RunRefusesAJobOverTheLimitBeforeStartingIt) {
+  LocalRunOptions o;
+  o.job = flags();
+  o.max_memory_per_worker = "1MiB";  // the process alone needs more
+  EXPECT_EQ(run_local(o), kExitBadInput);
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("out")));
+  o.max_memory_per_worker = "lots";
+  EXPECT_EQ(run_local(o), kExitUsage);
+}
+
+TEST_F(PlanCommand, PlanWritesItsJson) {
+  PlanOptions o;
+  o.model_dir = dir_.file("model");
+  o.tokens = 999;
+  o.workers = 2;
+  o.flops = "10G";
+  o.memory_bandwidth = "10GB/s";
+  o.link_bandwidth = "25Gbit/s";
+  o.link_latency = "5us";
+  o.memory_per_worker = "1GiB";
+  o.json_path = dir_.file("plan.json");
+  auto report = run_plan(o);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  std::ifstream in(o.json_path);
+  const auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["tokens"], 1000);
+  EXPECT_EQ(j["memory"]["peak"], report->memory.peak_bytes);
+  EXPECT_DOUBLE_EQ(j["hardware"]["link_bandwidth"].get<double>(), 25e9 / 8);
+  o.link_bandwidth.clear();  // neither a file nor every rate: say what is missing
+  auto missing = run_plan(o);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("--hardware"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ringmaster::launcher
