@@ -26,6 +26,8 @@
 # The exit code is the coordinator's (README "Exit codes"), or mpirun's if only mpirun failed. When
 # mpirun fails and the coordinator is still waiting 15 s later (workers that never started), the
 # coordinator is stopped and mpirun's code returned.
+# tests/integration/mpirun_real.sh (ctest RingmasterCluster.Mpirun) runs this script with
+# Debian's Open MPI, on this host and on two hosts that an ssh stand-in makes of it.
 set -euo pipefail
 
 usage() {
