@@ -15,14 +15,14 @@
 # srun's, is not encrypted: on a network you do not trust, give every process a --token-file on a
 # shared filesystem instead). As root, Open MPI also wants --allow-run-as-root.
 #
-# Environment knobs, as in ringmaster.sbatch: RINGMASTER (the binary, default `ringmaster` on
-# PATH, at the same path on every host), OUT (the .npy or, for a model job, the output directory;
-# default ./ringmaster-mpirun-<8 random hex digits>.npy), RINGMASTER_LISTEN_ADDR (the address
-# workers reach the coordinator at, default this host's first IPv4 address), RINGMASTER_DATA_INTERFACE
-# (the interface the workers' data plane listens and connects on, passed as --data-interface and
-# forwarded as NCCL_SOCKET_IFNAME; default: every interface), RINGMASTER_JOB_ID (default
-# mpirun-<the same 8 hex digits>; a --job-id among the job flags wins): every worker is started
-# with --job-id=ID and joins only this job's coordinator.
+# Environment knobs, as in ringmaster.sbatch: RINGMASTER (the binary, default `ringmaster` on PATH,
+# at the same path on every host), OUT (the .npy or, for a model job, the output directory; default
+# ./ringmaster-mpirun-<8 random hex digits>.npy), RINGMASTER_LISTEN_ADDR (the address workers reach
+# the coordinator at, default this host's first IPv4 address), RINGMASTER_DATA_INTERFACE (the
+# interface the workers' data plane listens and connects on, passed as --data-interface and
+# forwarded as NCCL_SOCKET_IFNAME; default: every interface), RINGMASTER_JOB_ID (default mpirun-<the
+# same 8 hex digits>; a --job-id among the job flags wins): every worker is started with --job-id=ID
+# and joins only this job's coordinator.
 # The exit code is the coordinator's (README "Exit codes"), or mpirun's if only mpirun failed. When
 # mpirun fails and the coordinator is still waiting 15 s later (workers that never started), the
 # coordinator is stopped and mpirun's code returned.
@@ -76,9 +76,10 @@ if [[ -z "$job_id" ]]; then
   exit 2
 fi
 
-addr=${RINGMASTER_LISTEN_ADDR:-$(getent ahostsv4 "$(hostname)" | awk 'NR == 1 { print $1 }' || true)}
+host=$(hostname)
+addr=${RINGMASTER_LISTEN_ADDR:-$(getent ahostsv4 "$host" | awk 'NR == 1 { print $1 }' || true)}
 if [[ -z "$addr" ]]; then
-  echo "ringmaster-mpirun.sh: $(hostname) has no IPv4 address; set RINGMASTER_LISTEN_ADDR" >&2
+  echo "ringmaster-mpirun.sh: $host has no IPv4 address; set RINGMASTER_LISTEN_ADDR" >&2
   exit 2
 fi
 data_interface_flags=()

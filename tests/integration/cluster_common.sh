@@ -7,15 +7,24 @@
 # note MESSAGE: MESSAGE, after the seconds since this file was sourced.
 test_start=$EPOCHREALTIME
 note() {
-  awk -v a="$test_start" -v b="$EPOCHREALTIME" -v m="$*" 'BEGIN { printf "[%5.1f s] %s\n", b - a, m }'
+  awk -v a="$test_start" -v b="$EPOCHREALTIME" -v m="$*" \
+    'BEGIN { printf "[%5.1f s] %s\n", b - a, m }'
+}
+
+# fail MESSAGE [LOG...]: each LOG, then MESSAGE, and the test fails.
+fail() {
+  local message=$1
+  shift
+  [[ $# -eq 0 ]] || cat "$@" >&2
+  echo "FAIL: $message" >&2
+  exit 1
 }
 
 # The tests skip (ctest's SKIP_RETURN_CODE, 77) when what they need is absent, loudly, except
 # under CI=true, where that is a failure: bootstrap installs the packages.
 skip_or_fail() {
   if [[ "${CI:-}" == true ]]; then
-    echo "FAIL: $* (CI=true: scripts/bootstrap installs it, so this is not skipped)" >&2
-    exit 1
+    fail "$* (CI=true: scripts/bootstrap installs it, so this is not skipped)"
   fi
   echo "SKIPPED: $* (scripts/bootstrap installs it; CI=true turns this skip into a failure)" >&2
   exit 77
@@ -65,11 +74,7 @@ local_reference() {
 same_output() {
   local f
   for f in embeddings.npy records.tsv; do
-    if ! cmp "$work/local/$f" "$1/$f"; then
-      cat "$2"
-      echo "FAIL: $1/$f is not the local run's" >&2
-      exit 1
-    fi
+    cmp "$work/local/$f" "$1/$f" || fail "$1/$f is not the local run's" "$2"
   done
 }
 
@@ -78,16 +83,9 @@ same_output() {
 joined() {
   local n hint
   n=$(grep -c "joined the coordinator at .* (job $2)" "$1" || true)
-  if [[ $n -ne 2 ]]; then
-    cat "$1"
-    echo "FAIL: $n of 2 workers joined job $2" >&2
-    exit 1
-  fi
+  [[ $n -eq 2 ]] || fail "$n of 2 workers joined job $2" "$1"
   for hint in 0 1; do
-    if ! grep -q "registered worker .* (rank hint $hint)" "$1"; then
-      cat "$1"
-      echo "FAIL: no worker registered with rank hint $hint" >&2
-      exit 1
-    fi
+    grep -q "registered worker .* (rank hint $hint)" "$1" ||
+      fail "no worker registered with rank hint $hint" "$1"
   done
 }

@@ -43,12 +43,12 @@ launch() {
 
 # One host: the local run's output, both workers in the script's own job id.
 launch job -np 2 --oversubscribe -- "${job[@]}"
-[[ $rc -eq 0 ]] || { cat "$work/job.log"; echo "FAIL: exit $rc" >&2; exit 1; }
+[[ $rc -eq 0 ]] || fail "exit $rc" "$work/job.log"
 same_output "$work/job" "$work/job.log"
 job_id=$(sed -n 's/.*joined the coordinator at .* (job \(mpirun-[^)]*\)).*/\1/p' "$work/job.log" |
   head -n 1)
 [[ "$job_id" =~ ^mpirun-[0-9a-f]{8}$ ]] ||
-  { cat "$work/job.log"; echo "FAIL: job id '$job_id' is not mpirun-<hex>" >&2; exit 1; }
+  fail "job id '$job_id' is not mpirun-<hex>" "$work/job.log"
 joined "$work/job.log" "$job_id"
 note "mpirun -np 2: the local run's output, both workers in job $job_id"
 
@@ -63,26 +63,23 @@ while [[ "\$1" == -* ]]; do shift; done  # ssh's options (Open MPI passes -x), t
 host=\$1
 shift
 mkdir -p "$work/tmp-\$host"
-exec env -i PATH="\$PATH" HOME="\$HOME" OMPI_MCA_orte_tmpdir_base="$work/tmp-\$host" /bin/sh -c "\$*"
+exec env -i PATH="\$PATH" HOME="\$HOME" OMPI_MCA_orte_tmpdir_base="$work/tmp-\$host" \\
+  /bin/sh -c "\$*"
 EOF
 chmod +x "$work/ssh"
 printf 'node-a slots=1\nnode-b slots=1\n' >"$work/hosts"
 launch remote -np 2 --hostfile "$work/hosts" --mca plm_rsh_agent "$work/ssh" -- \
   "${job[@]}" --job-id=given-id
-[[ $rc -eq 0 ]] || { cat "$work/remote.log" "$work/ssh.log"; echo "FAIL: exit $rc" >&2; exit 1; }
+[[ $rc -eq 0 ]] || fail "exit $rc" "$work/remote.log" "$work/ssh.log"
 same_output "$work/remote" "$work/remote.log"
 joined "$work/remote.log" given-id
 [[ $(grep -c orted "$work/ssh.log" || true) -eq 2 ]] ||
-  { cat "$work/ssh.log"; echo "FAIL: mpirun did not start an orted per host" >&2; exit 1; }
-if grep -Eq '[0-9a-f]{64}' "$work/ssh.log"; then
-  cat "$work/ssh.log"
-  echo "FAIL: a token on orted's command line" >&2
-  exit 1
-fi
+  fail "mpirun did not start an orted per host" "$work/ssh.log"
+! grep -Eq '[0-9a-f]{64}' "$work/ssh.log" || fail "a token on orted's command line" "$work/ssh.log"
 note "mpirun on two hosts via orted: the token through -x only, --job-id=given-id reached both"
 
 # A bad job flag: the coordinator's usage code (2), and no output.
 launch bad -np 2 --oversubscribe -- "${job[@]}" --plan diagonal
-[[ $rc -eq 2 ]] || { cat "$work/bad.log"; echo "FAIL: expected exit 2 for a bad flag, got $rc" >&2; exit 1; }
-[[ ! -e "$work/bad" ]] || { echo "FAIL: a failed job left an output" >&2; exit 1; }
+[[ $rc -eq 2 ]] || fail "expected exit 2 for a bad flag, got $rc" "$work/bad.log"
+[[ ! -e "$work/bad" ]] || fail "a failed job left an output"
 note "mpirun test passed"

@@ -9,8 +9,8 @@
 #   - the same with --job-id=given-id among the job flags: the workers join that id;
 #   - a bad job flag: the coordinator's usage code (2) is the job's exit code, and no output.
 # Every daemon is bounded (timeout) and stopped by the EXIT trap, pass or fail, and the scratch
-# directory removed. Skips (exit 77) when the packages are absent or not root, except under CI=true,
-# where it fails.
+# directory removed. Skips (exit 77) when the packages are absent or not root, except under
+# CI=true, where it fails.
 # Usage: slurm_real.sh RINGMASTER_BINARY
 set -euo pipefail
 binary=$(realpath "$1")
@@ -21,7 +21,8 @@ started=$SECONDS
 budget=160  # seconds; ctest's TIMEOUT is 180, and every daemon dies by itself after this
 
 for tool in munged mungekey munge slurmctld slurmd sbatch sinfo squeue scancel scontrol srun; do
-  command -v "$tool" >/dev/null || skip_or_fail "$tool is not installed (Debian: munge, slurmctld, slurmd, slurm-client)"
+  command -v "$tool" >/dev/null ||
+    skip_or_fail "$tool is not installed (Debian: munge, slurmctld, slurmd, slurm-client)"
 done
 # slurmd starts job steps as the submitting user, which needs root.
 [[ $(id -u) -eq 0 ]] || skip_or_fail "a SLURM node (slurmd) needs root"
@@ -77,7 +78,7 @@ timeout -k 5 "$budget" munged --foreground --socket="$socket" --key-file="$work/
 pids+=($!)
 for ((i = 0; i < 100; i++)); do
   munge --no-input --socket="$socket" >/dev/null 2>&1 && break
-  kill -0 "${pids[0]}" 2>/dev/null || { echo "FAIL: munged exited" >&2; exit 1; }
+  kill -0 "${pids[0]}" 2>/dev/null || fail "munged exited"
   sleep 0.1
 done
 munge --no-input --socket="$socket" | unmunge --socket="$socket" >/dev/null
@@ -94,7 +95,7 @@ print(*(x.getsockname()[1] for x in s))')
 # memory (a node configured with more than it has is drained, and memory is not scheduled here).
 node=$(hostname -s)
 node_line=$(slurmd -C | sed -n '1s/ RealMemory=[0-9]*//p')
-[[ "$node_line" == "NodeName=$node "* ]] || { echo "FAIL: slurmd -C said '$node_line'" >&2; exit 1; }
+[[ "$node_line" == "NodeName=$node "* ]] || fail "slurmd -C said '$node_line'"
 cat >"$work/slurm.conf" <<EOF
 ClusterName=ringmastertest
 SlurmctldHost=$node(127.0.0.1)
@@ -138,11 +139,11 @@ for ((i = 0; i < 300; i++)); do
   state=$(sinfo -h -n "$node" -o %t 2>/dev/null || true)
   [[ "$state" == idle ]] && break
   for pid in "${pids[@]}"; do
-    kill -0 "$pid" 2>/dev/null || { echo "FAIL: a daemon exited" >&2; exit 1; }
+    kill -0 "$pid" 2>/dev/null || fail "a daemon exited"
   done
   sleep 0.1
 done
-[[ "$state" == idle ]] || { echo "FAIL: node $node is '$state', not idle, after 30 s" >&2; exit 1; }
+[[ "$state" == idle ]] || fail "node $node is '$state', not idle, after 30 s"
 note "SLURM up: node $node idle (slurmctld port $ctld_port, slurmd port $slurmd_port)"
 
 # submit NAME JOB_FLAGS...: the sbatch script over one node, two tasks of one CPU (the script's
@@ -168,32 +169,32 @@ submit() {
   done
   case "$state" in
     COMPLETED | FAILED) rc=$(sed -n 's/.* ExitCode=\([0-9]*\):0 .*/\1/p' <<<"$info") ;;
-    *) cat "$work/log/$name.log"; echo "FAIL: job $slurm_job ($name): $info" >&2; exit 1 ;;
+    *) fail "job $slurm_job ($name): $info" "$work/log/$name.log" ;;
   esac
-  [[ -n "$rc" ]] || { echo "FAIL: job $slurm_job ($name) has no exit code: $info" >&2; exit 1; }
+  [[ -n "$rc" ]] || fail "job $slurm_job ($name) has no exit code: $info"
 }
 
 # The model job: the local run's output, and both workers in the job's own id.
 submit job "${job[@]}"
-[[ $rc -eq 0 ]] || { cat "$work/log/job.log"; echo "FAIL: the job's exit code is $rc" >&2; exit 1; }
+[[ $rc -eq 0 ]] || fail "the job's exit code is $rc" "$work/log/job.log"
 same_output "$work/job" "$work/log/job.log"
-job_id=$(sed -n 's/.*joined the coordinator at .* (job \(slurm-[^)]*\)).*/\1/p' "$work/log/job.log" |
-  head -n 1)
+job_id=$(sed -n 's/.*joined the coordinator at .* (job \(slurm-[^)]*\)).*/\1/p' \
+  "$work/log/job.log" | head -n 1)
 [[ "$job_id" =~ ^slurm-${slurm_job}-[0-9a-f]{8}$ ]] ||
-  { cat "$work/log/job.log"; echo "FAIL: job id '$job_id' is not slurm-$slurm_job-<hex>" >&2; exit 1; }
+  fail "job id '$job_id' is not slurm-$slurm_job-<hex>" "$work/log/job.log"
 joined "$work/log/job.log" "$job_id"
 note "sbatch job $slurm_job: the local run's output, both workers in job $job_id"
 
 # A --job-id among the job flags is the one the workers get.
 submit given "${job[@]}" --job-id=given-id
-[[ $rc -eq 0 ]] || { cat "$work/log/given.log"; echo "FAIL: the job's exit code is $rc" >&2; exit 1; }
+[[ $rc -eq 0 ]] || fail "the job's exit code is $rc" "$work/log/given.log"
 same_output "$work/given" "$work/log/given.log"
 joined "$work/log/given.log" given-id
 note "sbatch job $slurm_job: --job-id=given-id reached both workers"
 
 # A bad job flag: the coordinator's usage code (2) is the job's, as SLURM records it.
 submit bad "${job[@]}" --plan diagonal
-[[ $rc -eq 2 ]] || { cat "$work/log/bad.log"; echo "FAIL: expected exit 2 for a bad flag, got $rc" >&2; exit 1; }
-[[ ! -e "$work/bad" ]] || { echo "FAIL: a failed job left an output" >&2; exit 1; }
+[[ $rc -eq 2 ]] || fail "expected exit 2 for a bad flag, got $rc" "$work/log/bad.log"
+[[ ! -e "$work/bad" ]] || fail "a failed job left an output"
 note "sbatch job $slurm_job: a bad flag, exit 2"
 note "SLURM test passed"
