@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "attention/check_job.h"
+#include "attention/hybrid.h"
 #include "bench/link_rate.h"
 #include "comm/authenticated_comm.h"
 #include "comm/make_communicator.h"
@@ -31,11 +32,9 @@ StatusOr<RingBenchRow> run_row(const RingBenchOptions& o, int world, int64_t tok
   RM_ASSIGN_OR_RETURN(comm::PlanKind kind, comm::parse_plan(plan_name));
   RM_ASSIGN_OR_RETURN(attention::ContextParallel how,
                       attention::parse_context_parallel(context_parallel));
-  // A hybrid row needs its Ulysses degree, which this bench has no flag for yet.
+  const int degree = how == attention::ContextParallel::kHybrid ? o.ulysses_degree : 1;
   if (how == attention::ContextParallel::kHybrid) {
-    return invalid_argument(
-        "bench ring: --context-parallel takes ring or ulysses (hybrid: use "
-        "`ringmaster run --context-parallel hybrid --ulysses-degree U`)");
+    RM_RETURN_IF_ERROR(attention::check_hybrid(world, degree, o.n_heads));
   }
   RM_ASSIGN_OR_RETURN(comm::PartitionPlan plan, comm::PartitionPlan::make(kind, tokens, world));
   const attention::CheckJobSpec spec{.num_tokens = tokens,
@@ -44,7 +43,7 @@ StatusOr<RingBenchRow> run_row(const RingBenchOptions& o, int world, int64_t tok
                                      .head_dim = o.head_dim,
                                      .causal = o.causal,
                                      .seed = 1,
-                                     .context_parallel = how};
+                                     .context_parallel = {how, degree}};
   RM_ASSIGN_OR_RETURN(auto group, make_ucx_group(world));
   // As a worker wraps its UcxComm: every message sealed and checked.
   std::vector<std::unique_ptr<comm::AuthenticatedComm>> sealed;
@@ -70,7 +69,7 @@ StatusOr<RingBenchRow> run_row(const RingBenchOptions& o, int world, int64_t tok
     });
   }
   for (auto& t : threads) t.join();
-  RingBenchRow row{world, tokens, plan_name, context_parallel, o.causal, data_auth};
+  RingBenchRow row{world, tokens, plan_name, context_parallel, degree, o.causal, data_auth};
   for (const auto& result : results) {
     if (!result.ok()) return result.status();
     row.wall_s = std::max(row.wall_s, result->stats.wall_s);
@@ -170,24 +169,34 @@ StatusOr<std::vector<RingBenchRow>> run_ring_bench(const RingBenchOptions& optio
     }
     auth_modes.push_back(mode == "on");
   }
-  std::printf("%7s %8s %10s %8s %6s %5s %8s %9s %8s %12s %10s %6s\n", "workers", "tokens", "plan",
+  std::printf("%7s %8s %10s %10s %6s %5s %8s %9s %8s %12s %10s %6s\n", "workers", "tokens", "plan",
               "cp", "causal", "auth", "wall_s", "compute_s", "wait_s", "bytes_moved", "tokens/s",
               "eff");
   for (const std::string& cp : options.context_parallels) {
+    const bool hybrid = cp == "hybrid";
+    const std::string cp_label = hybrid ? "hybrid U" + std::to_string(options.ulysses_degree) : cp;
     for (int64_t tokens : options.tokens) {
       for (const std::string& plan : options.plans) {
         double single = 0;  // 1-rank throughput of this (tokens, plan)
         for (int world : options.workers) {
+          if (hybrid && world % options.ulysses_degree != 0) {
+            std::printf("%7d %8lld %10s %10s  skipped: --ulysses-degree %d does not divide %d\n",
+                        world, static_cast<long long>(tokens), plan.c_str(), cp_label.c_str(),
+                        options.ulysses_degree, world);
+            continue;
+          }
           for (bool auth : auth_modes) {
             RM_ASSIGN_OR_RETURN(RingBenchRow row, run_row(options, world, tokens, plan, cp, auth));
             if (world == 1 && single == 0) single = row.tokens_per_s;
             if (single == 0) {
-              RM_ASSIGN_OR_RETURN(RingBenchRow one, run_row(options, 1, tokens, plan, cp, false));
+              // A hybrid on one rank is the ring on one rank.
+              RM_ASSIGN_OR_RETURN(RingBenchRow one,
+                                  run_row(options, 1, tokens, plan, hybrid ? "ring" : cp, false));
               single = one.tokens_per_s;
             }
             row.efficiency = row.tokens_per_s / (world * single);
-            std::printf("%7d %8lld %10s %8s %6s %5s %8.3f %9.3f %8.3f %12lld %10.0f %6.2f\n", world,
-                        static_cast<long long>(tokens), plan.c_str(), cp.c_str(),
+            std::printf("%7d %8lld %10s %10s %6s %5s %8.3f %9.3f %8.3f %12lld %10.0f %6.2f\n",
+                        world, static_cast<long long>(tokens), plan.c_str(), cp_label.c_str(),
                         row.causal ? "yes" : "no", row.data_auth ? "on" : "off", row.wall_s,
                         row.compute_s, row.wait_s, static_cast<long long>(row.bytes_moved),
                         row.tokens_per_s, row.efficiency);
@@ -264,6 +273,7 @@ StatusOr<std::vector<RingBenchRow>> run_ring_bench(const RingBenchOptions& optio
                      {"tokens", r.tokens},
                      {"plan", r.plan},
                      {"context_parallel", r.context_parallel},
+                     {"ulysses_degree", r.ulysses_degree},
                      {"causal", r.causal},
                      {"data_auth", r.data_auth},
                      {"wall_s", r.wall_s},

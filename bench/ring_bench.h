@@ -4,7 +4,9 @@
 // compute thread and its own UCX worker (real UCX transfers: shared memory on one host), and
 // reports the slowest rank's wall time, the ranks' mean compute and transfer-wait times, the
 // bytes moved and the parallel efficiency: P-rank throughput over P times the 1-rank throughput
-// of the same row. A final line compares UcxComm's one-way bandwidth at the ring's block size
+// of the same row (for hybrid rows, of the ring on one rank, which is what a hybrid degenerates
+// to). Hybrid rows run at --ulysses-degree U; a worker count U does not divide is skipped with a
+// note. A final line compares UcxComm's one-way bandwidth at the ring's block size
 // with `ucx_perftest -t tag_bw` at the same size, run in the same session. With --data-auth
 // off,on each row runs without and with the data-plane MAC (comm/authenticated_comm.h), and a
 // last table gives the wall-time ratio of each pair.
@@ -23,6 +25,7 @@ struct RingBenchOptions {
   std::vector<int64_t> tokens = {16384, 65536};
   std::vector<std::string> plans = {"contiguous", "zigzag", "striped"};
   std::vector<std::string> context_parallels = {"ring"};
+  int ulysses_degree = 2;  // hybrid rows: ranks per Ulysses group (worlds it does not divide skip)
   bool causal = true;
   int64_t n_heads = 4, n_kv_heads = 4, head_dim = 64;
   std::string json_path;
@@ -35,6 +38,7 @@ struct RingBenchRow {
   int workers = 0;
   int64_t tokens = 0;
   std::string plan, context_parallel;
+  int ulysses_degree = 1;  // hybrid rows; 1 otherwise
   bool causal = false;
   bool data_auth = false;
   double wall_s = 0, compute_s = 0, wait_s = 0;

@@ -88,8 +88,11 @@ void add_bench_ring(CLI::App& bench, bench::RingBenchOptions& options) {
   ring->add_option("--plan", options.plans, "contiguous, zigzag, striped")
       ->delimiter(',')
       ->capture_default_str();
-  ring->add_option("--context-parallel", options.context_parallels, "ring, ulysses")
+  ring->add_option("--context-parallel", options.context_parallels, "ring, ulysses, hybrid")
       ->delimiter(',')
+      ->capture_default_str();
+  ring->add_option("--ulysses-degree", options.ulysses_degree,
+                   "hybrid rows: ranks per Ulysses group (must divide the worker count)")
       ->capture_default_str();
   ring->add_flag("--causal,!--bidirectional", options.causal, "mask (default causal)");
   ring->add_option("--heads", options.n_heads)->capture_default_str();

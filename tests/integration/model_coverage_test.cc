@@ -343,7 +343,9 @@ TEST(BenchSmoke, Ring) {
                          "--plan",
                          "zigzag",
                          "--context-parallel",
-                         "ring,ulysses",
+                         "ring,ulysses,hybrid",
+                         "--ulysses-degree",
+                         "2",
                          "--heads",
                          "4",
                          "--kv-heads",
@@ -357,9 +359,13 @@ TEST(BenchSmoke, Ring) {
             0)
       << output;
   const nlohmann::json rows = read_json_rows(dir.file("ring.json"));
-  EXPECT_EQ(rows.size(), 4u) << rows.dump(2);  // 2 worker counts x 2 context-parallel modes
+  // 2 worker counts x ring and Ulysses, and the hybrid at 2 workers (U = 2 does not divide 1).
+  ASSERT_EQ(rows.size(), 5u) << rows.dump(2);
   expect_number_fields(rows, {"workers", "tokens", "wall_s", "compute_s", "wait_s", "bytes_moved",
-                              "tokens_per_s", "efficiency"});
+                              "tokens_per_s", "efficiency", "ulysses_degree"});
+  EXPECT_EQ(rows[4]["context_parallel"], "hybrid") << rows.dump(2);
+  EXPECT_EQ(rows[4]["ulysses_degree"], 2) << rows.dump(2);
+  EXPECT_GT(rows[4]["bytes_moved"].get<int64_t>(), 0) << rows.dump(2);
 }
 
 TEST_F(CoverageEnv, BenchModel) {
