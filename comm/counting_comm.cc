@@ -35,6 +35,10 @@ TrafficMeter::Phase::Phase(TrafficMeter* meter, std::string name)
     : meter_(name.empty() ? nullptr : meter), start_(std::chrono::steady_clock::now()) {
   if (!meter_) return;
   std::lock_guard lock(meter_->mutex_);
+  if (meter_->current_ == name) {
+    meter_ = nullptr;
+    return;
+  }
   ++meter_->slot(name).scopes;
   previous_ = std::exchange(meter_->current_, std::move(name));
 }

@@ -50,7 +50,8 @@ inline constexpr const char* kOtherPhase = "other";
 
 class TrafficMeter {
  public:
-  // Names the phase until destroyed; nests (the outer phase resumes). Entering "" is a no-op.
+  // Names the phase until destroyed; nests (the outer phase resumes). Entering "", or the phase
+  // already current, is a no-op, so a phase's wall time is never counted twice.
   class Phase {
    public:
     Phase(TrafficMeter* meter, std::string name);

@@ -90,6 +90,22 @@ struct WorkerPeak {
   double prefill_s = 0, decode_s = 0;
 };
 
+// What one worker's data plane did (its Done: worker/shard_result.h ShardStats), per phase: a
+// block kind ("attention", "window", "local", "fit", "atlas"), "decode" or "other". For each,
+// wall_s = compute_s + wait_s; wait_s is time blocked on peers (every exchange).
+struct PhaseTelemetry {
+  std::string name;
+  int64_t blocks = 0;
+  double wall_s = 0, compute_s = 0, wait_s = 0;
+  int64_t bytes_sent = 0, bytes_received = 0;
+};
+struct WorkerTelemetry {
+  int rank = 0;
+  double wall_s = 0, compute_s = 0, wait_s = 0;
+  int64_t bytes_sent = 0, bytes_received = 0;
+  std::vector<PhaseTelemetry> phases;
+};
+
 // Everything summary.json holds; the coordinator fills it when the job has succeeded.
 struct JobSummary {
   std::string model;  // model directory as given
@@ -103,6 +119,7 @@ struct JobSummary {
   int64_t input_tokens = 0;              // t1..tn of every record: the rows of the .npy outputs
   double wall_time_s = 0;                // from job start to the last result received
   std::vector<WorkerPeak> worker_peaks;  // one per rank, by rank
+  std::vector<WorkerTelemetry> worker_telemetry;  // one per rank, by rank (may be empty)
   // generate only: the slowest rank's prompt forward pass and decode steps, and the tokens
   // generated in all.
   struct Decode {
@@ -134,7 +151,9 @@ struct JobSummary {
 // order, plus tokens_per_s = tokens / wall_time_s, null when the time is 0; with `decode` also
 // generated_tokens, prefill_s, decode_s and decode_tokens_per_s = generated_tokens / decode_s,
 // null when decode_s is 0; with `variants` a "variants" object of its fields, context null when
-// unlimited). Errors: I/O.
+// unlimited). With worker_telemetry, a "telemetry" object: "ranks" (each rank's totals and its
+// "phases" by name), and over all ranks "phases" and the totals (seconds summed over ranks:
+// rank-seconds; bytes summed). Errors: I/O.
 Status write_summary_json(const std::string& path, const JobSummary& summary);
 
 class OutputDir {

@@ -191,6 +191,67 @@ TEST_F(CoverageEnv, InitBf16AndF16ModelsRunAndMatchReference) {
                         kTolerance));
 }
 
+// --- telemetry: what every rank's Done and summary.json say the data plane did ----------------
+
+// A demo-like job (fit and atlas blocks, 2 workers): the log names the plan, and summary.json
+// has, for every rank, bytes sent and received and time waiting in the fit and atlas blocks
+// (their latents all-gather and memory-state chain), phases that add up to the rank's totals,
+// and wall = compute + wait. The coordinator's per-rank log lines carry the same numbers.
+TEST_F(CoverageEnv, TelemetryCountsEveryBlockKindsTraffic) {
+  if (!have_ucx()) GTEST_SKIP() << "more than one worker needs UCX";
+  TempDir dir;
+  std::string output;
+  ASSERT_EQ(run_model_job(cov("fit_atlas"), cov("in.fa"), "score", 2, dir.file("out"),
+                          {"--plan", "zigzag", "--quiet"}, &output),
+            0)
+      << output;
+  EXPECT_NE(output.find("plan zigzag aligned to 32 tokens"), std::string::npos) << output;
+  const nlohmann::json summary = nlohmann::json::parse(read_bytes(dir.file("out/summary.json")));
+  ASSERT_TRUE(summary.contains("telemetry")) << summary.dump(2);
+  const nlohmann::json& telemetry = summary["telemetry"];
+  ASSERT_EQ(telemetry["ranks"].size(), 2u) << telemetry.dump(2);
+  for (const auto& rank : telemetry["ranks"]) {
+    SCOPED_TRACE("rank " + rank["rank"].dump());
+    const double wall = rank["wall_s"], compute = rank["compute_s"], wait = rank["wait_s"];
+    EXPECT_GT(wall, 0);
+    EXPECT_NEAR(compute + wait, wall, 1e-9);
+    EXPECT_GT(rank["bytes_sent"].get<int64_t>(), 0);
+    EXPECT_GT(rank["bytes_received"].get<int64_t>(), 0);
+    for (const char* kind : {"fit", "atlas"}) {
+      ASSERT_TRUE(rank["phases"].contains(kind)) << rank.dump(2);
+      const nlohmann::json& phase = rank["phases"][kind];
+      EXPECT_EQ(phase["blocks"].get<int64_t>(), 2) << kind;  // two blocks of each kind
+      EXPECT_GT(phase["bytes_sent"].get<int64_t>(), 0) << kind;
+      EXPECT_GT(phase["bytes_received"].get<int64_t>(), 0) << kind;
+      EXPECT_GT(phase["wait_s"].get<double>(), 0) << kind;
+      EXPECT_NEAR(phase["compute_s"].get<double>() + phase["wait_s"].get<double>(),
+                  phase["wall_s"].get<double>(), 1e-9)
+          << kind;
+    }
+    int64_t sent = 0, received = 0;
+    double phase_wall = 0, phase_wait = 0;
+    for (const auto& [name, phase] : rank["phases"].items()) {
+      sent += phase["bytes_sent"].get<int64_t>();
+      received += phase["bytes_received"].get<int64_t>();
+      phase_wall += phase["wall_s"].get<double>();
+      phase_wait += phase["wait_s"].get<double>();
+    }
+    EXPECT_EQ(sent, rank["bytes_sent"].get<int64_t>());
+    EXPECT_EQ(received, rank["bytes_received"].get<int64_t>());
+    EXPECT_NEAR(phase_wait, wait, 1e-9);
+    EXPECT_NEAR(phase_wall, wall, 1e-6);
+  }
+  // What one rank sends, another receives.
+  EXPECT_EQ(telemetry["bytes_sent"], telemetry["bytes_received"]);
+  for (const char* line : {"rank 0 (", "rank 1 ("}) {
+    const size_t at = output.find(line);
+    ASSERT_NE(at, std::string::npos) << output;
+    const std::string done = output.substr(at, output.find('\n', at) - at);
+    EXPECT_NE(done.find("received (fit (2 blocks): compute"), std::string::npos) << done;
+    EXPECT_NE(done.find("atlas (2 blocks)"), std::string::npos) << done;
+  }
+}
+
 // --- determinism and --plan-align ------------------------------------------------------------
 
 // Same flags twice (fit, atlas and window blocks, 3 workers of 2 threads): the same bytes.

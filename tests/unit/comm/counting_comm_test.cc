@@ -123,12 +123,19 @@ TEST(CountingComm, RejectedCallsAndNestedScopes) {
       EXPECT_EQ(meter.current(), "attention");
       TrafficMeter::Phase none(&meter, "");
       EXPECT_EQ(meter.current(), "attention");
+      TrafficMeter::Phase again(&meter, "attention");  // counted once
     }
+    { TrafficMeter::Phase inner(&meter, "attention"); }
     EXPECT_EQ(meter.current(), "decode");
   }
   EXPECT_EQ(meter.current(), kOtherPhase);
   TrafficMeter::Phase nothing(nullptr, "fit");  // no meter: counts nothing, never crashes
-  EXPECT_EQ(meter.phases().size(), 2u);
+  const std::vector<PhaseTraffic> phases = meter.phases();
+  ASSERT_EQ(phases.size(), 2u);
+  EXPECT_EQ(phases[0].name, "decode");
+  EXPECT_EQ(phases[0].scopes, 1);
+  EXPECT_EQ(phases[1].name, "attention");
+  EXPECT_EQ(phases[1].scopes, 2);
 }
 
 }  // namespace
