@@ -119,7 +119,6 @@ struct JobSummary {
   int64_t input_tokens = 0;              // t1..tn of every record: the rows of the .npy outputs
   double wall_time_s = 0;                // from job start to the last result received
   std::vector<WorkerPeak> worker_peaks;  // one per rank, by rank
-  std::vector<WorkerTelemetry> worker_telemetry;  // one per rank, by rank (may be empty)
   // generate only: the slowest rank's prompt forward pass and decode steps, and the tokens
   // generated in all.
   struct Decode {
@@ -145,6 +144,7 @@ struct JobSummary {
     bool indexed = false;  // variants.vcf.gz.csi written (the input was sorted)
   };
   std::optional<Variants> variants;
+  std::vector<WorkerTelemetry> worker_telemetry;  // one per rank, by rank (may be empty)
 };
 
 // Writes summary.json (a "format": "ringmaster-summary/1" object with the fields above in that

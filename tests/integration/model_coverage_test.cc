@@ -439,6 +439,67 @@ TEST_F(CoverageEnv, BenchModel) {
       rows, {"tokens", "workers", "wall_s", "tokens_per_s", "efficiency", "max_peak_rss_mib"});
 }
 
+// bench sweep and bench report (launcher/sweep.h): a tiny sweep (2K tokens on 1 and 2 workers)
+// writes one run file each; the report writes the CSV with one row per configuration, the
+// markdown table and the plots; a second sweep skips the runs done, and a failed run is skipped
+// until --rerun-failed.
+TEST_F(CoverageEnv, BenchSweepResumesAndReports) {
+  if (!have_ucx()) GTEST_SKIP() << "two workers need UCX";
+  TempDir dir;
+  const std::string runs = dir.file("runs");
+  const std::vector<std::string> sweep = {
+      ringmaster_binary(), "bench", "sweep",  "--model", cov("fit_atlas"), "--workers", "1,2",
+      "--tokens",          "2k",    "--task", "score",   "--out",          runs};
+  std::string output;
+  ASSERT_EQ(run_command(sweep, &output), 0) << output;
+  EXPECT_NE(output.find("sweep: 2 run, 0 skipped (done), 0 failed"), std::string::npos) << output;
+  for (const char* id : {"fit_atlas_score_t2048_w1_r0", "fit_atlas_score_t2048_w2_r0"}) {
+    const nlohmann::json run = nlohmann::json::parse(read_bytes(runs + "/" + id + ".json"));
+    EXPECT_EQ(run["status"], "ok") << run.dump(2);
+    EXPECT_EQ(run["config"]["tokens"], 2048);
+    EXPECT_TRUE(run["git_commit"].is_string());
+    EXPECT_TRUE(run["host"]["name"].is_string());
+    EXPECT_GT(run["wall_s"].get<double>(), 0);
+    EXPECT_GT(run["max_peak_rss_bytes"].get<int64_t>(), 0);
+    EXPECT_TRUE(run["phases"].contains("atlas")) << run.dump(2);
+    EXPECT_GT(run["predicted"]["wall_s"].get<double>(), 0) << run.dump(2);
+    if (run["config"]["workers"] == 2) {
+      EXPECT_GT(run["bytes_sent"].get<int64_t>(), 0);
+    }
+  }
+
+  ASSERT_EQ(run_command({ringmaster_binary(), "bench", "report", runs}, &output), 0) << output;
+  std::istringstream csv(read_bytes(runs + "/report.csv"));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u) << read_bytes(runs + "/report.csv");  // header, P = 1, P = 2
+  EXPECT_EQ(lines[0].substr(0, 40), "mode,model,task,plan,context_parallel,th");
+  EXPECT_NE(lines[1].find(",2048,1,1,"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2].find(",2048,2,1,"), std::string::npos) << lines[2];
+  EXPECT_NE(read_bytes(runs + "/report.md").find("| fit_atlas score | 2048 | 2 | 1 |"),
+            std::string::npos)
+      << read_bytes(runs + "/report.md");
+  for (const char* png : {"scaling", "weak", "time_split", "memory", "predicted"}) {
+    const std::string path = runs + "/" + png + ".png";
+    EXPECT_TRUE(fs::exists(path) && fs::file_size(path) > 1000) << path << "\n" << output;
+  }
+
+  ASSERT_EQ(run_command(sweep, &output), 0) << output;
+  EXPECT_NE(output.find("sweep: 0 run, 2 skipped (done), 0 failed"), std::string::npos) << output;
+  // A run marked failed stays skipped, then runs again with --rerun-failed.
+  const std::string p2 = runs + "/fit_atlas_score_t2048_w2_r0.json";
+  nlohmann::json failed = nlohmann::json::parse(read_bytes(p2));
+  failed["status"] = "failed";
+  std::ofstream(p2) << failed.dump();
+  ASSERT_EQ(run_command(sweep, &output), 0) << output;
+  EXPECT_NE(output.find("sweep: 0 run, 2 skipped (done), 0 failed"), std::string::npos) << output;
+  std::vector<std::string> rerun = sweep;
+  rerun.push_back("--rerun-failed");
+  ASSERT_EQ(run_command(rerun, &output), 0) << output;
+  EXPECT_NE(output.find("sweep: 1 run, 1 skipped (done), 0 failed"), std::string::npos) << output;
+  EXPECT_EQ(nlohmann::json::parse(read_bytes(p2))["status"], "ok");
+}
+
 // --- cluster-style launch: rank hints, a failing worker --------------------------------------
 
 // A worker started as a launcher would, with exactly the rank variables in `env` set.
