@@ -144,6 +144,7 @@ def plot_memory(rows, out):
         if all(p is not None for p in predicted):
             ax.plot(workers, predicted, "x--", color=color, label=label + " (predicted)")
     ax.set(xlabel="workers", ylabel="peak RSS per worker (MiB)", title="memory per worker")
+    ax.set_yscale("log")
     ax.set_xticks(sorted({int(r["workers"]) for r in rows}))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
