@@ -81,16 +81,20 @@ StatusOr<io::WorkerTelemetry> telemetry_of(const pb::Done& done) {
   return t;
 }
 
-// "fit (1 block): compute 0.120 s, wait 0.010 s, 4096 bytes sent, 4096 received; ..."
+// "fit (1 block): compute 0.120 s, wait 0.010 s, 4096 bytes sent, 4096 received; ..."; the
+// phases that are not a block kind ("decode", "other") without a count.
 std::string describe_phases(const io::WorkerTelemetry& t) {
   std::string out;
   for (const io::PhaseTelemetry& p : t.phases) {
     if (!out.empty()) out += "; ";
-    char line[256];
+    out += p.name;
+    if (p.name != "decode" && p.name != "other") {
+      out += " (" + std::to_string(p.blocks) + (p.blocks == 1 ? " block)" : " blocks)");
+    }
+    char line[160];
     std::snprintf(line, sizeof(line),
-                  "%s (%lld block%s): compute %.3f s, wait %.3f s, %lld bytes sent, %lld received",
-                  p.name.c_str(), static_cast<long long>(p.blocks), p.blocks == 1 ? "" : "s",
-                  p.compute_s, p.wait_s, static_cast<long long>(p.bytes_sent),
+                  ": compute %.3f s, wait %.3f s, %lld bytes sent, %lld received", p.compute_s,
+                  p.wait_s, static_cast<long long>(p.bytes_sent),
                   static_cast<long long>(p.bytes_received));
     out += line;
   }
