@@ -87,6 +87,10 @@ void add_run(std::map<Key, Row>& rows, const nlohmann::json& run) {
   r.bytes_sent = run.value("bytes_sent", 0.0);
   r.bytes_received = run.value("bytes_received", 0.0);
   r.max_peak_mib = run.value("max_peak_rss_bytes", 0.0) / (1 << 20);
+  if (r.mode == "attention-check") {
+    // No summary.json: only the wall time was measured; the rest stays blank, not zero.
+    r.compute_s = r.wait_s = r.bytes_sent = r.bytes_received = r.max_peak_mib = -1;
+  }
   // (value() with a JSON default throws in nlohmann 3.11: look the objects up instead.)
   if (const auto phases = run.find("phases"); phases != run.end() && phases->is_object()) {
     for (const auto& [name, p] : phases->items()) {
