@@ -27,6 +27,7 @@ class GenerateOutput final : public JobOutput {
     io::JobSummary summary = spec_.summary;
     summary.wall_time_s = facts.wall_time_s;
     summary.worker_peaks = facts.worker_peaks;
+    summary.worker_telemetry = facts.worker_telemetry;
     // Filled, then assigned: clang rejects emplace() on an optional of a nested struct with
     // member initializers (not default-constructible until the enclosing class is complete).
     io::JobSummary::Decode decode;

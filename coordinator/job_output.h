@@ -29,7 +29,8 @@ namespace ringmaster::coordinator {
 // What only the finished run knows.
 struct RunFacts {
   double wall_time_s = 0;
-  std::vector<io::WorkerPeak> worker_peaks;  // by rank
+  std::vector<io::WorkerPeak> worker_peaks;           // by rank
+  std::vector<io::WorkerTelemetry> worker_telemetry;  // by rank, from each Done
   // generate: every record's continuation by record index (it points into the ResultAssembler,
   // which nothing changes while the output is written), and the slowest rank's times.
   std::span<const io::Generation> generated;

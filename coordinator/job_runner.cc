@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <cmath>
+#include <cstdio>
 
 #include "comm/authenticated_comm.h"
 #include "core/printable.h"
@@ -35,6 +37,66 @@ std::string join_ints(const std::vector<int>& values) {
   for (size_t i = 0; i < values.size(); ++i) {
     if (i > 0) out += ", ";
     out += std::to_string(values[i]);
+  }
+  return out;
+}
+
+// A Done's telemetry, checked: a peer's numbers are data, never trusted (ARCHITECTURE.md).
+// Errors (kInvalidArgument): a time or byte count negative or not finite, too many phases, a
+// phase name that is not a short lower-case word.
+constexpr int kMaxPhases = 16;
+constexpr size_t kMaxPhaseNameBytes = 32;
+
+StatusOr<io::WorkerTelemetry> telemetry_of(const pb::Done& done) {
+  auto bad = [](const std::string& what) { return invalid_argument("Done: " + what); };
+  auto seconds_ok = [](double s) { return std::isfinite(s) && s >= 0; };
+  io::WorkerTelemetry t;
+  t.rank = done.rank();
+  t.wall_s = done.wall_s();
+  t.compute_s = done.compute_s();
+  t.wait_s = done.wait_s();
+  t.bytes_sent = done.bytes_sent();
+  t.bytes_received = done.bytes_received();
+  if (!seconds_ok(t.wall_s) || !seconds_ok(t.compute_s) || !seconds_ok(t.wait_s) ||
+      t.bytes_sent < 0 || t.bytes_received < 0) {
+    return bad("a time or byte count that is negative or not finite");
+  }
+  if (done.phases_size() > kMaxPhases) {
+    return bad(std::to_string(done.phases_size()) + " phases (at most " +
+               std::to_string(kMaxPhases) + ")");
+  }
+  for (const pb::PhaseTelemetry& p : done.phases()) {
+    const std::string& name = p.name();
+    if (name.empty() || name.size() > kMaxPhaseNameBytes ||
+        !std::all_of(name.begin(), name.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
+      return bad("a phase named '" + printable(name, kMaxPhaseNameBytes) + "'");
+    }
+    if (!seconds_ok(p.wall_s()) || !seconds_ok(p.compute_s()) || !seconds_ok(p.wait_s()) ||
+        p.blocks() < 0 || p.bytes_sent() < 0 || p.bytes_received() < 0) {
+      return bad("phase " + name + ": a count that is negative or not finite");
+    }
+    t.phases.push_back({name, p.blocks(), p.wall_s(), p.compute_s(), p.wait_s(), p.bytes_sent(),
+                        p.bytes_received()});
+  }
+  return t;
+}
+
+// "fit (1 block): compute 0.120 s, wait 0.010 s, 4096 bytes sent, 4096 received; ..."; the
+// phases that are not a block kind ("decode", "other") without a count.
+std::string describe_phases(const io::WorkerTelemetry& t) {
+  std::string out;
+  for (const io::PhaseTelemetry& p : t.phases) {
+    if (!out.empty()) out += "; ";
+    out += p.name;
+    if (p.name != "decode" && p.name != "other") {
+      out += " (" + std::to_string(p.blocks) + (p.blocks == 1 ? " block)" : " blocks)");
+    }
+    char line[160];
+    std::snprintf(line, sizeof(line),
+                  ": compute %.3f s, wait %.3f s, %lld bytes sent, %lld received", p.compute_s,
+                  p.wait_s, static_cast<long long>(p.bytes_sent),
+                  static_cast<long long>(p.bytes_received));
+    out += line;
   }
   return out;
 }
@@ -257,6 +319,7 @@ void JobRunner::send_assignments() {
     }
   }
   peaks_.assign(static_cast<size_t>(job_.world()), io::WorkerPeak{});
+  telemetry_.assign(static_cast<size_t>(job_.world()), io::WorkerTelemetry{});
   for (Session* session : by_rank) {
     message.set_rank(session->rank);
     if (parts_.fill_assignment) parts_.fill_assignment(session->rank, message);
@@ -305,9 +368,14 @@ void JobRunner::on_done(Session& session, const proto::Frame& frame) {
   peak.peak_rss_bytes = done->peak_rss_bytes();
   peak.prefill_s = done->prefill_s();
   peak.decode_s = done->decode_s();
-  spdlog::info("{} done: {} rows, wall {:.3f} s, compute {:.3f} s, wait {:.3f} s, {} bytes sent",
-               describe(session), done->rows(), done->wall_s(), done->compute_s(), done->wait_s(),
-               done->bytes_sent());
+  StatusOr<io::WorkerTelemetry> telemetry = telemetry_of(*done);
+  if (!telemetry.ok()) return fail(telemetry.status().with_context(describe(session)));
+  spdlog::info(
+      "{} done: {} rows, wall {:.3f} s, compute {:.3f} s, wait {:.3f} s, {} bytes sent, {} "
+      "received ({})",
+      describe(session), done->rows(), done->wall_s(), done->compute_s(), done->wait_s(),
+      done->bytes_sent(), done->bytes_received(), describe_phases(*telemetry));
+  telemetry_[static_cast<size_t>(session.rank)] = std::move(telemetry).value();
   if (workers_done_ == job_.world() && assembler_.complete()) succeed();
 }
 
@@ -495,6 +563,7 @@ void JobRunner::succeed() {
   facts.wall_time_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   facts.worker_peaks = peaks_;
+  facts.worker_telemetry = telemetry_;
   if (const GeneratedRecords* generated = assembler_.generated()) {
     facts.generated = generated->records();
     facts.prefill_s = generated->prefill_s();

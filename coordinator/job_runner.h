@@ -147,7 +147,8 @@ class JobRunner {
   ResultAssembler assembler_;
   JobParts parts_;
   std::optional<ProgressLine> progress_;
-  std::vector<io::WorkerPeak> peaks_;  // by rank, from Done
+  std::vector<io::WorkerPeak> peaks_;           // by rank, from Done
+  std::vector<io::WorkerTelemetry> telemetry_;  // by rank, from Done
   FinishedHandler on_finished_;
 
   Phase phase_ = Phase::kJoining;

@@ -29,6 +29,7 @@ class ModelOutput final : public JobOutput {
     io::JobSummary summary = spec_.summary;
     summary.wall_time_s = facts.wall_time_s;
     summary.worker_peaks = facts.worker_peaks;
+    summary.worker_telemetry = facts.worker_telemetry;
     return io::write_summary_json(dir_.file(io::kSummaryFile), summary);
   }
 

@@ -70,6 +70,7 @@ class VariantOutput final : public JobOutput {
     io::JobSummary summary = spec_.summary;
     summary.wall_time_s = facts.wall_time_s;
     summary.worker_peaks = facts.worker_peaks;
+    summary.worker_telemetry = facts.worker_telemetry;
     const auto counts = io::count_statuses(job.rows);
     // Filled, then assigned: clang rejects emplace() of a nested struct with member initializers.
     io::JobSummary::Variants v;

@@ -227,6 +227,70 @@ Status write_generated_records_tsv(const std::string& path, const RecordTable& r
   return write_file(path, text);
 }
 
+namespace {
+
+template <typename T>
+void put_times_and_bytes(nlohmann::ordered_json& j, const T& t) {
+  j["wall_s"] = t.wall_s;
+  j["compute_s"] = t.compute_s;
+  j["wait_s"] = t.wait_s;
+  j["bytes_sent"] = t.bytes_sent;
+  j["bytes_received"] = t.bytes_received;
+}
+
+// summary.json's "telemetry" (write_summary_json).
+nlohmann::ordered_json telemetry_json(const std::vector<WorkerTelemetry>& workers) {
+  nlohmann::ordered_json ranks = nlohmann::ordered_json::array();
+  WorkerTelemetry all;
+  std::vector<PhaseTelemetry> all_phases;  // summed over ranks, in first-seen order
+  for (const WorkerTelemetry& w : workers) {
+    nlohmann::ordered_json rank;
+    rank["rank"] = w.rank;
+    put_times_and_bytes(rank, w);
+    nlohmann::ordered_json phases = nlohmann::ordered_json::object();
+    for (const PhaseTelemetry& p : w.phases) {
+      nlohmann::ordered_json phase;
+      phase["blocks"] = p.blocks;
+      put_times_and_bytes(phase, p);
+      phases[p.name] = std::move(phase);
+      auto it = std::find_if(all_phases.begin(), all_phases.end(),
+                             [&](const PhaseTelemetry& q) { return q.name == p.name; });
+      if (it == all_phases.end()) {
+        all_phases.push_back(PhaseTelemetry{.name = p.name});
+        it = all_phases.end() - 1;
+      }
+      it->blocks += p.blocks;
+      it->wall_s += p.wall_s;
+      it->compute_s += p.compute_s;
+      it->wait_s += p.wait_s;
+      it->bytes_sent += p.bytes_sent;
+      it->bytes_received += p.bytes_received;
+    }
+    rank["phases"] = std::move(phases);
+    ranks.push_back(std::move(rank));
+    all.wall_s += w.wall_s;
+    all.compute_s += w.compute_s;
+    all.wait_s += w.wait_s;
+    all.bytes_sent += w.bytes_sent;
+    all.bytes_received += w.bytes_received;
+  }
+  nlohmann::ordered_json json;
+  json["sums_over_ranks"] = true;  // seconds are rank-seconds
+  put_times_and_bytes(json, all);
+  nlohmann::ordered_json phases = nlohmann::ordered_json::object();
+  for (const PhaseTelemetry& p : all_phases) {
+    nlohmann::ordered_json phase;
+    phase["blocks"] = p.blocks;
+    put_times_and_bytes(phase, p);
+    phases[p.name] = std::move(phase);
+  }
+  json["phases"] = std::move(phases);
+  json["ranks"] = std::move(ranks);
+  return json;
+}
+
+}  // namespace
+
 Status write_summary_json(const std::string& path, const JobSummary& summary) {
   nlohmann::ordered_json json;
   json["format"] = "ringmaster-summary/1";
@@ -292,6 +356,8 @@ Status write_summary_json(const std::string& path, const JobSummary& summary) {
     peaks.push_back(std::move(worker));
   }
   json["peak_memory"] = std::move(peaks);
+  if (!summary.worker_telemetry.empty())
+    json["telemetry"] = telemetry_json(summary.worker_telemetry);
   // Paths need not be UTF-8; replace bad bytes rather than let dump() throw.
   const std::string text =
       json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";

@@ -90,6 +90,22 @@ struct WorkerPeak {
   double prefill_s = 0, decode_s = 0;
 };
 
+// What one worker's data plane did (its Done: worker/shard_result.h ShardStats), per phase: a
+// block kind ("attention", "window", "local", "fit", "atlas"), "decode" or "other". For each,
+// wall_s = compute_s + wait_s; wait_s is time blocked on peers (every exchange).
+struct PhaseTelemetry {
+  std::string name;
+  int64_t blocks = 0;
+  double wall_s = 0, compute_s = 0, wait_s = 0;
+  int64_t bytes_sent = 0, bytes_received = 0;
+};
+struct WorkerTelemetry {
+  int rank = 0;
+  double wall_s = 0, compute_s = 0, wait_s = 0;
+  int64_t bytes_sent = 0, bytes_received = 0;
+  std::vector<PhaseTelemetry> phases;
+};
+
 // Everything summary.json holds; the coordinator fills it when the job has succeeded.
 struct JobSummary {
   std::string model;  // model directory as given
@@ -128,13 +144,16 @@ struct JobSummary {
     bool indexed = false;  // variants.vcf.gz.csi written (the input was sorted)
   };
   std::optional<Variants> variants;
+  std::vector<WorkerTelemetry> worker_telemetry;  // one per rank, by rank (may be empty)
 };
 
 // Writes summary.json (a "format": "ringmaster-summary/1" object with the fields above in that
 // order, plus tokens_per_s = tokens / wall_time_s, null when the time is 0; with `decode` also
 // generated_tokens, prefill_s, decode_s and decode_tokens_per_s = generated_tokens / decode_s,
 // null when decode_s is 0; with `variants` a "variants" object of its fields, context null when
-// unlimited). Errors: I/O.
+// unlimited). With worker_telemetry, a "telemetry" object: "ranks" (each rank's totals and its
+// "phases" by name), and over all ranks "phases" and the totals (seconds summed over ranks:
+// rank-seconds; bytes summed). Errors: I/O.
 Status write_summary_json(const std::string& path, const JobSummary& summary);
 
 class OutputDir {

@@ -6,8 +6,8 @@
 //   ringmaster coordinator --listen HOST:PORT --workers N ... --out FILE.npy
 //   ringmaster worker --coordinator HOST:PORT           for cluster launch scripts
 //   ringmaster plan --model DIR --tokens N --workers P ...  predictions before a launch
-//   ringmaster bench kernel | ring | model | decode | variants | calibrate ...  benchmarks (never
-//   timed tests)
+//   ringmaster bench kernel | ring | model | decode | variants | calibrate | sweep | report ...
+//                                                       benchmarks (never timed tests)
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -33,6 +33,7 @@
 #include "launcher/model_commands.h"
 #include "launcher/plan_command.h"
 #include "launcher/spec_handoff.h"
+#include "launcher/sweep.h"
 #include "launcher/variants_bench.h"
 #include "proto/auth.h"
 #include "proto/validate.h"
@@ -179,6 +180,43 @@ void add_bench_decode(CLI::App& bench, DecodeBenchOptions& options) {
   decode->add_option("--plan", options.plan, "contiguous, zigzag, striped")->capture_default_str();
   decode->add_option("--work-dir", options.work_dir, "where inputs and outputs go (default: /tmp)");
   decode->add_option("--json", options.json_path, "also write the rows as a JSON array here");
+}
+
+void add_bench_sweep(CLI::App& bench, SweepOptions& options) {
+  CLI::App* sweep = bench.add_subcommand(
+      "sweep", "scaling runs (ringmaster run) over worker counts and lengths, one JSON each");
+  sweep->add_option("--model", options.model_dir, "model directory");
+  sweep->add_flag("--attention-check", options.attention_check, "the attention check instead");
+  sweep->add_option("--workers", options.workers, "worker counts")
+      ->delimiter(',')
+      ->capture_default_str();
+  sweep->add_option("--tokens", options.tokens, "lengths: N, Nk (x 1024) or Nm (x 1024^2)")
+      ->delimiter(',')
+      ->capture_default_str();
+  sweep->add_option("--repeat", options.repeat, "runs of each configuration")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  sweep->add_option("--threads", options.threads, "compute threads per worker")
+      ->capture_default_str();
+  sweep->add_option("--task", options.task, "embed or score")->capture_default_str();
+  sweep->add_option("--plan", options.plan, "contiguous, zigzag, striped")->capture_default_str();
+  sweep->add_option("--context-parallel", options.context_parallel, "ring or ulysses")
+      ->capture_default_str();
+  sweep->add_option("--hardware", options.hardware_path,
+                    "hardware JSON for the predictions (bench calibrate --out writes one)");
+  sweep->add_flag("--rerun-failed", options.rerun_failed, "run again the runs that failed");
+  sweep->add_option("--out", options.out, "directory of the run files")->capture_default_str();
+}
+
+void add_bench_report(CLI::App& bench, ReportOptions& options) {
+  CLI::App* report = bench.add_subcommand(
+      "report", "a sweep's runs as report.csv, report.md and PNG plots, in its directory");
+  report->add_option("runs", options.runs_dir, "the sweep's --out directory")->required();
+  report->add_option("--python", options.python, "the Python with matplotlib")
+      ->capture_default_str();
+  report->add_option("--plot-script", options.plot_script,
+                     "default: scripts/sweep_plot.py of the source tree");
+  report->add_flag("!--no-plots", options.plots, "write the CSV and the table only");
 }
 
 void add_bench_calibrate(CLI::App& bench, CalibrateOptions& options) {
@@ -457,6 +495,10 @@ int main(int argc, char** argv) {
   add_bench_variants(*bench, variants_bench_options);
   CalibrateOptions calibrate_options;
   add_bench_calibrate(*bench, calibrate_options);
+  SweepOptions sweep_options;
+  add_bench_sweep(*bench, sweep_options);
+  ReportOptions report_options;
+  add_bench_report(*bench, report_options);
   PlanOptions plan_options;
   CLI::App* plan = nullptr;
   add_plan_command(app, plan_options, plan);
@@ -555,6 +597,12 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand(bench) && bench->got_subcommand("variants")) {
     return report(run_variants_bench(variants_bench_options));
+  }
+  if (app.got_subcommand(bench) && bench->got_subcommand("sweep")) {
+    return report(run_sweep(sweep_options).status());
+  }
+  if (app.got_subcommand(bench) && bench->got_subcommand("report")) {
+    return report(run_report(report_options));
   }
   if (app.got_subcommand(bench) && bench->got_subcommand("calibrate")) {
     return report(run_calibrate(calibrate_options).status());

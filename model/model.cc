@@ -127,6 +127,8 @@ StatusOr<Tensor> Model::forward(const ShardContext& ctx, std::span<const int32_t
     if (static_cast<int>(b) == first_fit_) {
       RM_RETURN_IF_ERROR(fit_stream_->begin(ctx).with_context(where));
     }
+    // The block's whole time (norms, mixer, MLP) and traffic count under its kind.
+    const comm::TrafficMeter::Phase phase(ctx.traffic, mixer_kind_name(config_.blocks[b].mixer));
     pool.parallel_for(tiles, [&](int64_t t, int) {
       const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
       rms_norm(x.data<float>() + begin * d, rows, d, block.norm1.const_data<float>(), eps,
@@ -190,6 +192,8 @@ StatusOr<Tensor> Model::append(const ShardContext& ctx, const DecodeStep& step,
     return invalid_argument("append: " + std::to_string(ids.size()) + " token ids for " +
                             std::to_string(n) + " rows");
   }
+  // A decode step's exchanges (split-K, the tail rank's work) count as one phase.
+  const comm::TrafficMeter::Phase phase(ctx.traffic, "decode");
   RM_ASSIGN_OR_RETURN(Tensor x, embed(ids));
   Tensor h = Tensor::empty({n, d}, DType::kF32), mixed = Tensor::empty({n, d}, DType::kF32);
   const auto eps = static_cast<float>(config_.norm_eps);

@@ -17,6 +17,7 @@
 #include "attention/context_parallel.h"
 #include "attention/masks.h"
 #include "comm/communicator.h"
+#include "comm/counting_comm.h"
 #include "comm/partition.h"
 #include "core/thread_pool.h"
 #include "memory/backend.h"
@@ -44,6 +45,10 @@ struct ShardContext {
   // tokens need, on the ranks that will need it (Mixer::append). Null: nothing is kept.
   std::shared_ptr<const DecodeStreams> streams;
   bool keep_caches() const { return streams != nullptr; }
+  // Where `comm`'s traffic is counted (comm/counting_comm.h), when the worker counts it: the
+  // block loop names each block's phase by its kind, so bytes and waits split per block kind.
+  // Null: nothing is named.
+  comm::TrafficMeter* traffic = nullptr;
 
   std::vector<int64_t> tokens;  // stream indices owned by this rank, increasing
   std::vector<int64_t> pos;     // position within its record, per local token

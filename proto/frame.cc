@@ -92,7 +92,9 @@ uint32_t max_frame_length(MessageType type) {
     case MessageType::kAbort:
       return 128u << 10;
     case MessageType::kDone:
-      return 256;
+      // Up to 16 phases of telemetry (the coordinator's limit), each at most about 100 bytes
+      // (a 32-byte name, five numbers, three doubles): about 1.7 KB at the most.
+      return 4096;
     case MessageType::kProgress:
       return 64;
     case MessageType::kRestart:

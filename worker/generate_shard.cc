@@ -193,7 +193,8 @@ StatusOr<GenerateShardResult> run_generate_shard(
     comm::Communicator& comm, const comm::PartitionPlan& plan, const ModelShardSpec& spec,
     const GenerateSpec& generate, ThreadPool& pool, const model::ProgressFn& prefill_progress,
     const DecodeProgressFn& decode_progress, std::shared_ptr<attention::AttentionBackend> backend,
-    std::shared_ptr<memory::AtlasBackend> atlas, std::stop_token stop) {
+    std::shared_ptr<memory::AtlasBackend> atlas, std::stop_token stop,
+    comm::TrafficMeter* traffic) {
   const auto start = std::chrono::steady_clock::now();
   RM_ASSIGN_OR_RETURN(model::Model model, model::Model::load(spec.model_dir, spec.compute));
   if (!model.config().causal) {
@@ -203,6 +204,7 @@ StatusOr<GenerateShardResult> run_generate_shard(
   model::ShardContext ctx =
       model::make_shard_context(comm, plan, layout, pool, spec.context_parallel, std::move(backend),
                                 std::move(atlas), std::move(stop));
+  ctx.traffic = traffic;
   ctx.streams =
       std::make_shared<const model::DecodeStreams>(model::record_ends(layout), plan, layout);
   RM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, fed_ids(ctx, spec, model.config().vocab));
@@ -215,15 +217,19 @@ StatusOr<GenerateShardResult> run_generate_shard(
   RM_RETURN_IF_ERROR(model.finish_sends(ctx));
   result.prefill_s = seconds_since(start);
   const auto decode_start = std::chrono::steady_clock::now();
-  Generator generator(model, ctx, generate);
-  generator.start(hf);
-  hf = Tensor();
-  RM_RETURN_IF_ERROR(generator.run(decode_progress));
+  {
+    // The steps' own exchanges (who decodes what) count with the blocks' as decode traffic.
+    const comm::TrafficMeter::Phase phase(traffic, "decode");
+    Generator generator(model, ctx, generate);
+    generator.start(hf);
+    hf = Tensor();
+    RM_RETURN_IF_ERROR(generator.run(decode_progress));
+    result.records = generator.records();
+    result.decode_steps = generator.steps();
+  }
   result.decode_s = seconds_since(decode_start);
   // The tokens came from mapped weights: if the file changed meanwhile, they are not the model's.
   RM_RETURN_IF_ERROR(model.check_weights_unchanged());
-  result.records = generator.records();
-  result.decode_steps = generator.steps();
   result.stats.wall_s = seconds_since(start);
   result.stats.compute_s = result.stats.wall_s;
   return result;

@@ -52,6 +52,7 @@ StatusOr<GenerateShardResult> run_generate_shard(
     const GenerateSpec& generate, ThreadPool& pool, const model::ProgressFn& prefill_progress,
     const DecodeProgressFn& decode_progress,
     std::shared_ptr<attention::AttentionBackend> backend = nullptr,
-    std::shared_ptr<memory::AtlasBackend> atlas = nullptr, std::stop_token stop = {});
+    std::shared_ptr<memory::AtlasBackend> atlas = nullptr, std::stop_token stop = {},
+    comm::TrafficMeter* traffic = nullptr);
 
 }  // namespace ringmaster::worker

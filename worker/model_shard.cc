@@ -107,7 +107,7 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
                                       const BranchProgressFn& branch_progress,
                                       std::shared_ptr<attention::AttentionBackend> backend,
                                       std::shared_ptr<memory::AtlasBackend> atlas,
-                                      std::stop_token stop) {
+                                      std::stop_token stop, comm::TrafficMeter* traffic) {
   const auto start = std::chrono::steady_clock::now();
   RM_ASSIGN_OR_RETURN(model::Model model, model::Model::load(spec.model_dir, spec.compute));
   if (spec.score && !model.config().causal) {
@@ -117,6 +117,7 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
   model::ShardContext ctx =
       model::make_shard_context(comm, plan, layout, pool, spec.context_parallel, std::move(backend),
                                 std::move(atlas), std::move(stop));
+  ctx.traffic = traffic;
   if (!spec.branches.empty()) {
     if (!spec.score) return invalid_argument("branches need the score task's prefill");
     RM_RETURN_IF_ERROR(check_branches(spec.branches, layout, model.config().vocab));
@@ -137,6 +138,7 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
     RM_ASSIGN_OR_RETURN(result, score_rows(model, ctx, spec, ids, hf));
     if (!spec.branches.empty()) {
       const auto branches_start = std::chrono::steady_clock::now();
+      const comm::TrafficMeter::Phase phase(traffic, "decode");  // branch steps are decode steps
       RM_ASSIGN_OR_RETURN(result.branches,
                           run_branches(model, ctx, spec.branches, std::move(hf), branch_progress));
       result.prefill_s = prefill_s;

@@ -11,7 +11,8 @@
 //          branch this rank runs (worker/branches.h).
 // Collective over comm: every rank of the job calls it. Once `stop` is requested the forward pass
 // returns kCancelled at its next check (core/cancel.h); `comm` and `backend` should stop on the
-// same token. Thread-compatible.
+// same token. With `traffic`, the forward pass names each block's phase there (ShardContext::
+// traffic); branch steps count as "decode". Thread-compatible.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include "attention/backend.h"
 #include "attention/context_parallel.h"
 #include "comm/communicator.h"
+#include "comm/counting_comm.h"
 #include "comm/partition.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
@@ -55,6 +57,7 @@ StatusOr<ShardResult> run_model_shard(
     comm::Communicator& comm, const comm::PartitionPlan& plan, const ModelShardSpec& spec,
     ThreadPool& pool, const model::ProgressFn& progress, const BranchProgressFn& branch_progress,
     std::shared_ptr<attention::AttentionBackend> backend = nullptr,
-    std::shared_ptr<memory::AtlasBackend> atlas = nullptr, std::stop_token stop = {});
+    std::shared_ptr<memory::AtlasBackend> atlas = nullptr, std::stop_token stop = {},
+    comm::TrafficMeter* traffic = nullptr);
 
 }  // namespace ringmaster::worker

@@ -5,17 +5,33 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
 
 namespace ringmaster::worker {
 
+// One phase of a rank's run: a block kind ("attention", "window", "local", "fit", "atlas"),
+// "decode" (decode and branch steps), or "other" (the rest: loading, embedding, the head,
+// end-of-job exchanges). Counted by comm::CountingComm (comm/counting_comm.h).
+struct PhaseStats {
+  std::string name;
+  int64_t blocks = 0;    // blocks of this kind run (scopes entered)
+  double wall_s = 0;     // time in the phase
+  double compute_s = 0;  // wall_s - wait_s
+  double wait_s = 0;     // blocked on the data plane: every exchange of the phase
+  int64_t bytes_sent = 0;
+  int64_t bytes_received = 0;
+};
+
 struct ShardStats {
   double wall_s = 0;     // assignment to result
-  double compute_s = 0;  // inside the math
-  double wait_s = 0;     // blocked on the data plane
+  double compute_s = 0;  // wall_s - wait_s
+  double wait_s = 0;     // blocked on the data plane (every kind of exchange)
   int64_t bytes_sent = 0;
+  int64_t bytes_received = 0;
+  std::vector<PhaseStats> phases;  // in first-run order; their wall_s add up to wall_s
 };
 
 // A variants job's branch (worker/branches.h), reported by the rank that ran it.

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -9,9 +10,38 @@
 #include <thread>
 
 #include "comm/cancellable_comm.h"
+#include "comm/counting_comm.h"
 #include "core/thread_pool.h"
 
 namespace ringmaster::worker {
+namespace {
+
+// A run's stats from what its CountingComm counted: waits and bytes per phase, compute = wall -
+// waits. The time outside every block ("other") is the run's wall less the phases' walls.
+ShardStats traffic_stats(double wall_s, const comm::TrafficMeter& meter) {
+  ShardStats stats;
+  stats.wall_s = wall_s;
+  double scoped_s = 0;
+  bool have_other = false;
+  for (const comm::PhaseTraffic& p : meter.phases()) {
+    PhaseStats phase{p.name, p.scopes, p.wall_s, 0, p.wait_s, p.bytes_sent, p.bytes_received};
+    if (p.name == comm::kOtherPhase) have_other = true;
+    scoped_s += p.wall_s;
+    stats.phases.push_back(std::move(phase));
+  }
+  if (!have_other) stats.phases.push_back(PhaseStats{.name = comm::kOtherPhase});
+  for (PhaseStats& phase : stats.phases) {
+    if (phase.name == comm::kOtherPhase) phase.wall_s = std::max(0.0, wall_s - scoped_s);
+    phase.compute_s = std::max(0.0, phase.wall_s - phase.wait_s);
+    stats.wait_s += phase.wait_s;
+    stats.bytes_sent += phase.bytes_sent;
+    stats.bytes_received += phase.bytes_received;
+  }
+  stats.compute_s = std::max(0.0, wall_s - stats.wait_s);
+  return stats;
+}
+
+}  // namespace
 
 // Shared by the owner and the thread, so an abandoned thread never touches freed memory.
 struct ShardRunner::State {
@@ -115,7 +145,9 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
   std::unique_ptr<comm::Communicator> comm;
   std::unique_ptr<comm::AuthenticatedComm> authenticated;  // wraps comm when keyed (not NCCL)
   std::unique_ptr<comm::FaultyComm> faulty;            // wraps those when the test asked for faults
-  std::unique_ptr<comm::CancellableComm> cancellable;  // the outermost layer, but for NCCL
+  std::unique_ptr<comm::CancellableComm> cancellable;  // over those, but for NCCL
+  std::unique_ptr<comm::CountingComm> counting;        // the outermost layer: the stats' source
+  comm::TrafficMeter traffic;
   const std::stop_token stop = state->stop.get_token();
   auto result = [&]() -> StatusOr<ShardOutput> {
     ThreadPool pool(assignment.threads);
@@ -143,7 +175,9 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
     if (state->comm_spec.backend != comm::CommSpec::kNccl) {
       cancellable = std::make_unique<comm::CancellableComm>(*inner, stop);
     }
-    comm::Communicator& data_plane = cancellable ? *cancellable : *inner;
+    counting = std::make_unique<comm::CountingComm>(
+        cancellable ? static_cast<comm::Communicator&>(*cancellable) : *inner, traffic);
+    comm::Communicator& data_plane = *counting;
     if (assignment.model) {
       auto progress = [&](int block, int) {
         state->notify([&] {
@@ -165,10 +199,12 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
         });
       };
       if (assignment.generate) {
-        RM_ASSIGN_OR_RETURN(GenerateShardResult generated,
-                            run_generate_shard(data_plane, *assignment.plan, *assignment.model,
-                                               *assignment.generate, pool, progress,
-                                               decode_progress, backend, std::move(atlas), stop));
+        RM_ASSIGN_OR_RETURN(
+            GenerateShardResult generated,
+            run_generate_shard(data_plane, *assignment.plan, *assignment.model,
+                               *assignment.generate, pool, progress, decode_progress, backend,
+                               std::move(atlas), stop, &traffic));
+        generated.stats = traffic_stats(generated.stats.wall_s, traffic);
         return ShardOutput(std::move(generated));
       }
       // A variants job's branch steps (worker/branches.h) report as decode steps.
@@ -176,7 +212,8 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
       RM_ASSIGN_OR_RETURN(
           ShardResult rows,
           run_model_shard(data_plane, *assignment.plan, *assignment.model, pool, progress,
-                          branch_progress, backend, std::move(atlas), stop));
+                          branch_progress, backend, std::move(atlas), stop, &traffic));
+      rows.stats = traffic_stats(rows.stats.wall_s, traffic);
       return ShardOutput(std::move(rows));
     }
     const Device data_device =
@@ -189,14 +226,16 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
         assignment.rank, assignment.plan->world(), assignment.plan->num_local(assignment.rank),
         assignment.plan->num_tokens(), assignment.threads, backend->name(),
         data_device.to_string());
-    RM_ASSIGN_OR_RETURN(attention::CheckJobResult check,
-                        attention::run_check_job(data_plane, *assignment.plan, *assignment.check,
-                                                 *backend, data_device));
+    auto checked = [&] {
+      const comm::TrafficMeter::Phase phase(&traffic, "attention");
+      return attention::run_check_job(data_plane, *assignment.plan, *assignment.check, *backend,
+                                      data_device);
+    };
+    RM_ASSIGN_OR_RETURN(attention::CheckJobResult check, checked());
     ShardResult shard;
     shard.rows = std::move(check.tokens);
     shard.values = std::move(check.out);
-    shard.stats = {check.stats.wall_s, check.stats.compute_s, check.stats.wait_s,
-                   check.stats.bytes_sent};
+    shard.stats = traffic_stats(check.stats.wall_s, traffic);
     return ShardOutput(std::move(shard));
   }();
   state->notify([&] { state->callbacks.on_result(std::move(result)); });
@@ -204,6 +243,7 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
     std::unique_lock lock(state->mutex);
     state->changed.wait(lock, [&] { return state->cancelled; });
   }
+  counting.reset();
   cancellable.reset();
   faulty.reset();
   authenticated.reset();

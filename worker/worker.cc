@@ -338,9 +338,12 @@ class Worker {
       streamer_.emplace(std::get<ShardResult>(std::move(*output)), rank_,
                         proto::result_row_bytes(job_), job_.result_chunk_bytes());
     }
-    spdlog::info("{}: computed {} rows in {:.3f} s (compute {:.3f} s, wait {:.3f} s); sending",
-                 who(), streamer_->rows(), streamer_->stats().wall_s, streamer_->stats().compute_s,
-                 streamer_->stats().wait_s);
+    const ShardStats& stats = streamer_->stats();
+    spdlog::info(
+        "{}: computed {} rows in {:.3f} s (compute {:.3f} s, wait {:.3f} s, {} bytes sent, {} "
+        "received); sending",
+        who(), streamer_->rows(), stats.wall_s, stats.compute_s, stats.wait_s, stats.bytes_sent,
+        stats.bytes_received);
     stream_next();
   }
 
@@ -360,6 +363,17 @@ class Worker {
     done.set_compute_s(streamer_->stats().compute_s);
     done.set_wait_s(streamer_->stats().wait_s);
     done.set_bytes_sent(streamer_->stats().bytes_sent);
+    done.set_bytes_received(streamer_->stats().bytes_received);
+    for (const PhaseStats& p : streamer_->stats().phases) {
+      pb::PhaseTelemetry* phase = done.add_phases();
+      phase->set_name(p.name);
+      phase->set_blocks(p.blocks);
+      phase->set_wall_s(p.wall_s);
+      phase->set_compute_s(p.compute_s);
+      phase->set_wait_s(p.wait_s);
+      phase->set_bytes_sent(p.bytes_sent);
+      phase->set_bytes_received(p.bytes_received);
+    }
     done.set_peak_rss_bytes(static_cast<int64_t>(peak_rss_mib() * 1024.0 * 1024.0));
     done.set_prefill_s(streamer_->prefill_s());
     done.set_decode_s(streamer_->decode_s());

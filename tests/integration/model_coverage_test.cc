@@ -191,6 +191,67 @@ TEST_F(CoverageEnv, InitBf16AndF16ModelsRunAndMatchReference) {
                         kTolerance));
 }
 
+// --- telemetry: what every rank's Done and summary.json say the data plane did ----------------
+
+// A demo-like job (fit and atlas blocks, 2 workers): the log names the plan, and summary.json
+// has, for every rank, bytes sent and received and time waiting in the fit and atlas blocks
+// (their latents all-gather and memory-state chain), phases that add up to the rank's totals,
+// and wall = compute + wait. The coordinator's per-rank log lines carry the same numbers.
+TEST_F(CoverageEnv, TelemetryCountsEveryBlockKindsTraffic) {
+  if (!have_ucx()) GTEST_SKIP() << "more than one worker needs UCX";
+  TempDir dir;
+  std::string output;
+  ASSERT_EQ(run_model_job(cov("fit_atlas"), cov("in.fa"), "score", 2, dir.file("out"),
+                          {"--plan", "zigzag", "--quiet"}, &output),
+            0)
+      << output;
+  EXPECT_NE(output.find("plan zigzag aligned to 32 tokens"), std::string::npos) << output;
+  const nlohmann::json summary = nlohmann::json::parse(read_bytes(dir.file("out/summary.json")));
+  ASSERT_TRUE(summary.contains("telemetry")) << summary.dump(2);
+  const nlohmann::json& telemetry = summary["telemetry"];
+  ASSERT_EQ(telemetry["ranks"].size(), 2u) << telemetry.dump(2);
+  for (const auto& rank : telemetry["ranks"]) {
+    SCOPED_TRACE("rank " + rank["rank"].dump());
+    const double wall = rank["wall_s"], compute = rank["compute_s"], wait = rank["wait_s"];
+    EXPECT_GT(wall, 0);
+    EXPECT_NEAR(compute + wait, wall, 1e-9);
+    EXPECT_GT(rank["bytes_sent"].get<int64_t>(), 0);
+    EXPECT_GT(rank["bytes_received"].get<int64_t>(), 0);
+    for (const char* kind : {"fit", "atlas"}) {
+      ASSERT_TRUE(rank["phases"].contains(kind)) << rank.dump(2);
+      const nlohmann::json& phase = rank["phases"][kind];
+      EXPECT_EQ(phase["blocks"].get<int64_t>(), 2) << kind;  // two blocks of each kind
+      EXPECT_GT(phase["bytes_sent"].get<int64_t>(), 0) << kind;
+      EXPECT_GT(phase["bytes_received"].get<int64_t>(), 0) << kind;
+      EXPECT_GT(phase["wait_s"].get<double>(), 0) << kind;
+      EXPECT_NEAR(phase["compute_s"].get<double>() + phase["wait_s"].get<double>(),
+                  phase["wall_s"].get<double>(), 1e-9)
+          << kind;
+    }
+    int64_t sent = 0, received = 0;
+    double phase_wall = 0, phase_wait = 0;
+    for (const auto& [name, phase] : rank["phases"].items()) {
+      sent += phase["bytes_sent"].get<int64_t>();
+      received += phase["bytes_received"].get<int64_t>();
+      phase_wall += phase["wall_s"].get<double>();
+      phase_wait += phase["wait_s"].get<double>();
+    }
+    EXPECT_EQ(sent, rank["bytes_sent"].get<int64_t>());
+    EXPECT_EQ(received, rank["bytes_received"].get<int64_t>());
+    EXPECT_NEAR(phase_wait, wait, 1e-9);
+    EXPECT_NEAR(phase_wall, wall, 1e-6);
+  }
+  // What one rank sends, another receives.
+  EXPECT_EQ(telemetry["bytes_sent"], telemetry["bytes_received"]);
+  for (const char* line : {"rank 0 (", "rank 1 ("}) {
+    const size_t at = output.find(line);
+    ASSERT_NE(at, std::string::npos) << output;
+    const std::string done = output.substr(at, output.find('\n', at) - at);
+    EXPECT_NE(done.find("received (fit (2 blocks): compute"), std::string::npos) << done;
+    EXPECT_NE(done.find("atlas (2 blocks)"), std::string::npos) << done;
+  }
+}
+
 // --- determinism and --plan-align ------------------------------------------------------------
 
 // Same flags twice (fit, atlas and window blocks, 3 workers of 2 threads): the same bytes.
@@ -382,6 +443,67 @@ TEST_F(CoverageEnv, BenchModel) {
   EXPECT_EQ(rows.size(), 2u) << rows.dump(2);
   expect_number_fields(
       rows, {"tokens", "workers", "wall_s", "tokens_per_s", "efficiency", "max_peak_rss_mib"});
+}
+
+// bench sweep and bench report (launcher/sweep.h): a tiny sweep (2K tokens on 1 and 2 workers)
+// writes one run file each; the report writes the CSV with one row per configuration, the
+// markdown table and the plots; a second sweep skips the runs done, and a failed run is skipped
+// until --rerun-failed.
+TEST_F(CoverageEnv, BenchSweepResumesAndReports) {
+  if (!have_ucx()) GTEST_SKIP() << "two workers need UCX";
+  TempDir dir;
+  const std::string runs = dir.file("runs");
+  const std::vector<std::string> sweep = {
+      ringmaster_binary(), "bench", "sweep",  "--model", cov("fit_atlas"), "--workers", "1,2",
+      "--tokens",          "2k",    "--task", "score",   "--out",          runs};
+  std::string output;
+  ASSERT_EQ(run_command(sweep, &output), 0) << output;
+  EXPECT_NE(output.find("sweep: 2 run, 0 skipped (done), 0 failed"), std::string::npos) << output;
+  for (const char* id : {"fit_atlas_score_t2048_w1_r0", "fit_atlas_score_t2048_w2_r0"}) {
+    const nlohmann::json run = nlohmann::json::parse(read_bytes(runs + "/" + id + ".json"));
+    EXPECT_EQ(run["status"], "ok") << run.dump(2);
+    EXPECT_EQ(run["config"]["tokens"], 2048);
+    EXPECT_TRUE(run["git_commit"].is_string());
+    EXPECT_TRUE(run["host"]["name"].is_string());
+    EXPECT_GT(run["wall_s"].get<double>(), 0);
+    EXPECT_GT(run["max_peak_rss_bytes"].get<int64_t>(), 0);
+    EXPECT_TRUE(run["phases"].contains("atlas")) << run.dump(2);
+    EXPECT_GT(run["predicted"]["wall_s"].get<double>(), 0) << run.dump(2);
+    if (run["config"]["workers"] == 2) {
+      EXPECT_GT(run["bytes_sent"].get<int64_t>(), 0);
+    }
+  }
+
+  ASSERT_EQ(run_command({ringmaster_binary(), "bench", "report", runs}, &output), 0) << output;
+  std::istringstream csv(read_bytes(runs + "/report.csv"));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u) << read_bytes(runs + "/report.csv");  // header, P = 1, P = 2
+  EXPECT_EQ(lines[0].substr(0, 40), "mode,model,task,plan,context_parallel,th");
+  EXPECT_NE(lines[1].find(",2048,1,1,"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2].find(",2048,2,1,"), std::string::npos) << lines[2];
+  EXPECT_NE(read_bytes(runs + "/report.md").find("| fit_atlas score | 2048 | 2 | 1 |"),
+            std::string::npos)
+      << read_bytes(runs + "/report.md");
+  for (const char* png : {"scaling", "weak", "time_split", "memory", "predicted"}) {
+    const std::string path = runs + "/" + png + ".png";
+    EXPECT_TRUE(fs::exists(path) && fs::file_size(path) > 1000) << path << "\n" << output;
+  }
+
+  ASSERT_EQ(run_command(sweep, &output), 0) << output;
+  EXPECT_NE(output.find("sweep: 0 run, 2 skipped (done), 0 failed"), std::string::npos) << output;
+  // A run marked failed stays skipped, then runs again with --rerun-failed.
+  const std::string p2 = runs + "/fit_atlas_score_t2048_w2_r0.json";
+  nlohmann::json failed = nlohmann::json::parse(read_bytes(p2));
+  failed["status"] = "failed";
+  std::ofstream(p2) << failed.dump();
+  ASSERT_EQ(run_command(sweep, &output), 0) << output;
+  EXPECT_NE(output.find("sweep: 0 run, 2 skipped (done), 0 failed"), std::string::npos) << output;
+  std::vector<std::string> rerun = sweep;
+  rerun.push_back("--rerun-failed");
+  ASSERT_EQ(run_command(rerun, &output), 0) << output;
+  EXPECT_NE(output.find("sweep: 1 run, 1 skipped (done), 0 failed"), std::string::npos) << output;
+  EXPECT_EQ(nlohmann::json::parse(read_bytes(p2))["status"], "ok");
 }
 
 // --- cluster-style launch: rank hints, a failing worker --------------------------------------

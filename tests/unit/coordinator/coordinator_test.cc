@@ -308,6 +308,36 @@ TEST_F(CoordinatorTest, ResultsOutsideThePlanFailTheJob) {
   EXPECT_TRUE(dir_empty());
 }
 
+// A Done's telemetry is a peer's data: a phase with a name that is no block kind's, or a negative
+// time, fails the job with a message naming it; nothing is written.
+TEST_F(CoordinatorTest, DoneWithBadTelemetryFailsTheJob) {
+  for (const bool bad_name : {true, false}) {
+    SCOPED_TRACE(bad_name ? "bad name" : "negative wait");
+    RunningCoordinator coordinator(options_for(1, out()));
+    RawClient fake(coordinator.port());
+    ASSERT_TRUE(join(fake, kSecret));
+    ASSERT_TRUE(fake.next(proto::MessageType::kAssignment, 2s).has_value());
+    pb::ResultChunk chunk;  // every row of the 64-token check: 2 heads x 8 floats each
+    chunk.set_rank(0);
+    for (int t = 0; t < 64; ++t) chunk.add_tokens(t);
+    chunk.set_rows(std::string(64 * 2 * 8 * sizeof(float), '\0'));
+    fake.send_message(chunk);
+    pb::Done done;
+    done.set_rank(0);
+    done.set_rows(64);
+    pb::PhaseTelemetry* phase = done.add_phases();
+    phase->set_name(bad_name ? "atlas\n" : "atlas");
+    phase->set_wait_s(bad_name ? 0.5 : -0.5);
+    fake.send_message(done);
+    const Status outcome = coordinator.outcome();
+    EXPECT_EQ(outcome.code(), StatusCode::kInvalidArgument) << outcome.to_string();
+    EXPECT_NE(outcome.message().find(bad_name ? "a phase named" : "phase atlas: a count"),
+              std::string::npos)
+        << outcome.to_string();
+    EXPECT_TRUE(dir_empty());
+  }
+}
+
 TEST_F(CoordinatorTest, JoinTimeoutListsTheMissingRanks) {
   CoordinatorOptions options = options_for(3, out());
   options.job.set_join_timeout_ms(300);

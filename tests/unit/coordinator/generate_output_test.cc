@@ -36,11 +36,12 @@ GenerateOutputSpec spec_for(const std::string& dir, io::Vocab vocab,
   spec.dir = dir;
   spec.vocab = vocab;
   for (const Prompt& p : prompts) spec.records.append(p.name, p.length);
-  spec.summary.model = "m";
-  spec.summary.input = "in.fa";
-  spec.summary.task = "generate";
+  // std::string(...): GCC 12 warns falsely (-Wrestrict) about assigning a literal here.
+  spec.summary.model = std::string("m");
+  spec.summary.input = std::string("in.fa");
+  spec.summary.task = std::string("generate");
   spec.summary.vocab = io::vocab_name(vocab);
-  spec.summary.plan = "zigzag";
+  spec.summary.plan = std::string("zigzag");
   spec.summary.workers = 2;
   spec.summary.records = static_cast<int64_t>(spec.records.size());
   return spec;

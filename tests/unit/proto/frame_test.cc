@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -126,6 +127,39 @@ TEST(Frame, RefusesToEncodeMessagesOverTheLimit) {
   pb::Hello hello;
   hello.set_host(std::string(2000, 'x'));
   EXPECT_FALSE(encode_frame(hello).ok());
+}
+
+// The largest Done a coordinator accepts (16 phases of telemetry, 32-byte names, every number at
+// its widest) fits Done's frame limit, both ways.
+TEST(Frame, LargestDoneFits) {
+  pb::Done done;
+  done.set_rank(1023);
+  done.set_rows(int64_t{1} << 40);
+  done.set_wall_s(1e300);
+  done.set_compute_s(1e300);
+  done.set_wait_s(1e300);
+  done.set_bytes_sent(INT64_MAX);
+  done.set_bytes_received(INT64_MAX);
+  done.set_peak_rss_bytes(INT64_MAX);
+  done.set_epoch(UINT32_MAX);
+  done.set_prefill_s(1e300);
+  done.set_decode_s(1e300);
+  for (int i = 0; i < 16; ++i) {
+    pb::PhaseTelemetry* phase = done.add_phases();
+    phase->set_name(std::string(32, 'a'));
+    phase->set_blocks(INT64_MAX);
+    phase->set_wall_s(1e300);
+    phase->set_compute_s(1e300);
+    phase->set_wait_s(1e300);
+    phase->set_bytes_sent(INT64_MAX);
+    phase->set_bytes_received(INT64_MAX);
+  }
+  StatusOr<std::vector<std::byte>> frame = encode_frame(done);
+  ASSERT_TRUE(frame.ok()) << frame.status().to_string();
+  Frame received{MessageType::kDone, {frame->begin() + kFrameHeaderBytes, frame->end()}};
+  StatusOr<pb::Done> decoded = decode_frame<pb::Done>(received);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().to_string();
+  EXPECT_EQ(decoded->phases_size(), 16);
 }
 
 TEST(Frame, DecodeChecksTheType) {
