@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdlib>
 
 #include "attention/context_parallel.h"
 #include "comm/make_communicator.h"
@@ -79,6 +81,11 @@ void add_job_flags(CLI::App& app, JobFlags& f, bool required) {
       ->capture_default_str();
   app.add_option("--plan-align", f.plan_align, "round chunk sizes to this many tokens")
       ->capture_default_str();
+  app.add_option("--rank-weights", f.rank_weights,
+                 "workers of different speeds: one relative speed per worker, w0,w1,... (each "
+                 "> 0); rank r gets w_r / sum(w) of the tokens so every rank finishes together "
+                 "(default: equal shards)")
+      ->delimiter(',');
   app.add_option("--step-timeout-ms", f.step_timeout_ms, "deadline of one data-plane step")
       ->capture_default_str();
   app.add_option("--chunk-bytes", f.chunk_bytes, "bytes of rows per result chunk")
@@ -127,6 +134,17 @@ std::string random_job_id() {
   return id;
 }
 
+// One entry of --rank-weights: a whole decimal number, nothing after it.
+StatusOr<double> parse_weight(const std::string& text) {
+  char* end = nullptr;
+  const double weight = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(weight) || weight <= 0) {
+    return invalid_argument("--rank-weights '" + text +
+                            "' is not a number > 0 (one relative speed per worker: w0,w1,...)");
+  }
+  return weight;
+}
+
 }  // namespace
 
 StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
@@ -143,6 +161,10 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
   RM_ASSIGN_OR_RETURN(const comm::PlanKind plan, comm::parse_plan(f.plan));
   job.set_plan(proto::to_pb_plan(plan));
   job.set_plan_align(f.plan_align);
+  for (const std::string& text : f.rank_weights) {
+    RM_ASSIGN_OR_RETURN(const double weight, parse_weight(text));
+    job.add_rank_weights(weight);
+  }
   RM_ASSIGN_OR_RETURN(const attention::ContextParallel how,
                       attention::parse_context_parallel(f.context_parallel));
   job.set_context_parallel(

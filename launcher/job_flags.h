@@ -57,6 +57,9 @@ struct JobFlags {
   std::string device = "cpu";         // where workers compute attention: cpu, cuda, auto
   std::string compute_dtype = "f32";  // what CPU workers' products read: f32, bf16
   int64_t plan_align = 1;
+  // --rank-weights w0,w1,...: one relative speed per worker (shards sized to finish together);
+  // empty: equal shards.
+  std::vector<std::string> rank_weights;
   uint32_t step_timeout_ms = 60000;
   uint32_t chunk_bytes = 4u << 20;
   std::string out;
