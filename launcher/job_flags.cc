@@ -134,18 +134,22 @@ std::string random_job_id() {
   return id;
 }
 
-// One entry of --rank-weights: a whole decimal number, nothing after it.
-StatusOr<double> parse_weight(const std::string& text) {
-  char* end = nullptr;
-  const double weight = std::strtod(text.c_str(), &end);
-  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(weight) || weight <= 0) {
-    return invalid_argument("--rank-weights '" + text +
-                            "' is not a number > 0 (one relative speed per worker: w0,w1,...)");
-  }
-  return weight;
-}
-
 }  // namespace
+
+StatusOr<std::vector<double>> parse_rank_weights(const std::vector<std::string>& texts) {
+  std::vector<double> weights;
+  for (const std::string& text : texts) {
+    char* end = nullptr;
+    const double weight = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(weight) ||
+        weight <= 0) {
+      return invalid_argument("--rank-weights '" + text +
+                              "' is not a number > 0 (one relative speed per worker: w0,w1,...)");
+    }
+    weights.push_back(weight);
+  }
+  return weights;
+}
 
 StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
   if (!f.renamed_mixer.empty()) {
@@ -161,10 +165,8 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
   RM_ASSIGN_OR_RETURN(const comm::PlanKind plan, comm::parse_plan(f.plan));
   job.set_plan(proto::to_pb_plan(plan));
   job.set_plan_align(f.plan_align);
-  for (const std::string& text : f.rank_weights) {
-    RM_ASSIGN_OR_RETURN(const double weight, parse_weight(text));
-    job.add_rank_weights(weight);
-  }
+  RM_ASSIGN_OR_RETURN(const std::vector<double> weights, parse_rank_weights(f.rank_weights));
+  for (double w : weights) job.add_rank_weights(w);
   RM_ASSIGN_OR_RETURN(const attention::ContextParallel how,
                       attention::parse_context_parallel(f.context_parallel));
   job.set_context_parallel(

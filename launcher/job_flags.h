@@ -90,6 +90,10 @@ void add_job_flags(CLI::App& app, JobFlags& flags, bool required = true);
 // that is wrong (a missing --workers, an unknown plan, an impossible head split, --mixer).
 StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& flags);
 
+// --rank-weights' entries as numbers: kInvalidArgument naming an entry that is not a whole
+// finite number > 0. (The count is checked against --workers with the job.)
+StatusOr<std::vector<double>> parse_rank_weights(const std::vector<std::string>& texts);
+
 struct HostPort {
   std::string host;
   uint16_t port = 0;
