@@ -8,6 +8,22 @@
 // chunk); with several records, each cut moves forward to the next group boundary of the record
 // it falls in (positions restart at each record), so no group straddles two ranks. Trailing
 // chunks may be short or empty. A rank's local order is increasing global index.
+//
+// Rank weights (--rank-weights: workers of different speeds) size the shards so that every rank
+// finishes together: rank r's share of the tokens is w_r / sum(w), per plan:
+//   contiguous  chunk r spans the cumulative weights [W_r, W_{r+1}) of L, W_r = sum_{j<r} w_j
+//   zigzag      chunks r and 2P-1-r both get w_r / (2 sum w) of L: the front and back halves are
+//               mirror images, so rank r's two chunks are equally long and their centres still
+//               sum to L; its causal work (tokens x mean position) is then w_r / sum(w) of the
+//               total, as with equal chunks, and the balance zigzag exists for is kept
+//   striped     rank r's stripes are u_r align tokens long, u_r = round(k w_r / min w) for the
+//               smallest k in 1, 2, 4, 8, 16 that puts every u_r within 5% of k w_r / min w;
+//               each round of P stripes then gives every rank a share proportional to u_r
+// Each weighted cut is the nearest group boundary of the record that the exact proportional cut
+// falls in (not only forward as with equal chunks), so no rank is off by more than `align`
+// tokens per cut. Equal weights (or none) give exactly the unweighted plan. The cut changes
+// only which rank computes a token: every mixer is exact for any cut, so a weighted plan gives
+// the same output as the unweighted one, up to float summation order.
 // Immutable after make(): thread-safe.
 #pragma once
 
@@ -54,14 +70,21 @@ class RecordLayout {
   std::vector<int64_t> starts_;  // num_records + 1 stream offsets
 };
 
+// OK when `weights` is empty (equal ranks) or holds `world` finite weights > 0 whose largest is
+// at most 2^20 times the smallest; kInvalidArgument naming the bad entry otherwise.
+Status check_rank_weights(std::span<const double> weights, int world);
+
 class PartitionPlan {
  public:
-  // REQUIRES (else kInvalidArgument): num_tokens >= 0, world >= 1, align >= 1.
+  // `weights`: empty (equal shards) or one relative speed per rank (see above).
+  // REQUIRES (else kInvalidArgument): num_tokens >= 0, world >= 1, align >= 1, and
+  // check_rank_weights(weights, world).
   static StatusOr<PartitionPlan> make(PlanKind kind, int64_t num_tokens, int world,
-                                      int64_t align = 1);
+                                      int64_t align = 1, std::span<const double> weights = {});
   // As make() over the records of `layout`, with cuts on group boundaries of each record.
   static StatusOr<PartitionPlan> make_for_records(PlanKind kind, const RecordLayout& layout,
-                                                  int world, int64_t align = 1);
+                                                  int world, int64_t align = 1,
+                                                  std::span<const double> weights = {});
 
   PlanKind kind() const { return kind_; }
   int world() const { return world_; }
@@ -83,11 +106,16 @@ class PartitionPlan {
   // over P ranks into itself over P / group: contiguous chunks stay contiguous; zigzag chunks
   // [gU, (g+1)U) and [2P-(g+1)U, 2P-gU) are zigzag chunks g and 2R-1-g of R = P / U ranks;
   // stripe c (rank c mod P) lands in stripe c / U (rank (c / U) mod R = (c mod P) / U).
+  // A weighted plan groups the same way (its chunks merge as they stand), as if each group's
+  // weight were the sum of its members'.
   // REQUIRES (else kInvalidArgument): group >= 1 divides world().
   StatusOr<PartitionPlan> grouped(int group) const;
 
  private:
   PartitionPlan(PlanKind kind, int world, std::vector<int64_t> bounds);
+  // The chunk bounds of a weighted plan. REQUIRES: make_for_records' arguments checked.
+  static std::vector<int64_t> weighted_bounds(PlanKind kind, const RecordLayout& layout, int world,
+                                              int64_t align, std::span<const double> weights);
 
   PlanKind kind_;
   int world_;

@@ -7,6 +7,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <cctype>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 
@@ -82,6 +83,16 @@ StatusOr<JobParts> prepare_model_job(pb::JobSpec& job, std::unique_ptr<ModelJobI
       "busiest rank",
       job.job_id(), stream.num_records(), stream.num_tokens(), summary.plan, job.plan_align(),
       inputs->busiest_rank_memory().total_bytes >> 20);
+  if (job.rank_weights_size() > 0) {
+    std::string shares;
+    for (int r = 0; r < job.world(); ++r) {
+      char entry[96];
+      std::snprintf(entry, sizeof entry, "%s%d: weight %g, %lld tokens", r > 0 ? ", " : "", r,
+                    job.rank_weights(r), static_cast<long long>(inputs->plan().num_local(r)));
+      shares += entry;
+    }
+    spdlog::info("job {}: rank weights ({})", job.job_id(), shares);
+  }
   JobParts parts;
   if (m.task() == pb::TASK_GENERATE) {
     GenerateOutputSpec spec{job.output_path(), stream.vocab(), stream.records(),

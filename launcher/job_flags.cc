@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdlib>
 
 #include "attention/context_parallel.h"
 #include "comm/make_communicator.h"
@@ -79,6 +81,11 @@ void add_job_flags(CLI::App& app, JobFlags& f, bool required) {
       ->capture_default_str();
   app.add_option("--plan-align", f.plan_align, "round chunk sizes to this many tokens")
       ->capture_default_str();
+  app.add_option("--rank-weights", f.rank_weights,
+                 "workers of different speeds: one relative speed per worker, w0,w1,... (each "
+                 "> 0); rank r gets w_r / sum(w) of the tokens so every rank finishes together "
+                 "(default: equal shards)")
+      ->delimiter(',');
   app.add_option("--step-timeout-ms", f.step_timeout_ms, "deadline of one data-plane step")
       ->capture_default_str();
   app.add_option("--chunk-bytes", f.chunk_bytes, "bytes of rows per result chunk")
@@ -129,6 +136,21 @@ std::string random_job_id() {
 
 }  // namespace
 
+StatusOr<std::vector<double>> parse_rank_weights(const std::vector<std::string>& texts) {
+  std::vector<double> weights;
+  for (const std::string& text : texts) {
+    char* end = nullptr;
+    const double weight = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(weight) ||
+        weight <= 0) {
+      return invalid_argument("--rank-weights '" + text +
+                              "' is not a number > 0 (one relative speed per worker: w0,w1,...)");
+    }
+    weights.push_back(weight);
+  }
+  return weights;
+}
+
 StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
   if (!f.renamed_mixer.empty()) {
     return invalid_argument("--mixer is now --context-parallel (--context-parallel " +
@@ -143,6 +165,8 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
   RM_ASSIGN_OR_RETURN(const comm::PlanKind plan, comm::parse_plan(f.plan));
   job.set_plan(proto::to_pb_plan(plan));
   job.set_plan_align(f.plan_align);
+  RM_ASSIGN_OR_RETURN(const std::vector<double> weights, parse_rank_weights(f.rank_weights));
+  for (double w : weights) job.add_rank_weights(w);
   RM_ASSIGN_OR_RETURN(const attention::ContextParallel how,
                       attention::parse_context_parallel(f.context_parallel));
   job.set_context_parallel(

@@ -57,6 +57,9 @@ struct JobFlags {
   std::string device = "cpu";         // where workers compute attention: cpu, cuda, auto
   std::string compute_dtype = "f32";  // what CPU workers' products read: f32, bf16
   int64_t plan_align = 1;
+  // --rank-weights w0,w1,...: one relative speed per worker (shards sized to finish together);
+  // empty: equal shards.
+  std::vector<std::string> rank_weights;
   uint32_t step_timeout_ms = 60000;
   uint32_t chunk_bytes = 4u << 20;
   std::string out;
@@ -86,6 +89,10 @@ void add_job_flags(CLI::App& app, JobFlags& flags, bool required = true);
 // none is given, the data plane ucx when built (else local). kInvalidArgument naming the flag
 // that is wrong (a missing --workers, an unknown plan, an impossible head split, --mixer).
 StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& flags);
+
+// --rank-weights' entries as numbers: kInvalidArgument naming an entry that is not a whole
+// finite number > 0. (The count is checked against --workers with the job.)
+StatusOr<std::vector<double>> parse_rank_weights(const std::vector<std::string>& texts);
 
 struct HostPort {
   std::string host;

@@ -260,6 +260,10 @@ void add_plan_command(CLI::App& app, PlanOptions& o, CLI::App*& plan) {
       ->capture_default_str();
   plan->add_option("--task", o.task, "embed, score, generate (keeps caches), variants")
       ->capture_default_str();
+  plan->add_option("--rank-weights", o.rank_weights,
+                   "workers of different speeds: w0,w1,... relative to the fastest, whose rates "
+                   "the hardware gives; shards sized as `run --rank-weights` sizes them")
+      ->delimiter(',');
   plan->add_option("--json", o.json_path, "also write the prediction as JSON here");
 }
 

@@ -68,6 +68,7 @@ StatusOr<predict::PlanReport> run_plan(const PlanOptions& o) {
   RM_ASSIGN_OR_RETURN(job.plan, comm::parse_plan(o.plan));
   RM_ASSIGN_OR_RETURN(job.context_parallel, attention::parse_context_parallel(o.context_parallel));
   RM_ASSIGN_OR_RETURN(job.task, predict::parse_task(o.task));
+  RM_ASSIGN_OR_RETURN(job.rank_weights, parse_rank_weights(o.rank_weights));
   RM_ASSIGN_OR_RETURN(predict::PlanReport report, predict::make_plan(job, hw, limit));
   std::fputs(predict::plan_to_text(report).c_str(), stdout);
   if (!o.json_path.empty()) {
@@ -91,6 +92,7 @@ StatusOr<std::optional<predict::PlanReport>> plan_for_run(const JobFlags& flags,
   RM_ASSIGN_OR_RETURN(job.context_parallel,
                       attention::parse_context_parallel(flags.context_parallel));
   RM_ASSIGN_OR_RETURN(job.task, predict::parse_task(flags.task));
+  RM_ASSIGN_OR_RETURN(job.rank_weights, parse_rank_weights(flags.rank_weights));
   RM_ASSIGN_OR_RETURN(predict::PlanReport report,
                       predict::make_plan(job, predict::typical_hardware(), max_memory_per_worker));
   return std::optional<predict::PlanReport>(std::move(report));

@@ -4,7 +4,7 @@
 //   ringmaster plan --model DIR | --config config.json --tokens N --workers P
 //       [--memory-per-worker 16GiB] [--hardware hw.json] [--flops F --memory-bandwidth BW
 //       --link-bandwidth B --link-latency A] [--plan zigzag] [--context-parallel ring]
-//       [--task embed] [--json out.json]
+//       [--task embed] [--rank-weights w0,w1,...] [--json out.json]
 // The rate flags override the hardware file's values; without a file all of --flops,
 // --memory-bandwidth and --link-bandwidth are needed. Thread-compatible.
 #pragma once
@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "launcher/job_flags.h"
@@ -30,6 +31,7 @@ struct PlanOptions {
   std::string plan = "zigzag";
   std::string context_parallel = "ring";
   std::string task = "embed";
+  std::vector<std::string> rank_weights;  // --rank-weights w0,w1,...: relative worker speeds
   std::string json_path;
 };
 

@@ -1,5 +1,8 @@
 #include "predict/job.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "coordinator/planner.h"
 #include "proto/convert.h"
 
@@ -14,8 +17,41 @@ StatusOr<Task> parse_task(std::string_view name) {
                           "' is not embed, score, generate or variants");
 }
 
+namespace {
+
+bool weighted(const PlannedJob& job) {
+  const std::vector<double>& w = job.rank_weights;
+  return std::any_of(w.begin(), w.end(), [&](double x) { return x != w.front(); });
+}
+
+// Each rank's tokens under a weighted plan: built where the plan is small (contiguous and
+// zigzag hold 2P bounds), counted from the stripe shares for striped (one bound per stripe):
+// rank r's u_r / sum(u) of the rounds, to within a stripe.
+StatusOr<std::vector<double>> weighted_rank_tokens(const PlannedJob& job, int64_t align) {
+  std::vector<double> tokens;
+  if (job.plan == comm::PlanKind::kStriped) {
+    double sum = 0;
+    for (double w : job.rank_weights) sum += w;
+    for (double w : job.rank_weights) tokens.push_back(static_cast<double>(job.tokens) * w / sum);
+    return tokens;
+  }
+  RM_ASSIGN_OR_RETURN(
+      const comm::PartitionPlan plan,
+      comm::PartitionPlan::make(job.plan, job.tokens, job.workers, align, job.rank_weights));
+  for (int r = 0; r < job.workers; ++r) tokens.push_back(static_cast<double>(plan.num_local(r)));
+  return tokens;
+}
+
+}  // namespace
+
 StatusOr<int64_t> busiest_rank_tokens(const PlannedJob& job) {
   RM_ASSIGN_OR_RETURN(const int64_t align, coordinator::model_plan_align(job.config, 1));
+  RM_RETURN_IF_ERROR(
+      comm::check_rank_weights(job.rank_weights, job.workers).with_context("--rank-weights"));
+  if (weighted(job)) {
+    RM_ASSIGN_OR_RETURN(const std::vector<double> tokens, weighted_rank_tokens(job, align));
+    return static_cast<int64_t>(std::ceil(*std::max_element(tokens.begin(), tokens.end())));
+  }
   if (job.plan == comm::PlanKind::kStriped) {
     // Stripes of `align` tokens dealt round robin (comm/partition.h), counted rather than built:
     // the plan holds one bound per stripe, L of them for a 100M-token record. Rank 0 gets the
@@ -29,6 +65,23 @@ StatusOr<int64_t> busiest_rank_tokens(const PlannedJob& job) {
   RM_ASSIGN_OR_RETURN(const comm::PartitionPlan plan,
                       comm::PartitionPlan::make(job.plan, job.tokens, job.workers, align));
   return plan.max_local();
+}
+
+StatusOr<double> critical_rank_tokens(const PlannedJob& job) {
+  if (!weighted(job)) {
+    RM_ASSIGN_OR_RETURN(const int64_t n, busiest_rank_tokens(job));
+    return static_cast<double>(n);
+  }
+  RM_RETURN_IF_ERROR(
+      comm::check_rank_weights(job.rank_weights, job.workers).with_context("--rank-weights"));
+  RM_ASSIGN_OR_RETURN(const int64_t align, coordinator::model_plan_align(job.config, 1));
+  RM_ASSIGN_OR_RETURN(const std::vector<double> tokens, weighted_rank_tokens(job, align));
+  const double fastest = *std::max_element(job.rank_weights.begin(), job.rank_weights.end());
+  double critical = 0;
+  for (size_t r = 0; r < tokens.size(); ++r) {
+    critical = std::max(critical, tokens[r] * fastest / job.rank_weights[r]);
+  }
+  return critical;
 }
 
 Status check_job_allowed(const PlannedJob& job) {

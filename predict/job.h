@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "attention/context_parallel.h"
 #include "comm/partition.h"
@@ -21,6 +22,10 @@ struct PlannedJob {
   comm::PlanKind plan = comm::PlanKind::kZigzag;
   attention::ContextParallel context_parallel = attention::ContextParallel::kRing;
   Task task = Task::kEmbed;
+  // --rank-weights: empty (equal workers, equal shards) or one relative speed per worker. Rank r
+  // gets w_r / sum(w) of the tokens (comm/partition.h) and computes at w_r / max(w) of the
+  // Hardware's rates: the Hardware describes the fastest worker.
+  std::vector<double> rank_weights;
   // generate and variants keep each block's caches after prefill (ARCHITECTURE.md "After
   // prefill"); embed and score do not.
   bool keeps_caches() const { return task == Task::kGenerate || task == Task::kVariants; }
@@ -29,6 +34,12 @@ struct PlannedJob {
 // n: the tokens of the busiest rank under the job's plan, with chunks aligned to the model's
 // groups and chunks as the coordinator aligns them (coordinator::model_plan_align).
 StatusOr<int64_t> busiest_rank_tokens(const PlannedJob& job);
+
+// The critical rank's tokens in full-speed units: max over ranks of n_r max(w) / w_r, the
+// tokens a worker at the Hardware's rates would take as long over as the slowest-finishing rank
+// takes over its own (busiest_rank_tokens when the weights are empty or equal). The prefill's
+// compute follows it; its bytes follow busiest_rank_tokens.
+StatusOr<double> critical_rank_tokens(const PlannedJob& job);
 
 // Whether the job can run at all as described (what coordinator::check_model_allows refuses:
 // atlas with striped, ulysses with heads the workers do not divide); the message says why.

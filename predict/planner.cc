@@ -38,6 +38,7 @@ std::string block_name(const model::ModelConfig& c, int i) {
 // Peak bytes of the busiest rank of `job` at `workers` workers; -1 when that plan cannot be made.
 int64_t peak_at(PlannedJob job, const Hardware& hw, int workers) {
   job.workers = workers;
+  job.rank_weights.clear();  // weights are per worker; other counts are searched as equal
   const StatusOr<RankMemory> m = predict_memory(job, hw);
   return m.ok() ? m->peak_bytes : -1;
 }
@@ -151,6 +152,7 @@ std::string plan_to_json(const PlanReport& r, const Hardware& hw) {
   Json j;
   j["tokens"] = r.job.tokens;
   j["workers"] = r.job.workers;
+  if (!r.job.rank_weights.empty()) j["rank_weights"] = r.job.rank_weights;
   j["plan"] = comm::plan_name(r.job.plan);
   j["context_parallel"] = attention::context_parallel_name(r.job.context_parallel);
   j["memory_per_worker"] = r.memory_per_worker > 0 ? Json(r.memory_per_worker) : Json(nullptr);
@@ -234,6 +236,14 @@ std::string plan_to_text(const PlanReport& r) {
                 static_cast<long long>(r.job.tokens), r.job.workers, comm::plan_name(r.job.plan),
                 attention::context_parallel_name(r.job.context_parallel));
   out += line;
+  if (!r.job.rank_weights.empty()) {
+    out += "weights   ";
+    for (size_t i = 0; i < r.job.rank_weights.size(); ++i) {
+      std::snprintf(line, sizeof line, "%s%g", i > 0 ? "," : " ", r.job.rank_weights[i]);
+      out += line;
+    }
+    out += " (relative worker speeds; the hardware is the fastest worker's)\n";
+  }
   out += memory_to_text(r);
   std::snprintf(line, sizeof line, "%-22s %12s %12s %12s %14s %12s\n", "block", "peak", "transient",
                 "compute", "exchange", "sent/rank");

@@ -37,9 +37,12 @@ double dense_flops(const model::ModelConfig& c, double rows) {
 StatusOr<PrefillTime> predict_prefill(const PlannedJob& job, const Hardware& hw) {
   const model::ModelConfig& c = job.config;
   RM_ASSIGN_OR_RETURN(const int64_t n_tokens, busiest_rank_tokens(job));
+  RM_ASSIGN_OR_RETURN(const double n_critical, critical_rank_tokens(job));
   const auto L = static_cast<double>(job.tokens), n = static_cast<double>(n_tokens);
   const auto P = static_cast<double>(job.workers);
-  const double share = L > 0 ? n / L : 0;
+  // Compute follows the critical rank (equal workers: the busiest; weighted: the one that
+  // finishes last at its own speed), bytes the busiest.
+  const double share = L > 0 ? n_critical / L : 0;
   const double alpha = hw.link_latency, B = hw.link_bandwidth;
   const double kv_row = 2 * static_cast<double>(c.kv_dim()) * kF32;  // K and V of one token
   const bool ulysses = job.context_parallel == attention::ContextParallel::kUlysses;

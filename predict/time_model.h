@@ -2,9 +2,11 @@
 // into compute and exposed exchange, and how long one generated token takes afterwards.
 //
 // Notation of ALGORITHMS.md 0.1: L tokens, P workers, n = the busiest rank's tokens
-// (predict/job.h), F the achieved FLOP/s (Hardware: flops for dense products, attention_flops
-// for Q K^T and P V, or a block kind's measured rate), B the link bandwidth, alpha the link
-// latency, b_e = 4 (activations and what crosses ranks are fp32). FLOPs are model/flops.h's.
+// (predict/job.h; with --rank-weights the compute terms use the critical rank's n_r max(w) / w_r
+// instead, critical_rank_tokens, since rank r runs at w_r / max(w) of the rates below), F the
+// achieved FLOP/s (Hardware: flops for dense products, attention_flops for Q K^T and P V, or a
+// block kind's measured rate), B the link bandwidth, alpha the link latency, b_e = 4 (activations
+// and what crosses ranks are fp32). FLOPs are model/flops.h's.
 //
 // Compute of block b on the busiest rank, from the block's FLOPs over the whole record, W_b(L):
 //   attention   dense/P + pairs/P * imbalance, pairs = 4 (visible pairs) q; imbalance (2.4):

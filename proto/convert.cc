@@ -22,11 +22,13 @@ StatusOr<comm::PartitionPlan> to_partition_plan(const pb::JobSpec& job) {
   comm::PlanKind kind = comm::PlanKind::kContiguous;
   if (job.plan() == pb::PLAN_ZIGZAG) kind = comm::PlanKind::kZigzag;
   if (job.plan() == pb::PLAN_STRIPED) kind = comm::PlanKind::kStriped;
+  const std::vector<double> weights(job.rank_weights().begin(), job.rank_weights().end());
   if (job.has_model()) {
     return comm::PartitionPlan::make_for_records(kind, to_record_layout(job), job.world(),
-                                                 job.plan_align());
+                                                 job.plan_align(), weights);
   }
-  return comm::PartitionPlan::make(kind, job.check().num_tokens(), job.world(), job.plan_align());
+  return comm::PartitionPlan::make(kind, job.check().num_tokens(), job.world(), job.plan_align(),
+                                   weights);
 }
 
 comm::RecordLayout to_record_layout(const pb::JobSpec& job) {

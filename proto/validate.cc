@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "comm/authenticated_comm.h"
+#include "comm/partition.h"
 #include "core/printable.h"
 #include "proto/auth.h"
 #include "proto/frame.h"
@@ -180,6 +182,16 @@ namespace {
 
 // Named as the flags that set them, since every JobSpec starts as a command line. The heads
 // are checked where they are known: below for the check, coordinator/planner.cc for a model.
+Status validate_rank_weights(const pb::JobSpec& job) {
+  const std::vector<double> weights(job.rank_weights().begin(), job.rank_weights().end());
+  if (!weights.empty() && static_cast<int64_t>(weights.size()) != job.world()) {
+    return invalid_argument("--rank-weights has " + std::to_string(weights.size()) +
+                            " weights for --workers " + std::to_string(job.world()) +
+                            " (one per rank)");
+  }
+  return comm::check_rank_weights(weights, job.world()).with_context("--rank-weights");
+}
+
 Status validate_ulysses_degree(const pb::JobSpec& job) {
   const int32_t degree = job.ulysses_degree();
   if (job.context_parallel() != pb::CONTEXT_PARALLEL_HYBRID) {
@@ -464,6 +476,7 @@ Status validate_job_request(const pb::JobSpec& job) {
         "= " + std::to_string(job.context_parallel()) + " is not ring, ulysses or hybrid");
   }
   RM_RETURN_IF_ERROR(validate_ulysses_degree(job));
+  RM_RETURN_IF_ERROR(validate_rank_weights(job));
   if (job.output_path().empty()) return field_error("JobSpec", "output_path", "is empty");
   RM_RETURN_IF_ERROR(check_max("JobSpec", "output_path", job.output_path().size(), 4096));
   if (job.result_chunk_bytes() < 1 || job.result_chunk_bytes() > kMaxResultChunkRowBytes) {

@@ -136,6 +136,71 @@ TEST_F(CoverageEnv, HybridModelJobMatchesReference) {
                         load(job_env("ref_causal_score/scores.npy")), kTolerance));
 }
 
+// --rank-weights (workers of different speeds): unequal shards through real processes give the
+// reference for fit and atlas blocks (zigzag, P = 2 and 3), attention, window and local blocks
+// under every plan and context parallelism (ring striped, Ulysses contiguous, hybrid zigzag).
+TEST_F(CoverageEnv, RankWeightedJobsMatchReference) {
+  if (!have_ucx()) GTEST_SKIP() << "more than one worker needs UCX";
+  TempDir dir;
+  std::string output;
+  struct Job {
+    std::string model, input, task;
+    int workers;
+    std::vector<std::string> flags;
+    std::string reference;
+  };
+  const std::vector<Job> jobs = {
+      {cov("fit_atlas"),
+       cov("in.fa"),
+       "score",
+       2,
+       {"--plan", "zigzag", "--rank-weights", "1,3"},
+       cov("ref_fit_atlas_score/scores.npy")},
+      {cov("fit_atlas"),
+       cov("in.fa"),
+       "embed",
+       3,
+       {"--plan", "contiguous", "--rank-weights", "3,1,2"},
+       cov("ref_fit_atlas_embed/embeddings.npy")},
+      {job_env("causal"),
+       job_env("in.fa"),
+       "score",
+       4,
+       {"--plan", "striped", "--rank-weights", "1,2,3,4"},
+       job_env("ref_causal_score/scores.npy")},
+      {job_env("causal"),
+       job_env("in.fa"),
+       "embed",
+       4,
+       {"--context-parallel", "ulysses", "--plan", "contiguous", "--rank-weights", "4,3,2,1"},
+       job_env("ref_causal_embed/embeddings.npy")},
+      {job_env("causal"),
+       job_env("in.fa"),
+       "score",
+       4,
+       {"--context-parallel", "hybrid", "--ulysses-degree", "2", "--plan", "zigzag",
+        "--rank-weights", "1,2,3,4"},
+       job_env("ref_causal_score/scores.npy")},
+  };
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const Job& job = jobs[i];
+    const std::string out = dir.file("job" + std::to_string(i));
+    std::vector<std::string> flags = job.flags;
+    flags.push_back("--quiet");
+    ASSERT_EQ(run_model_job(job.model, job.input, job.task, job.workers, out, flags, &output), 0)
+        << output;
+    EXPECT_NE(output.find("rank weights (0: weight"), std::string::npos) << output;
+    const std::string file = job.task == "score" ? "/scores.npy" : "/embeddings.npy";
+    EXPECT_TRUE(all_close(load(out + file), load(job.reference), kTolerance)) << "job " << i;
+  }
+  // A wrong count names the flag, before any worker starts.
+  EXPECT_NE(run_model_job(job_env("causal"), job_env("in.fa"), "embed", 2, dir.file("bad"),
+                          {"--rank-weights", "1,2,3", "--quiet"}, &output),
+            0);
+  EXPECT_NE(output.find("--rank-weights has 3 weights for --workers 2"), std::string::npos)
+      << output;
+}
+
 // A bytes model on a text file: every byte value (NUL, CR LF, non-UTF-8) is a token.
 TEST_F(CoverageEnv, BytesVocabularyTextJobMatchesReference) {
   if (!have_ucx()) GTEST_SKIP() << "more than one worker needs UCX";

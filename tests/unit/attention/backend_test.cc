@@ -112,5 +112,39 @@ TEST(CpuBackend, CheckJobMatchesTheReference) {
   }
 }
 
+// Rank weights: unequal shards (uneven ring blocks, uneven all-to-all counts in Ulysses and the
+// hybrid's groups) give the reference too, every plan, P = 2 and 4.
+TEST(CpuBackend, CheckJobWithRankWeightsMatchesTheReference) {
+  ThreadPool pool(1);
+  for (const ContextParallelism how :
+       {ContextParallelism(ContextParallel::kRing), ContextParallelism(ContextParallel::kUlysses),
+        ContextParallelism(ContextParallel::kHybrid, 2)}) {
+    for (const bool causal : {true, false}) {
+      const CheckJobSpec spec{.num_tokens = 384,
+                              .n_heads = 4,
+                              .n_kv_heads = 2,
+                              .head_dim = 16,
+                              .causal = causal,
+                              .context_parallel = how};
+      auto want = check_job_reference(spec, pool);
+      ASSERT_TRUE(want.ok());
+      for (const auto plan :
+           {comm::PlanKind::kContiguous, comm::PlanKind::kZigzag, comm::PlanKind::kStriped}) {
+        for (const std::vector<double>& weights :
+             {std::vector<double>{1, 3}, {1, 2, 3, 4}, {5, 1, 1, 2}}) {
+          const int world = static_cast<int>(weights.size());
+          if (world % how.ulysses_degree != 0) continue;
+          const Tensor got = testing::run_check_group(
+              spec, plan, world, [](ThreadPool& p) { return make_cpu_backend(p); }, Device::cpu(),
+              nullptr, weights);
+          EXPECT_TRUE(ringmaster::testing::all_close(got, *want, 1e-5))
+              << how.to_string() << " " << comm::plan_name(plan) << " world " << world << " causal "
+              << causal;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ringmaster::attention

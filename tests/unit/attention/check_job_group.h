@@ -24,12 +24,15 @@ namespace ringmaster::attention::testing {
 // Makes rank r's backend on rank r's thread (a backend is thread-compatible, not shared).
 using BackendFactory = std::function<std::unique_ptr<AttentionBackend>(ThreadPool&)>;
 
-// `copy` is LocalComm's byte mover (null: memcpy); `data_device` as run_check_job takes it.
+// `copy` is LocalComm's byte mover (null: memcpy); `data_device` as run_check_job takes it;
+// `rank_weights` empty (equal shards) or one per rank (comm/partition.h).
 inline Tensor run_check_group(const CheckJobSpec& spec, comm::PlanKind plan_kind, int world,
                               const BackendFactory& make_backend,
                               Device data_device = Device::cpu(),
-                              comm::LocalComm::CopyBytes copy = nullptr) {
-  const auto plan = comm::PartitionPlan::make(plan_kind, spec.num_tokens, world);
+                              comm::LocalComm::CopyBytes copy = nullptr,
+                              const std::vector<double>& rank_weights = {}) {
+  const auto plan =
+      comm::PartitionPlan::make(plan_kind, spec.num_tokens, world, /*align=*/1, rank_weights);
   EXPECT_TRUE(plan.ok()) << plan.status().to_string();
   Tensor gathered = Tensor::empty({spec.num_tokens, spec.n_heads, spec.head_dim}, DType::kF32);
   std::fill_n(gathered.data<float>(), gathered.numel(), NAN);

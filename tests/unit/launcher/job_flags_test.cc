@@ -221,6 +221,32 @@ TEST(JobSpecFromFlags, BadFlagsNameThemselves) {
           "--ulysses-degree 2 is for --context-parallel hybrid");
 }
 
+// --rank-weights: one relative speed per worker, comma-separated, carried to the spec; the count
+// and each value are checked, naming the flag.
+TEST(JobSpecFromFlags, RankWeightsAreOnePerWorker) {
+  StatusOr<pb::JobSpec> job =
+      spec_of({"--workers", "4", "--out", "o.npy", "--rank-weights", "1,2,3.5,0.25"});
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  ASSERT_EQ(job->rank_weights_size(), 4);
+  EXPECT_EQ(job->rank_weights(2), 3.5);
+  EXPECT_EQ(job->rank_weights(3), 0.25);
+  EXPECT_EQ(spec_of({"--workers", "2", "--out", "o.npy"})->rank_weights_size(), 0);
+  auto refused_with = [](const std::string& weights, const std::string& needle) {
+    const StatusOr<pb::JobSpec> bad =
+        spec_of({"--workers", "2", "--out", "o.npy", "--rank-weights", weights});
+    ASSERT_FALSE(bad.ok()) << weights;
+    EXPECT_NE(bad.status().message().find(needle), std::string::npos) << bad.status().to_string();
+  };
+  refused_with("1,2,3", "--rank-weights has 3 weights for --workers 2");
+  refused_with("1", "--rank-weights has 1 weights for --workers 2");
+  refused_with("1,0", "--rank-weights '0' is not a number > 0");
+  refused_with("1,-2", "--rank-weights '-2' is not a number > 0");
+  refused_with("1,fast", "--rank-weights 'fast' is not a number > 0");
+  refused_with("1,2x", "--rank-weights '2x' is not a number > 0");
+  refused_with("1,inf", "--rank-weights 'inf' is not a number > 0");
+  refused_with("1,1e9", "differ by more than 2^20");
+}
+
 TEST(JobSpecFromFlags, HybridCarriesItsUlyssesDegree) {
   // 4 kv heads over groups of 4 is allowed: the hybrid copies kv heads (attention/hybrid.h).
   StatusOr<pb::JobSpec> job =

@@ -79,13 +79,15 @@ Records extend(const Records& prompts, const std::vector<Continued>& streams) {
 }
 
 // hf of every decoded row, [stream][step] -> d floats, from a prefill of `prompts` on `world`
-// ranks followed by decode steps that feed each stream's tokens.
+// ranks (shards weighted by `rank_weights` when given) followed by decode steps that feed each
+// stream's tokens.
 std::vector<std::vector<std::vector<float>>> decode(
     const std::string& dir, const Records& prompts, const std::vector<Continued>& streams,
     PlanKind kind, int world, int64_t align,
-    attention::ContextParallelism cp = attention::ContextParallel::kRing) {
+    attention::ContextParallelism cp = attention::ContextParallel::kRing,
+    const std::vector<double>& rank_weights = {}) {
   const comm::RecordLayout layout(prompts.lengths);
-  const auto plan = comm::PartitionPlan::make_for_records(kind, layout, world, align);
+  const auto plan = comm::PartitionPlan::make_for_records(kind, layout, world, align, rank_weights);
   EXPECT_TRUE(plan.ok());
   std::vector<DecodeStream> list;
   size_t longest = 0;
@@ -186,6 +188,45 @@ TEST_P(DecodeMatchesPrefill, EveryPlanAndWorkerCount) {
   }
   std::printf("%s: largest relative error of decode against prefill %.3g\n",
               GetParam().name.c_str(), worst);
+}
+
+// Rank weights (unequal shards from the prefill on): the caches sit where the weighted plan put
+// them, and decoding gives the rows of an equal-split prefill of the longer sequence.
+TEST_P(DecodeMatchesPrefill, UnequalShards) {
+  const ModelConfig config = testing::small_model_config(true, GetParam().blocks);
+  const std::string dir = temp_.path().string() + "/model";
+  ASSERT_TRUE(init_model(config, 5, dir).ok());
+  const Records prompts = harness::make_records(kPrompts, "");
+  std::mt19937 rng(3);
+  const std::vector<Continued> more = make_streams(prompts, /*branches=*/true, rng);
+  const Records full = extend(prompts, more);
+  const comm::RecordLayout full_layout(full.lengths);
+  const int64_t d = config.d_model;
+  bool has_atlas = false;
+  for (const BlockConfig& b : config.blocks) has_atlas |= b.mixer == MixerKind::kAtlas;
+  for (PlanKind kind : {PlanKind::kContiguous, PlanKind::kZigzag, PlanKind::kStriped}) {
+    if (has_atlas && kind == PlanKind::kStriped) continue;
+    for (const std::vector<double>& weights : {std::vector<double>{1, 3}, {1, 2, 3, 4}}) {
+      const int world = static_cast<int>(weights.size());
+      SCOPED_TRACE(std::string(comm::plan_name(kind)) + " P=" + std::to_string(world));
+      const harness::Outputs want = harness::run_model(dir, full, kind, world, kGroup);
+      const auto got = decode(dir, prompts, more, kind, world, kGroup,
+                              attention::ContextParallel::kRing, weights);
+      std::vector<float> got_rows, want_rows;
+      for (size_t r = 0; r < more.size(); ++r) {
+        for (size_t s = 0; s < more[r].more.size(); ++s) {
+          ASSERT_EQ(static_cast<int64_t>(got[r][s].size()), d) << "stream " << r << " step " << s;
+          got_rows.insert(got_rows.end(), got[r][s].begin(), got[r][s].end());
+          const int64_t at = full_layout.start(static_cast<int>(r)) + more[r].stream.base +
+                             static_cast<int64_t>(s);
+          want_rows.insert(want_rows.end(), want.hf.begin() + at * d,
+                           want.hf.begin() + (at + 1) * d);
+        }
+      }
+      EXPECT_TRUE(testing::within(testing::closeness(got_rows, want_rows), 1e-5))
+          << "decoded hf after a weighted prefill against an equal-split prefill";
+    }
+  }
 }
 
 const BlockConfig kAttention{.mixer = MixerKind::kAttention};

@@ -60,9 +60,9 @@ std::vector<Status> forward_statuses(const std::string& dir, const Records& reco
 }
 
 Outputs run_model(const std::string& dir, const Records& records, comm::PlanKind kind, int world,
-                  int64_t align, DType compute) {
+                  int64_t align, DType compute, const std::vector<double>& rank_weights) {
   const comm::RecordLayout layout(records.lengths);
-  const auto plan = comm::PartitionPlan::make_for_records(kind, layout, world, align);
+  const auto plan = comm::PartitionPlan::make_for_records(kind, layout, world, align, rank_weights);
   EXPECT_TRUE(plan.ok());
   auto comms = comm::LocalComm::make_local_group(world, std::chrono::milliseconds(30000));
   const int64_t total = layout.num_tokens(), inputs = total - layout.num_records();

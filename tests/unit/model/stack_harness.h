@@ -32,9 +32,11 @@ struct Outputs {
 
 // Runs the model in `dir` on `world` ranks (threads over LocalComm), plan `kind` aligned to
 // `align`, and gathers the outputs by stream and input position. Test failures on error.
-// `compute`: the dtype of the products (Model::load and the CPU attention backend).
+// `compute`: the dtype of the products (Model::load and the CPU attention backend);
+// `rank_weights`: empty (equal shards) or one per rank (comm::PartitionPlan::make_for_records).
 Outputs run_model(const std::string& dir, const Records& records, comm::PlanKind kind, int world,
-                  int64_t align, DType compute = DType::kF32);
+                  int64_t align, DType compute = DType::kF32,
+                  const std::vector<double>& rank_weights = {});
 
 // Runs the model's forward pass on every rank of `plan` (threads over LocalComm) and returns each
 // rank's outcome: for the tests of plans a mixer must refuse.

@@ -264,5 +264,40 @@ TEST(PlannerReport, BestPlanAvoidsTheContiguousImbalanceAndStripedAtlas) {
   EXPECT_FALSE(make_plan(hybrid, hw, 0).ok());
 }
 
+// --rank-weights: a weighted split on workers of those speeds takes the time of an equal split
+// on equal full-speed workers of the same total capacity. Capacities 1 and 0.5 (weights 2,1):
+// the critical rank holds 2/3 L at full speed, so compute is 2/3 of one worker's, where equal
+// shards on those workers would be (L / 2) / 0.5 = L, one worker's whole time.
+TEST(PlannerTime, RankWeightsScaleTheCriticalRank) {
+  const std::vector<BlockConfig> blocks = {{.mixer = MixerKind::kLocal, .group = 10}};
+  PlannedJob one = job_of(blocks, 3000, 1, comm::PlanKind::kContiguous);
+  PlannedJob weighted = job_of(blocks, 3000, 2, comm::PlanKind::kContiguous);
+  weighted.rank_weights = {2, 1};
+  const auto t1 = predict_prefill(one, slow_links());
+  const auto tw = predict_prefill(weighted, slow_links());
+  ASSERT_TRUE(t1.ok() && tw.ok()) << tw.status().to_string();
+  EXPECT_NEAR(tw->compute_s / t1->compute_s, 2.0 / 3, 1e-9);
+  EXPECT_EQ(*busiest_rank_tokens(weighted), 2000);
+  EXPECT_NEAR(*critical_rank_tokens(weighted), 2000, 1e-9);
+  // The slow rank's 1000 tokens at half speed take as long as 2000 at full speed.
+  weighted.rank_weights = {1, 2};
+  EXPECT_NEAR(*critical_rank_tokens(weighted), 2000, 1e-9);
+  for (const auto kind :
+       {comm::PlanKind::kContiguous, comm::PlanKind::kZigzag, comm::PlanKind::kStriped}) {
+    PlannedJob job = job_of(blocks, 3000, 4, kind);
+    job.rank_weights = {1, 2, 3, 4};
+    EXPECT_NEAR(*critical_rank_tokens(job), 3000 * 4 / 10.0, 3000 * 0.02) << comm::plan_name(kind);
+  }
+  weighted.rank_weights = {1, 2, 3};
+  EXPECT_EQ(predict_prefill(weighted, slow_links()).status().code(), StatusCode::kInvalidArgument);
+  weighted.rank_weights = {1, 2};
+  auto report = make_plan(weighted, slow_links(), 0);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_NE(plan_to_text(*report).find("weights    1,2"), std::string::npos)
+      << plan_to_text(*report);
+  EXPECT_EQ(nlohmann::json::parse(plan_to_json(*report, slow_links()))["rank_weights"],
+            nlohmann::json::parse("[1.0, 2.0]"));
+}
+
 }  // namespace
 }  // namespace ringmaster::predict
