@@ -256,8 +256,10 @@ void add_plan_command(CLI::App& app, PlanOptions& o, CLI::App*& plan) {
   plan->add_option("--link-bandwidth", o.link_bandwidth, "per direction: 25Gbit/s, 3GB/s");
   plan->add_option("--link-latency", o.link_latency, "per message: 5us");
   plan->add_option("--plan", o.plan, "contiguous, zigzag, striped")->capture_default_str();
-  plan->add_option("--context-parallel", o.context_parallel, "ring, ulysses")
+  plan->add_option("--context-parallel", o.context_parallel, "ring, ulysses, hybrid")
       ->capture_default_str();
+  plan->add_option("--ulysses-degree", o.ulysses_degree,
+                   "hybrid: ranks per Ulysses group (must divide --workers and the heads)");
   plan->add_option("--task", o.task, "embed, score, generate (keeps caches), variants")
       ->capture_default_str();
   plan->add_option("--rank-weights", o.rank_weights,

@@ -30,6 +30,7 @@ struct PlanOptions {
   std::string flops, attention_flops, memory_bandwidth, link_bandwidth, link_latency;
   std::string plan = "zigzag";
   std::string context_parallel = "ring";
+  int ulysses_degree = 0;  // --context-parallel hybrid only (required there)
   std::string task = "embed";
   std::vector<std::string> rank_weights;  // --rank-weights w0,w1,...: relative worker speeds
   std::string json_path;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attention/hybrid.h"
 #include "coordinator/planner.h"
 #include "proto/convert.h"
 
@@ -84,18 +85,35 @@ StatusOr<double> critical_rank_tokens(const PlannedJob& job) {
   return critical;
 }
 
+int ulysses_group(const PlannedJob& job) {
+  switch (job.context_parallel.how) {
+    case attention::ContextParallel::kRing:
+      return 1;
+    case attention::ContextParallel::kUlysses:
+      return job.workers;
+    case attention::ContextParallel::kHybrid:
+      return job.context_parallel.ulysses_degree;
+  }
+  return 1;
+}
+
 Status check_job_allowed(const PlannedJob& job) {
-  if (job.context_parallel == attention::ContextParallel::kHybrid) {
-    // TODO(plan): #18 the 2D layout's volumes are ALGORITHMS.md 3.2's; not modelled yet.
-    return invalid_argument("the planner does not model --context-parallel hybrid yet");
+  const attention::ContextParallel how = job.context_parallel.how;
+  if (how == attention::ContextParallel::kHybrid) {
+    RM_RETURN_IF_ERROR(attention::check_hybrid(job.workers, job.context_parallel.ulysses_degree,
+                                               job.config.n_heads));
   }
   // The coordinator's own check, on the spec the job would have.
   pb::JobSpec spec;
   spec.set_world(job.workers);
   spec.set_plan(proto::to_pb_plan(job.plan));
-  spec.set_context_parallel(job.context_parallel == attention::ContextParallel::kUlysses
-                                ? pb::CONTEXT_PARALLEL_ULYSSES
-                                : pb::CONTEXT_PARALLEL_RING);
+  spec.set_context_parallel(
+      how == attention::ContextParallel::kUlysses  ? pb::CONTEXT_PARALLEL_ULYSSES
+      : how == attention::ContextParallel::kHybrid ? pb::CONTEXT_PARALLEL_HYBRID
+                                                   : pb::CONTEXT_PARALLEL_RING);
+  if (how == attention::ContextParallel::kHybrid) {
+    spec.set_ulysses_degree(job.context_parallel.ulysses_degree);
+  }
   pb::ModelJob& m = *spec.mutable_model();
   m.set_task(job.task == Task::kScore      ? pb::TASK_SCORE
              : job.task == Task::kGenerate ? pb::TASK_GENERATE

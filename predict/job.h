@@ -20,7 +20,8 @@ struct PlannedJob {
   int64_t tokens = 0;  // L: fed tokens of the one record, <bos> included
   int workers = 1;     // P
   comm::PlanKind plan = comm::PlanKind::kZigzag;
-  attention::ContextParallel context_parallel = attention::ContextParallel::kRing;
+  // ring, ulysses, or hybrid with its Ulysses degree U (ring degree P / U).
+  attention::ContextParallelism context_parallel;
   Task task = Task::kEmbed;
   // --rank-weights: empty (equal workers, equal shards) or one relative speed per worker. Rank r
   // gets w_r / sum(w) of the tokens (comm/partition.h) and computes at w_r / max(w) of the
@@ -41,8 +42,12 @@ StatusOr<int64_t> busiest_rank_tokens(const PlannedJob& job);
 // compute follows it; its bytes follow busiest_rank_tokens.
 StatusOr<double> critical_rank_tokens(const PlannedJob& job);
 
+// U: the ranks of one Ulysses group, 1 for the ring, P for Ulysses, the degree for the hybrid.
+int ulysses_group(const PlannedJob& job);
+
 // Whether the job can run at all as described (what coordinator::check_model_allows refuses:
-// atlas with striped, ulysses with heads the workers do not divide); the message says why.
+// atlas with striped, ulysses with heads the workers do not divide, a hybrid degree that does
+// not divide the workers or the heads); the message says why.
 Status check_job_allowed(const PlannedJob& job);
 
 }  // namespace ringmaster::predict

@@ -45,16 +45,18 @@ StatusOr<RankMemory> predict_memory(const PlannedJob& job, const Hardware& hw) {
     const model::BlockConfig& b = c.blocks[i];
     BlockMemory bm;
     switch (b.mixer) {
-      case model::MixerKind::kAttention:
-        if (job.context_parallel == attention::ContextParallel::kUlysses) {
-          bm.transient_bytes = 2 * n * (2 * c.q_dim() + 2 * c.kv_dim()) * kF32;
-        } else {
-          const int64_t packed = n * (kv_row + 12);
-          bm.transient_bytes =
-              n * (c.q_dim() + 2 * c.n_heads) * kF32 + packed * (job.workers > 1 ? 4 : 1);
+      case model::MixerKind::kAttention: {
+        const int64_t U = ulysses_group(job), R = job.workers / U;
+        const int64_t moved_kv = c.n_kv_heads % U == 0 ? c.kv_dim() : c.q_dim();
+        if (U > 1) bm.transient_bytes = 2 * n * (2 * c.q_dim() + 2 * moved_kv) * kF32;
+        if (R > 1 || U == 1) {
+          // The ring over the group's U n tokens of 1/U of the heads.
+          const int64_t packed = n * (2 * moved_kv * kF32 + 12 * U);
+          bm.transient_bytes += n * (c.q_dim() + 2 * c.n_heads) * kF32 + packed * (R > 1 ? 4 : 1);
         }
         bm.cache_bytes = n * kv_row;
         break;
+      }
       case model::MixerKind::kWindow:
         bm.transient_bytes = b.window * kv_row;
         bm.cache_bytes = std::min(b.window, n) * kv_row;

@@ -18,6 +18,10 @@
 //                         and with peers the one arriving (ALGORITHMS 2.1) and the sealed copies
 //                         of the message sent and received (comm/authenticated_comm.h)
 //     attention, ulysses  2 n (2 q + 2 kv) * 4         all-to-all send and receive (3.1)
+//     attention, hybrid   ulysses' with U for P, plus the ring's over the group's U n tokens
+//                         of 1/U of the heads: n (q + 2 H) * 4 + m_U, and with R > 1 another
+//                         3 m_U, m_U = n (2 kv * 4 + 12 U) (3.2); kv reads q where U does not
+//                         divide the kv heads
 //     window              w * 2 kv * 4                 the left halo
 //     local               0
 //     fit                 3 G m d * 4, G = ceil(L / group)   every rank's copy of all latents (5.6

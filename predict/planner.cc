@@ -65,6 +65,26 @@ int fewest_workers_that_fit(const PlannedJob& job, const Hardware& hw, int64_t l
   return hi;
 }
 
+// The layouts the planner compares: the ring, Ulysses, and the hybrid at every Ulysses degree
+// strictly between 1 and P that divides both the workers and the heads (check_job_allowed drops
+// what the model refuses).
+std::vector<attention::ContextParallelism> layouts(const PlannedJob& job) {
+  std::vector<attention::ContextParallelism> out = {attention::ContextParallel::kRing,
+                                                    attention::ContextParallel::kUlysses};
+  for (int u = 2; u < job.workers; ++u) {
+    if (job.workers % u == 0 && job.config.n_heads % u == 0) {
+      out.emplace_back(attention::ContextParallel::kHybrid, u);
+    }
+  }
+  return out;
+}
+
+// "context_parallel", and "ulysses_degree" for a hybrid.
+void add_layout(nlohmann::ordered_json& j, const attention::ContextParallelism& how) {
+  j["context_parallel"] = attention::context_parallel_name(how.how);
+  if (how.how == attention::ContextParallel::kHybrid) j["ulysses_degree"] = how.ulysses_degree;
+}
+
 }  // namespace
 
 Verdict judge_memory(const PlannedJob& job, const Hardware& hw, const RankMemory& memory,
@@ -125,8 +145,7 @@ StatusOr<PlanReport> make_plan(const PlannedJob& job, const Hardware& hw,
   }
   for (const comm::PlanKind plan :
        {comm::PlanKind::kContiguous, comm::PlanKind::kZigzag, comm::PlanKind::kStriped}) {
-    for (const attention::ContextParallel how :
-         {attention::ContextParallel::kRing, attention::ContextParallel::kUlysses}) {
+    for (const attention::ContextParallelism& how : layouts(job)) {
       PlannedJob other = job;
       other.plan = plan;
       other.context_parallel = how;
@@ -154,7 +173,7 @@ std::string plan_to_json(const PlanReport& r, const Hardware& hw) {
   j["workers"] = r.job.workers;
   if (!r.job.rank_weights.empty()) j["rank_weights"] = r.job.rank_weights;
   j["plan"] = comm::plan_name(r.job.plan);
-  j["context_parallel"] = attention::context_parallel_name(r.job.context_parallel);
+  add_layout(j, r.job.context_parallel);
   j["memory_per_worker"] = r.memory_per_worker > 0 ? Json(r.memory_per_worker) : Json(nullptr);
   Json mem;
   mem["tokens_per_rank"] = r.memory.tokens_per_rank;
@@ -204,11 +223,11 @@ std::string plan_to_json(const PlanReport& r, const Hardware& hw) {
   j["decode_s_per_token"] = r.decode_s_per_token >= 0 ? Json(r.decode_s_per_token) : Json(nullptr);
   Json candidates = Json::array();
   for (const Candidate& cand : r.candidates) {
-    candidates.push_back(
-        {{"plan", comm::plan_name(cand.plan)},
-         {"context_parallel", attention::context_parallel_name(cand.context_parallel)},
-         {"prefill_s", cand.prefill_s},
-         {"peak_bytes", cand.peak_bytes}});
+    Json one = {{"plan", comm::plan_name(cand.plan)}};
+    add_layout(one, cand.context_parallel);
+    one["prefill_s"] = cand.prefill_s;
+    one["peak_bytes"] = cand.peak_bytes;
+    candidates.push_back(one);
   }
   j["best"] = candidates.empty() ? Json(nullptr) : candidates.front();
   j["candidates"] = candidates;
@@ -234,7 +253,7 @@ std::string plan_to_text(const PlanReport& r) {
   std::string out;
   std::snprintf(line, sizeof line, "job        %lld tokens on %d workers, plan %s, %s\n",
                 static_cast<long long>(r.job.tokens), r.job.workers, comm::plan_name(r.job.plan),
-                attention::context_parallel_name(r.job.context_parallel));
+                r.job.context_parallel.to_string().c_str());
   out += line;
   if (!r.job.rank_weights.empty()) {
     out += "weights   ";
@@ -270,8 +289,7 @@ std::string plan_to_text(const PlanReport& r) {
   if (!r.candidates.empty()) {
     const Candidate& best = r.candidates.front();
     std::snprintf(line, sizeof line, "best       plan %s, %s: prefill %s, peak %s\n",
-                  comm::plan_name(best.plan),
-                  attention::context_parallel_name(best.context_parallel),
+                  comm::plan_name(best.plan), best.context_parallel.to_string().c_str(),
                   human_seconds(best.prefill_s).c_str(), human_bytes(best.peak_bytes).c_str());
     out += line;
   }

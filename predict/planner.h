@@ -33,7 +33,7 @@ Verdict judge_memory(const PlannedJob& job, const Hardware& hw, const RankMemory
 
 struct Candidate {
   comm::PlanKind plan = comm::PlanKind::kZigzag;
-  attention::ContextParallel context_parallel = attention::ContextParallel::kRing;
+  attention::ContextParallelism context_parallel;
   double prefill_s = 0;
   int64_t peak_bytes = 0;
 };

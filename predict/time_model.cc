@@ -45,7 +45,14 @@ StatusOr<PrefillTime> predict_prefill(const PlannedJob& job, const Hardware& hw)
   const double share = L > 0 ? n_critical / L : 0;
   const double alpha = hw.link_latency, B = hw.link_bandwidth;
   const double kv_row = 2 * static_cast<double>(c.kv_dim()) * kF32;  // K and V of one token
-  const bool ulysses = job.context_parallel == attention::ContextParallel::kUlysses;
+  // Global attention over a U x R mesh (ALGORITHMS 3.2): Ulysses inside groups of U ranks, the
+  // ring across R = P / U of them. The ring is U = 1, Ulysses U = P.
+  const double U = ulysses_group(job), R = P / U;
+  // What a rank's all-to-all moves and its ring carries per token: K and V of the kv heads, or of
+  // the query heads when U does not divide the kv heads (each rank gets a copy of its query
+  // heads' kv heads, attention/hybrid.h).
+  const double moved_kv =
+      static_cast<double>(c.n_kv_heads % static_cast<int64_t>(U) == 0 ? c.kv_dim() : c.q_dim());
   PrefillTime t;
   bool atlas_seen = false;
   for (const model::BlockConfig& b : c.blocks) {
@@ -59,26 +66,25 @@ StatusOr<PrefillTime> predict_prefill(const PlannedJob& job, const Hardware& hw)
       case model::MixerKind::kLocal: {
         const double dense = dense_flops(c, L) * share;
         double pairs = std::max(0.0, whole - dense_flops(c, L)) * share;
-        if (b.mixer == model::MixerKind::kAttention && !ulysses && c.causal &&
+        if (b.mixer == model::MixerKind::kAttention && c.causal &&
             job.plan == comm::PlanKind::kContiguous) {
-          pairs *= (2 * P - 1) / P;  // ALGORITHMS 2.4: the last rank's full block every step
+          pairs *= (2 * R - 1) / R;  // ALGORITHMS 2.4: the last group's full block every step
         }
         const double pair_s = rate > 0 ? pairs / rate : pairs / hw.attention_rate();
         bt.compute_s = rate > 0 ? dense / rate + pair_s : dense / hw.flops + pair_s;
         if (job.workers == 1) break;
-        if (b.mixer == model::MixerKind::kAttention && !ulysses) {
-          // ALGORITHMS 2.3 and 2.7: P - 1 steps, each hidden behind one block of compute.
-          const double step_bytes = n * kv_row;
-          const double t_x = alpha + step_bytes / B, t_c = pair_s / P;
-          bt.exchange_s = (P - 1) * std::max(0.0, t_x - t_c);
-          bt.bytes_sent = static_cast<int64_t>((P - 1) * step_bytes);
-        } else if (b.mixer == model::MixerKind::kAttention) {
-          // ALGORITHMS 3.1: two all-to-alls, (P - 1)/P of n (2 q + 2 kv) b_e, on the critical path.
-          const double sent =
-              n * (2 * static_cast<double>(c.q_dim()) + 2 * static_cast<double>(c.kv_dim())) *
-              kF32 * (P - 1) / P;
-          bt.exchange_s = 2 * (P - 1) * alpha + sent / B;
-          bt.bytes_sent = static_cast<int64_t>(sent);
+        if (b.mixer == model::MixerKind::kAttention) {
+          // ALGORITHMS 3.1: two all-to-alls in the group, (U - 1)/U of n (2 q + 2 kv) b_e, on
+          // the critical path.
+          const double a2a =
+              n * (2 * static_cast<double>(c.q_dim()) + 2 * moved_kv) * kF32 * (U - 1) / U;
+          // ALGORITHMS 2.3 and 2.7: R - 1 ring steps, each hidden behind one block of compute;
+          // a step carries the group's U n tokens for 1/U of the moved heads.
+          const double step_bytes = n * 2 * moved_kv * kF32;
+          const double t_x = alpha + step_bytes / B, t_c = pair_s / R;
+          bt.exchange_s =
+              (U > 1 ? 2 * (U - 1) * alpha + a2a / B : 0) + (R - 1) * std::max(0.0, t_x - t_c);
+          bt.bytes_sent = static_cast<int64_t>(a2a + (R - 1) * step_bytes);
         } else if (b.mixer == model::MixerKind::kWindow) {
           const double sent = std::min(static_cast<double>(b.window), n) * kv_row;
           bt.exchange_s = alpha + sent / B;

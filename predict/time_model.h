@@ -11,7 +11,8 @@
 // Compute of block b on the busiest rank, from the block's FLOPs over the whole record, W_b(L):
 //   attention   dense/P + pairs/P * imbalance, pairs = 4 (visible pairs) q; imbalance (2.4):
 //               (2P - 1)/P for a causal contiguous ring (every step waits for the full block of
-//               the last rank), 1 for zigzag, striped, bidirectional and ulysses
+//               the last rank), 1 for zigzag, striped, bidirectional and ulysses; over a
+//               U x R hybrid mesh the ring's R replaces P: (2R - 1)/R
 //   window, local, atlas    W_b(L) * n / L          (the block's work follows its tokens)
 //   fit         (W_b(L) - G_b(L)) * n / L + G_b(L)  G_b: the global layers over all latents,
 //               which every rank runs redundantly (5.6 option A)
@@ -20,6 +21,11 @@
 //                       exposed (P - 1) max(0, t_x - t_c); sent (P - 1) 2 n kv b_e (2.7)
 //   attention, ulysses  sent n (2 q + 2 kv) b_e (P - 1)/P (3.1), not overlapped (3.3):
 //                       exposed 2 (P - 1) alpha + sent / B
+//   attention, hybrid   U ranks per Ulysses group, R = P / U groups in the ring (3.2): the
+//                       group's all-to-all as ulysses with U for P, then the ring's R - 1 steps
+//                       as ring with R for P (a step carries U n tokens of 1/U of the heads:
+//                       the same 2 n kv b_e). U = 1 is the ring, U = P ulysses. Where U does
+//                       not divide the kv heads, kv reads q (K/V copied per query head)
 //   window              one halo, min(w, n) 2 kv b_e: exposed alpha + sent / B (P > 1)
 //   local               nothing (groups never straddle ranks)
 //   fit                 all-gather of latents: sent (P - 1)/P G m d b_e, exposed

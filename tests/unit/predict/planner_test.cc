@@ -259,9 +259,76 @@ TEST(PlannerReport, BestPlanAvoidsTheContiguousImbalanceAndStripedAtlas) {
   // As asked, striped with atlas is refused with the coordinator's reason.
   auto refused = make_plan(job_of({atlas()}, 4000, 2, comm::PlanKind::kStriped), hw, 0);
   EXPECT_FALSE(refused.ok());
-  PlannedJob hybrid = job_of({attention()}, 4000, 2);
-  hybrid.context_parallel = attention::ContextParallel::kHybrid;  // not modelled: said, not guessed
-  EXPECT_FALSE(make_plan(hybrid, hw, 0).ok());
+  // A hybrid whose degree does not divide the workers is refused, naming the flag.
+  PlannedJob hybrid = job_of({attention()}, 4000, 4);
+  hybrid.context_parallel = {attention::ContextParallel::kHybrid, 3};
+  const auto bad = make_plan(hybrid, hw, 0);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--ulysses-degree"), std::string::npos)
+      << bad.status().to_string();
+}
+
+// The hybrid at U = 1 is the ring and at U = P is Ulysses, in time, bytes and memory.
+TEST(PlannerHybrid, DegenerateDegreesAreRingAndUlysses) {
+  const Hardware hw = slow_links();
+  for (const comm::PlanKind plan : {comm::PlanKind::kContiguous, comm::PlanKind::kZigzag}) {
+    PlannedJob ring = job_of({attention()}, 1000, 4, plan);
+    PlannedJob ulysses = ring;
+    ulysses.context_parallel = attention::ContextParallel::kUlysses;
+    for (const auto& [same, degree] : {std::pair{ring, 1}, std::pair{ulysses, 4}}) {
+      PlannedJob hybrid = ring;
+      hybrid.context_parallel = {attention::ContextParallel::kHybrid, degree};
+      const auto a = predict_prefill(same, hw), b = predict_prefill(hybrid, hw);
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_DOUBLE_EQ(a->compute_s, b->compute_s) << degree;
+      EXPECT_DOUBLE_EQ(a->exchange_s, b->exchange_s) << degree;
+      EXPECT_EQ(a->bytes_sent, b->bytes_sent) << degree;
+      const auto ma = predict_memory(same, hw), mb = predict_memory(hybrid, hw);
+      ASSERT_TRUE(ma.ok() && mb.ok());
+      EXPECT_EQ(ma->peak_bytes, mb->peak_bytes) << degree;
+    }
+  }
+}
+
+// P = 4, U = 2, R = 2, n = 250, q 32, kv 16 (2 kv heads: U divides them). All-to-all in the
+// group: n (2 q + 2 kv) b_e (U - 1)/U = 250 * 96 * 4 / 2 = 48000 bytes, exposed 2 (U - 1) alpha
+// + 48000 / B; one ring step of n 2 kv b_e = 32000 bytes, exposed alpha + 32000 / B with the
+// step's compute made negligible.
+TEST(PlannerHybrid, VolumesByHand) {
+  Hardware hw = slow_links();
+  hw.attention_flops = 1e18;
+  PlannedJob job = job_of({attention()}, 1000, 4);
+  job.context_parallel = {attention::ContextParallel::kHybrid, 2};
+  const auto t = predict_prefill(job, hw);
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  EXPECT_EQ(t->bytes_sent, 48000 + 32000);
+  EXPECT_NEAR(t->exchange_s, (2e-3 + 0.048) + (1e-3 + 0.032), 1e-6);
+  // Fewer than the ring's (3 steps of 32000) and Ulysses' (U = 4 does not divide the 2 kv heads,
+  // so K/V travel per query head: 250 * 128 * 4 * 3/4 = 96000).
+  PlannedJob ring = job, ulysses = job;
+  ring.context_parallel = attention::ContextParallel::kRing;
+  ulysses.context_parallel = attention::ContextParallel::kUlysses;
+  EXPECT_EQ(predict_prefill(ring, hw)->bytes_sent, 96000);
+  EXPECT_EQ(predict_prefill(ulysses, hw)->bytes_sent, 96000);
+}
+
+// make_plan compares the hybrid at every degree that divides the workers and the heads.
+TEST(PlannerHybrid, CandidatesIncludeEveryDegree) {
+  const auto r = make_plan(job_of({attention()}, 4000, 4), slow_links(), 0);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  int hybrids = 0;
+  for (const Candidate& c : r->candidates) {
+    if (c.context_parallel.how != attention::ContextParallel::kHybrid) continue;
+    ++hybrids;
+    EXPECT_EQ(c.context_parallel.ulysses_degree, 2);
+  }
+  EXPECT_EQ(hybrids, 3);  // contiguous, zigzag, striped at U = 2 (4 heads: U = 3 does not divide)
+  const nlohmann::json j = nlohmann::json::parse(plan_to_json(*r, slow_links()));
+  bool listed = false;
+  for (const auto& c : j["candidates"]) {
+    if (c["context_parallel"] == "hybrid") listed = c.value("ulysses_degree", 0) == 2;
+  }
+  EXPECT_TRUE(listed) << j["candidates"].dump(2);
 }
 
 // --rank-weights: a weighted split on workers of those speeds takes the time of an equal split
