@@ -46,6 +46,11 @@ io::JobSummary job_summary(const pb::JobSpec& job, const io::TokenStream& stream
   summary.task = task_name(m.task());
   summary.vocab = io::vocab_name(stream.vocab());
   summary.workers = job.world();
+  summary.context_parallel = job.context_parallel() == pb::CONTEXT_PARALLEL_ULYSSES  ? "ulysses"
+                             : job.context_parallel() == pb::CONTEXT_PARALLEL_HYBRID ? "hybrid"
+                                                                                     : "ring";
+  if (summary.context_parallel == "hybrid") summary.ulysses_degree = job.ulysses_degree();
+  summary.rank_weights.assign(job.rank_weights().begin(), job.rank_weights().end());
   summary.records = stream.num_records();
   summary.tokens = stream.num_tokens();
   summary.input_tokens = stream.num_input_tokens();

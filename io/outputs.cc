@@ -299,6 +299,13 @@ Status write_summary_json(const std::string& path, const JobSummary& summary) {
   json["task"] = summary.task;
   json["vocab"] = summary.vocab;
   json["plan"] = summary.plan;
+  json["context_parallel"] = summary.context_parallel;
+  json["ulysses_degree"] = summary.ulysses_degree > 0
+                               ? nlohmann::ordered_json(summary.ulysses_degree)
+                               : nlohmann::ordered_json(nullptr);
+  json["rank_weights"] = summary.rank_weights.empty()
+                             ? nlohmann::ordered_json(nullptr)
+                             : nlohmann::ordered_json(summary.rank_weights);
   json["workers"] = summary.workers;
   json["records"] = summary.records;
   json["tokens"] = summary.tokens;

@@ -108,11 +108,14 @@ struct WorkerTelemetry {
 
 // Everything summary.json holds; the coordinator fills it when the job has succeeded.
 struct JobSummary {
-  std::string model;  // model directory as given
-  std::string input;  // input file as given
-  std::string task;   // "embed" or "score"
-  std::string vocab;  // "dna" or "bytes"
-  std::string plan;   // "contiguous", "zigzag" or "striped"
+  std::string model;                      // model directory as given
+  std::string input;                      // input file as given
+  std::string task;                       // "embed" or "score"
+  std::string vocab;                      // "dna" or "bytes"
+  std::string plan;                       // "contiguous", "zigzag" or "striped"
+  std::string context_parallel = "ring";  // global attention: "ring", "ulysses" or "hybrid"
+  int ulysses_degree = 0;                 // hybrid only (written as null otherwise)
+  std::vector<double> rank_weights;       // --rank-weights as given; empty: equal (null)
   int workers = 0;
   int64_t records = 0;
   int64_t tokens = 0;                    // fed tokens, <bos> included: the work the model did

@@ -200,8 +200,11 @@ void add_bench_sweep(CLI::App& bench, SweepOptions& options) {
       ->capture_default_str();
   sweep->add_option("--task", options.task, "embed or score")->capture_default_str();
   sweep->add_option("--plan", options.plan, "contiguous, zigzag, striped")->capture_default_str();
-  sweep->add_option("--context-parallel", options.context_parallel, "ring or ulysses")
+  sweep->add_option("--context-parallel", options.context_parallel, "ring, ulysses or hybrid")
       ->capture_default_str();
+  sweep->add_option(
+      "--ulysses-degree", options.ulysses_degree,
+      "hybrid: ranks per Ulysses group (worker counts it does not divide are skipped)");
   sweep->add_option("--hardware", options.hardware_path,
                     "hardware JSON for the predictions (bench calibrate --out writes one)");
   sweep->add_flag("--rerun-failed", options.rerun_failed, "run again the runs that failed");

@@ -43,7 +43,12 @@ int64_t count_of(const nlohmann::json& j, const char* key) {
 std::string run_id(const SweepOptions& o, int64_t tokens, int workers, int repeat) {
   const std::string mode =
       o.attention_check ? "attention" : fs::path(o.model_dir).lexically_normal().filename();
-  return mode + "_" + (o.attention_check ? std::string("check") : o.task) + "_t" +
+  // The ring's runs keep the plain name; other layouts say theirs.
+  const std::string layout = o.context_parallel == "ring" ? ""
+                             : o.context_parallel == "hybrid"
+                                 ? "_hybrid" + std::to_string(o.ulysses_degree)
+                                 : "_" + o.context_parallel;
+  return mode + "_" + (o.attention_check ? std::string("check") : o.task) + layout + "_t" +
          std::to_string(tokens) + "_w" + std::to_string(workers) + "_r" + std::to_string(repeat);
 }
 
@@ -88,6 +93,7 @@ Json predicted_json(const SweepOptions& o, const predict::Hardware& hw, int64_t 
   StatusOr<model::ModelConfig> config = model::parse_config(o.model_dir + "/config.json");
   StatusOr<comm::PlanKind> plan = comm::parse_plan(o.plan);
   StatusOr<attention::ContextParallel> cp = attention::parse_context_parallel(o.context_parallel);
+  const int degree = o.context_parallel == "hybrid" ? o.ulysses_degree : 1;
   StatusOr<predict::Task> task = predict::parse_task(o.task);
   if (!config.ok() || !plan.ok() || !cp.ok() || !task.ok()) return nullptr;
   predict::PlannedJob job;
@@ -95,7 +101,7 @@ Json predicted_json(const SweepOptions& o, const predict::Hardware& hw, int64_t 
   job.tokens = tokens + 1;  // <bos>
   job.workers = workers;
   job.plan = *plan;
-  job.context_parallel = *cp;
+  job.context_parallel = {*cp, degree};
   job.task = *task;
   StatusOr<predict::PlanReport> report = predict::make_plan(job, hw, 0);
   if (!report.ok()) return nullptr;
@@ -175,6 +181,13 @@ StatusOr<SweepCounts> run_sweep(const SweepOptions& o) {
     return invalid_argument("bench sweep needs one of --model DIR and --attention-check");
   }
   if (o.repeat < 1) return invalid_argument("--repeat must be at least 1");
+  RM_ASSIGN_OR_RETURN(const attention::ContextParallel how,
+                      attention::parse_context_parallel(o.context_parallel));
+  if ((how == attention::ContextParallel::kHybrid) != (o.ulysses_degree != 0) ||
+      o.ulysses_degree < 0) {
+    return invalid_argument(
+        "--ulysses-degree U >= 1 goes with --context-parallel hybrid, and only");
+  }
   std::vector<int64_t> tokens;
   for (const std::string& t : o.tokens) {
     RM_ASSIGN_OR_RETURN(const int64_t n, parse_token_count(t));
@@ -198,6 +211,12 @@ StatusOr<SweepCounts> run_sweep(const SweepOptions& o) {
     for (int repeat = 0; repeat < o.repeat; ++repeat) {
       for (const int workers : o.workers) {
         const std::string id = run_id(o, n, workers, repeat);
+        if (o.context_parallel == "hybrid" && workers % o.ulysses_degree != 0) {
+          std::printf("%-40s skipped: --ulysses-degree %d does not divide %d workers\n", id.c_str(),
+                      o.ulysses_degree, workers);
+          ++counts.skipped;
+          continue;
+        }
         const std::string path = (fs::path(o.out) / (id + ".json")).string();
         if (already_done(path, o.rerun_failed)) {
           std::printf("%-40s skipped: done\n", id.c_str());
@@ -216,6 +235,8 @@ StatusOr<SweepCounts> run_sweep(const SweepOptions& o) {
         config["task"] = o.attention_check ? "check" : o.task;
         config["plan"] = o.plan;
         config["context_parallel"] = o.context_parallel;
+        config["ulysses_degree"] =
+            o.context_parallel == "hybrid" ? Json(o.ulysses_degree) : Json(nullptr);
         config["tokens"] = n;
         config["workers"] = workers;
         config["threads"] = o.threads;
@@ -234,6 +255,9 @@ StatusOr<SweepCounts> run_sweep(const SweepOptions& o) {
                                          o.plan,
                                          "--context-parallel",
                                          o.context_parallel};
+        if (o.context_parallel == "hybrid") {
+          args.insert(args.end(), {"--ulysses-degree", std::to_string(o.ulysses_degree)});
+        }
         if (o.attention_check) {
           args.insert(args.end(), {"--tokens", std::to_string(n), "--out", job_out + ".npy"});
         } else {

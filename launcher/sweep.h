@@ -49,6 +49,7 @@ struct SweepOptions {
   std::string task = "embed";
   std::string plan = "zigzag";
   std::string context_parallel = "ring";
+  int ulysses_degree = 0;     // hybrid only; worker counts it does not divide are skipped
   std::string hardware_path;  // for the predictions; empty: predict::typical_hardware()
   bool rerun_failed = false;
   std::string out = "runs";

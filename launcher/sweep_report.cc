@@ -77,6 +77,10 @@ void add_run(std::map<Key, Row>& rows, const nlohmann::json& run) {
   r.task = c.value("task", "");
   r.plan = c.value("plan", "");
   r.context_parallel = c.value("context_parallel", "");
+  // Hybrids of different degrees are different configurations: "hybrid U2".
+  if (c.contains("ulysses_degree") && c["ulysses_degree"].is_number_integer()) {
+    r.context_parallel += " U" + std::to_string(c["ulysses_degree"].get<int>());
+  }
   r.threads = c.value("threads", 1);
   r.tokens = c.value("tokens", int64_t{0});
   r.workers = c.value("workers", 0);

@@ -192,6 +192,14 @@ TEST_F(CoverageEnv, RankWeightedJobsMatchReference) {
     EXPECT_NE(output.find("rank weights (0: weight"), std::string::npos) << output;
     const std::string file = job.task == "score" ? "/scores.npy" : "/embeddings.npy";
     EXPECT_TRUE(all_close(load(out + file), load(job.reference), kTolerance)) << "job " << i;
+    // summary.json says how the job was laid out.
+    const nlohmann::json summary = nlohmann::json::parse(read_bytes(out + "/summary.json"));
+    EXPECT_FALSE(summary["rank_weights"].is_null()) << summary.dump(2);
+    if (i == jobs.size() - 1) {
+      EXPECT_EQ(summary["context_parallel"], "hybrid") << summary.dump(2);
+      EXPECT_EQ(summary["ulysses_degree"], 2) << summary.dump(2);
+      EXPECT_EQ(summary["rank_weights"], nlohmann::json::array({1.0, 2.0, 3.0, 4.0}));
+    }
   }
   // A wrong count names the flag, before any worker starts.
   EXPECT_NE(run_model_job(job_env("causal"), job_env("in.fa"), "embed", 2, dir.file("bad"),
@@ -569,6 +577,32 @@ TEST_F(CoverageEnv, BenchSweepResumesAndReports) {
   ASSERT_EQ(run_command(rerun, &output), 0) << output;
   EXPECT_NE(output.find("sweep: 1 run, 1 skipped (done), 0 failed"), std::string::npos) << output;
   EXPECT_EQ(nlohmann::json::parse(read_bytes(p2))["status"], "ok");
+}
+
+// A hybrid sweep: worker counts the Ulysses degree does not divide are skipped, the others run
+// with the degree, named in the run's id and its config.
+TEST_F(CoverageEnv, BenchSweepHybrid) {
+  if (!have_ucx()) GTEST_SKIP() << "two workers need UCX";
+  TempDir dir;
+  const std::string runs = dir.file("runs");
+  std::string output;
+  ASSERT_EQ(run_command({ringmaster_binary(), "bench", "sweep", "--model", job_env("causal"),
+                         "--workers", "1,2", "--tokens", "2k", "--context-parallel", "hybrid",
+                         "--ulysses-degree", "2", "--out", runs},
+                        &output),
+            0)
+      << output;
+  EXPECT_NE(output.find("sweep: 1 run, 1 skipped (done), 0 failed"), std::string::npos) << output;
+  const std::string id = "causal_embed_hybrid2_t2048_w2_r0";
+  const nlohmann::json run = nlohmann::json::parse(read_bytes(runs + "/" + id + ".json"));
+  EXPECT_EQ(run["status"], "ok") << run.dump(2);
+  EXPECT_EQ(run["config"]["ulysses_degree"], 2) << run.dump(2);
+  // The degree belongs to the hybrid, and only there.
+  EXPECT_NE(run_command({ringmaster_binary(), "bench", "sweep", "--model", job_env("causal"),
+                         "--ulysses-degree", "2", "--out", dir.file("bad")},
+                        &output),
+            0);
+  EXPECT_NE(output.find("--ulysses-degree"), std::string::npos) << output;
 }
 
 // --- cluster-style launch: rank hints, a failing worker --------------------------------------

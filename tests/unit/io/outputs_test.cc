@@ -95,6 +95,9 @@ TEST_F(OutputsTest, SummaryJsonHoldsEveryField) {
   summary.task = "score";
   summary.vocab = "dna";
   summary.plan = "zigzag";
+  summary.context_parallel = "hybrid";
+  summary.ulysses_degree = 2;
+  summary.rank_weights = {2, 1};
   summary.workers = 2;
   summary.records = 3;
   summary.tokens = 1003;
@@ -110,6 +113,9 @@ TEST_F(OutputsTest, SummaryJsonHoldsEveryField) {
   EXPECT_EQ(json["task"], "score");
   EXPECT_EQ(json["vocab"], "dna");
   EXPECT_EQ(json["plan"], "zigzag");
+  EXPECT_EQ(json["context_parallel"], "hybrid");
+  EXPECT_EQ(json["ulysses_degree"], 2);
+  EXPECT_EQ(json["rank_weights"], nlohmann::json::array({2.0, 1.0}));
   EXPECT_EQ(json["workers"], 2);
   EXPECT_EQ(json["records"], 3);
   EXPECT_EQ(json["tokens"], 1003);
