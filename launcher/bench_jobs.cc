@@ -1,7 +1,5 @@
 #include "launcher/bench_jobs.h"
 
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <fstream>
 #include <random>
@@ -35,15 +33,7 @@ Status run_job(const std::vector<std::string>& args) {
   spec.args = {exe, "--log-level", "warn", "run"};
   spec.args.insert(spec.args.end(), args.begin(), args.end());
   spec.env = environment_with({});
-  RM_ASSIGN_OR_RETURN(pid_t pid, spawn(spec));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return errno_status("waitpid", errno);
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return internal_error("ringmaster run exited with status " + std::to_string(status));
-  }
-  return ok_status();
+  return spawn_and_wait(spec, "ringmaster run");
 }
 
 StatusOr<nlohmann::json> read_summary(const std::string& path) {

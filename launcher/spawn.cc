@@ -1,6 +1,7 @@
 #include "launcher/spawn.h"
 
 #include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -65,6 +66,18 @@ StatusOr<pid_t> spawn(const SpawnSpec& spec) {
       posix_spawn(&pid, spec.path.c_str(), &a.actions, &a.attr, argv.data(), envp.data());
   if (rc != 0) return errno_status("spawning " + spec.path, rc);
   return pid;
+}
+
+Status spawn_and_wait(const SpawnSpec& spec, const std::string& what) {
+  RM_ASSIGN_OR_RETURN(const pid_t pid, spawn(spec));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return errno_status("waitpid", errno);
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return internal_error(what + " exited with status " + std::to_string(status));
+  }
+  return ok_status();
 }
 
 std::vector<std::string> environment_with(const std::map<std::string, std::string>& overrides) {

@@ -32,6 +32,9 @@ struct SpawnSpec {
 // Starts the child. Errors name the executable and errno.
 StatusOr<pid_t> spawn(const SpawnSpec& spec);
 
+// Starts the child and waits for it; kInternal, naming `what`, unless it exits 0.
+Status spawn_and_wait(const SpawnSpec& spec, const std::string& what);
+
 // This process's environment with `overrides` set (replacing existing keys).
 std::vector<std::string> environment_with(const std::map<std::string, std::string>& overrides);
 

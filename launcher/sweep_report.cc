@@ -1,6 +1,5 @@
 // `ringmaster bench report` (launcher/sweep.h): the runs of a sweep as a CSV, a markdown table
 // and, through scripts/sweep_plot.py, PNG plots.
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
@@ -229,16 +228,7 @@ Status run_plot_script(const ReportOptions& o) {
   spec.path = o.python;
   spec.args = {o.python, script, (fs::path(o.runs_dir) / "report.csv").string(), o.runs_dir};
   spec.env = environment_with({});
-  RM_ASSIGN_OR_RETURN(pid_t pid, spawn(spec));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return errno_status("waitpid", errno);
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return internal_error(o.python + " " + script + " exited with status " +
-                          std::to_string(status));
-  }
-  return ok_status();
+  return spawn_and_wait(spec, o.python + " " + script);
 }
 
 }  // namespace
