@@ -37,6 +37,16 @@ const char* task_name(pb::Task task) {
   }
 }
 
+// "PLAN_ZIGZAG" -> "zigzag", "CONTEXT_PARALLEL_HYBRID" -> "hybrid": a spec enum's name as the
+// flags spell it, after its `prefix`.
+std::string flag_name(const std::string& enum_name, const std::string& prefix) {
+  std::string out;
+  for (const char c : enum_name.substr(prefix.size())) {
+    out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return out;
+}
+
 // summary.json's fields that the job's spec and stream give.
 io::JobSummary job_summary(const pb::JobSpec& job, const io::TokenStream& stream) {
   const pb::ModelJob& m = job.model();
@@ -46,10 +56,11 @@ io::JobSummary job_summary(const pb::JobSpec& job, const io::TokenStream& stream
   summary.task = task_name(m.task());
   summary.vocab = io::vocab_name(stream.vocab());
   summary.workers = job.world();
-  summary.context_parallel = job.context_parallel() == pb::CONTEXT_PARALLEL_ULYSSES  ? "ulysses"
-                             : job.context_parallel() == pb::CONTEXT_PARALLEL_HYBRID ? "hybrid"
-                                                                                     : "ring";
-  if (summary.context_parallel == "hybrid") summary.ulysses_degree = job.ulysses_degree();
+  summary.context_parallel =
+      flag_name(pb::ContextParallel_Name(job.context_parallel()), "CONTEXT_PARALLEL_");
+  if (job.context_parallel() == pb::CONTEXT_PARALLEL_HYBRID) {
+    summary.ulysses_degree = job.ulysses_degree();
+  }
   summary.rank_weights.assign(job.rank_weights().begin(), job.rank_weights().end());
   summary.records = stream.num_records();
   summary.tokens = stream.num_tokens();
@@ -61,10 +72,7 @@ io::JobSummary job_summary(const pb::JobSpec& job, const io::TokenStream& stream
 // writes its output (every row with its status, no score) alone and never listens.
 Status write_output_without_workers(const pb::JobSpec& job, const ModelJobInputs& inputs) {
   io::JobSummary summary = job_summary(job, inputs.stream());
-  // "PLAN_ZIGZAG" -> "zigzag", as comm::plan_name spells it.
-  for (const char c : pb::Plan_Name(job.plan()).substr(5)) {
-    summary.plan.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  }
+  summary.plan = flag_name(pb::Plan_Name(job.plan()), "PLAN_");
   summary.workers = 0;  // none ran
   RM_ASSIGN_OR_RETURN(std::unique_ptr<JobOutput> output,
                       make_variant_output({job.output_path(), inputs.variants(), summary}));

@@ -7,6 +7,18 @@
 
 namespace ringmaster::coordinator {
 
+pb::ContextParallel to_pb_context_parallel(attention::ContextParallel how) {
+  switch (how) {
+    case attention::ContextParallel::kUlysses:
+      return pb::CONTEXT_PARALLEL_ULYSSES;
+    case attention::ContextParallel::kHybrid:
+      return pb::CONTEXT_PARALLEL_HYBRID;
+    case attention::ContextParallel::kRing:
+      break;
+  }
+  return pb::CONTEXT_PARALLEL_RING;
+}
+
 Status check_model_allows(const model::ModelConfig& config, const std::string& config_path,
                           const pb::JobSpec& job) {
   const pb::ModelJob& m = job.model();

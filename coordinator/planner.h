@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <string>
 
+#include "attention/context_parallel.h"
 #include "comm/partition.h"
 #include "core/status.h"
 #include "io/tokens.h"
@@ -31,6 +32,9 @@ struct JobPlan {
   // Model jobs: what the busiest rank holds at its peak (an estimate, not a bound).
   model::MemoryEstimate busiest_rank;
 };
+
+// The job spec's name for a context-parallel scheme (what `run` and `plan` put in a spec).
+pb::ContextParallel to_pb_context_parallel(attention::ContextParallel how);
 
 // Refuses what `config` cannot do in `job` (see above), naming `config_path` and the block.
 Status check_model_allows(const model::ModelConfig& config, const std::string& config_path,

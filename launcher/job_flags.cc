@@ -10,6 +10,7 @@
 #include "attention/context_parallel.h"
 #include "comm/make_communicator.h"
 #include "comm/partition.h"
+#include "coordinator/planner.h"
 #include "proto/convert.h"
 #include "proto/validate.h"
 
@@ -169,10 +170,7 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
   for (double w : weights) job.add_rank_weights(w);
   RM_ASSIGN_OR_RETURN(const attention::ContextParallel how,
                       attention::parse_context_parallel(f.context_parallel));
-  job.set_context_parallel(
-      how == attention::ContextParallel::kUlysses  ? pb::CONTEXT_PARALLEL_ULYSSES
-      : how == attention::ContextParallel::kHybrid ? pb::CONTEXT_PARALLEL_HYBRID
-                                                   : pb::CONTEXT_PARALLEL_RING);
+  job.set_context_parallel(coordinator::to_pb_context_parallel(how));
   job.set_ulysses_degree(f.ulysses_degree);
   job.set_step_timeout_ms(f.step_timeout_ms);
   job.set_threads(f.threads);

@@ -107,10 +107,7 @@ Status check_job_allowed(const PlannedJob& job) {
   pb::JobSpec spec;
   spec.set_world(job.workers);
   spec.set_plan(proto::to_pb_plan(job.plan));
-  spec.set_context_parallel(
-      how == attention::ContextParallel::kUlysses  ? pb::CONTEXT_PARALLEL_ULYSSES
-      : how == attention::ContextParallel::kHybrid ? pb::CONTEXT_PARALLEL_HYBRID
-                                                   : pb::CONTEXT_PARALLEL_RING);
+  spec.set_context_parallel(coordinator::to_pb_context_parallel(how));
   if (how == attention::ContextParallel::kHybrid) {
     spec.set_ulysses_degree(job.context_parallel.ulysses_degree);
   }
