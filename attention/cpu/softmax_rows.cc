@@ -7,14 +7,13 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 #include <hwy/contrib/math/math-inl.h>
-#include "core/bf16_round-inl.h"
 // clang-format on
 
 #include "attention/cpu/softmax_rows.h"
 
 #include <cmath>
 
-#include "core/dtype.h"
+#include "core/gemm.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace ringmaster::attention::cpu::HWY_NAMESPACE {
@@ -27,7 +26,6 @@ void softmax_rows_simd(float* scores, int64_t rows, int64_t cols, int64_t ld, fl
   const int64_t vec_cols = cols / lanes * lanes;
   for (int64_t r = 0; r < rows; ++r) {
     float* s = scores + r * ld;
-    uint16_t* pb = probs != nullptr ? probs + r * ld : nullptr;
 
     auto vmax = hn::Set(d, -INFINITY);
     for (int64_t c = 0; c < vec_cols; c += lanes) vmax = hn::Max(vmax, hn::LoadU(d, s + c));
@@ -40,19 +38,17 @@ void softmax_rows_simd(float* scores, int64_t rows, int64_t cols, int64_t ld, fl
     auto vsum = hn::Zero(d);
     for (int64_t c = 0; c < vec_cols; c += lanes) {
       const auto p = hn::Exp(d, hn::Sub(hn::LoadU(d, s + c), vshift));
-      if (pb != nullptr) {
-        ringmaster::HWY_NAMESPACE::StoreRoundedBf16(d, p, pb + c);
-      } else {
-        hn::StoreU(p, d, s + c);
-      }
+      hn::StoreU(p, d, s + c);
       vsum = hn::Add(vsum, p);
     }
     float sum = hn::GetLane(hn::SumOfLanes(d, vsum));
     for (int64_t c = vec_cols; c < cols; ++c) {
       s[c] = std::exp(s[c] - m_safe);
       sum += s[c];
-      if (pb != nullptr) pb[c] = f32_to_bf16(s[c]);
     }
+    // The row is still in L1: rounding it here takes the one-instruction conversion where the
+    // CPU has AVX512-BF16, which Highway 1.0 code cannot emit in the loop above.
+    if (probs != nullptr) round_to_bf16(s, probs + r * ld, cols);
     corr[r] = std::exp(m[r] - m_safe);
     l[r] = corr[r] * l[r] + sum;
     m[r] = m_new;

@@ -14,8 +14,8 @@
 namespace ringmaster::attention::cpu {
 
 // scores: [rows, cols] with row stride `ld`, overwritten by the unnormalised probabilities;
-// with `probs` (bf16 compute), those go to probs ([rows, cols], stride ld) rounded to bf16
-// instead, in the same pass, and `scores` is left garbage (l sums the unrounded values).
+// with `probs` (bf16 compute), they also go to probs ([rows, cols], stride ld) rounded to bf16
+// (l sums the unrounded values).
 // m, l, corr: [rows]. Thread-safe for disjoint arguments.
 void softmax_rows(float* scores, int64_t rows, int64_t cols, int64_t ld, float* m, float* l,
                   float* corr, uint16_t* probs = nullptr);

@@ -1,4 +1,5 @@
 #include "core/gemm.h"
+#include "core/internal/bf16_round.h"
 
 #include <gtest/gtest.h>
 
@@ -185,11 +186,26 @@ TEST(RoundToBf16, MatchesScalarRounding) {
     std::memcpy(&f, &bits, sizeof f);
     values.push_back(f);
   }
-  for (const size_t length : {values.size(), size_t{5}, size_t{17}}) {
-    std::vector<uint16_t> got(length);
-    round_to_bf16(values.data(), got.data(), static_cast<int64_t>(length));
-    for (size_t i = 0; i < length; ++i) {
-      ASSERT_EQ(got[i], f32_to_bf16(values[i])) << "value " << values[i] << " at " << i;
+  // Each way it runs: the dispatching entry, the Highway code, and where the CPU has it the
+  // AVX512-BF16 instruction (which reads subnormals as zero unless the code steps around it).
+  using Rounding = void (*)(const float*, uint16_t*, int64_t);
+  std::vector<std::pair<const char*, Rounding>> ways = {{"round_to_bf16", round_to_bf16},
+                                                        {"portable", internal::round_to_bf16_portable}};
+  if (internal::cpu_has_avx512_bf16()) {
+    ways.emplace_back("avx512_bf16", [](const float* src, uint16_t* dst, int64_t count) {
+      const int64_t done = internal::round_to_bf16_avx512(src, dst, count);
+      ASSERT_EQ(done, count / 16 * 16);
+      for (int64_t i = done; i < count; ++i) dst[i] = f32_to_bf16(src[i]);
+    });
+  }
+  for (const auto& [name, round] : ways) {
+    for (const size_t length : {values.size(), size_t{5}, size_t{17}}) {
+      std::vector<uint16_t> got(length);
+      round(values.data(), got.data(), static_cast<int64_t>(length));
+      for (size_t i = 0; i < length; ++i) {
+        ASSERT_EQ(got[i], f32_to_bf16(values[i]))
+            << name << ": value " << values[i] << " at " << i;
+      }
     }
   }
 }
