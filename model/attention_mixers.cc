@@ -85,16 +85,15 @@ class AttentionFamilyMixer final : public Mixer {
   Status forward_near(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) {
     const float* x = h.data<float>();
     const int64_t n = h.dim(0), d = h.dim(1);
-    HaloKeys keys;
-    {
-      // Over all n rows: a long loop on a big shard, so it stops between tiles too.
-      Tensor k = project_heads(*ctx.pool, x, n, w_.wk, shape_.n_kv_heads, shape_.head_dim, ctx.pos,
-                               shape_.rope_theta, ctx.stop);
-      Tensor v = project_heads(*ctx.pool, x, n, w_.wv, shape_.n_kv_heads, shape_.head_dim, {},
-                               shape_.rope_theta, ctx.stop);
-      RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "key projections"));
-      RM_ASSIGN_OR_RETURN(keys, gather_halo(ctx, k, v, span_(*ctx.layout), layer));
-    }
+    const KeySpan span = span_(*ctx.layout);
+    HaloKeys keys = halo_keys(ctx, span, shape_.n_kv_heads, shape_.head_dim);
+    // Over all n rows: a long loop on a big shard, so it stops between tiles too.
+    project_heads_into(*ctx.pool, x, n, w_.wk, shape_.n_kv_heads, shape_.head_dim, ctx.pos,
+                       shape_.rope_theta, keys.k.data<float>(), ctx.stop);
+    project_heads_into(*ctx.pool, x, n, w_.wv, shape_.n_kv_heads, shape_.head_dim, {},
+                       shape_.rope_theta, keys.v.data<float>(), ctx.stop);
+    RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "key projections"));
+    RM_RETURN_IF_ERROR(exchange_halo(ctx, span, layer, keys));
     if (ctx.keep_caches()) near_.keep(ctx, keys, first_visible_);
     const std::span<const int64_t> pos = ctx.pos;
     const std::span<const int32_t> seq = ctx.seq;

@@ -1,7 +1,6 @@
 #include "model/halo.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "comm/collectives.h"
 
@@ -90,35 +89,39 @@ KeySpan group_key_span(const comm::RecordLayout& layout, int64_t group) {
   };
 }
 
-StatusOr<HaloKeys> gather_halo(const ShardContext& ctx, const Tensor& k, const Tensor& v,
-                               const KeySpan& span, uint32_t layer) {
+namespace {
+
+// Which of this rank's rows each peer needs and which rows each peer sends here, in peer order.
+struct Exchange {
+  std::vector<Ranges> send_to, recv_from;
+  int64_t n_halo = 0;
+};
+
+Exchange plan_exchange(const ShardContext& ctx, const KeySpan& span) {
   const comm::PartitionPlan& plan = *ctx.plan;
   const int world = ctx.comm->size(), rank = ctx.comm->rank();
-  const int64_t row = k.dim(1) * k.dim(2);
-  const auto row_bytes = static_cast<size_t>(row) * sizeof(float);
   const Ranges own = plan.ranges_of(rank);
   const Ranges mine_needed = halo_of(plan, rank, span);
-
-  // What I send to each peer and what I receive from each, in peer order.
-  std::vector<Ranges> send_to(static_cast<size_t>(world)), recv_from(static_cast<size_t>(world));
-  std::vector<size_t> send_bytes, recv_bytes;
+  Exchange e{std::vector<Ranges>(static_cast<size_t>(world)),
+             std::vector<Ranges>(static_cast<size_t>(world)), count(mine_needed)};
   for (int p = 0; p < world; ++p) {
-    if (p != rank) {
-      send_to[p] = intersect(halo_of(plan, p, span), own);
-      recv_from[p] = intersect(mine_needed, plan.ranges_of(p));
-    }
-    send_bytes.push_back(static_cast<size_t>(count(send_to[p])) * row_bytes);
-    recv_bytes.push_back(static_cast<size_t>(count(recv_from[p])) * row_bytes);
+    if (p == rank) continue;
+    e.send_to[p] = intersect(halo_of(plan, p, span), own);
+    e.recv_from[p] = intersect(mine_needed, plan.ranges_of(p));
   }
-  const int64_t n_local = ctx.num_local(), n_halo = count(mine_needed);
+  return e;
+}
 
-  HaloKeys keys{Tensor::empty({n_local + n_halo, k.dim(1), k.dim(2)}, DType::kF32),
-                Tensor::empty({n_local + n_halo, k.dim(1), k.dim(2)}, DType::kF32), ctx.pos,
-                ctx.seq, 0};
-  std::memcpy(keys.k.data<float>(), k.data<float>(), k.bytes());
-  std::memcpy(keys.v.data<float>(), v.data<float>(), v.bytes());
+}  // namespace
+
+HaloKeys halo_keys(const ShardContext& ctx, const KeySpan& span, int64_t kv_heads,
+                   int64_t head_dim) {
+  const Exchange e = plan_exchange(ctx, span);
+  const int64_t rows = ctx.num_local() + e.n_halo;
+  HaloKeys keys{Tensor::empty({rows, kv_heads, head_dim}, DType::kF32),
+                Tensor::empty({rows, kv_heads, head_dim}, DType::kF32), ctx.pos, ctx.seq, 0};
   std::vector<int64_t> halo_tokens;
-  for (const Ranges& ranges : recv_from) {
+  for (const Ranges& ranges : e.recv_from) {
     for (const TokenRange& r : ranges) {
       for (int64_t t = r.begin; t < r.end; ++t) halo_tokens.push_back(t);
     }
@@ -128,31 +131,44 @@ StatusOr<HaloKeys> gather_halo(const ShardContext& ctx, const Tensor& k, const T
   ctx.layout->positions_of(halo_tokens, halo_pos, halo_seq);
   keys.pos.insert(keys.pos.end(), halo_pos.begin(), halo_pos.end());
   keys.seq.insert(keys.seq.end(), halo_seq.begin(), halo_seq.end());
-  keys.bytes_received = 2 * n_halo * static_cast<int64_t>(row_bytes);
+  return keys;
+}
+
+Status exchange_halo(const ShardContext& ctx, const KeySpan& span, uint32_t layer,
+                     HaloKeys& keys) {
+  const Exchange e = plan_exchange(ctx, span);
+  const int64_t n_local = ctx.num_local();
+  const int64_t row = keys.k.dim(1) * keys.k.dim(2);
+  const auto row_bytes = static_cast<size_t>(row) * sizeof(float);
+  std::vector<size_t> send_bytes, recv_bytes;
+  for (size_t p = 0; p < e.send_to.size(); ++p) {
+    send_bytes.push_back(static_cast<size_t>(count(e.send_to[p])) * row_bytes);
+    recv_bytes.push_back(static_cast<size_t>(count(e.recv_from[p])) * row_bytes);
+  }
+  keys.bytes_received = 2 * e.n_halo * static_cast<int64_t>(row_bytes);
 
   // Rows of my tokens that peers need, packed in peer order; local row of a stream index by
   // binary search in my (increasing) token list.
-  for (auto [source, kind, dest] :
-       {std::tuple{&k, kHaloKeyKind, &keys.k}, std::tuple{&v, kHaloValueKind, &keys.v}}) {
+  for (auto [kind, rows] : {std::pair{kHaloKeyKind, &keys.k}, std::pair{kHaloValueKind, &keys.v}}) {
     std::vector<float> packed;
-    for (const Ranges& ranges : send_to) {
+    for (const Ranges& ranges : e.send_to) {
       for (const TokenRange& r : ranges) {
         for (int64_t t = r.begin; t < r.end; ++t) {
           const auto local =
               std::lower_bound(ctx.tokens.begin(), ctx.tokens.end(), t) - ctx.tokens.begin();
-          const float* src = source->data<float>() + local * row;
+          const float* src = rows->data<float>() + local * row;
           packed.insert(packed.end(), src, src + row);
         }
       }
     }
-    float* halo_rows = dest->data<float>() + n_local * row;
+    float* halo_rows = rows->data<float>() + n_local * row;
     // Only K/V rows travel (exact sizes): their positions come from ctx.layout, never a peer.
     RM_RETURN_IF_ERROR(comm::all_to_all_v(
         *ctx.comm, std::as_bytes(std::span(packed)), send_bytes,
-        std::as_writable_bytes(std::span(halo_rows, static_cast<size_t>(n_halo * row))), recv_bytes,
-        comm::Tag{layer, 0, kind}));
+        std::as_writable_bytes(std::span(halo_rows, static_cast<size_t>(e.n_halo * row))),
+        recv_bytes, comm::Tag{layer, 0, kind}));
   }
-  return keys;
+  return ok_status();
 }
 
 }  // namespace ringmaster::model

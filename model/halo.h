@@ -32,9 +32,14 @@ struct HaloKeys {
   int64_t bytes_received = 0;
 };
 
-// k, v: this rank's rows [n_local, n_kv_heads, head_dim] (after rope). Collective: every rank
-// calls it with the same span function and layer.
-StatusOr<HaloKeys> gather_halo(const ShardContext& ctx, const Tensor& k, const Tensor& v,
-                               const KeySpan& span, uint32_t layer);
+// Room for the keys this rank's queries see under `span`: rows [0, n_local) are for its own k
+// and v (after rope), which the caller writes in place (no copy of a shard-sized tensor), then
+// the halo rows, with every row's position and record filled in.
+HaloKeys halo_keys(const ShardContext& ctx, const KeySpan& span, int64_t kv_heads,
+                   int64_t head_dim);
+
+// Sends the own rows of `keys` that peers need and receives its halo rows. Collective: every rank
+// calls it with the same span function and layer, after writing its own rows.
+Status exchange_halo(const ShardContext& ctx, const KeySpan& span, uint32_t layer, HaloKeys& keys);
 
 }  // namespace ringmaster::model

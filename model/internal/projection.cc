@@ -34,11 +34,18 @@ Tensor project_heads(ThreadPool& pool, const float* x, int64_t n, const Tensor& 
                      int64_t head_dim, std::span<const int64_t> rope_pos, double rope_theta,
                      const std::stop_token& stop) {
   Tensor out = Tensor::empty({n, heads, head_dim}, DType::kF32);
+  project_heads_into(pool, x, n, w, heads, head_dim, rope_pos, rope_theta, out.data<float>(), stop);
+  return out;
+}
+
+void project_heads_into(ThreadPool& pool, const float* x, int64_t n, const Tensor& w,
+                        int64_t heads, int64_t head_dim, std::span<const int64_t> rope_pos,
+                        double rope_theta, float* out, const std::stop_token& stop) {
   const int64_t d = w.dim(1), width = heads * head_dim;
   for_each_tile(
       pool, n,
       [&](int64_t begin, int64_t rows) {
-        float* y = out.data<float>() + begin * width;
+        float* y = out + begin * width;
         linear(x + begin * d, rows, w, y);
         if (!rope_pos.empty()) {
           apply_rope(y, rows, heads, head_dim,
@@ -47,7 +54,6 @@ Tensor project_heads(ThreadPool& pool, const float* x, int64_t n, const Tensor& 
         }
       },
       stop);
-  return out;
 }
 
 void project_out(ThreadPool& pool, const Tensor& o, const Tensor& wo, float* out, bool accumulate) {

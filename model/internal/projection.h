@@ -29,6 +29,11 @@ Tensor project_heads(ThreadPool& pool, const float* x, int64_t n, const Tensor& 
                      int64_t head_dim, std::span<const int64_t> rope_pos, double rope_theta,
                      const std::stop_token& stop = {});
 
+// The same into caller-owned rows out[n, heads, head_dim].
+void project_heads_into(ThreadPool& pool, const float* x, int64_t n, const Tensor& w,
+                        int64_t heads, int64_t head_dim, std::span<const int64_t> rope_pos,
+                        double rope_theta, float* out, const std::stop_token& stop = {});
+
 // out[n, d] (+)= wo concat_h(o_h), o: [n, heads, head_dim]; `accumulate` adds (a residual).
 void project_out(ThreadPool& pool, const Tensor& o, const Tensor& wo, float* out, bool accumulate);
 
