@@ -97,16 +97,25 @@ class AttentionFamilyMixer final : public Mixer {
     if (ctx.keep_caches()) near_.keep(ctx, keys, first_visible_);
     const std::span<const int64_t> pos = ctx.pos;
     const std::span<const int32_t> seq = ctx.seq;
+    // One q and one result buffer serve every chunk: fresh ones had their pages faulted in and
+    // zeroed by the kernel again for every chunk (in perf, a quarter of a job's page zeroing).
+    const int64_t heads = shape_.n_heads, hd = shape_.head_dim, chunk = std::min(kQueryChunk, n);
+    Tensor q_rows = Tensor::empty({chunk, heads, hd}, DType::kF32);
+    Tensor out_rows = Tensor::empty({chunk, heads, hd}, DType::kF32);
+    Tensor lse_rows = Tensor::empty({chunk, heads}, DType::kF32);
     for (int64_t begin = 0; begin < n; begin += kQueryChunk) {
       RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "query chunk at " + std::to_string(begin)));
       const int64_t rows = std::min(kQueryChunk, n - begin);
       const auto b = static_cast<size_t>(begin), r = static_cast<size_t>(rows);
-      const Tensor q = project_heads(*ctx.pool, x + begin * d, rows, w_.wq, shape_.n_heads,
-                                     shape_.head_dim, pos.subspan(b, r), shape_.rope_theta);
+      project_heads_into(*ctx.pool, x + begin * d, rows, w_.wq, heads, hd, pos.subspan(b, r),
+                         shape_.rope_theta, q_rows.data<float>());
+      const Tensor q = Tensor::wrap(q_rows.data<float>(), {rows, heads, hd}, DType::kF32);
+      attention::BlockResult result{
+          Tensor::wrap(out_rows.data<float>(), {rows, heads, hd}, DType::kF32),
+          Tensor::wrap(lse_rows.data<float>(), {rows, heads}, DType::kF32)};
       const attention::Positions q_pos{pos.subspan(b, r), seq.subspan(b, r)};
-      RM_ASSIGN_OR_RETURN(
-          attention::BlockResult result,
-          attention::attend_block(*ctx.backend, q, keys.k, keys.v, q_pos, keys.positions(), mask_));
+      RM_RETURN_IF_ERROR(ctx.backend->attend_block_into(q, keys.k, keys.v, q_pos, keys.positions(),
+                                                        mask_, result));
       project_out(*ctx.pool, result.out, w_.wo, out.data<float>() + begin * d,
                   /*accumulate=*/false);
     }
