@@ -1,8 +1,9 @@
 // core/dtype.h: element types and the exact widening of bf16/f16 to f32.
 //
-// Every activation and accumulation in ringmaster is f32 or wider; bf16 and f16 appear only as
-// stored weights and transferred inputs, and are widened exactly (every bf16 and f16 value is an
-// f32 value). Narrowing rounds to nearest even. All functions are pure and thread-safe.
+// Every accumulation in ringmaster is f32 or wider; bf16 and f16 appear as stored weights,
+// transferred inputs and, in bf16 compute, the products' operands (the window and local mixers'
+// q, k, v rows), and are widened exactly (every bf16 and f16 value is an f32 value). Narrowing
+// rounds to nearest even. All functions are pure and thread-safe.
 #pragma once
 
 #include <cstddef>

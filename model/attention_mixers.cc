@@ -85,13 +85,16 @@ class AttentionFamilyMixer final : public Mixer {
   Status forward_near(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) {
     const float* x = h.data<float>();
     const int64_t n = h.dim(0), d = h.dim(1);
+    // bf16 compute (the weights are bf16 then): q, k and v are rounded once as they are made,
+    // not per tile in the kernel, and k and v are held and sent at half the bytes.
+    const DType rows_dtype = w_.wk.dtype();
     const KeySpan span = span_(*ctx.layout);
-    HaloKeys keys = halo_keys(ctx, span, shape_.n_kv_heads, shape_.head_dim);
+    HaloKeys keys = halo_keys(ctx, span, shape_.n_kv_heads, shape_.head_dim, rows_dtype);
     // Over all n rows: a long loop on a big shard, so it stops between tiles too.
     project_heads_into(*ctx.pool, x, n, w_.wk, shape_.n_kv_heads, shape_.head_dim, ctx.pos,
-                       shape_.rope_theta, keys.k.data<float>(), ctx.stop);
+                       shape_.rope_theta, keys.k.mutable_raw(), rows_dtype, ctx.stop);
     project_heads_into(*ctx.pool, x, n, w_.wv, shape_.n_kv_heads, shape_.head_dim, {},
-                       shape_.rope_theta, keys.v.data<float>(), ctx.stop);
+                       shape_.rope_theta, keys.v.mutable_raw(), rows_dtype, ctx.stop);
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "key projections"));
     RM_RETURN_IF_ERROR(exchange_halo(ctx, span, layer, keys));
     if (ctx.keep_caches()) near_.keep(ctx, keys, first_visible_);
@@ -100,7 +103,7 @@ class AttentionFamilyMixer final : public Mixer {
     // One q and one result buffer serve every chunk: fresh ones had their pages faulted in and
     // zeroed by the kernel again for every chunk (in perf, a quarter of a job's page zeroing).
     const int64_t heads = shape_.n_heads, hd = shape_.head_dim, chunk = std::min(kQueryChunk, n);
-    Tensor q_rows = Tensor::empty({chunk, heads, hd}, DType::kF32);
+    Tensor q_rows = Tensor::empty({chunk, heads, hd}, rows_dtype);
     Tensor out_rows = Tensor::empty({chunk, heads, hd}, DType::kF32);
     Tensor lse_rows = Tensor::empty({chunk, heads}, DType::kF32);
     for (int64_t begin = 0; begin < n; begin += kQueryChunk) {
@@ -108,8 +111,8 @@ class AttentionFamilyMixer final : public Mixer {
       const int64_t rows = std::min(kQueryChunk, n - begin);
       const auto b = static_cast<size_t>(begin), r = static_cast<size_t>(rows);
       project_heads_into(*ctx.pool, x + begin * d, rows, w_.wq, heads, hd, pos.subspan(b, r),
-                         shape_.rope_theta, q_rows.data<float>());
-      const Tensor q = Tensor::wrap(q_rows.data<float>(), {rows, heads, hd}, DType::kF32);
+                         shape_.rope_theta, q_rows.mutable_raw(), rows_dtype);
+      const Tensor q = Tensor::wrap(q_rows.raw(), {rows, heads, hd}, rows_dtype);
       attention::BlockResult result{
           Tensor::wrap(out_rows.data<float>(), {rows, heads, hd}, DType::kF32),
           Tensor::wrap(lse_rows.data<float>(), {rows, heads}, DType::kF32)};

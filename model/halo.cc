@@ -115,11 +115,11 @@ Exchange plan_exchange(const ShardContext& ctx, const KeySpan& span) {
 }  // namespace
 
 HaloKeys halo_keys(const ShardContext& ctx, const KeySpan& span, int64_t kv_heads,
-                   int64_t head_dim) {
+                   int64_t head_dim, DType dtype) {
   const Exchange e = plan_exchange(ctx, span);
   const int64_t rows = ctx.num_local() + e.n_halo;
-  HaloKeys keys{Tensor::empty({rows, kv_heads, head_dim}, DType::kF32),
-                Tensor::empty({rows, kv_heads, head_dim}, DType::kF32), ctx.pos, ctx.seq, 0};
+  HaloKeys keys{Tensor::empty({rows, kv_heads, head_dim}, dtype),
+                Tensor::empty({rows, kv_heads, head_dim}, dtype), ctx.pos, ctx.seq, 0};
   std::vector<int64_t> halo_tokens;
   for (const Ranges& ranges : e.recv_from) {
     for (const TokenRange& r : ranges) {
@@ -138,8 +138,8 @@ Status exchange_halo(const ShardContext& ctx, const KeySpan& span, uint32_t laye
                      HaloKeys& keys) {
   const Exchange e = plan_exchange(ctx, span);
   const int64_t n_local = ctx.num_local();
-  const int64_t row = keys.k.dim(1) * keys.k.dim(2);
-  const auto row_bytes = static_cast<size_t>(row) * sizeof(float);
+  const auto row_bytes =
+      static_cast<size_t>(keys.k.dim(1) * keys.k.dim(2)) * dtype_size(keys.k.dtype());
   std::vector<size_t> send_bytes, recv_bytes;
   for (size_t p = 0; p < e.send_to.size(); ++p) {
     send_bytes.push_back(static_cast<size_t>(count(e.send_to[p])) * row_bytes);
@@ -150,23 +150,23 @@ Status exchange_halo(const ShardContext& ctx, const KeySpan& span, uint32_t laye
   // Rows of my tokens that peers need, packed in peer order; local row of a stream index by
   // binary search in my (increasing) token list.
   for (auto [kind, rows] : {std::pair{kHaloKeyKind, &keys.k}, std::pair{kHaloValueKind, &keys.v}}) {
-    std::vector<float> packed;
+    const auto* base = static_cast<const std::byte*>(rows->raw());
+    std::vector<std::byte> packed;
     for (const Ranges& ranges : e.send_to) {
       for (const TokenRange& r : ranges) {
         for (int64_t t = r.begin; t < r.end; ++t) {
-          const auto local =
-              std::lower_bound(ctx.tokens.begin(), ctx.tokens.end(), t) - ctx.tokens.begin();
-          const float* src = rows->data<float>() + local * row;
-          packed.insert(packed.end(), src, src + row);
+          const auto local = static_cast<size_t>(
+              std::lower_bound(ctx.tokens.begin(), ctx.tokens.end(), t) - ctx.tokens.begin());
+          packed.insert(packed.end(), base + local * row_bytes, base + (local + 1) * row_bytes);
         }
       }
     }
-    float* halo_rows = rows->data<float>() + n_local * row;
+    auto* halo_rows = static_cast<std::byte*>(rows->mutable_raw()) + static_cast<size_t>(n_local) * row_bytes;
     // Only K/V rows travel (exact sizes): their positions come from ctx.layout, never a peer.
     RM_RETURN_IF_ERROR(comm::all_to_all_v(
-        *ctx.comm, std::as_bytes(std::span(packed)), send_bytes,
-        std::as_writable_bytes(std::span(halo_rows, static_cast<size_t>(e.n_halo * row))),
-        recv_bytes, comm::Tag{layer, 0, kind}));
+        *ctx.comm, std::span<const std::byte>(packed), send_bytes,
+        std::span(halo_rows, static_cast<size_t>(e.n_halo) * row_bytes), recv_bytes,
+        comm::Tag{layer, 0, kind}));
   }
   return ok_status();
 }

@@ -25,18 +25,19 @@ KeySpan group_key_span(const comm::RecordLayout& layout, int64_t group);
 
 // Keys for this rank's queries: its own rows followed by the halo rows from other ranks.
 struct HaloKeys {
-  Tensor k, v;               // [n_keys, n_kv_heads, head_dim]
+  Tensor k, v;               // [n_keys, n_kv_heads, head_dim], f32 or (bf16 compute) bf16
   std::vector<int64_t> pos;  // per key row
   std::vector<int32_t> seq;
   attention::Positions positions() const { return {pos, seq}; }
   int64_t bytes_received = 0;
 };
 
-// Room for the keys this rank's queries see under `span`: rows [0, n_local) are for its own k
-// and v (after rope), which the caller writes in place (no copy of a shard-sized tensor), then
-// the halo rows, with every row's position and record filled in.
+// Room for the keys this rank's queries see under `span`, in `dtype` (f32, or bf16 in bf16
+// compute: half the bytes to hold and to send): rows [0, n_local) are for its own k and v (after
+// rope), which the caller writes in place (no copy of a shard-sized tensor), then the halo rows,
+// with every row's position and record filled in.
 HaloKeys halo_keys(const ShardContext& ctx, const KeySpan& span, int64_t kv_heads,
-                   int64_t head_dim);
+                   int64_t head_dim, DType dtype = DType::kF32);
 
 // Sends the own rows of `keys` that peers need and receives its halo rows. Collective: every rank
 // calls it with the same span function and layer, after writing its own rows.

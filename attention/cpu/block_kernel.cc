@@ -10,10 +10,10 @@
 //   out = O / l,  lse = m + ln l                   (l = 0: out = 0, lse = -inf)
 // Memory per thread is one [tq, tk] score tile and one [tq, head_dim] accumulator: O(tile).
 // The products' inputs are f32 or, in bf16 compute, bf16: each task loads its Q tile and each
-// K, V tile of its head into contiguous bf16 scratch (rounding f32 inputs to nearest even), and
-// rounds the probabilities P in the softmax pass; S, softmax, O and lse stay f32. Converting per
-// tile costs O(tile) memory (a whole-tensor copy would cost O(n) per call) and about 8/tq of the
-// products' time.
+// K, V tile of its head into contiguous bf16 scratch (copying bf16 inputs, rounding f32 ones to
+// nearest even); the softmax pass rounds the probabilities P; S, softmax, O and lse stay f32.
+// Converting per tile costs O(tile) memory (a whole-tensor copy would cost O(n) per call);
+// producers that can (the window and local mixers) hand over bf16 rows, rounded once.
 // Why library GEMMs and not our own SIMD microkernel: OpenBLAS's and oneDNN's packed kernels
 // already run near the core's FMA / BF16-dot peak, so the kernel's ceiling is their rate; bench
 // kernel reports the ratio.
@@ -163,7 +163,8 @@ void trim_hidden_keys(const Problem& p, const TileExtent& q_extent, int64_t& k0,
 
 // One tile operand: rows [row0, row0 + rows) of `head` in [len, heads, d] `src`, as the product
 // reads it. f32 compute reads the input in place (row stride heads * d). bf16 compute loads it
-// into `scratch` as contiguous [rows, d] bf16, rounding f32 inputs.
+// into `scratch` as contiguous [rows, d] bf16, rounding f32 inputs: bf16 inputs are copied, not
+// read in place, so the GEMM sees the same layout and gives the same bits either way.
 struct Operand {
   const void* data;
   int64_t ld;

@@ -186,10 +186,16 @@ void NearCache::keep(const ShardContext& ctx, const HaloKeys& keys,
                               [&](int64_t a, int64_t p) { return before(a, stream.record, p); });
     };
     KvRows& rows = streams_[static_cast<size_t>(s)];
+    // The cache is f32 (the decode kernel's); bf16 rows (bf16 compute) widen exactly.
+    const size_t row_bytes = static_cast<size_t>(kw) * dtype_size(keys.k.dtype());
+    std::vector<float> k_row(static_cast<size_t>(kw)), v_row(k_row.size());
     for (auto it = lower(first_visible(stream.base)); it != lower(stream.base); ++it) {
       const auto i = static_cast<size_t>(*it);
-      rows.append(keys.k.const_data<float>() + *it * kw, keys.v.const_data<float>() + *it * kw,
-                  &keys.pos[i], 1);
+      widen_to_f32(keys.k.dtype(), static_cast<const std::byte*>(keys.k.raw()) + i * row_bytes,
+                   k_row.data(), k_row.size());
+      widen_to_f32(keys.v.dtype(), static_cast<const std::byte*>(keys.v.raw()) + i * row_bytes,
+                   v_row.data(), v_row.size());
+      rows.append(k_row.data(), v_row.data(), &keys.pos[i], 1);
     }
   }
 }

@@ -85,7 +85,7 @@ std::vector<std::vector<std::vector<float>>> decode(
     const std::string& dir, const Records& prompts, const std::vector<Continued>& streams,
     PlanKind kind, int world, int64_t align,
     attention::ContextParallelism cp = attention::ContextParallel::kRing,
-    const std::vector<double>& rank_weights = {}) {
+    const std::vector<double>& rank_weights = {}, DType compute = DType::kF32) {
   const comm::RecordLayout layout(prompts.lengths);
   const auto plan = comm::PartitionPlan::make_for_records(kind, layout, world, align, rank_weights);
   EXPECT_TRUE(plan.ok());
@@ -103,7 +103,7 @@ std::vector<std::vector<std::vector<float>>> decode(
   std::vector<std::thread> threads;
   for (int rank = 0; rank < world; ++rank) {
     threads.emplace_back([&, rank] {
-      auto model = Model::load(dir);
+      auto model = Model::load(dir, compute);
       ASSERT_TRUE(model.ok()) << model.status().to_string();
       ThreadPool pool(1);
       ShardContext ctx =
@@ -188,6 +188,44 @@ TEST_P(DecodeMatchesPrefill, EveryPlanAndWorkerCount) {
   }
   std::printf("%s: largest relative error of decode against prefill %.3g\n",
               GetParam().name.c_str(), worst);
+}
+
+// bf16 compute: the window and local mixers hand the kernel bf16 k and v rows and keep them
+// for decoding widened back to f32; decoding still gives the rows of a bf16 prefill of the
+// longer sequence, to the bf16 tolerance, on every plan.
+TEST(DecodeInBf16Compute, WindowAndLocalMatchPrefill) {
+  const ModelConfig config = testing::small_model_config(
+      true, {{.mixer = MixerKind::kWindow, .window = 37},
+             {.mixer = MixerKind::kLocal, .group = kGroup}});
+  testing::TempDir temp;
+  const std::string dir = temp.path().string() + "/model";
+  ASSERT_TRUE(init_model(config, 5, dir).ok());
+  const Records prompts = harness::make_records(kPrompts, "");
+  std::mt19937 rng(4);
+  const std::vector<Continued> more = make_streams(prompts, /*branches=*/true, rng);
+  const Records full = extend(prompts, more);
+  const comm::RecordLayout full_layout(full.lengths);
+  const int64_t d = config.d_model;
+  for (const auto& [kind, world] : {std::pair{PlanKind::kContiguous, 1},
+                                    std::pair{PlanKind::kContiguous, 3},
+                                    std::pair{PlanKind::kZigzag, 2}}) {
+    SCOPED_TRACE(std::string(comm::plan_name(kind)) + " P=" + std::to_string(world));
+    const harness::Outputs want = harness::run_model(dir, full, kind, world, kGroup, DType::kBf16);
+    const auto got = decode(dir, prompts, more, kind, world, kGroup,
+                            attention::ContextParallel::kRing, {}, DType::kBf16);
+    std::vector<float> got_rows, want_rows;
+    for (size_t r = 0; r < more.size(); ++r) {
+      for (size_t s = 0; s < more[r].more.size(); ++s) {
+        ASSERT_EQ(static_cast<int64_t>(got[r][s].size()), d) << "stream " << r << " step " << s;
+        got_rows.insert(got_rows.end(), got[r][s].begin(), got[r][s].end());
+        const int64_t at = full_layout.start(static_cast<int>(r)) + more[r].stream.base +
+                           static_cast<int64_t>(s);
+        want_rows.insert(want_rows.end(), want.hf.begin() + at * d, want.hf.begin() + (at + 1) * d);
+      }
+    }
+    EXPECT_TRUE(testing::within(testing::closeness(got_rows, want_rows), 2e-2))
+        << "bf16 decode against a bf16 prefill";
+  }
 }
 
 // Rank weights (unequal shards from the prefill on): the caches sit where the weighted plan put
