@@ -140,6 +140,25 @@ std::vector<std::vector<std::vector<float>>> decode(
   return hf_of;
 }
 
+// The decoded rows against the rows a prefill of the extended records (`want`, run on `full`)
+// has at the same tokens. A missing or short row fails it through the size check.
+testing::Closeness closeness_to_prefill(const std::vector<std::vector<std::vector<float>>>& got,
+                                        const harness::Outputs& want,
+                                        const std::vector<Continued>& more, const Records& full,
+                                        int64_t d) {
+  const comm::RecordLayout layout(full.lengths);
+  std::vector<float> got_rows, want_rows;
+  for (size_t r = 0; r < more.size(); ++r) {
+    for (size_t s = 0; s < more[r].more.size(); ++s) {
+      got_rows.insert(got_rows.end(), got[r][s].begin(), got[r][s].end());
+      const int64_t at =
+          layout.start(static_cast<int>(r)) + more[r].stream.base + static_cast<int64_t>(s);
+      want_rows.insert(want_rows.end(), want.hf.begin() + at * d, want.hf.begin() + (at + 1) * d);
+    }
+  }
+  return testing::closeness(got_rows, want_rows);
+}
+
 struct Case {
   std::string name;
   std::vector<BlockConfig> blocks;
@@ -158,7 +177,6 @@ TEST_P(DecodeMatchesPrefill, EveryPlanAndWorkerCount) {
   std::mt19937 rng(3);
   const std::vector<Continued> more = make_streams(prompts, /*branches=*/true, rng);
   const Records full = extend(prompts, more);
-  const comm::RecordLayout full_layout(full.lengths);
   const int64_t d = config.d_model;
 
   bool has_atlas = false;
@@ -170,18 +188,7 @@ TEST_P(DecodeMatchesPrefill, EveryPlanAndWorkerCount) {
       SCOPED_TRACE(std::string(comm::plan_name(kind)) + " P=" + std::to_string(world));
       const harness::Outputs want = harness::run_model(dir, full, kind, world, kGroup);
       const auto got = decode(dir, prompts, more, kind, world, kGroup);
-      std::vector<float> got_rows, want_rows;
-      for (size_t r = 0; r < more.size(); ++r) {
-        for (size_t s = 0; s < more[r].more.size(); ++s) {
-          ASSERT_EQ(static_cast<int64_t>(got[r][s].size()), d) << "stream " << r << " step " << s;
-          got_rows.insert(got_rows.end(), got[r][s].begin(), got[r][s].end());
-          const int64_t at = full_layout.start(static_cast<int>(r)) + more[r].stream.base +
-                             static_cast<int64_t>(s);
-          want_rows.insert(want_rows.end(), want.hf.begin() + at * d,
-                           want.hf.begin() + (at + 1) * d);
-        }
-      }
-      const testing::Closeness c = testing::closeness(got_rows, want_rows);
+      const testing::Closeness c = closeness_to_prefill(got, want, more, full, d);
       EXPECT_TRUE(testing::within(c, 1e-5)) << "decoded hf against a prefill";
       worst = std::max(worst, c.rel);
     }
@@ -204,7 +211,6 @@ TEST(DecodeInBf16Compute, WindowAndLocalMatchPrefill) {
   std::mt19937 rng(4);
   const std::vector<Continued> more = make_streams(prompts, /*branches=*/true, rng);
   const Records full = extend(prompts, more);
-  const comm::RecordLayout full_layout(full.lengths);
   const int64_t d = config.d_model;
   for (const auto& [kind, world] : {std::pair{PlanKind::kContiguous, 1},
                                     std::pair{PlanKind::kContiguous, 3},
@@ -213,17 +219,7 @@ TEST(DecodeInBf16Compute, WindowAndLocalMatchPrefill) {
     const harness::Outputs want = harness::run_model(dir, full, kind, world, kGroup, DType::kBf16);
     const auto got = decode(dir, prompts, more, kind, world, kGroup,
                             attention::ContextParallel::kRing, {}, DType::kBf16);
-    std::vector<float> got_rows, want_rows;
-    for (size_t r = 0; r < more.size(); ++r) {
-      for (size_t s = 0; s < more[r].more.size(); ++s) {
-        ASSERT_EQ(static_cast<int64_t>(got[r][s].size()), d) << "stream " << r << " step " << s;
-        got_rows.insert(got_rows.end(), got[r][s].begin(), got[r][s].end());
-        const int64_t at = full_layout.start(static_cast<int>(r)) + more[r].stream.base +
-                           static_cast<int64_t>(s);
-        want_rows.insert(want_rows.end(), want.hf.begin() + at * d, want.hf.begin() + (at + 1) * d);
-      }
-    }
-    EXPECT_TRUE(testing::within(testing::closeness(got_rows, want_rows), 2e-2))
+    EXPECT_TRUE(testing::within(closeness_to_prefill(got, want, more, full, d), 2e-2))
         << "bf16 decode against a bf16 prefill";
   }
 }
@@ -238,7 +234,6 @@ TEST_P(DecodeMatchesPrefill, UnequalShards) {
   std::mt19937 rng(3);
   const std::vector<Continued> more = make_streams(prompts, /*branches=*/true, rng);
   const Records full = extend(prompts, more);
-  const comm::RecordLayout full_layout(full.lengths);
   const int64_t d = config.d_model;
   bool has_atlas = false;
   for (const BlockConfig& b : config.blocks) has_atlas |= b.mixer == MixerKind::kAtlas;
@@ -250,18 +245,7 @@ TEST_P(DecodeMatchesPrefill, UnequalShards) {
       const harness::Outputs want = harness::run_model(dir, full, kind, world, kGroup);
       const auto got = decode(dir, prompts, more, kind, world, kGroup,
                               attention::ContextParallel::kRing, weights);
-      std::vector<float> got_rows, want_rows;
-      for (size_t r = 0; r < more.size(); ++r) {
-        for (size_t s = 0; s < more[r].more.size(); ++s) {
-          ASSERT_EQ(static_cast<int64_t>(got[r][s].size()), d) << "stream " << r << " step " << s;
-          got_rows.insert(got_rows.end(), got[r][s].begin(), got[r][s].end());
-          const int64_t at = full_layout.start(static_cast<int>(r)) + more[r].stream.base +
-                             static_cast<int64_t>(s);
-          want_rows.insert(want_rows.end(), want.hf.begin() + at * d,
-                           want.hf.begin() + (at + 1) * d);
-        }
-      }
-      EXPECT_TRUE(testing::within(testing::closeness(got_rows, want_rows), 1e-5))
+      EXPECT_TRUE(testing::within(closeness_to_prefill(got, want, more, full, d), 1e-5))
           << "decoded hf after a weighted prefill against an equal-split prefill";
     }
   }
