@@ -114,8 +114,8 @@ Exchange plan_exchange(const ShardContext& ctx, const KeySpan& span) {
 
 }  // namespace
 
-HaloKeys halo_keys(const ShardContext& ctx, const KeySpan& span, int64_t kv_heads,
-                   int64_t head_dim, DType dtype) {
+HaloKeys halo_keys(const ShardContext& ctx, const KeySpan& span, int64_t kv_heads, int64_t head_dim,
+                   DType dtype) {
   const Exchange e = plan_exchange(ctx, span);
   const int64_t rows = ctx.num_local() + e.n_halo;
   HaloKeys keys{Tensor::empty({rows, kv_heads, head_dim}, dtype),
@@ -134,8 +134,7 @@ HaloKeys halo_keys(const ShardContext& ctx, const KeySpan& span, int64_t kv_head
   return keys;
 }
 
-Status exchange_halo(const ShardContext& ctx, const KeySpan& span, uint32_t layer,
-                     HaloKeys& keys) {
+Status exchange_halo(const ShardContext& ctx, const KeySpan& span, uint32_t layer, HaloKeys& keys) {
   const Exchange e = plan_exchange(ctx, span);
   const int64_t n_local = ctx.num_local();
   const auto row_bytes =
@@ -161,12 +160,13 @@ Status exchange_halo(const ShardContext& ctx, const KeySpan& span, uint32_t laye
         }
       }
     }
-    auto* halo_rows = static_cast<std::byte*>(rows->mutable_raw()) + static_cast<size_t>(n_local) * row_bytes;
+    auto* halo_rows =
+        static_cast<std::byte*>(rows->mutable_raw()) + static_cast<size_t>(n_local) * row_bytes;
     // Only K/V rows travel (exact sizes): their positions come from ctx.layout, never a peer.
-    RM_RETURN_IF_ERROR(comm::all_to_all_v(
-        *ctx.comm, std::span<const std::byte>(packed), send_bytes,
-        std::span(halo_rows, static_cast<size_t>(e.n_halo) * row_bytes), recv_bytes,
-        comm::Tag{layer, 0, kind}));
+    RM_RETURN_IF_ERROR(
+        comm::all_to_all_v(*ctx.comm, std::span<const std::byte>(packed), send_bytes,
+                           std::span(halo_rows, static_cast<size_t>(e.n_halo) * row_bytes),
+                           recv_bytes, comm::Tag{layer, 0, kind}));
   }
   return ok_status();
 }

@@ -36,8 +36,8 @@ struct HaloKeys {
 // compute: half the bytes to hold and to send): rows [0, n_local) are for its own k and v (after
 // rope), which the caller writes in place (no copy of a shard-sized tensor), then the halo rows,
 // with every row's position and record filled in.
-HaloKeys halo_keys(const ShardContext& ctx, const KeySpan& span, int64_t kv_heads,
-                   int64_t head_dim, DType dtype = DType::kF32);
+HaloKeys halo_keys(const ShardContext& ctx, const KeySpan& span, int64_t kv_heads, int64_t head_dim,
+                   DType dtype = DType::kF32);
 
 // Sends the own rows of `keys` that peers need and receives its halo rows. Collective: every rank
 // calls it with the same span function and layer, after writing its own rows.

@@ -10,8 +10,9 @@
 #include <hwy/highway.h>
 // clang-format on
 
-#include "core/gemm.h"
 #include "core/internal/bf16_round.h"
+
+#include "core/gemm.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace ringmaster::HWY_NAMESPACE {

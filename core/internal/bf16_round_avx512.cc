@@ -1,8 +1,7 @@
-#include "core/internal/bf16_round.h"
-
 #include <immintrin.h>
 
 #include "core/dtype.h"
+#include "core/internal/bf16_round.h"
 
 namespace ringmaster::internal {
 
@@ -27,7 +26,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) int64_t round_to
       continue;
     }
     const __m256bh rounded = _mm512_cvtneps_pbh(v);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), reinterpret_cast<const __m256i&>(rounded));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
+                        reinterpret_cast<const __m256i&>(rounded));
   }
   return i;
 }

@@ -42,10 +42,9 @@ Tensor project_heads(ThreadPool& pool, const float* x, int64_t n, const Tensor& 
   return out;
 }
 
-void project_heads_into(ThreadPool& pool, const float* x, int64_t n, const Tensor& w,
-                        int64_t heads, int64_t head_dim, std::span<const int64_t> rope_pos,
-                        double rope_theta, void* out, DType out_dtype,
-                        const std::stop_token& stop) {
+void project_heads_into(ThreadPool& pool, const float* x, int64_t n, const Tensor& w, int64_t heads,
+                        int64_t head_dim, std::span<const int64_t> rope_pos, double rope_theta,
+                        void* out, DType out_dtype, const std::stop_token& stop) {
   RM_CHECK(out_dtype == DType::kF32 || out_dtype == DType::kBf16)
       << "project_heads_into " << dtype_name(out_dtype);
   const int64_t d = w.dim(1), width = heads * head_dim;

@@ -31,10 +31,9 @@ Tensor project_heads(ThreadPool& pool, const float* x, int64_t n, const Tensor& 
 
 // The same into caller-owned rows `out` [n, heads, head_dim] of `out_dtype`: f32, or bf16 (bf16
 // compute), where each tile is rounded after rope, once, as the bf16 products would round it.
-void project_heads_into(ThreadPool& pool, const float* x, int64_t n, const Tensor& w,
-                        int64_t heads, int64_t head_dim, std::span<const int64_t> rope_pos,
-                        double rope_theta, void* out, DType out_dtype,
-                        const std::stop_token& stop = {});
+void project_heads_into(ThreadPool& pool, const float* x, int64_t n, const Tensor& w, int64_t heads,
+                        int64_t head_dim, std::span<const int64_t> rope_pos, double rope_theta,
+                        void* out, DType out_dtype, const std::stop_token& stop = {});
 
 // out[n, d] (+)= wo concat_h(o_h), o: [n, heads, head_dim]; `accumulate` adds (a residual).
 void project_out(ThreadPool& pool, const Tensor& o, const Tensor& wo, float* out, bool accumulate);

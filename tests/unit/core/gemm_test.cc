@@ -1,5 +1,4 @@
 #include "core/gemm.h"
-#include "core/internal/bf16_round.h"
 
 #include <gtest/gtest.h>
 
@@ -8,6 +7,8 @@
 #include <cstring>
 #include <random>
 #include <vector>
+
+#include "core/internal/bf16_round.h"
 
 namespace ringmaster {
 namespace {
@@ -189,8 +190,8 @@ TEST(RoundToBf16, MatchesScalarRounding) {
   // Each way it runs: the dispatching entry, the Highway code, and where the CPU has it the
   // AVX512-BF16 instruction (which reads subnormals as zero unless the code steps around it).
   using Rounding = void (*)(const float*, uint16_t*, int64_t);
-  std::vector<std::pair<const char*, Rounding>> ways = {{"round_to_bf16", round_to_bf16},
-                                                        {"portable", internal::round_to_bf16_portable}};
+  std::vector<std::pair<const char*, Rounding>> ways = {
+      {"round_to_bf16", round_to_bf16}, {"portable", internal::round_to_bf16_portable}};
   if (internal::cpu_has_avx512_bf16()) {
     ways.emplace_back("avx512_bf16", [](const float* src, uint16_t* dst, int64_t count) {
       const int64_t done = internal::round_to_bf16_avx512(src, dst, count);
@@ -203,8 +204,7 @@ TEST(RoundToBf16, MatchesScalarRounding) {
       std::vector<uint16_t> got(length);
       round(values.data(), got.data(), static_cast<int64_t>(length));
       for (size_t i = 0; i < length; ++i) {
-        ASSERT_EQ(got[i], f32_to_bf16(values[i]))
-            << name << ": value " << values[i] << " at " << i;
+        ASSERT_EQ(got[i], f32_to_bf16(values[i])) << name << ": value " << values[i] << " at " << i;
       }
     }
   }

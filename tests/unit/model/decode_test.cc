@@ -202,8 +202,8 @@ TEST_P(DecodeMatchesPrefill, EveryPlanAndWorkerCount) {
 // longer sequence, to the bf16 tolerance, on every plan.
 TEST(DecodeInBf16Compute, WindowAndLocalMatchPrefill) {
   const ModelConfig config = testing::small_model_config(
-      true, {{.mixer = MixerKind::kWindow, .window = 37},
-             {.mixer = MixerKind::kLocal, .group = kGroup}});
+      true,
+      {{.mixer = MixerKind::kWindow, .window = 37}, {.mixer = MixerKind::kLocal, .group = kGroup}});
   testing::TempDir temp;
   const std::string dir = temp.path().string() + "/model";
   ASSERT_TRUE(init_model(config, 5, dir).ok());
@@ -212,9 +212,9 @@ TEST(DecodeInBf16Compute, WindowAndLocalMatchPrefill) {
   const std::vector<Continued> more = make_streams(prompts, /*branches=*/true, rng);
   const Records full = extend(prompts, more);
   const int64_t d = config.d_model;
-  for (const auto& [kind, world] : {std::pair{PlanKind::kContiguous, 1},
-                                    std::pair{PlanKind::kContiguous, 3},
-                                    std::pair{PlanKind::kZigzag, 2}}) {
+  for (const auto& [kind, world] :
+       {std::pair{PlanKind::kContiguous, 1}, std::pair{PlanKind::kContiguous, 3},
+        std::pair{PlanKind::kZigzag, 2}}) {
     SCOPED_TRACE(std::string(comm::plan_name(kind)) + " P=" + std::to_string(world));
     const harness::Outputs want = harness::run_model(dir, full, kind, world, kGroup, DType::kBf16);
     const auto got = decode(dir, prompts, more, kind, world, kGroup,

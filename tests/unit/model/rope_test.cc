@@ -15,9 +15,9 @@ namespace {
 TEST(Rope, MatchesFloat64DefinitionAtLargeAndZigzagPositions) {
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> value(-2.0f, 2.0f);
-  const std::vector<int64_t> pos = {0,       1,         255, 256,     257,    65535, 65536,
-                                    1000003, 7,         999, 1 << 20, 12345,  3,     511,
-                                    512,     1048575,   300, 299,     (1 << 30) + 77};
+  const std::vector<int64_t> pos = {0,       1,       255, 256,     257,           65535, 65536,
+                                    1000003, 7,       999, 1 << 20, 12345,         3,     511,
+                                    512,     1048575, 300, 299,     (1 << 30) + 77};
   const auto n = static_cast<int64_t>(pos.size());
   for (const double theta : {10000.0, 500000.0}) {
     for (const int64_t head_dim : {64, 128, 6}) {
