@@ -9,24 +9,6 @@
 namespace ringmaster::launcher {
 namespace {
 
-// --context-parallel and --ulysses-degree as `run` takes them: the degree only with hybrid, and
-// required there (the divisibility checks are check_job_allowed's).
-StatusOr<attention::ContextParallelism> layout_of(const std::string& name, int ulysses_degree) {
-  RM_ASSIGN_OR_RETURN(const attention::ContextParallel how,
-                      attention::parse_context_parallel(name));
-  if (how != attention::ContextParallel::kHybrid) {
-    if (ulysses_degree != 0) {
-      return invalid_argument("--ulysses-degree " + std::to_string(ulysses_degree) +
-                              " is for --context-parallel hybrid");
-    }
-    return attention::ContextParallelism(how);
-  }
-  if (ulysses_degree < 1) {
-    return invalid_argument("--context-parallel hybrid needs --ulysses-degree U >= 1");
-  }
-  return attention::ContextParallelism(how, ulysses_degree);
-}
-
 // The hardware: the file's, then each given flag over it.
 StatusOr<predict::Hardware> hardware_of(const PlanOptions& o) {
   predict::Hardware hw;
@@ -71,6 +53,23 @@ StatusOr<model::ModelConfig> config_of(const PlanOptions& o) {
 
 }  // namespace
 
+StatusOr<attention::ContextParallelism> parse_layout(const std::string& context_parallel,
+                                                     int ulysses_degree) {
+  RM_ASSIGN_OR_RETURN(const attention::ContextParallel how,
+                      attention::parse_context_parallel(context_parallel));
+  if (how != attention::ContextParallel::kHybrid) {
+    if (ulysses_degree != 0) {
+      return invalid_argument("--ulysses-degree " + std::to_string(ulysses_degree) +
+                              " is for --context-parallel hybrid");
+    }
+    return attention::ContextParallelism(how);
+  }
+  if (ulysses_degree < 1) {
+    return invalid_argument("--context-parallel hybrid needs --ulysses-degree U >= 1");
+  }
+  return attention::ContextParallelism(how, ulysses_degree);
+}
+
 StatusOr<predict::PlanReport> run_plan(const PlanOptions& o) {
   RM_ASSIGN_OR_RETURN(model::ModelConfig config, config_of(o));
   RM_ASSIGN_OR_RETURN(const predict::Hardware hw, hardware_of(o));
@@ -84,7 +83,7 @@ StatusOr<predict::PlanReport> run_plan(const PlanOptions& o) {
   job.tokens = o.tokens + 1;  // <bos>
   job.workers = o.workers;
   RM_ASSIGN_OR_RETURN(job.plan, comm::parse_plan(o.plan));
-  RM_ASSIGN_OR_RETURN(job.context_parallel, layout_of(o.context_parallel, o.ulysses_degree));
+  RM_ASSIGN_OR_RETURN(job.context_parallel, parse_layout(o.context_parallel, o.ulysses_degree));
   RM_ASSIGN_OR_RETURN(job.task, predict::parse_task(o.task));
   RM_ASSIGN_OR_RETURN(job.rank_weights, parse_rank_weights(o.rank_weights));
   RM_ASSIGN_OR_RETURN(predict::PlanReport report, predict::make_plan(job, hw, limit));
@@ -108,7 +107,7 @@ StatusOr<std::optional<predict::PlanReport>> plan_for_run(const JobFlags& flags,
   job.workers = flags.workers;
   RM_ASSIGN_OR_RETURN(job.plan, comm::parse_plan(flags.plan));
   RM_ASSIGN_OR_RETURN(job.context_parallel,
-                      layout_of(flags.context_parallel, flags.ulysses_degree));
+                      parse_layout(flags.context_parallel, flags.ulysses_degree));
   RM_ASSIGN_OR_RETURN(job.task, predict::parse_task(flags.task));
   RM_ASSIGN_OR_RETURN(job.rank_weights, parse_rank_weights(flags.rank_weights));
   RM_ASSIGN_OR_RETURN(predict::PlanReport report,

@@ -36,6 +36,11 @@ struct PlanOptions {
   std::string json_path;
 };
 
+// --context-parallel and --ulysses-degree as `run`, `plan` and `bench sweep` take them: the
+// degree only with hybrid, and required there (the divisibility checks are the job's).
+StatusOr<attention::ContextParallelism> parse_layout(const std::string& context_parallel,
+                                                     int ulysses_degree);
+
 // Prints the plan and writes it as JSON when asked. Errors: bad flags, files or sizes
 // (kInvalidArgument, kNotFound), naming the flag or file.
 StatusOr<predict::PlanReport> run_plan(const PlanOptions& options);

@@ -14,6 +14,7 @@
 #include "comm/partition.h"
 #include "io/atomic_file.h"
 #include "launcher/bench_jobs.h"
+#include "launcher/plan_command.h"
 #include "model/config.h"
 #include "predict/planner.h"
 
@@ -40,15 +41,18 @@ int64_t count_of(const nlohmann::json& j, const char* key) {
 }
 
 // The sweep's identity of one run: the file name, without ".json".
-std::string run_id(const SweepOptions& o, int64_t tokens, int workers, int repeat) {
+std::string run_id(const SweepOptions& o, const attention::ContextParallelism& layout,
+                   int64_t tokens, int workers, int repeat) {
   const std::string mode =
       o.attention_check ? "attention" : fs::path(o.model_dir).lexically_normal().filename();
   // The ring's runs keep the plain name; other layouts say theirs.
-  const std::string layout = o.context_parallel == "ring" ? ""
-                             : o.context_parallel == "hybrid"
-                                 ? "_hybrid" + std::to_string(o.ulysses_degree)
-                                 : "_" + o.context_parallel;
-  return mode + "_" + (o.attention_check ? std::string("check") : o.task) + layout + "_t" +
+  std::string cp;
+  if (layout.how != attention::ContextParallel::kRing) {
+    cp = std::string("_") + attention::context_parallel_name(layout.how);
+  }
+  if (layout.how == attention::ContextParallel::kHybrid)
+    cp += std::to_string(layout.ulysses_degree);
+  return mode + "_" + (o.attention_check ? std::string("check") : o.task) + cp + "_t" +
          std::to_string(tokens) + "_w" + std::to_string(workers) + "_r" + std::to_string(repeat);
 }
 
@@ -87,21 +91,19 @@ std::string utc_now() {
 }
 
 // The planner's prediction for the run, or null (the attention check, or a job it refuses).
-Json predicted_json(const SweepOptions& o, const predict::Hardware& hw, int64_t tokens,
-                    int workers) {
+Json predicted_json(const SweepOptions& o, const attention::ContextParallelism& layout,
+                    const predict::Hardware& hw, int64_t tokens, int workers) {
   if (o.attention_check) return nullptr;
   StatusOr<model::ModelConfig> config = model::parse_config(o.model_dir + "/config.json");
   StatusOr<comm::PlanKind> plan = comm::parse_plan(o.plan);
-  StatusOr<attention::ContextParallel> cp = attention::parse_context_parallel(o.context_parallel);
-  const int degree = o.context_parallel == "hybrid" ? o.ulysses_degree : 1;
   StatusOr<predict::Task> task = predict::parse_task(o.task);
-  if (!config.ok() || !plan.ok() || !cp.ok() || !task.ok()) return nullptr;
+  if (!config.ok() || !plan.ok() || !task.ok()) return nullptr;
   predict::PlannedJob job;
   job.config = std::move(config).value();
   job.tokens = tokens + 1;  // <bos>
   job.workers = workers;
   job.plan = *plan;
-  job.context_parallel = {*cp, degree};
+  job.context_parallel = layout;
   job.task = *task;
   StatusOr<predict::PlanReport> report = predict::make_plan(job, hw, 0);
   if (!report.ok()) return nullptr;
@@ -181,13 +183,9 @@ StatusOr<SweepCounts> run_sweep(const SweepOptions& o) {
     return invalid_argument("bench sweep needs one of --model DIR and --attention-check");
   }
   if (o.repeat < 1) return invalid_argument("--repeat must be at least 1");
-  RM_ASSIGN_OR_RETURN(const attention::ContextParallel how,
-                      attention::parse_context_parallel(o.context_parallel));
-  if ((how == attention::ContextParallel::kHybrid) != (o.ulysses_degree != 0) ||
-      o.ulysses_degree < 0) {
-    return invalid_argument(
-        "--ulysses-degree U >= 1 goes with --context-parallel hybrid, and only");
-  }
+  RM_ASSIGN_OR_RETURN(const attention::ContextParallelism layout,
+                      parse_layout(o.context_parallel, o.ulysses_degree));
+  const bool hybrid = layout.how == attention::ContextParallel::kHybrid;
   std::vector<int64_t> tokens;
   for (const std::string& t : o.tokens) {
     RM_ASSIGN_OR_RETURN(const int64_t n, parse_token_count(t));
@@ -210,8 +208,8 @@ StatusOr<SweepCounts> run_sweep(const SweepOptions& o) {
     // Repeats outside workers: a neighbour's load spreads over every worker count alike.
     for (int repeat = 0; repeat < o.repeat; ++repeat) {
       for (const int workers : o.workers) {
-        const std::string id = run_id(o, n, workers, repeat);
-        if (o.context_parallel == "hybrid" && workers % o.ulysses_degree != 0) {
+        const std::string id = run_id(o, layout, n, workers, repeat);
+        if (hybrid && workers % layout.ulysses_degree != 0) {
           std::printf("%-40s skipped: --ulysses-degree %d does not divide %d workers\n", id.c_str(),
                       o.ulysses_degree, workers);
           ++counts.skipped;
@@ -235,8 +233,7 @@ StatusOr<SweepCounts> run_sweep(const SweepOptions& o) {
         config["task"] = o.attention_check ? "check" : o.task;
         config["plan"] = o.plan;
         config["context_parallel"] = o.context_parallel;
-        config["ulysses_degree"] =
-            o.context_parallel == "hybrid" ? Json(o.ulysses_degree) : Json(nullptr);
+        config["ulysses_degree"] = hybrid ? Json(layout.ulysses_degree) : Json(nullptr);
         config["tokens"] = n;
         config["workers"] = workers;
         config["threads"] = o.threads;
@@ -255,7 +252,7 @@ StatusOr<SweepCounts> run_sweep(const SweepOptions& o) {
                                          o.plan,
                                          "--context-parallel",
                                          o.context_parallel};
-        if (o.context_parallel == "hybrid") {
+        if (hybrid) {
           args.insert(args.end(), {"--ulysses-degree", std::to_string(o.ulysses_degree)});
         }
         if (o.attention_check) {
@@ -280,7 +277,7 @@ StatusOr<SweepCounts> run_sweep(const SweepOptions& o) {
           run["wall_s"] = launcher_wall_s;
           run["tokens_per_s"] = static_cast<double>(n) / launcher_wall_s;
         }
-        run["predicted"] = predicted_json(o, hw, n, workers);
+        run["predicted"] = predicted_json(o, layout, hw, n, workers);
         run["status"] = status.ok() ? "ok" : "failed";
         if (!status.ok()) run["error"] = status.to_string();
         fs::remove_all(job_out, ec);

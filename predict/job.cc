@@ -97,6 +97,11 @@ int ulysses_group(const PlannedJob& job) {
   return 1;
 }
 
+int64_t moved_kv_dim(const PlannedJob& job) {
+  const model::ModelConfig& c = job.config;
+  return c.n_kv_heads % ulysses_group(job) == 0 ? c.kv_dim() : c.q_dim();
+}
+
 Status check_job_allowed(const PlannedJob& job) {
   const attention::ContextParallel how = job.context_parallel.how;
   if (how == attention::ContextParallel::kHybrid) {

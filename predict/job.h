@@ -45,6 +45,11 @@ StatusOr<double> critical_rank_tokens(const PlannedJob& job);
 // U: the ranks of one Ulysses group, 1 for the ring, P for Ulysses, the degree for the hybrid.
 int ulysses_group(const PlannedJob& job);
 
+// Per token, the K and V width an all-to-all moves and a ring step carries: the kv heads', or the
+// query heads' where U does not divide the kv heads (each rank then gets a copy of its query
+// heads' kv heads, attention/hybrid.h).
+int64_t moved_kv_dim(const PlannedJob& job);
+
 // Whether the job can run at all as described (what coordinator::check_model_allows refuses:
 // atlas with striped, ulysses with heads the workers do not divide, a hybrid degree that does
 // not divide the workers or the heads); the message says why.

@@ -47,7 +47,7 @@ StatusOr<RankMemory> predict_memory(const PlannedJob& job, const Hardware& hw) {
     switch (b.mixer) {
       case model::MixerKind::kAttention: {
         const int64_t U = ulysses_group(job), R = job.workers / U;
-        const int64_t moved_kv = c.n_kv_heads % U == 0 ? c.kv_dim() : c.q_dim();
+        const int64_t moved_kv = moved_kv_dim(job);
         if (U > 1) bm.transient_bytes = 2 * n * (2 * c.q_dim() + 2 * moved_kv) * kF32;
         if (R > 1 || U == 1) {
           // The ring over the group's U n tokens of 1/U of the heads.

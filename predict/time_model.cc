@@ -48,11 +48,7 @@ StatusOr<PrefillTime> predict_prefill(const PlannedJob& job, const Hardware& hw)
   // Global attention over a U x R mesh (ALGORITHMS 3.2): Ulysses inside groups of U ranks, the
   // ring across R = P / U of them. The ring is U = 1, Ulysses U = P.
   const double U = ulysses_group(job), R = P / U;
-  // What a rank's all-to-all moves and its ring carries per token: K and V of the kv heads, or of
-  // the query heads when U does not divide the kv heads (each rank gets a copy of its query
-  // heads' kv heads, attention/hybrid.h).
-  const double moved_kv =
-      static_cast<double>(c.n_kv_heads % static_cast<int64_t>(U) == 0 ? c.kv_dim() : c.q_dim());
+  const auto moved_kv = static_cast<double>(moved_kv_dim(job));
   PrefillTime t;
   bool atlas_seen = false;
   for (const model::BlockConfig& b : c.blocks) {
