@@ -115,11 +115,11 @@ StatusOr<Tensor> Model::forward(const ShardContext& ctx, std::span<const int32_t
     return invalid_argument("forward: " + std::to_string(token_ids.size()) + " token ids for " +
                             std::to_string(n) + " local tokens");
   }
-  RM_ASSIGN_OR_RETURN(Tensor x, embed(token_ids));
+  RM_ASSIGN_OR_RETURN(Tensor rows, embed(token_ids));
+  LayerBackend& layers = *ctx.layers;
+  RM_ASSIGN_OR_RETURN(Tensor x, layers.load(std::move(rows)));
   Tensor h = Tensor::empty({n, d}, DType::kF32), mixed = Tensor::empty({n, d}, DType::kF32);
   const auto eps = static_cast<float>(config_.norm_eps);
-  ThreadPool& pool = *ctx.pool;
-  const int64_t tiles = (n + kTokenTile - 1) / kTokenTile;
   for (size_t b = 0; b < blocks_.size(); ++b) {
     Block& block = blocks_[b];
     const std::string where = "block " + std::to_string(b);
@@ -129,11 +129,7 @@ StatusOr<Tensor> Model::forward(const ShardContext& ctx, std::span<const int32_t
     }
     // The block's whole time (norms, mixer, MLP) and traffic count under its kind.
     const comm::TrafficMeter::Phase phase(ctx.traffic, mixer_kind_name(config_.blocks[b].mixer));
-    pool.parallel_for(tiles, [&](int64_t t, int) {
-      const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
-      rms_norm(x.data<float>() + begin * d, rows, d, block.norm1.const_data<float>(), eps,
-               h.data<float>() + begin * d);
-    });
+    RM_RETURN_IF_ERROR(layers.mixer_input(x, block.norm1, eps, h).with_context(where));
     RM_RETURN_IF_ERROR(
         block.mixer->forward(ctx, h, mixed, static_cast<uint32_t>(b)).with_context(where));
     if (static_cast<int>(b) == last_fit_) fit_stream_->end();
@@ -142,8 +138,7 @@ StatusOr<Tensor> Model::forward(const ShardContext& ctx, std::span<const int32_t
     RM_RETURN_IF_ERROR(add_residuals(ctx, b, x, mixed));
     if (progress) progress(static_cast<int>(b), static_cast<int>(blocks_.size()));
   }
-  rms_norm(x.data<float>(), n, d, norm_.const_data<float>(), eps, x.data<float>());
-  return x;
+  return layers.output(std::move(x), norm_, eps);
 }
 
 StatusOr<Tensor> Model::embed(std::span<const int32_t> ids) const {
@@ -164,15 +159,8 @@ StatusOr<Tensor> Model::embed(std::span<const int32_t> ids) const {
 Status Model::add_residuals(const ShardContext& ctx, size_t b, Tensor& x,
                             const Tensor& mixed) const {
   const Block& block = blocks_[b];
-  const int64_t n = x.dim(0), d = x.dim(1);
-  float* xs = x.data<float>();
-  const float* ms = mixed.const_data<float>();
-  for (int64_t i = 0; i < n * d; ++i) xs[i] += ms[i];
-  if (!add_mlp_residual(xs, n, block.norm2.const_data<float>(),
-                        static_cast<float>(config_.norm_eps), block.mlp, *ctx.pool, ctx.stop)) {
-    return check_cancelled(ctx.stop, "block " + std::to_string(b) + " mlp");
-  }
-  return ok_status();
+  return ctx.layers->add_residuals(x, mixed, block.norm2, static_cast<float>(config_.norm_eps),
+                                   block.mlp, ctx.stop, "block " + std::to_string(b) + " mlp");
 }
 
 Status Model::finish_sends(const ShardContext& ctx) {
@@ -194,7 +182,9 @@ StatusOr<Tensor> Model::append(const ShardContext& ctx, const DecodeStep& step,
   }
   // A decode step's exchanges (split-K, the tail rank's work) count as one phase.
   const comm::TrafficMeter::Phase phase(ctx.traffic, "decode");
-  RM_ASSIGN_OR_RETURN(Tensor x, embed(ids));
+  RM_ASSIGN_OR_RETURN(Tensor rows, embed(ids));
+  LayerBackend& layers = *ctx.layers;
+  RM_ASSIGN_OR_RETURN(Tensor x, layers.load(std::move(rows)));
   Tensor h = Tensor::empty({n, d}, DType::kF32), mixed = Tensor::empty({n, d}, DType::kF32);
   const auto eps = static_cast<float>(config_.norm_eps);
   for (size_t b = 0; b < blocks_.size(); ++b) {
@@ -202,14 +192,13 @@ StatusOr<Tensor> Model::append(const ShardContext& ctx, const DecodeStep& step,
         "decode step " + std::to_string(step.index) + " block " + std::to_string(b);
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, where));
     if (static_cast<int>(b) == first_fit_) fit_stream_->begin_step(step);
-    rms_norm(x.data<float>(), n, d, blocks_[b].norm1.const_data<float>(), eps, h.data<float>());
+    RM_RETURN_IF_ERROR(layers.mixer_input(x, blocks_[b].norm1, eps, h).with_context(where));
     RM_RETURN_IF_ERROR(blocks_[b]
                            .mixer->append(ctx, step, h, mixed, static_cast<uint32_t>(b))
                            .with_context(where));
     RM_RETURN_IF_ERROR(add_residuals(ctx, b, x, mixed));
   }
-  rms_norm(x.data<float>(), n, d, norm_.const_data<float>(), eps, x.data<float>());
-  return x;
+  return layers.output(std::move(x), norm_, eps);
 }
 
 void Model::score(const Tensor& hf, std::span<const int32_t> next_ids, float* out,

@@ -4,9 +4,10 @@
 //   x = embed[tokens]
 //   for each block i:  x += Mixer_i(RMSNorm(x, norm1));  x += MLP(RMSNorm(x, norm2))
 //   hf = RMSNorm(x, norm);  logits = head hf
-// The residual stream x is [n_local, d_model]; mixers and MLPs run token-tiled, so the rank's
-// peak memory is a small multiple of n_local x d_model plus one tile's [tile, mlp_hidden] and
-// [tile, vocab] scratch per thread.
+// The residual stream x is [n_local, d_model], held by ctx.layers (model/layer_backend.h: host
+// memory, or a GPU's with --device cuda) with the norms and MLPs; the mixers take and give host
+// rows. Mixers and MLPs run token-tiled, so the rank's peak memory is a small multiple of
+// n_local x d_model plus one tile's [tile, mlp_hidden] and [tile, vocab] scratch per thread.
 //
 // Ownership: a Model owns its weights (views of the mapped safetensors file, widened to f32
 // where stored narrower; in bf16 compute the GEMM matrices are bf16, as mapped when stored so)

@@ -22,6 +22,7 @@
 #include "core/thread_pool.h"
 #include "memory/backend.h"
 #include "model/decode.h"
+#include "model/layer_backend.h"
 
 namespace ringmaster::model {
 
@@ -35,6 +36,9 @@ struct ShardContext {
   std::shared_ptr<attention::AttentionBackend> backend;
   // Where ATLAS chains run (memory/backend.h), one slot per pool thread; chosen with `backend`.
   std::shared_ptr<memory::AtlasBackend> atlas;
+  // Where the residual stream lives and the norms, residual adds and MLPs run
+  // (model/layer_backend.h); chosen with `backend`.
+  std::shared_ptr<LayerBackend> layers;
   attention::ContextParallelism context_parallel = attention::ContextParallel::kRing;
   // Requested when the job is over for this rank (an abort): Model::forward and the mixers
   // return kCancelled at their next check (between blocks, query chunks, chain blocks, tiles).
@@ -58,13 +62,19 @@ struct ShardContext {
   attention::Positions positions() const { return {pos, seq}; }
 };
 
-// Fills tokens/pos/seq for `rank` from the plan and layout. A null `backend` (`atlas`) means the
-// CPU backend over `pool` (stopping on `stop`).
+// Where a shard computes, chosen once per job by the worker (worker/attention_backend.h). A null
+// member means the CPU backend over the shard's pool.
+struct ShardBackends {
+  std::shared_ptr<attention::AttentionBackend> attention;
+  std::shared_ptr<memory::AtlasBackend> atlas;
+  std::shared_ptr<LayerBackend> layers;
+};
+
+// Fills tokens/pos/seq for `rank` from the plan and layout, with `backends` (the CPU's over
+// `pool`, stopping on `stop`, where null).
 ShardContext make_shard_context(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                 const comm::RecordLayout& layout, ThreadPool& pool,
                                 attention::ContextParallelism context_parallel,
-                                std::shared_ptr<attention::AttentionBackend> backend = nullptr,
-                                std::shared_ptr<memory::AtlasBackend> atlas = nullptr,
-                                std::stop_token stop = {});
+                                ShardBackends backends = {}, std::stop_token stop = {});
 
 }  // namespace ringmaster::model

@@ -9,6 +9,7 @@
 #include "attention/cuda/cuda_backend.h"
 #include "core/cuda/cuda_status.h"
 #include "memory/cuda/atlas_cuda.h"
+#include "model/cuda/layer_backend_cuda.h"
 #endif
 
 namespace ringmaster::worker {
@@ -71,6 +72,21 @@ StatusOr<std::shared_ptr<memory::AtlasBackend>> make_atlas_backend(
   RM_ASSIGN_OR_RETURN(std::unique_ptr<memory::AtlasBackend> cuda,
                       memory::make_cuda_atlas_backend(device.index, slots));
   return std::shared_ptr<memory::AtlasBackend>(std::move(cuda));
+#else
+  return internal_error("an attention backend on " + device.to_string() +
+                        " in a build without CUDA");
+#endif
+}
+
+StatusOr<std::shared_ptr<model::LayerBackend>> make_layer_backend(
+    const attention::AttentionBackend& attention, ThreadPool& pool) {
+  const Device device = attention.device();
+  if (device.is_cpu())
+    return std::shared_ptr<model::LayerBackend>(model::make_cpu_layer_backend(pool));
+#if RINGMASTER_HAVE_CUDA
+  RM_ASSIGN_OR_RETURN(std::unique_ptr<model::LayerBackend> cuda,
+                      model::make_cuda_layer_backend(device.index));
+  return std::shared_ptr<model::LayerBackend>(std::move(cuda));
 #else
   return internal_error("an attention backend on " + device.to_string() +
                         " in a build without CUDA");

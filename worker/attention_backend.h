@@ -1,6 +1,6 @@
 // worker/attention_backend.h: the one place a worker chooses where attention (and with it the
-// ATLAS memory) computes (the job's --device), and whether the check job's data may live on the
-// GPU.
+// ATLAS memory and the block stack's dense layers) computes (the job's --device), and whether the
+// check job's data may live on the GPU.
 //
 // make_attention_backend is the only code with #if RINGMASTER_HAVE_CUDA outside the CUDA targets:
 // a build without CUDA refuses "cuda" and maps "auto" to the CPU. Which GPU: this worker's local
@@ -17,6 +17,7 @@
 #include "core/status.h"
 #include "core/thread_pool.h"
 #include "memory/backend.h"
+#include "model/layer_backend.h"
 
 namespace ringmaster::worker {
 
@@ -41,6 +42,12 @@ StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(
 // set up.
 StatusOr<std::shared_ptr<memory::AtlasBackend>> make_atlas_backend(
     const attention::AttentionBackend& attention, int slots);
+
+// Where a model's residual stream lives and its norms, residual adds and MLPs run, beside
+// `attention`: on its GPU (model/cuda/layer_backend_cuda.h) or on the CPU over `pool` (which
+// must outlive it). kInternal when the GPU cannot be set up.
+StatusOr<std::shared_ptr<model::LayerBackend>> make_layer_backend(
+    const attention::AttentionBackend& attention, ThreadPool& pool);
 
 // Whether the check job keeps q, k, v and the ring's blocks on the backend's device: only when
 // the data plane carries device memory (NCCL; a world of one rank never transfers). UCX here

@@ -192,8 +192,7 @@ class Generator {
 StatusOr<GenerateShardResult> run_generate_shard(
     comm::Communicator& comm, const comm::PartitionPlan& plan, const ModelShardSpec& spec,
     const GenerateSpec& generate, ThreadPool& pool, const model::ProgressFn& prefill_progress,
-    const DecodeProgressFn& decode_progress, std::shared_ptr<attention::AttentionBackend> backend,
-    std::shared_ptr<memory::AtlasBackend> atlas, std::stop_token stop,
+    const DecodeProgressFn& decode_progress, model::ShardBackends backends, std::stop_token stop,
     comm::TrafficMeter* traffic) {
   const auto start = std::chrono::steady_clock::now();
   RM_ASSIGN_OR_RETURN(model::Model model, model::Model::load(spec.model_dir, spec.compute));
@@ -201,9 +200,8 @@ StatusOr<GenerateShardResult> run_generate_shard(
     return invalid_argument(spec.model_dir + ": the generate task needs a causal model");
   }
   const comm::RecordLayout layout(spec.record_lengths);
-  model::ShardContext ctx =
-      model::make_shard_context(comm, plan, layout, pool, spec.context_parallel, std::move(backend),
-                                std::move(atlas), std::move(stop));
+  model::ShardContext ctx = model::make_shard_context(
+      comm, plan, layout, pool, spec.context_parallel, std::move(backends), std::move(stop));
   ctx.traffic = traffic;
   ctx.streams =
       std::make_shared<const model::DecodeStreams>(model::record_ends(layout), plan, layout);

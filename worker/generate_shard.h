@@ -50,9 +50,7 @@ using DecodeProgressFn = std::function<void(int64_t step, int64_t tokens)>;
 StatusOr<GenerateShardResult> run_generate_shard(
     comm::Communicator& comm, const comm::PartitionPlan& plan, const ModelShardSpec& spec,
     const GenerateSpec& generate, ThreadPool& pool, const model::ProgressFn& prefill_progress,
-    const DecodeProgressFn& decode_progress,
-    std::shared_ptr<attention::AttentionBackend> backend = nullptr,
-    std::shared_ptr<memory::AtlasBackend> atlas = nullptr, std::stop_token stop = {},
-    comm::TrafficMeter* traffic = nullptr);
+    const DecodeProgressFn& decode_progress, model::ShardBackends backends = {},
+    std::stop_token stop = {}, comm::TrafficMeter* traffic = nullptr);
 
 }  // namespace ringmaster::worker

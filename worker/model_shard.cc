@@ -105,18 +105,16 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
                                       const ModelShardSpec& spec, ThreadPool& pool,
                                       const model::ProgressFn& progress,
                                       const BranchProgressFn& branch_progress,
-                                      std::shared_ptr<attention::AttentionBackend> backend,
-                                      std::shared_ptr<memory::AtlasBackend> atlas,
-                                      std::stop_token stop, comm::TrafficMeter* traffic) {
+                                      model::ShardBackends backends, std::stop_token stop,
+                                      comm::TrafficMeter* traffic) {
   const auto start = std::chrono::steady_clock::now();
   RM_ASSIGN_OR_RETURN(model::Model model, model::Model::load(spec.model_dir, spec.compute));
   if (spec.score && !model.config().causal) {
     return invalid_argument(spec.model_dir + ": the score task needs a causal model");
   }
   const comm::RecordLayout layout(spec.record_lengths);
-  model::ShardContext ctx =
-      model::make_shard_context(comm, plan, layout, pool, spec.context_parallel, std::move(backend),
-                                std::move(atlas), std::move(stop));
+  model::ShardContext ctx = model::make_shard_context(
+      comm, plan, layout, pool, spec.context_parallel, std::move(backends), std::move(stop));
   ctx.traffic = traffic;
   if (!spec.branches.empty()) {
     if (!spec.score) return invalid_argument("branches need the score task's prefill");
@@ -127,9 +125,9 @@ StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::Part
   RM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, fed_ids(ctx, spec, model.config().vocab));
   spdlog::info(
       "rank {} of {}: running {} blocks over {} of {} tokens, {} thread(s), attention on {}, "
-      "atlas on {}",
+      "atlas on {}, norms and MLPs on {}",
       comm.rank(), comm.size(), model.config().blocks.size(), ctx.num_local(), plan.num_tokens(),
-      pool.num_threads(), ctx.backend->name(), ctx.atlas->name());
+      pool.num_threads(), ctx.backend->name(), ctx.atlas->name(), ctx.layers->name());
   RM_ASSIGN_OR_RETURN(Tensor hf, model.forward(ctx, ids, progress));
   RM_RETURN_IF_ERROR(model.finish_sends(ctx));
   const double prefill_s = seconds_since(start);

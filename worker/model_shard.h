@@ -53,11 +53,11 @@ struct ModelShardSpec {
 StatusOr<std::vector<int32_t>> fed_ids(const model::ShardContext& ctx, const ModelShardSpec& spec,
                                        io::Vocab vocab);
 
-StatusOr<ShardResult> run_model_shard(
-    comm::Communicator& comm, const comm::PartitionPlan& plan, const ModelShardSpec& spec,
-    ThreadPool& pool, const model::ProgressFn& progress, const BranchProgressFn& branch_progress,
-    std::shared_ptr<attention::AttentionBackend> backend = nullptr,
-    std::shared_ptr<memory::AtlasBackend> atlas = nullptr, std::stop_token stop = {},
-    comm::TrafficMeter* traffic = nullptr);
+StatusOr<ShardResult> run_model_shard(comm::Communicator& comm, const comm::PartitionPlan& plan,
+                                      const ModelShardSpec& spec, ThreadPool& pool,
+                                      const model::ProgressFn& progress,
+                                      const BranchProgressFn& branch_progress,
+                                      model::ShardBackends backends = {}, std::stop_token stop = {},
+                                      comm::TrafficMeter* traffic = nullptr);
 
 }  // namespace ringmaster::worker

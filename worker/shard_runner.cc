@@ -184,8 +184,10 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
           if (state->callbacks.on_progress) state->callbacks.on_progress(block + 1);
         });
       };
-      RM_ASSIGN_OR_RETURN(std::shared_ptr<memory::AtlasBackend> atlas,
-                          make_atlas_backend(*backend, pool.num_threads()));
+      model::ShardBackends backends;
+      backends.attention = backend;
+      RM_ASSIGN_OR_RETURN(backends.atlas, make_atlas_backend(*backend, pool.num_threads()));
+      RM_ASSIGN_OR_RETURN(backends.layers, make_layer_backend(*backend, pool));
       // Steps can take milliseconds: report the first, then at most 5 a second.
       auto last = std::chrono::steady_clock::time_point{};
       auto decode_progress = [&](int64_t step, int64_t tokens) {
@@ -202,8 +204,8 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
         RM_ASSIGN_OR_RETURN(
             GenerateShardResult generated,
             run_generate_shard(data_plane, *assignment.plan, *assignment.model,
-                               *assignment.generate, pool, progress, decode_progress, backend,
-                               std::move(atlas), stop, &traffic));
+                               *assignment.generate, pool, progress, decode_progress,
+                               std::move(backends), stop, &traffic));
         generated.stats = traffic_stats(generated.stats.wall_s, traffic);
         return ShardOutput(std::move(generated));
       }
@@ -212,7 +214,7 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
       RM_ASSIGN_OR_RETURN(
           ShardResult rows,
           run_model_shard(data_plane, *assignment.plan, *assignment.model, pool, progress,
-                          branch_progress, backend, std::move(atlas), stop, &traffic));
+                          branch_progress, std::move(backends), stop, &traffic));
       rows.stats = traffic_stats(rows.stats.wall_s, traffic);
       return ShardOutput(std::move(rows));
     }

@@ -45,9 +45,8 @@ class ModelCancel : public ::testing::Test {
     auto plan = comm::PartitionPlan::make_for_records(comm::PlanKind::kContiguous, layout, 1, 1);
     if (!plan.ok()) return plan.status();
     ThreadPool pool(2);
-    const ShardContext ctx =
-        make_shard_context(*comms[0], *plan, layout, pool, attention::ContextParallel::kRing,
-                           nullptr, nullptr, std::move(stop));
+    const ShardContext ctx = make_shard_context(
+        *comms[0], *plan, layout, pool, attention::ContextParallel::kRing, {}, std::move(stop));
     return model->forward(ctx, ids_, progress);
   }
 

@@ -78,7 +78,7 @@ Outputs run_model(const std::string& dir, const Records& records, comm::PlanKind
       ThreadPool pool(1);
       ShardContext ctx = make_shard_context(
           *comms[static_cast<size_t>(r)], *plan, layout, pool, attention::ContextParallel::kRing,
-          attention::make_cpu_backend(pool, /*stop=*/{}, compute));
+          {attention::make_cpu_backend(pool, /*stop=*/{}, compute), nullptr, nullptr});
       std::vector<int32_t> ids, next;
       for (int64_t t : ctx.tokens) {
         ids.push_back(records.stream[static_cast<size_t>(t)]);

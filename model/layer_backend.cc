@@ -1,0 +1,56 @@
+#include "model/layer_backend.h"
+
+#include <algorithm>
+
+#include "core/cancel.h"
+
+namespace ringmaster::model {
+namespace {
+
+class CpuLayers final : public LayerBackend {
+ public:
+  explicit CpuLayers(ThreadPool& pool) : pool_(pool) {}
+
+  const char* name() const override { return "cpu"; }
+
+  StatusOr<Tensor> load(Tensor rows) override { return rows; }
+
+  Status mixer_input(const Tensor& x, const Tensor& g, float eps, Tensor& h) override {
+    const int64_t n = x.dim(0), d = x.dim(1);
+    const int64_t tiles = (n + kTokenTile - 1) / kTokenTile;
+    pool_.parallel_for(tiles, [&](int64_t t, int) {
+      const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
+      rms_norm(x.data<float>() + begin * d, rows, d, g.const_data<float>(), eps,
+               h.data<float>() + begin * d);
+    });
+    return ok_status();
+  }
+
+  Status add_residuals(Tensor& x, const Tensor& mixed, const Tensor& g, float eps,
+                       const MlpWeights& mlp, const std::stop_token& stop,
+                       const std::string& where) override {
+    float* xs = x.data<float>();
+    const float* ms = mixed.const_data<float>();
+    for (int64_t i = 0; i < x.numel(); ++i) xs[i] += ms[i];
+    if (!add_mlp_residual(xs, x.dim(0), g.const_data<float>(), eps, mlp, pool_, stop)) {
+      return check_cancelled(stop, where);
+    }
+    return ok_status();
+  }
+
+  StatusOr<Tensor> output(Tensor x, const Tensor& g, float eps) override {
+    rms_norm(x.data<float>(), x.dim(0), x.dim(1), g.const_data<float>(), eps, x.data<float>());
+    return x;
+  }
+
+ private:
+  ThreadPool& pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<LayerBackend> make_cpu_layer_backend(ThreadPool& pool) {
+  return std::make_unique<CpuLayers>(pool);
+}
+
+}  // namespace ringmaster::model
