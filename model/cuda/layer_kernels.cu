@@ -1,3 +1,5 @@
+#include <cuda_bf16.h>
+
 #include <cstdint>
 #include <string>
 
@@ -79,6 +81,22 @@ __global__ void swiglu_kernel(SwigluParams p) {
   }
 }
 
+__global__ void add_kernel(AddParams p) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.count;
+       i += stride) {
+    p.y[i] += p.x[i];
+  }
+}
+
+__global__ void to_bf16_kernel(ToBf16Params p) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.count;
+       i += stride) {
+    p.y[i] = __bfloat16_as_ushort(__float2bfloat16_rn(p.x[i]));
+  }
+}
+
 }  // namespace
 
 Status launch_rms_norm(const RmsNormParams& p, cudaStream_t stream) {
@@ -109,6 +127,22 @@ Status launch_swiglu(const SwigluParams& p, cudaStream_t stream) {
   if (!p.gate || !p.up || !p.out) return invalid_argument("launch_swiglu: null device pointer");
   swiglu_kernel<<<grid_for(p.count, kThreads), kThreads, 0, stream>>>(p);
   return cuda_status(cudaGetLastError()).with_context("launch_swiglu");
+}
+
+Status launch_add(const AddParams& p, cudaStream_t stream) {
+  if (p.count < 0) return invalid_argument("launch_add: count " + std::to_string(p.count));
+  if (p.count == 0) return ok_status();
+  if (!p.x || !p.y) return invalid_argument("launch_add: null device pointer");
+  add_kernel<<<grid_for(p.count, kThreads), kThreads, 0, stream>>>(p);
+  return cuda_status(cudaGetLastError()).with_context("launch_add");
+}
+
+Status launch_to_bf16(const ToBf16Params& p, cudaStream_t stream) {
+  if (p.count < 0) return invalid_argument("launch_to_bf16: count " + std::to_string(p.count));
+  if (p.count == 0) return ok_status();
+  if (!p.x || !p.y) return invalid_argument("launch_to_bf16: null device pointer");
+  to_bf16_kernel<<<grid_for(p.count, kThreads), kThreads, 0, stream>>>(p);
+  return cuda_status(cudaGetLastError()).with_context("launch_to_bf16");
 }
 
 }  // namespace ringmaster::model

@@ -1,9 +1,9 @@
 // model/cuda/layer_kernels.cuh: the elementwise and row-wise layers of MODEL.md on the device.
 //
-// The device twins of model/layers.h's rms_norm, apply_rope and the SwiGLU activation inside
-// mlp, on f32 rows, with the same semantics and the same precision choices (a double sum of
-// squares per RMSNorm row, rope angles in double). The GEMMs around them go through cuBLAS
-// (core/cuda/gemm.h). Each family is one `XxxParams` of raw device pointers and one launcher
+// The device twins of model/layers.h's rms_norm, apply_rope, the SwiGLU activation inside mlp
+// and the residual add, on f32 rows, with the same semantics and the same precision choices (a
+// double sum of squares per RMSNorm row, rope angles in double). The GEMMs around them go through
+// cuBLAS (core/cuda/gemm.h). Each family is one `XxxParams` of raw device pointers and one launcher
 // that enqueues on a stream and returns without waiting.
 // Results agree with the CPU functions to about 1e-6 relative (device expf, sin and cos, and
 // fused multiply-adds round differently from the host's libm).
@@ -62,5 +62,29 @@ struct SwigluParams {
 // kInvalidArgument for a negative count or null pointers; kInternal naming the launch when it
 // fails. count == 0 is a no-op.
 Status launch_swiglu(const SwigluParams& params, cudaStream_t stream);
+
+// The residual add: y[i] += x[i] over `count` f32 elements.
+struct AddParams {
+  const float* x = nullptr;
+  float* y = nullptr;
+  int64_t count = 0;
+};
+
+// kInvalidArgument for a negative count or null pointers; kInternal naming the launch when it
+// fails. count == 0 is a no-op.
+Status launch_add(const AddParams& params, cudaStream_t stream);
+
+// y[i] = x[i] rounded to bf16 (nearest even; NaN stays NaN), as core/dtype.h's f32_to_bf16: the
+// rows a bf16 GEMM reads (bf16 compute rounds activations on their way into a product). y holds
+// the bf16 bits.
+struct ToBf16Params {
+  const float* x = nullptr;
+  uint16_t* y = nullptr;
+  int64_t count = 0;
+};
+
+// kInvalidArgument for a negative count or null pointers; kInternal naming the launch when it
+// fails. count == 0 is a no-op.
+Status launch_to_bf16(const ToBf16Params& params, cudaStream_t stream);
 
 }  // namespace ringmaster::model

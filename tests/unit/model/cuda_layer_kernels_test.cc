@@ -1,10 +1,11 @@
 // The device layers (model/cuda/layer_kernels.cuh) against model/layers.h's CPU functions:
-// RMSNorm, rope at large and zigzag positions, and the SwiGLU activation, f32 within 1e-5
-// relative. Labelled gpu: device cases skip without a GPU (fail under RINGMASTER_REQUIRE_GPU);
-// argument checks run everywhere.
+// RMSNorm, rope at large and zigzag positions, the SwiGLU activation and the residual add, f32
+// within 1e-5 relative; the bf16 rounding bit for bit. Labelled gpu: device cases skip without a
+// GPU (fail under RINGMASTER_REQUIRE_GPU); argument checks run everywhere.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "core/cuda/cuda_status.h"
+#include "core/dtype.h"
 #include "model/cuda/layer_kernels.cuh"
 #include "model/layers.h"
 #include "tests/unit/gpu/require_gpu.h"
@@ -119,6 +121,32 @@ TEST_F(CudaLayerKernelsGpu, SwigluMatchesCpu) {
   expect_close(dout.to_host(), want);
 }
 
+TEST_F(CudaLayerKernelsGpu, AddMatchesCpu) {
+  std::mt19937 rng(4);
+  const size_t count = 70001;
+  const std::vector<float> x = random_values(count, 5.0f, rng), y = random_values(count, 5.0f, rng);
+  std::vector<float> want(count);
+  for (size_t i = 0; i < count; ++i) want[i] = y[i] + x[i];
+  const DeviceArray<float> dx(x), dy(y);
+  ASSERT_TRUE(launch_add({dx.get(), dy.get(), static_cast<int64_t>(count)}, nullptr).ok());
+  expect_close(dy.to_host(), want);
+}
+
+TEST_F(CudaLayerKernelsGpu, ToBf16MatchesCpuRounding) {
+  std::mt19937 rng(7);
+  std::vector<float> x = random_values(50000, 1e4f, rng);
+  // Ties to even both ways, a subnormal, the largest finite values, infinities, signed zero.
+  const std::vector<uint32_t> bits = {0x3f808000u, 0x3f818000u, 0x00012345u, 0x7f7fffffu,
+                                      0xff7fffffu, 0x7f800000u, 0xff800000u, 0x80000000u};
+  for (const uint32_t b : bits) x.push_back(std::bit_cast<float>(b));
+  std::vector<uint16_t> want(x.size());
+  for (size_t i = 0; i < x.size(); ++i) want[i] = f32_to_bf16(x[i]);
+  const DeviceArray<float> dx(x);
+  const DeviceArray<uint16_t> dy(std::vector<uint16_t>(x.size(), 0xffffu));
+  ASSERT_TRUE(launch_to_bf16({dx.get(), dy.get(), static_cast<int64_t>(x.size())}, nullptr).ok());
+  EXPECT_EQ(dy.to_host(), want);
+}
+
 // Argument checks happen before any CUDA call, so these run without a GPU.
 TEST(CudaLayerKernels, RejectBadParams) {
   float x = 0.0f;
@@ -134,6 +162,12 @@ TEST(CudaLayerKernels, RejectBadParams) {
             StatusCode::kInvalidArgument);
   EXPECT_EQ(launch_swiglu({&x, &x, &x, -1}, nullptr).code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(launch_swiglu({nullptr, nullptr, nullptr, 0}, nullptr).ok());
+  EXPECT_EQ(launch_add({&x, &x, -1}, nullptr).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(launch_add({nullptr, &x, 1}, nullptr).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(launch_add({nullptr, nullptr, 0}, nullptr).ok());
+  uint16_t y = 0;
+  EXPECT_EQ(launch_to_bf16({&x, &y, -1}, nullptr).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(launch_to_bf16({&x, nullptr, 1}, nullptr).code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace
