@@ -464,10 +464,6 @@ Status validate_job_request(const pb::JobSpec& job) {
     return field_error("JobSpec", "compute_dtype",
                        "= " + std::to_string(job.compute_dtype()) + " is not f32 or bf16");
   }
-  // The CUDA backends compute in their own precision; bf16 products are the CPU workers' mode.
-  if (job.compute_dtype() == pb::COMPUTE_DTYPE_BF16 && job.device() == pb::COMPUTE_DEVICE_CUDA) {
-    return invalid_argument("--compute-dtype bf16 is for CPU workers; not with --device cuda");
-  }
   if (job.context_parallel() != pb::CONTEXT_PARALLEL_RING &&
       job.context_parallel() != pb::CONTEXT_PARALLEL_ULYSSES &&
       job.context_parallel() != pb::CONTEXT_PARALLEL_HYBRID) {

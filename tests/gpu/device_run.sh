@@ -3,8 +3,8 @@
 # machine with a GPU (tests/gpu/run.sh runs it). The attention check (1 worker: q, k, v and the
 # ring's buffers stay on the device; 2 and 4 workers over the data plane share the one GPU, each
 # block uploaded by the CUDA backend) and a small model job (attention, window, local, attention,
-# fit and atlas blocks, head_dim 64 as the CUDA kernel needs; the atlas chains run on the GPU too)
-# must agree within 2e-2 of max |out|:
+# fit and atlas blocks, head_dim 64 as the CUDA kernel needs; the atlas chains, norms and MLPs run
+# on the GPU too; f32, and bf16 compute against the CPU's bf16) must agree within 2e-2 of max |out|:
 # the GPU rounds f32 inputs to f16 before its tensor cores. The comparisons run in the python3
 # on PATH (numpy), or in $RINGMASTER_PYTHON when set.
 # Usage: tests/gpu/device_run.sh RINGMASTER_BINARY [all|attention|model|no-device]
@@ -79,6 +79,14 @@ PY
     compare "$work/model_${workers}_cpu/embeddings.npy" "$work/model_${workers}_cuda/embeddings.npy" \
       "model embed, $workers worker(s)"
   done
+  # bf16 compute: the GPU's bf16 MLP GEMMs and attention tiles against the CPU's bf16 products.
+  for device in cpu cuda; do
+    "$bin" --log-level warn run --workers 1 --model "$work/model" --input "$work/in.fa" \
+      --task embed --quiet --threads 4 --device "$device" --compute-dtype bf16 \
+      --out "$work/model_bf16_$device"
+  done
+  compare "$work/model_bf16_cpu/embeddings.npy" "$work/model_bf16_cuda/embeddings.npy" \
+    "model embed bf16, 1 worker"
   echo "device_run: model job passed"
 }
 
