@@ -6,7 +6,6 @@
 #include "core/cancel.h"
 #include "model/halo.h"
 #include "model/internal/attention_decode.h"
-#include "model/internal/projection.h"
 #include "model/layers.h"
 #include "model/mixer.h"
 
@@ -17,15 +16,27 @@ struct Projected {
   Tensor q, k, v;  // [n, heads, head_dim], rope applied to q and k
 };
 
-Projected project(const ShardContext& ctx, const Tensor& h, const AttnWeights& w,
-                  const AttnShape& s) {
+// Rows [n, heads, head_dim] f32 of the heads of x W^T, rope at `pos` (empty: none), made by
+// ctx.layers (on its device where it has one). Once `stop` is requested they are garbage.
+StatusOr<Tensor> project_rows(const ShardContext& ctx, const float* x, int64_t n, const Tensor& w,
+                              int64_t heads, const AttnShape& s, std::span<const int64_t> pos,
+                              const std::stop_token& stop) {
+  Tensor rows = Tensor::empty({n, heads, s.head_dim}, DType::kF32);
+  RM_RETURN_IF_ERROR(ctx.layers->project_heads(x, n, w, heads, s.head_dim, pos, s.rope_theta,
+                                               rows.mutable_raw(), DType::kF32, stop));
+  return rows;
+}
+
+// q, k, v of rows h at positions `pos`.
+StatusOr<Projected> project(const ShardContext& ctx, const Tensor& h, std::span<const int64_t> pos,
+                            const AttnWeights& w, const AttnShape& s, const std::stop_token& stop) {
   const float* x = h.data<float>();
   const int64_t n = h.dim(0);
-  return {
-      project_heads(*ctx.pool, x, n, w.wq, s.n_heads, s.head_dim, ctx.pos, s.rope_theta, ctx.stop),
-      project_heads(*ctx.pool, x, n, w.wk, s.n_kv_heads, s.head_dim, ctx.pos, s.rope_theta,
-                    ctx.stop),
-      project_heads(*ctx.pool, x, n, w.wv, s.n_kv_heads, s.head_dim, {}, s.rope_theta, ctx.stop)};
+  Projected p;
+  RM_ASSIGN_OR_RETURN(p.q, project_rows(ctx, x, n, w.wq, s.n_heads, s, pos, stop));
+  RM_ASSIGN_OR_RETURN(p.k, project_rows(ctx, x, n, w.wk, s.n_kv_heads, s, pos, stop));
+  RM_ASSIGN_OR_RETURN(p.v, project_rows(ctx, x, n, w.wv, s.n_kv_heads, s, {}, stop));
+  return p;
 }
 
 // How a mixer finds its keys: globally (ring / Ulysses / hybrid) or from a halo. While decoding:
@@ -48,24 +59,16 @@ class AttentionFamilyMixer final : public Mixer {
     const int64_t n = step.num_local();
     std::vector<int64_t> pos(static_cast<size_t>(n));
     for (int64_t j = 0; j < n; ++j) pos[static_cast<size_t>(j)] = step.pos[step.local[j]];
-    const float* x = h.data<float>();
-    const AttnShape& s = shape_;
-    const Tensor q =
-        project_heads(*ctx.pool, x, n, w_.wq, s.n_heads, s.head_dim, pos, s.rope_theta);
-    const Tensor k =
-        project_heads(*ctx.pool, x, n, w_.wk, s.n_kv_heads, s.head_dim, pos, s.rope_theta);
-    const Tensor v =
-        project_heads(*ctx.pool, x, n, w_.wv, s.n_kv_heads, s.head_dim, {}, s.rope_theta);
-    StatusOr<Tensor> o = span_ ? near_.attend(ctx, step, q, k, v, first_visible_)
-                               : split_k_.attend(ctx, step, q, k, v, layer);
+    RM_ASSIGN_OR_RETURN(const Projected p, project(ctx, h, pos, w_, shape_, /*stop=*/{}));
+    StatusOr<Tensor> o = span_ ? near_.attend(ctx, step, p.q, p.k, p.v, first_visible_)
+                               : split_k_.attend(ctx, step, p.q, p.k, p.v, layer);
     if (!o.ok()) return o.status();
-    project_out(*ctx.pool, *o, w_.wo, out.data<float>(), /*accumulate=*/false);
-    return ok_status();
+    return ctx.layers->project_out(*o, w_.wo, out.data<float>(), /*accumulate=*/false);
   }
 
   Status forward(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) override {
     if (span_) return forward_near(ctx, h, out, layer);
-    Projected p = project(ctx, h, w_, shape_);
+    RM_ASSIGN_OR_RETURN(Projected p, project(ctx, h, ctx.pos, w_, shape_, ctx.stop));
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "projections"));
     // With the layout, every block a peer sends is checked against the plan (its positions and
     // records), so a forged block cannot pose as another part of the sequence.
@@ -73,7 +76,8 @@ class AttentionFamilyMixer final : public Mixer {
                                                         p.q, p.k, p.v, ctx.positions(), mask_,
                                                         *ctx.backend, layer, nullptr, ctx.layout);
     if (!global.ok()) return global.status();
-    project_out(*ctx.pool, global->out, w_.wo, out.data<float>(), /*accumulate=*/false);
+    RM_RETURN_IF_ERROR(
+        ctx.layers->project_out(global->out, w_.wo, out.data<float>(), /*accumulate=*/false));
     if (ctx.keep_caches()) split_k_.keep(ctx, std::move(p.k), std::move(p.v));
     return ok_status();
   }
@@ -91,10 +95,13 @@ class AttentionFamilyMixer final : public Mixer {
     const KeySpan span = span_(*ctx.layout);
     HaloKeys keys = halo_keys(ctx, span, shape_.n_kv_heads, shape_.head_dim, rows_dtype);
     // Over all n rows: a long loop on a big shard, so it stops between tiles too.
-    project_heads_into(*ctx.pool, x, n, w_.wk, shape_.n_kv_heads, shape_.head_dim, ctx.pos,
-                       shape_.rope_theta, keys.k.mutable_raw(), rows_dtype, ctx.stop);
-    project_heads_into(*ctx.pool, x, n, w_.wv, shape_.n_kv_heads, shape_.head_dim, {},
-                       shape_.rope_theta, keys.v.mutable_raw(), rows_dtype, ctx.stop);
+    LayerBackend& layers = *ctx.layers;
+    RM_RETURN_IF_ERROR(layers.project_heads(x, n, w_.wk, shape_.n_kv_heads, shape_.head_dim,
+                                            ctx.pos, shape_.rope_theta, keys.k.mutable_raw(),
+                                            rows_dtype, ctx.stop));
+    RM_RETURN_IF_ERROR(layers.project_heads(x, n, w_.wv, shape_.n_kv_heads, shape_.head_dim, {},
+                                            shape_.rope_theta, keys.v.mutable_raw(), rows_dtype,
+                                            ctx.stop));
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "key projections"));
     RM_RETURN_IF_ERROR(exchange_halo(ctx, span, layer, keys));
     if (ctx.keep_caches()) near_.keep(ctx, keys, first_visible_);
@@ -110,8 +117,9 @@ class AttentionFamilyMixer final : public Mixer {
       RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "query chunk at " + std::to_string(begin)));
       const int64_t rows = std::min(kQueryChunk, n - begin);
       const auto b = static_cast<size_t>(begin), r = static_cast<size_t>(rows);
-      project_heads_into(*ctx.pool, x + begin * d, rows, w_.wq, heads, hd, pos.subspan(b, r),
-                         shape_.rope_theta, q_rows.mutable_raw(), rows_dtype);
+      RM_RETURN_IF_ERROR(layers.project_heads(x + begin * d, rows, w_.wq, heads, hd,
+                                              pos.subspan(b, r), shape_.rope_theta,
+                                              q_rows.mutable_raw(), rows_dtype, {}));
       const Tensor q = Tensor::wrap(q_rows.raw(), {rows, heads, hd}, rows_dtype);
       attention::BlockResult result{
           Tensor::wrap(out_rows.data<float>(), {rows, heads, hd}, DType::kF32),
@@ -119,8 +127,8 @@ class AttentionFamilyMixer final : public Mixer {
       const attention::Positions q_pos{pos.subspan(b, r), seq.subspan(b, r)};
       RM_RETURN_IF_ERROR(ctx.backend->attend_block_into(q, keys.k, keys.v, q_pos, keys.positions(),
                                                         mask_, result));
-      project_out(*ctx.pool, result.out, w_.wo, out.data<float>() + begin * d,
-                  /*accumulate=*/false);
+      RM_RETURN_IF_ERROR(layers.project_out(result.out, w_.wo, out.data<float>() + begin * d,
+                                            /*accumulate=*/false));
     }
     return ok_status();
   }

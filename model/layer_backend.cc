@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/cancel.h"
+#include "model/internal/projection.h"
 
 namespace ringmaster::model {
 namespace {
@@ -35,6 +36,18 @@ class CpuLayers final : public LayerBackend {
     if (!add_mlp_residual(xs, x.dim(0), g.const_data<float>(), eps, mlp, pool_, stop)) {
       return check_cancelled(stop, where);
     }
+    return ok_status();
+  }
+
+  Status project_heads(const float* x, int64_t n, const Tensor& w, int64_t heads, int64_t head_dim,
+                       std::span<const int64_t> rope_pos, double rope_theta, void* out,
+                       DType out_dtype, const std::stop_token& stop) override {
+    project_heads_into(pool_, x, n, w, heads, head_dim, rope_pos, rope_theta, out, out_dtype, stop);
+    return ok_status();
+  }
+
+  Status project_out(const Tensor& o, const Tensor& wo, float* out, bool accumulate) override {
+    model::project_out(pool_, o, wo, out, accumulate);
     return ok_status();
   }
 

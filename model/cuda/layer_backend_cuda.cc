@@ -3,6 +3,8 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -62,7 +64,7 @@ class CudaLayers final : public LayerBackend {
                                         .width = x.dim(1),
                                         .eps = eps},
                                        stream_));
-    return download(rows_.data<float>(), h);
+    return download(rows_.raw(), h.mutable_raw(), h.bytes());
   }
 
   Status add_residuals(Tensor& x, const Tensor& mixed, const Tensor& g, float eps,
@@ -109,6 +111,84 @@ class CudaLayers final : public LayerBackend {
     return ok_status();
   }
 
+  Status project_heads(const float* x, int64_t n, const Tensor& w, int64_t heads, int64_t head_dim,
+                       std::span<const int64_t> rope_pos, double rope_theta, void* out,
+                       DType out_dtype, const std::stop_token& stop) override {
+    if (out_dtype != DType::kF32 && out_dtype != DType::kBf16) {
+      return invalid_argument(std::string("cuda layers: project_heads into ") +
+                              dtype_name(out_dtype) + " rows (f32 or bf16)");
+    }
+    RM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device_)));
+    RM_ASSIGN_OR_RETURN(const Tensor* weights, weight(w));
+    const int64_t d = w.dim(1), width = heads * head_dim, tile = std::min(kDeviceTile, n);
+    RM_RETURN_IF_ERROR(reserve(in_, tile * d, DType::kF32));
+    RM_RETURN_IF_ERROR(reserve(proj_, tile * width, DType::kF32));
+    if (out_dtype == DType::kBf16) RM_RETURN_IF_ERROR(reserve(proj_bf16_, tile * width, out_dtype));
+    if (!rope_pos.empty() &&
+        (!pos_ || pos_->bytes() < static_cast<size_t>(tile) * sizeof(int64_t))) {
+      RM_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_)).with_context(name_));
+      pos_.reset();
+      RM_ASSIGN_OR_RETURN(pos_,
+                          allocate_device(static_cast<size_t>(tile) * sizeof(int64_t), device_));
+    }
+    for (int64_t begin = 0; begin < n && !stop.stop_requested(); begin += tile) {
+      const int64_t rows = std::min(tile, n - begin);
+      RM_RETURN_IF_ERROR(copy_bytes_async(in_.mutable_raw(), x + begin * d,
+                                          static_cast<size_t>(rows * d) * sizeof(float), stream_));
+      RM_RETURN_IF_ERROR(product(in_.data<float>(), rows, *weights, proj_.data<float>(),
+                                 /*accumulate=*/false));
+      if (!rope_pos.empty()) {
+        auto* pos = reinterpret_cast<int64_t*>(pos_->data());
+        RM_RETURN_IF_ERROR(copy_bytes_async(pos, rope_pos.data() + begin,
+                                            static_cast<size_t>(rows) * sizeof(int64_t), stream_));
+        RM_RETURN_IF_ERROR(launch_rope({.x = proj_.data<float>(),
+                                        .pos = pos,
+                                        .n = rows,
+                                        .heads = static_cast<int>(heads),
+                                        .head_dim = static_cast<int>(head_dim),
+                                        .theta = rope_theta},
+                                       stream_));
+      }
+      const size_t row_bytes = static_cast<size_t>(width) * dtype_size(out_dtype);
+      std::byte* dst = static_cast<std::byte*>(out) + static_cast<size_t>(begin) * row_bytes;
+      const void* src = proj_.raw();
+      if (out_dtype == DType::kBf16) {
+        RM_RETURN_IF_ERROR(launch_to_bf16(
+            {.x = proj_.data<float>(), .y = proj_bf16_.data<uint16_t>(), .count = rows * width},
+            stream_));
+        src = proj_bf16_.raw();
+      }
+      RM_RETURN_IF_ERROR(download(src, dst, static_cast<size_t>(rows) * row_bytes));
+    }
+    return ok_status();
+  }
+
+  Status project_out(const Tensor& o, const Tensor& wo, float* out, bool accumulate) override {
+    if (!o.device().is_cpu() || o.dtype() != DType::kF32) {
+      return invalid_argument("cuda layers: project_out takes f32 host rows, not " + o.to_string());
+    }
+    RM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device_)));
+    RM_ASSIGN_OR_RETURN(const Tensor* weights, weight(wo));
+    const int64_t n = o.dim(0), width = wo.dim(1), d = wo.dim(0), tile = std::min(kDeviceTile, n);
+    RM_RETURN_IF_ERROR(reserve(in_, tile * width, DType::kF32));
+    RM_RETURN_IF_ERROR(reserve(proj_, tile * d, DType::kF32));
+    for (int64_t begin = 0; begin < n; begin += tile) {
+      const int64_t rows = std::min(tile, n - begin);
+      const size_t out_bytes = static_cast<size_t>(rows * d) * sizeof(float);
+      RM_RETURN_IF_ERROR(copy_bytes_async(in_.mutable_raw(), o.data<float>() + begin * width,
+                                          static_cast<size_t>(rows * width) * sizeof(float),
+                                          stream_));
+      if (accumulate) {
+        RM_RETURN_IF_ERROR(
+            copy_bytes_async(proj_.mutable_raw(), out + begin * d, out_bytes, stream_));
+      }
+      RM_RETURN_IF_ERROR(
+          product(in_.data<float>(), rows, *weights, proj_.data<float>(), accumulate));
+      RM_RETURN_IF_ERROR(download(proj_.raw(), out + begin * d, out_bytes));
+    }
+    return ok_status();
+  }
+
   StatusOr<Tensor> output(Tensor x, const Tensor& g, float eps) override {
     RM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device_)));
     RM_ASSIGN_OR_RETURN(const float* gain, norm_gain(g));
@@ -120,7 +200,7 @@ class CudaLayers final : public LayerBackend {
                                         .eps = eps},
                                        stream_));
     Tensor hf = Tensor::empty(x.shape(), DType::kF32);
-    RM_RETURN_IF_ERROR(download(x.data<float>(), hf));
+    RM_RETURN_IF_ERROR(download(x.raw(), hf.mutable_raw(), hf.bytes()));
     return hf;
   }
 
@@ -192,9 +272,10 @@ class CudaLayers final : public LayerBackend {
     return ok_status();
   }
 
-  // host (f32 rows) = the first host.numel() floats at `src`, after the work queued before.
-  Status download(const float* src, Tensor& host) {
-    RM_RETURN_IF_ERROR(copy_bytes_async(host.mutable_raw(), src, host.bytes(), stream_));
+  // `bytes` from device `src` to host `dst`, after the work queued before; returns when they are
+  // there.
+  Status download(const void* src, void* dst, size_t bytes) {
+    RM_RETURN_IF_ERROR(copy_bytes_async(dst, src, bytes, stream_));
     return cuda_status(cudaStreamSynchronize(stream_)).with_context(name_);
   }
 
@@ -208,9 +289,12 @@ class CudaLayers final : public LayerBackend {
   cudaStream_t stream_;
   CublasHandle blas_;
   std::unordered_map<const void*, Mirror> weights_;
-  Tensor rows_;                // [n, d]: h on its way down, the mixer's output on its way up
-  Tensor normed_, gate_, up_;  // one MLP tile: [tile, d], [tile, hidden], [tile, hidden]
-  Tensor narrow_;              // bf16 compute: a product's input rows rounded to bf16
+  Tensor rows_;                  // [n, d]: h on its way down, the mixer's output on its way up
+  Tensor normed_, gate_, up_;    // one MLP tile: [tile, d], [tile, hidden], [tile, hidden]
+  Tensor narrow_;                // bf16 compute: a product's input rows rounded to bf16
+  Tensor in_, proj_;             // one projection tile: [tile, in] rows up, [tile, out] results
+  Tensor proj_bf16_;             // the results rounded to bf16, for bf16 rows
+  std::shared_ptr<Buffer> pos_;  // one tile's rope positions (int64)
 };
 
 }  // namespace

@@ -2,14 +2,16 @@
 // and weights: two blocks of norm, a stand-in mixer, residual adds and MLP, then the final norm,
 // with shards smaller and larger than the device's 8192-row MLP tile, f32 weights (1e-5: the
 // GEMMs only sum in another order) and bf16 ones (both round the product inputs to bf16 the same
-// way; 5e-3 leaves room for a rounding that flips on a last-bit difference). Labelled gpu: skips
-// without a GPU (fails under RINGMASTER_REQUIRE_GPU).
+// way; 5e-3 leaves room for a rounding that flips on a last-bit difference); and the head and
+// output projections the attention-family mixers run through it. Labelled gpu: skips without a
+// GPU (fails under RINGMASTER_REQUIRE_GPU).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -94,6 +96,54 @@ TEST_F(CudaLayerBackendGpu, BlockStackMatchesCpu) {
         EXPECT_TRUE(ringmaster::testing::all_close(cuda_inputs[b], cpu_inputs[b], tol)) << b;
       }
       EXPECT_TRUE(ringmaster::testing::all_close(got, want, tol));
+    }
+  }
+}
+
+// The attention-family projections: heads with rope at positions past a million in zigzag
+// order (f32 rows from f32 weights; bf16 rows from bf16 weights), and the output projection,
+// set and accumulating, over more rows than one device tile.
+TEST_F(CudaLayerBackendGpu, ProjectionsMatchCpu) {
+  std::mt19937 rng(7);
+  const int64_t n = 8192 + 77, d = 96, heads = 3, head_dim = 64, width = heads * head_dim;
+  std::vector<int64_t> pos(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) pos[static_cast<size_t>(i)] = (i % 2 ? 1000003 - i : i) + 77;
+  const Tensor x = random_tensor({n, d}, 1.0f, rng);
+  ThreadPool pool(2);
+  const auto cpu = make_cpu_layer_backend(pool);
+  auto cuda = make_cuda_layer_backend(0);
+  ASSERT_TRUE(cuda.ok()) << cuda.status().to_string();
+  for (const DType dtype : {DType::kF32, DType::kBf16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Tensor w32 = random_tensor({width, d}, 0.2f, rng);
+    const Tensor w = dtype == DType::kF32 ? w32 : narrow_to(w32, dtype);
+    Tensor want = Tensor::empty({n, heads, head_dim}, dtype);
+    Tensor got = Tensor::empty({n, heads, head_dim}, dtype);
+    for (const bool rope : {true, false}) {
+      const std::span<const int64_t> at =
+          rope ? std::span<const int64_t>(pos) : std::span<const int64_t>();
+      ASSERT_TRUE(cpu->project_heads(x.data<float>(), n, w, heads, head_dim, at, 10000.0,
+                                     want.mutable_raw(), dtype, {})
+                      .ok());
+      const Status projected = (*cuda)->project_heads(x.data<float>(), n, w, heads, head_dim, at,
+                                                      10000.0, got.mutable_raw(), dtype, {});
+      ASSERT_TRUE(projected.ok()) << projected.to_string();
+      EXPECT_TRUE(ringmaster::testing::all_close(to_f32(got), to_f32(want),
+                                                 dtype == DType::kF32 ? 1e-5 : 5e-3))
+          << (rope ? "rope" : "no rope");
+    }
+    const Tensor o = random_tensor({n, heads, head_dim}, 1.0f, rng);
+    const Tensor wo32 = random_tensor({d, width}, 0.2f, rng);
+    const Tensor wo = dtype == DType::kF32 ? wo32 : narrow_to(wo32, dtype);
+    for (const bool accumulate : {false, true}) {
+      const Tensor start = random_tensor({n, d}, 1.0f, rng);
+      Tensor want_out = start.clone(), got_out = start.clone();
+      ASSERT_TRUE(cpu->project_out(o, wo, want_out.data<float>(), accumulate).ok());
+      const Status projected = (*cuda)->project_out(o, wo, got_out.data<float>(), accumulate);
+      ASSERT_TRUE(projected.ok()) << projected.to_string();
+      EXPECT_TRUE(
+          ringmaster::testing::all_close(got_out, want_out, dtype == DType::kF32 ? 1e-5 : 5e-3))
+          << (accumulate ? "accumulate" : "set");
     }
   }
 }

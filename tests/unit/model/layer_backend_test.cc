@@ -1,7 +1,8 @@
 // Model::forward hands the dense half of every block to ctx.layers (model/layer_backend.h): the
 // backend loads the residual stream once, gives each block's mixer its input and takes its
-// output back, and makes the final rows. A backend that only counts and forwards to the CPU one
-// must see every block and change no bit; otherwise a device backend would be silently bypassed.
+// output back, and makes the final rows; the attention-family mixers project through it. A backend
+// that only counts and forwards to the CPU one must see every block and change no bit; otherwise a
+// device backend would be silently bypassed.
 #include "model/layer_backend.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,8 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <span>
+#include <stop_token>
 #include <vector>
 
 #include "comm/local_comm.h"
@@ -38,12 +41,24 @@ class CountingLayers final : public LayerBackend {
     ++residuals;
     return inner_->add_residuals(x, mixed, g, eps, mlp, stop, where);
   }
+  Status project_heads(const float* x, int64_t n, const Tensor& w, int64_t heads, int64_t head_dim,
+                       std::span<const int64_t> rope_pos, double rope_theta, void* out,
+                       DType out_dtype, const std::stop_token& stop) override {
+    ++head_projections;
+    return inner_->project_heads(x, n, w, heads, head_dim, rope_pos, rope_theta, out, out_dtype,
+                                 stop);
+  }
+  Status project_out(const Tensor& o, const Tensor& wo, float* out, bool accumulate) override {
+    ++out_projections;
+    return inner_->project_out(o, wo, out, accumulate);
+  }
   StatusOr<Tensor> output(Tensor x, const Tensor& g, float eps) override {
     ++outputs;
     return inner_->output(std::move(x), g, eps);
   }
 
   int loads = 0, mixer_inputs = 0, residuals = 0, outputs = 0;
+  int head_projections = 0, out_projections = 0;
 
  private:
   std::unique_ptr<LayerBackend> inner_;
@@ -84,6 +99,9 @@ TEST(LayerBackend, ForwardRunsEveryBlockThroughCtxLayers) {
   EXPECT_EQ(counting->mixer_inputs, 3);
   EXPECT_EQ(counting->residuals, 3);
   EXPECT_EQ(counting->outputs, 1);
+  // q, k and v, and the output projection, of each of the three attention-family blocks.
+  EXPECT_EQ(counting->head_projections, 9);
+  EXPECT_EQ(counting->out_projections, 3);
   ASSERT_EQ(got->shape(), want->shape());
   EXPECT_EQ(std::memcmp(got->data<float>(), want->data<float>(), want->bytes()), 0);
 }
