@@ -211,7 +211,7 @@ StatusOr<SweepCounts> run_sweep(const SweepOptions& o) {
         const std::string id = run_id(o, layout, n, workers, repeat);
         if (hybrid && workers % layout.ulysses_degree != 0) {
           std::printf("%-40s skipped: --ulysses-degree %d does not divide %d workers\n", id.c_str(),
-                      o.ulysses_degree, workers);
+                      layout.ulysses_degree, workers);
           ++counts.skipped;
           continue;
         }
@@ -253,7 +253,7 @@ StatusOr<SweepCounts> run_sweep(const SweepOptions& o) {
                                          "--context-parallel",
                                          o.context_parallel};
         if (hybrid) {
-          args.insert(args.end(), {"--ulysses-degree", std::to_string(o.ulysses_degree)});
+          args.insert(args.end(), {"--ulysses-degree", std::to_string(layout.ulysses_degree)});
         }
         if (o.attention_check) {
           args.insert(args.end(), {"--tokens", std::to_string(n), "--out", job_out + ".npy"});

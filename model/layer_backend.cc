@@ -1,7 +1,5 @@
 #include "model/layer_backend.h"
 
-#include <algorithm>
-
 #include "core/cancel.h"
 #include "model/internal/projection.h"
 
@@ -17,13 +15,8 @@ class CpuLayers final : public LayerBackend {
   StatusOr<Tensor> load(Tensor rows) override { return rows; }
 
   Status mixer_input(const Tensor& x, const Tensor& g, float eps, Tensor& h) override {
-    const int64_t n = x.dim(0), d = x.dim(1);
-    const int64_t tiles = (n + kTokenTile - 1) / kTokenTile;
-    pool_.parallel_for(tiles, [&](int64_t t, int) {
-      const int64_t begin = t * kTokenTile, rows = std::min(kTokenTile, n - begin);
-      rms_norm(x.data<float>() + begin * d, rows, d, g.const_data<float>(), eps,
-               h.data<float>() + begin * d);
-    });
+    rms_norm_rows(pool_, x.data<float>(), x.dim(0), x.dim(1), g.const_data<float>(), eps,
+                  h.data<float>());
     return ok_status();
   }
 

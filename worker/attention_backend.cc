@@ -63,30 +63,21 @@ StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(
 #endif
 }
 
-StatusOr<std::shared_ptr<memory::AtlasBackend>> make_atlas_backend(
-    const attention::AttentionBackend& attention, int slots) {
-  const Device device = attention.device();
-  if (device.is_cpu())
-    return std::shared_ptr<memory::AtlasBackend>(memory::make_cpu_atlas_backend(slots));
+StatusOr<model::ShardBackends> make_model_backends(
+    std::shared_ptr<attention::AttentionBackend> attention, ThreadPool& pool) {
+  model::ShardBackends backends;
+  const Device device = attention->device();
+  backends.attention = std::move(attention);
+  if (device.is_cpu()) {
+    backends.atlas = memory::make_cpu_atlas_backend(pool.num_threads());
+    backends.layers = model::make_cpu_layer_backend(pool);
+    return backends;
+  }
 #if RINGMASTER_HAVE_CUDA
-  RM_ASSIGN_OR_RETURN(std::unique_ptr<memory::AtlasBackend> cuda,
-                      memory::make_cuda_atlas_backend(device.index, slots));
-  return std::shared_ptr<memory::AtlasBackend>(std::move(cuda));
-#else
-  return internal_error("an attention backend on " + device.to_string() +
-                        " in a build without CUDA");
-#endif
-}
-
-StatusOr<std::shared_ptr<model::LayerBackend>> make_layer_backend(
-    const attention::AttentionBackend& attention, ThreadPool& pool) {
-  const Device device = attention.device();
-  if (device.is_cpu())
-    return std::shared_ptr<model::LayerBackend>(model::make_cpu_layer_backend(pool));
-#if RINGMASTER_HAVE_CUDA
-  RM_ASSIGN_OR_RETURN(std::unique_ptr<model::LayerBackend> cuda,
-                      model::make_cuda_layer_backend(device.index));
-  return std::shared_ptr<model::LayerBackend>(std::move(cuda));
+  RM_ASSIGN_OR_RETURN(backends.atlas,
+                      memory::make_cuda_atlas_backend(device.index, pool.num_threads()));
+  RM_ASSIGN_OR_RETURN(backends.layers, model::make_cuda_layer_backend(device.index));
+  return backends;
 #else
   return internal_error("an attention backend on " + device.to_string() +
                         " in a build without CUDA");

@@ -16,8 +16,7 @@
 #include "comm/make_communicator.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
-#include "memory/backend.h"
-#include "model/layer_backend.h"
+#include "model/shard.h"
 
 namespace ringmaster::worker {
 
@@ -37,17 +36,12 @@ StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(
     ComputeDevice device, int local_rank, ThreadPool& pool, std::stop_token stop = {},
     DType compute = DType::kF32);
 
-// Where ATLAS chains run, beside `attention`: on its GPU (memory/cuda/, one stream and cuBLAS
-// handle per slot) or on the CPU. `slots`: the pool's threads. kInternal when the GPU cannot be
-// set up.
-StatusOr<std::shared_ptr<memory::AtlasBackend>> make_atlas_backend(
-    const attention::AttentionBackend& attention, int slots);
-
-// Where a model's residual stream lives and its norms, residual adds and MLPs run, beside
-// `attention`: on its GPU (model/cuda/layer_backend_cuda.h) or on the CPU over `pool` (which
-// must outlive it). kInternal when the GPU cannot be set up.
-StatusOr<std::shared_ptr<model::LayerBackend>> make_layer_backend(
-    const attention::AttentionBackend& attention, ThreadPool& pool);
+// The backends of a model job, beside `attention`: its ATLAS chains (one stream and cuBLAS
+// handle per pool thread) and its residual stream, norms, MLPs and projections
+// (model/cuda/layer_backend_cuda.h) on the same GPU, or both on the CPU over `pool` (which must
+// outlive them). kInternal when the GPU cannot be set up.
+StatusOr<model::ShardBackends> make_model_backends(
+    std::shared_ptr<attention::AttentionBackend> attention, ThreadPool& pool);
 
 // Whether the check job keeps q, k, v and the ring's blocks on the backend's device: only when
 // the data plane carries device memory (NCCL; a world of one rank never transfers). UCX here

@@ -184,10 +184,7 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
           if (state->callbacks.on_progress) state->callbacks.on_progress(block + 1);
         });
       };
-      model::ShardBackends backends;
-      backends.attention = backend;
-      RM_ASSIGN_OR_RETURN(backends.atlas, make_atlas_backend(*backend, pool.num_threads()));
-      RM_ASSIGN_OR_RETURN(backends.layers, make_layer_backend(*backend, pool));
+      RM_ASSIGN_OR_RETURN(model::ShardBackends backends, make_model_backends(backend, pool));
       // Steps can take milliseconds: report the first, then at most 5 a second.
       auto last = std::chrono::steady_clock::time_point{};
       auto decode_progress = [&](int64_t step, int64_t tokens) {

@@ -56,15 +56,11 @@ class CudaLayers final : public LayerBackend {
     RM_RETURN_IF_ERROR(check_host_rows(h, "mixer_input"));
     RM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device_)));
     RM_ASSIGN_OR_RETURN(const float* gain, norm_gain(g));
-    RM_RETURN_IF_ERROR(reserve(rows_, x.numel(), DType::kF32));
-    RM_RETURN_IF_ERROR(launch_rms_norm({.x = x.data<float>(),
-                                        .g = gain,
-                                        .y = rows_.data<float>(),
-                                        .n = x.dim(0),
-                                        .width = x.dim(1),
-                                        .eps = eps},
-                                       stream_));
-    return download(rows_.raw(), h.mutable_raw(), h.bytes());
+    RM_ASSIGN_OR_RETURN(float* rows, scratch<float>(rows_, x.numel()));
+    RM_RETURN_IF_ERROR(launch_rms_norm(
+        {.x = x.data<float>(), .g = gain, .y = rows, .n = x.dim(0), .width = x.dim(1), .eps = eps},
+        stream_));
+    return download(rows, h.mutable_raw(), h.bytes());
   }
 
   Status add_residuals(Tensor& x, const Tensor& mixed, const Tensor& g, float eps,
@@ -77,16 +73,16 @@ class CudaLayers final : public LayerBackend {
     RM_ASSIGN_OR_RETURN(const Tensor* w_gate, weight(mlp.w_gate));
     RM_ASSIGN_OR_RETURN(const Tensor* w_up, weight(mlp.w_up));
     RM_ASSIGN_OR_RETURN(const Tensor* w_down, weight(mlp.w_down));
-    RM_RETURN_IF_ERROR(reserve(rows_, x.numel(), DType::kF32));
+    RM_ASSIGN_OR_RETURN(float* mixed_rows, scratch<float>(rows_, x.numel()));
     // Pageable host memory: the copy is staged before this returns, so `mixed` is free again.
-    RM_RETURN_IF_ERROR(copy_bytes_async(rows_.mutable_raw(), mixed.raw(), mixed.bytes(), stream_));
+    RM_RETURN_IF_ERROR(copy_bytes_async(mixed_rows, mixed.raw(), mixed.bytes(), stream_));
     RM_RETURN_IF_ERROR(
-        launch_add({.x = rows_.data<float>(), .y = x.data<float>(), .count = x.numel()}, stream_));
+        launch_add({.x = mixed_rows, .y = x.data<float>(), .count = x.numel()}, stream_));
 
     const int64_t tile = std::min(kDeviceTile, n);
-    RM_RETURN_IF_ERROR(reserve(normed_, tile * d, DType::kF32));
-    RM_RETURN_IF_ERROR(reserve(gate_, tile * hidden, DType::kF32));
-    RM_RETURN_IF_ERROR(reserve(up_, tile * hidden, DType::kF32));
+    RM_ASSIGN_OR_RETURN(float* normed, scratch<float>(normed_, tile * d));
+    RM_ASSIGN_OR_RETURN(float* gate, scratch<float>(gate_, tile * hidden));
+    RM_ASSIGN_OR_RETURN(float* up, scratch<float>(up_, tile * hidden));
     for (int64_t begin = 0; begin < n; begin += tile) {
       if (stop.stop_requested()) {
         (void)cudaStreamSynchronize(stream_);
@@ -95,18 +91,12 @@ class CudaLayers final : public LayerBackend {
       const int64_t rows = std::min(tile, n - begin);
       float* xs = x.data<float>() + begin * d;
       RM_RETURN_IF_ERROR(launch_rms_norm(
-          {.x = xs, .g = gain, .y = normed_.data<float>(), .n = rows, .width = d, .eps = eps},
-          stream_));
-      RM_RETURN_IF_ERROR(product(normed_.data<float>(), rows, *w_gate, gate_.data<float>(),
-                                 /*accumulate=*/false));
+          {.x = xs, .g = gain, .y = normed, .n = rows, .width = d, .eps = eps}, stream_));
+      RM_RETURN_IF_ERROR(product(normed, rows, *w_gate, gate, /*accumulate=*/false));
+      RM_RETURN_IF_ERROR(product(normed, rows, *w_up, up, /*accumulate=*/false));
       RM_RETURN_IF_ERROR(
-          product(normed_.data<float>(), rows, *w_up, up_.data<float>(), /*accumulate=*/false));
-      RM_RETURN_IF_ERROR(launch_swiglu({.gate = gate_.data<float>(),
-                                        .up = up_.data<float>(),
-                                        .out = gate_.data<float>(),
-                                        .count = rows * hidden},
-                                       stream_));
-      RM_RETURN_IF_ERROR(product(gate_.data<float>(), rows, *w_down, xs, /*accumulate=*/true));
+          launch_swiglu({.gate = gate, .up = up, .out = gate, .count = rows * hidden}, stream_));
+      RM_RETURN_IF_ERROR(product(gate, rows, *w_down, xs, /*accumulate=*/true));
     }
     return ok_status();
   }
@@ -121,27 +111,21 @@ class CudaLayers final : public LayerBackend {
     RM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device_)));
     RM_ASSIGN_OR_RETURN(const Tensor* weights, weight(w));
     const int64_t d = w.dim(1), width = heads * head_dim, tile = std::min(kDeviceTile, n);
-    RM_RETURN_IF_ERROR(reserve(in_, tile * d, DType::kF32));
-    RM_RETURN_IF_ERROR(reserve(proj_, tile * width, DType::kF32));
-    if (out_dtype == DType::kBf16) RM_RETURN_IF_ERROR(reserve(proj_bf16_, tile * width, out_dtype));
-    if (!rope_pos.empty() &&
-        (!pos_ || pos_->bytes() < static_cast<size_t>(tile) * sizeof(int64_t))) {
-      RM_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_)).with_context(name_));
-      pos_.reset();
-      RM_ASSIGN_OR_RETURN(pos_,
-                          allocate_device(static_cast<size_t>(tile) * sizeof(int64_t), device_));
-    }
+    RM_ASSIGN_OR_RETURN(float* in, scratch<float>(in_, tile * d));
+    RM_ASSIGN_OR_RETURN(float* proj, scratch<float>(proj_, tile * width));
+    RM_ASSIGN_OR_RETURN(
+        uint16_t * proj_bf16,
+        scratch<uint16_t>(proj_bf16_, out_dtype == DType::kBf16 ? tile * width : 0));
+    RM_ASSIGN_OR_RETURN(int64_t * pos, scratch<int64_t>(pos_, rope_pos.empty() ? 0 : tile));
     for (int64_t begin = 0; begin < n && !stop.stop_requested(); begin += tile) {
       const int64_t rows = std::min(tile, n - begin);
-      RM_RETURN_IF_ERROR(copy_bytes_async(in_.mutable_raw(), x + begin * d,
+      RM_RETURN_IF_ERROR(copy_bytes_async(in, x + begin * d,
                                           static_cast<size_t>(rows * d) * sizeof(float), stream_));
-      RM_RETURN_IF_ERROR(product(in_.data<float>(), rows, *weights, proj_.data<float>(),
-                                 /*accumulate=*/false));
+      RM_RETURN_IF_ERROR(product(in, rows, *weights, proj, /*accumulate=*/false));
       if (!rope_pos.empty()) {
-        auto* pos = reinterpret_cast<int64_t*>(pos_->data());
         RM_RETURN_IF_ERROR(copy_bytes_async(pos, rope_pos.data() + begin,
                                             static_cast<size_t>(rows) * sizeof(int64_t), stream_));
-        RM_RETURN_IF_ERROR(launch_rope({.x = proj_.data<float>(),
+        RM_RETURN_IF_ERROR(launch_rope({.x = proj,
                                         .pos = pos,
                                         .n = rows,
                                         .heads = static_cast<int>(heads),
@@ -151,12 +135,11 @@ class CudaLayers final : public LayerBackend {
       }
       const size_t row_bytes = static_cast<size_t>(width) * dtype_size(out_dtype);
       std::byte* dst = static_cast<std::byte*>(out) + static_cast<size_t>(begin) * row_bytes;
-      const void* src = proj_.raw();
+      const void* src = proj;
       if (out_dtype == DType::kBf16) {
-        RM_RETURN_IF_ERROR(launch_to_bf16(
-            {.x = proj_.data<float>(), .y = proj_bf16_.data<uint16_t>(), .count = rows * width},
-            stream_));
-        src = proj_bf16_.raw();
+        RM_RETURN_IF_ERROR(
+            launch_to_bf16({.x = proj, .y = proj_bf16, .count = rows * width}, stream_));
+        src = proj_bf16;
       }
       RM_RETURN_IF_ERROR(download(src, dst, static_cast<size_t>(rows) * row_bytes));
     }
@@ -170,21 +153,19 @@ class CudaLayers final : public LayerBackend {
     RM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device_)));
     RM_ASSIGN_OR_RETURN(const Tensor* weights, weight(wo));
     const int64_t n = o.dim(0), width = wo.dim(1), d = wo.dim(0), tile = std::min(kDeviceTile, n);
-    RM_RETURN_IF_ERROR(reserve(in_, tile * width, DType::kF32));
-    RM_RETURN_IF_ERROR(reserve(proj_, tile * d, DType::kF32));
+    RM_ASSIGN_OR_RETURN(float* in, scratch<float>(in_, tile * width));
+    RM_ASSIGN_OR_RETURN(float* proj, scratch<float>(proj_, tile * d));
     for (int64_t begin = 0; begin < n; begin += tile) {
       const int64_t rows = std::min(tile, n - begin);
       const size_t out_bytes = static_cast<size_t>(rows * d) * sizeof(float);
-      RM_RETURN_IF_ERROR(copy_bytes_async(in_.mutable_raw(), o.data<float>() + begin * width,
+      RM_RETURN_IF_ERROR(copy_bytes_async(in, o.data<float>() + begin * width,
                                           static_cast<size_t>(rows * width) * sizeof(float),
                                           stream_));
       if (accumulate) {
-        RM_RETURN_IF_ERROR(
-            copy_bytes_async(proj_.mutable_raw(), out + begin * d, out_bytes, stream_));
+        RM_RETURN_IF_ERROR(copy_bytes_async(proj, out + begin * d, out_bytes, stream_));
       }
-      RM_RETURN_IF_ERROR(
-          product(in_.data<float>(), rows, *weights, proj_.data<float>(), accumulate));
-      RM_RETURN_IF_ERROR(download(proj_.raw(), out + begin * d, out_bytes));
+      RM_RETURN_IF_ERROR(product(in, rows, *weights, proj, accumulate));
+      RM_RETURN_IF_ERROR(download(proj, out + begin * d, out_bytes));
     }
     return ok_status();
   }
@@ -217,10 +198,9 @@ class CudaLayers final : public LayerBackend {
     const int64_t out = w.dim(0), in = w.dim(1);
     const void* a = x;
     if (w.dtype() == DType::kBf16) {
-      RM_RETURN_IF_ERROR(reserve(narrow_, rows * in, DType::kBf16));
-      RM_RETURN_IF_ERROR(
-          launch_to_bf16({.x = x, .y = narrow_.data<uint16_t>(), .count = rows * in}, stream_));
-      a = narrow_.raw();
+      RM_ASSIGN_OR_RETURN(uint16_t * narrow, scratch<uint16_t>(narrow_, rows * in));
+      RM_RETURN_IF_ERROR(launch_to_bf16({.x = x, .y = narrow, .count = rows * in}, stream_));
+      a = narrow;
     }
     return gemm(blas_,
                 {.a = a,
@@ -262,14 +242,17 @@ class CudaLayers final : public LayerBackend {
     return copy->data<float>();
   }
 
-  // Grows `buffer` to at least `numel` elements of `dtype`. The old memory may still be read by
-  // queued work, so the stream finishes first.
-  Status reserve(Tensor& buffer, int64_t numel, DType dtype) {
-    if (buffer.defined() && buffer.numel() >= numel) return ok_status();
-    RM_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_)).with_context(name_));
-    buffer = Tensor();
-    RM_ASSIGN_OR_RETURN(buffer, empty_on_device({std::max<int64_t>(numel, 1)}, dtype, device_));
-    return ok_status();
+  // Room for `count` T in the reused device buffer `buffer`, grown when too small. The old memory
+  // may still be read by queued work, so the stream finishes before it is freed.
+  template <typename T>
+  StatusOr<T*> scratch(std::shared_ptr<Buffer>& buffer, int64_t count) {
+    const size_t bytes = static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(T);
+    if (!buffer || buffer->bytes() < bytes) {
+      RM_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(stream_)).with_context(name_));
+      buffer.reset();
+      RM_ASSIGN_OR_RETURN(buffer, allocate_device(bytes, device_));
+    }
+    return reinterpret_cast<T*>(buffer->data());
   }
 
   // `bytes` from device `src` to host `dst`, after the work queued before; returns when they are
@@ -281,7 +264,7 @@ class CudaLayers final : public LayerBackend {
 
   struct Mirror {
     Tensor host;    // held so that no other tensor takes its address while the key is in use
-    Tensor device;  // f32, the same shape
+    Tensor device;  // the same shape and dtype
   };
 
   int device_;
@@ -289,12 +272,10 @@ class CudaLayers final : public LayerBackend {
   cudaStream_t stream_;
   CublasHandle blas_;
   std::unordered_map<const void*, Mirror> weights_;
-  Tensor rows_;                  // [n, d]: h on its way down, the mixer's output on its way up
-  Tensor normed_, gate_, up_;    // one MLP tile: [tile, d], [tile, hidden], [tile, hidden]
-  Tensor narrow_;                // bf16 compute: a product's input rows rounded to bf16
-  Tensor in_, proj_;             // one projection tile: [tile, in] rows up, [tile, out] results
-  Tensor proj_bf16_;             // the results rounded to bf16, for bf16 rows
-  std::shared_ptr<Buffer> pos_;  // one tile's rope positions (int64)
+  // Reused device scratch (scratch<T>): rows_ holds h on its way down and the mixer's output on
+  // its way up; normed_, gate_, up_ one MLP tile; narrow_ a product's input rounded to bf16;
+  // in_, proj_, proj_bf16_, pos_ one projection tile's rows, results, bf16 results, positions.
+  std::shared_ptr<Buffer> rows_, normed_, gate_, up_, narrow_, in_, proj_, proj_bf16_, pos_;
 };
 
 }  // namespace
