@@ -40,7 +40,8 @@ const char* context_parallel_name(ContextParallel how);
 
 // Exact attention of this rank's rows over the whole sequence, spread as `how` says: ring.h's
 // contract and errors (ring_attention, ulysses_attention or hybrid_attention). Ulysses and the
-// hybrid REQUIRE host q, k, v.
+// hybrid REQUIRE host k and v; q may be on the host or backend.device() for every scheme (Ulysses
+// and the hybrid then read a host copy), and the result is where q is.
 StatusOr<BlockResult> context_parallel_attention(
     const ContextParallelism& how, comm::Communicator& comm, const comm::PartitionPlan& plan,
     const Tensor& q, const Tensor& k, const Tensor& v, const Positions& positions,

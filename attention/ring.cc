@@ -15,7 +15,7 @@
 // A device backend given host inputs (the data plane moves host memory) computes on its device
 // all the same: Q, the partial results and a mirror of the current K/V block live there, the
 // block is uploaded once a step (not once per query slice), and only the merged result comes
-// back to the host at the end.
+// back to the host at the end (none does when q was given on the device: it stays there).
 #include "attention/ring.h"
 
 #include <algorithm>
@@ -127,15 +127,16 @@ class KvBlock {
 };
 
 Status check_inputs(const comm::Communicator& comm, const comm::PartitionPlan& plan,
-                    const Tensor& q, const Tensor& k, const Tensor& v, const Positions& positions) {
+                    const Tensor& q, const Tensor& k, const Tensor& v, const Positions& positions,
+                    Device compute) {
   const int64_t n_local = plan.num_local(comm.rank());
   if (plan.world() != comm.size()) {
     return invalid_argument("ring: plan for " + std::to_string(plan.world()) + " ranks, " +
                             std::to_string(comm.size()) + " in the communicator");
   }
   for (const Tensor* t : {&q, &k, &v}) {
-    if (t->rank() != 3 || t->dim(0) != n_local || t->dtype() != DType::kF32 ||
-        t->device() != q.device()) {
+    const bool placed = t->device() == k.device() || (t == &q && t->device() == compute);
+    if (t->rank() != 3 || t->dim(0) != n_local || t->dtype() != DType::kF32 || !placed) {
       return invalid_argument("ring: rank " + std::to_string(comm.rank()) + " owns " +
                               std::to_string(n_local) + " tokens but got " + t->to_string());
     }
@@ -154,16 +155,16 @@ StatusOr<BlockResult> ring_attention(comm::Communicator& comm, const comm::Parti
                                      const Positions& positions, const MaskSpec& mask,
                                      AttentionBackend& backend, uint32_t layer, DistStats* stats,
                                      const comm::RecordLayout* layout) {
-  RM_RETURN_IF_ERROR(check_inputs(comm, plan, q, k, v, positions));
+  RM_RETURN_IF_ERROR(check_inputs(comm, plan, q, k, v, positions, backend.device()));
   DistStats local_stats;
   DistStats& st = stats ? *stats : local_stats;
   const int world = comm.size(), rank = comm.rank();
   const int next_rank = (rank + 1) % world, prev_rank = (rank + world - 1) % world;
 
-  // The ring's buffers live where the inputs do (check_inputs: all in one place); the compute
-  // and its results where the backend computes (the same place, but for a device backend given
-  // host inputs: then the K/V block is mirrored there each step).
-  const Device where = q.device();
+  // The ring's buffers live where k and v do; the compute and its results where the backend
+  // computes (the same place, but for a device backend given host K/V: then the K/V block is
+  // mirrored there each step). The result goes back where q came from.
+  const Device where = k.device();
   const Device compute = backend.device();
   const bool mirror = where != compute;
   RM_ASSIGN_OR_RETURN(const Tensor q_compute, to_device(backend, q, compute));
@@ -243,10 +244,10 @@ StatusOr<BlockResult> ring_attention(comm::Communicator& comm, const comm::Parti
       std::swap(current, incoming);
     }
   }
-  if (!mirror) return acc;
+  if (q.device() == compute) return acc;
   BlockResult result;
-  RM_ASSIGN_OR_RETURN(result.out, to_device(backend, acc.out, where));
-  RM_ASSIGN_OR_RETURN(result.lse, to_device(backend, acc.lse, where));
+  RM_ASSIGN_OR_RETURN(result.out, to_device(backend, acc.out, q.device()));
+  RM_ASSIGN_OR_RETURN(result.lse, to_device(backend, acc.lse, q.device()));
   return result;
 }
 

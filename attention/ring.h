@@ -25,16 +25,16 @@ struct DistStats {
 
 // q: [n_local, n_heads, head_dim]; k, v: [n_local, n_kv_heads, head_dim] (f32); `positions`
 // the n_local tokens' positions and sequence ids; n_local = plan.num_local(comm.rank()).
-// Blocks compute on `backend`. q, k and v on the host (the result too, and the ring's buffers
-// are host memory) or all on backend.device() (then so are the buffers and the result, and
-// `comm` must carry device memory). `layer` keeps the transfers of different layers apart.
-// `layout`, when given, is the records `positions` come from (positions within records, record
-// ids as sequence ids): every block received is then checked against what plan and layout give
-// its source (attention/received_positions.h); without it, received positions are trusted as
-// AuthenticatedComm delivered them.
-// Errors: shape/plan mismatch (kInvalidArgument), a backend failure, a peer's failure or a step
-// past its deadline (from the Communicator), a received block whose positions are not its
-// source's (kDataLoss naming the source rank, layer and step).
+// Blocks compute on `backend`. k and v on the host (the ring's buffers are host memory) or both
+// on backend.device() (then so are the buffers, and `comm` must carry device memory); q where
+// they are or on backend.device(), and the result where q is. `layer` keeps the transfers of
+// different layers apart. `layout`, when given, is the records `positions` come from (positions
+// within records, record ids as sequence ids): every block received is then checked against what
+// plan and layout give its source (attention/received_positions.h); without it, received positions
+// are trusted as AuthenticatedComm delivered them. Errors: shape/plan mismatch (kInvalidArgument),
+// a backend failure, a peer's failure or a step past its deadline (from the Communicator), a
+// received block whose positions are not its source's (kDataLoss naming the source rank, layer and
+// step).
 StatusOr<BlockResult> ring_attention(comm::Communicator& comm, const comm::PartitionPlan& plan,
                                      const Tensor& q, const Tensor& k, const Tensor& v,
                                      const Positions& positions, const MaskSpec& mask,

@@ -16,27 +16,46 @@ struct Projected {
   Tensor q, k, v;  // [n, heads, head_dim], rope applied to q and k
 };
 
-// Rows [n, heads, head_dim] f32 of the heads of x W^T, rope at `pos` (empty: none), made by
-// ctx.layers (on its device where it has one). Once `stop` is requested they are garbage.
-StatusOr<Tensor> project_rows(const ShardContext& ctx, const float* x, int64_t n, const Tensor& w,
+// A new tensor on `where`: the host, or the layer backend's device.
+StatusOr<Tensor> empty_on(const ShardContext& ctx, Device where, const Shape& shape, DType dtype) {
+  if (where.is_cpu()) return Tensor::empty(shape, dtype);
+  return ctx.layers->empty(shape, dtype);
+}
+
+// Rows [n, heads, head_dim] f32 on `where` of the heads of h W^T, rope at `pos` (empty: none),
+// made by ctx.layers (on its device where it has one). Once `stop` is requested they are garbage.
+StatusOr<Tensor> project_rows(const ShardContext& ctx, const Tensor& h, const Tensor& w,
                               int64_t heads, const AttnShape& s, std::span<const int64_t> pos,
-                              const std::stop_token& stop) {
-  Tensor rows = Tensor::empty({n, heads, s.head_dim}, DType::kF32);
-  RM_RETURN_IF_ERROR(ctx.layers->project_heads(x, n, w, heads, s.head_dim, pos, s.rope_theta,
-                                               rows.mutable_raw(), DType::kF32, stop));
+                              Device where, const std::stop_token& stop) {
+  RM_ASSIGN_OR_RETURN(Tensor rows,
+                      empty_on(ctx, where, {h.dim(0), heads, s.head_dim}, DType::kF32));
+  RM_RETURN_IF_ERROR(ctx.layers->project_heads(h, w, pos, s.rope_theta, rows, stop));
   return rows;
 }
 
-// q, k, v of rows h at positions `pos`.
+// q (on `q_where`), k and v (host rows: the ring's transfers and the decode caches read them)
+// of rows h at positions `pos`.
 StatusOr<Projected> project(const ShardContext& ctx, const Tensor& h, std::span<const int64_t> pos,
-                            const AttnWeights& w, const AttnShape& s, const std::stop_token& stop) {
-  const float* x = h.data<float>();
-  const int64_t n = h.dim(0);
+                            const AttnWeights& w, const AttnShape& s, Device q_where,
+                            const std::stop_token& stop) {
   Projected p;
-  RM_ASSIGN_OR_RETURN(p.q, project_rows(ctx, x, n, w.wq, s.n_heads, s, pos, stop));
-  RM_ASSIGN_OR_RETURN(p.k, project_rows(ctx, x, n, w.wk, s.n_kv_heads, s, pos, stop));
-  RM_ASSIGN_OR_RETURN(p.v, project_rows(ctx, x, n, w.wv, s.n_kv_heads, s, {}, stop));
+  RM_ASSIGN_OR_RETURN(p.q, project_rows(ctx, h, w.wq, s.n_heads, s, pos, q_where, stop));
+  RM_ASSIGN_OR_RETURN(p.k, project_rows(ctx, h, w.wk, s.n_kv_heads, s, pos, Device::cpu(), stop));
+  RM_ASSIGN_OR_RETURN(p.v, project_rows(ctx, h, w.wv, s.n_kv_heads, s, {}, Device::cpu(), stop));
   return p;
+}
+
+// Where a block's queries and attention output stay: on the device h is on when the attention
+// backend computes there too (no copy to the host and back), else on the host.
+Device query_place(const ShardContext& ctx, const Tensor& h) {
+  const Device rows = h.device();
+  return !rows.is_cpu() && ctx.backend->device() == rows ? rows : Device::cpu();
+}
+
+// Device results of the attention backend are queued on its stream: the layer backend, on its
+// own, may read them only once they are final.
+Status settle(const ShardContext& ctx, Device where) {
+  return where.is_cpu() ? ok_status() : ctx.backend->synchronize();
 }
 
 // How a mixer finds its keys: globally (ring / Ulysses / hybrid) or from a halo. While decoding:
@@ -53,22 +72,27 @@ class AttentionFamilyMixer final : public Mixer {
         span_(std::move(span)),
         first_visible_(std::move(first_visible)) {}
 
+  bool takes_device_rows() const override { return true; }
+
   Status append(const ShardContext& ctx, const DecodeStep& step, const Tensor& h, Tensor& out,
                 uint32_t layer) override {
     if (!mask_.causal) return failed_precondition("decoding needs a causal model");
     const int64_t n = step.num_local();
     std::vector<int64_t> pos(static_cast<size_t>(n));
     for (int64_t j = 0; j < n; ++j) pos[static_cast<size_t>(j)] = step.pos[step.local[j]];
-    RM_ASSIGN_OR_RETURN(const Projected p, project(ctx, h, pos, w_, shape_, /*stop=*/{}));
+    // A step's few rows: the split-K and near caches are host memory, so q is too.
+    RM_ASSIGN_OR_RETURN(const Projected p,
+                        project(ctx, h, pos, w_, shape_, Device::cpu(), /*stop=*/{}));
     StatusOr<Tensor> o = span_ ? near_.attend(ctx, step, p.q, p.k, p.v, first_visible_)
                                : split_k_.attend(ctx, step, p.q, p.k, p.v, layer);
     if (!o.ok()) return o.status();
-    return ctx.layers->project_out(*o, w_.wo, out.data<float>(), /*accumulate=*/false);
+    return ctx.layers->project_out(*o, w_.wo, out, /*accumulate=*/false);
   }
 
   Status forward(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) override {
     if (span_) return forward_near(ctx, h, out, layer);
-    RM_ASSIGN_OR_RETURN(Projected p, project(ctx, h, ctx.pos, w_, shape_, ctx.stop));
+    const Device q_where = query_place(ctx, h);
+    RM_ASSIGN_OR_RETURN(Projected p, project(ctx, h, ctx.pos, w_, shape_, q_where, ctx.stop));
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "projections"));
     // With the layout, every block a peer sends is checked against the plan (its positions and
     // records), so a forged block cannot pose as another part of the sequence.
@@ -76,8 +100,8 @@ class AttentionFamilyMixer final : public Mixer {
                                                         p.q, p.k, p.v, ctx.positions(), mask_,
                                                         *ctx.backend, layer, nullptr, ctx.layout);
     if (!global.ok()) return global.status();
-    RM_RETURN_IF_ERROR(
-        ctx.layers->project_out(global->out, w_.wo, out.data<float>(), /*accumulate=*/false));
+    RM_RETURN_IF_ERROR(settle(ctx, q_where));
+    RM_RETURN_IF_ERROR(ctx.layers->project_out(global->out, w_.wo, out, /*accumulate=*/false));
     if (ctx.keep_caches()) split_k_.keep(ctx, std::move(p.k), std::move(p.v));
     return ok_status();
   }
@@ -87,8 +111,7 @@ class AttentionFamilyMixer final : public Mixer {
   // kQueryChunk rows, so q and the attention output exist for one chunk at a time: a rank's
   // peak stays at its k, v and residual buffers, not n_local x (q + out) more.
   Status forward_near(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) {
-    const float* x = h.data<float>();
-    const int64_t n = h.dim(0), d = h.dim(1);
+    const int64_t n = h.dim(0);
     // bf16 compute (the weights are bf16 then): q, k and v are rounded once as they are made,
     // not per tile in the kernel, and k and v are held and sent at half the bytes.
     const DType rows_dtype = w_.wk.dtype();
@@ -96,39 +119,43 @@ class AttentionFamilyMixer final : public Mixer {
     HaloKeys keys = halo_keys(ctx, span, shape_.n_kv_heads, shape_.head_dim, rows_dtype);
     // Over all n rows: a long loop on a big shard, so it stops between tiles too.
     LayerBackend& layers = *ctx.layers;
-    RM_RETURN_IF_ERROR(layers.project_heads(x, n, w_.wk, shape_.n_kv_heads, shape_.head_dim,
-                                            ctx.pos, shape_.rope_theta, keys.k.mutable_raw(),
-                                            rows_dtype, ctx.stop));
-    RM_RETURN_IF_ERROR(layers.project_heads(x, n, w_.wv, shape_.n_kv_heads, shape_.head_dim, {},
-                                            shape_.rope_theta, keys.v.mutable_raw(), rows_dtype,
-                                            ctx.stop));
+    RM_RETURN_IF_ERROR(
+        layers.project_heads(h, w_.wk, ctx.pos, shape_.rope_theta, keys.k.rows(0, n), ctx.stop));
+    RM_RETURN_IF_ERROR(
+        layers.project_heads(h, w_.wv, {}, shape_.rope_theta, keys.v.rows(0, n), ctx.stop));
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "key projections"));
     RM_RETURN_IF_ERROR(exchange_halo(ctx, span, layer, keys));
     if (ctx.keep_caches()) near_.keep(ctx, keys, first_visible_);
+    // Every query chunk reads all the keys: they go to the attention backend's device once per
+    // block, not once per chunk.
+    attention::AttentionBackend& backend = *ctx.backend;
+    RM_ASSIGN_OR_RETURN(const Tensor k, attention::to_device(backend, keys.k, backend.device()));
+    RM_ASSIGN_OR_RETURN(const Tensor v, attention::to_device(backend, keys.v, backend.device()));
+    const attention::Positions k_pos = keys.positions();
     const std::span<const int64_t> pos = ctx.pos;
     const std::span<const int32_t> seq = ctx.seq;
     // One q and one result buffer serve every chunk: fresh ones had their pages faulted in and
     // zeroed by the kernel again for every chunk (in perf, a quarter of a job's page zeroing).
+    const Device q_where = query_place(ctx, h);
     const int64_t heads = shape_.n_heads, hd = shape_.head_dim, chunk = std::min(kQueryChunk, n);
-    Tensor q_rows = Tensor::empty({chunk, heads, hd}, rows_dtype);
-    Tensor out_rows = Tensor::empty({chunk, heads, hd}, DType::kF32);
-    Tensor lse_rows = Tensor::empty({chunk, heads}, DType::kF32);
+    RM_ASSIGN_OR_RETURN(const Tensor q_rows,
+                        empty_on(ctx, q_where, {chunk, heads, hd}, rows_dtype));
+    RM_ASSIGN_OR_RETURN(const Tensor out_rows,
+                        backend.empty({chunk, heads, hd}, DType::kF32, q_where));
+    RM_ASSIGN_OR_RETURN(const Tensor lse_rows, backend.empty({chunk, heads}, DType::kF32, q_where));
     for (int64_t begin = 0; begin < n; begin += kQueryChunk) {
       RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, "query chunk at " + std::to_string(begin)));
-      const int64_t rows = std::min(kQueryChunk, n - begin);
+      const int64_t end = std::min(n, begin + kQueryChunk), rows = end - begin;
       const auto b = static_cast<size_t>(begin), r = static_cast<size_t>(rows);
-      RM_RETURN_IF_ERROR(layers.project_heads(x + begin * d, rows, w_.wq, heads, hd,
-                                              pos.subspan(b, r), shape_.rope_theta,
-                                              q_rows.mutable_raw(), rows_dtype, {}));
-      const Tensor q = Tensor::wrap(q_rows.raw(), {rows, heads, hd}, rows_dtype);
-      attention::BlockResult result{
-          Tensor::wrap(out_rows.data<float>(), {rows, heads, hd}, DType::kF32),
-          Tensor::wrap(lse_rows.data<float>(), {rows, heads}, DType::kF32)};
+      const Tensor q = q_rows.rows(0, rows);
+      RM_RETURN_IF_ERROR(layers.project_heads(h.rows(begin, end), w_.wq, pos.subspan(b, r),
+                                              shape_.rope_theta, q, {}));
+      attention::BlockResult result{out_rows.rows(0, rows), lse_rows.rows(0, rows)};
       const attention::Positions q_pos{pos.subspan(b, r), seq.subspan(b, r)};
-      RM_RETURN_IF_ERROR(ctx.backend->attend_block_into(q, keys.k, keys.v, q_pos, keys.positions(),
-                                                        mask_, result));
-      RM_RETURN_IF_ERROR(layers.project_out(result.out, w_.wo, out.data<float>() + begin * d,
-                                            /*accumulate=*/false));
+      RM_RETURN_IF_ERROR(backend.attend_block_into(q, k, v, q_pos, k_pos, mask_, result));
+      RM_RETURN_IF_ERROR(settle(ctx, q_where));
+      RM_RETURN_IF_ERROR(
+          layers.project_out(result.out, w_.wo, out.rows(begin, end), /*accumulate=*/false));
     }
     return ok_status();
   }

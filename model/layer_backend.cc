@@ -1,5 +1,8 @@
 #include "model/layer_backend.h"
 
+#include <initializer_list>
+#include <string>
+
 #include "core/cancel.h"
 #include "model/internal/projection.h"
 
@@ -11,10 +14,16 @@ class CpuLayers final : public LayerBackend {
   explicit CpuLayers(ThreadPool& pool) : pool_(pool) {}
 
   const char* name() const override { return "cpu"; }
+  Device device() const override { return Device::cpu(); }
+
+  StatusOr<Tensor> empty(const Shape& shape, DType dtype) override {
+    return Tensor::empty(shape, dtype);
+  }
 
   StatusOr<Tensor> load(Tensor rows) override { return rows; }
 
   Status mixer_input(const Tensor& x, const Tensor& g, float eps, Tensor& h) override {
+    RM_RETURN_IF_ERROR(check_on_host({&h}, "mixer_input"));
     rms_norm_rows(pool_, x.data<float>(), x.dim(0), x.dim(1), g.const_data<float>(), eps,
                   h.data<float>());
     return ok_status();
@@ -23,6 +32,7 @@ class CpuLayers final : public LayerBackend {
   Status add_residuals(Tensor& x, const Tensor& mixed, const Tensor& g, float eps,
                        const MlpWeights& mlp, const std::stop_token& stop,
                        const std::string& where) override {
+    RM_RETURN_IF_ERROR(check_on_host({&mixed}, "add_residuals"));
     float* xs = x.data<float>();
     const float* ms = mixed.const_data<float>();
     for (int64_t i = 0; i < x.numel(); ++i) xs[i] += ms[i];
@@ -32,15 +42,18 @@ class CpuLayers final : public LayerBackend {
     return ok_status();
   }
 
-  Status project_heads(const float* x, int64_t n, const Tensor& w, int64_t heads, int64_t head_dim,
-                       std::span<const int64_t> rope_pos, double rope_theta, void* out,
-                       DType out_dtype, const std::stop_token& stop) override {
-    project_heads_into(pool_, x, n, w, heads, head_dim, rope_pos, rope_theta, out, out_dtype, stop);
+  Status project_heads(const Tensor& x, const Tensor& w, std::span<const int64_t> rope_pos,
+                       double rope_theta, const Tensor& out, const std::stop_token& stop) override {
+    RM_RETURN_IF_ERROR(check_on_host({&x, &out}, "project_heads"));
+    project_heads_into(pool_, x.data<float>(), x.dim(0), w, out.dim(1), out.dim(2), rope_pos,
+                       rope_theta, out.mutable_raw(), out.dtype(), stop);
     return ok_status();
   }
 
-  Status project_out(const Tensor& o, const Tensor& wo, float* out, bool accumulate) override {
-    model::project_out(pool_, o, wo, out, accumulate);
+  Status project_out(const Tensor& o, const Tensor& wo, const Tensor& out,
+                     bool accumulate) override {
+    RM_RETURN_IF_ERROR(check_on_host({&o, &out}, "project_out"));
+    model::project_out(pool_, o, wo, static_cast<float*>(out.mutable_raw()), accumulate);
     return ok_status();
   }
 
@@ -50,6 +63,15 @@ class CpuLayers final : public LayerBackend {
   }
 
  private:
+  static Status check_on_host(std::initializer_list<const Tensor*> rows, const char* op) {
+    for (const Tensor* t : rows) {
+      if (!t->device().is_cpu()) {
+        return invalid_argument(std::string("cpu layers: ") + op + " of " + t->to_string());
+      }
+    }
+    return ok_status();
+  }
+
   ThreadPool& pool_;
 };
 

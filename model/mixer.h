@@ -1,9 +1,10 @@
 // model/mixer.h: the token mixers of MODEL.md's blocks, behind one interface.
 //
 // A Mixer turns this rank's normalised rows h [n_local, d_model] into out [n_local, d_model],
-// talking to other ranks only through ctx.comm. Every rank calls forward for the same block in
-// the same order (the mixers' transfers are collective). `layer` (the block index) keeps the
-// transfers of different blocks apart. Weights are f32 host tensors owned by the Mixer.
+// talking to other ranks only through ctx.comm. h and out are host rows, or rows on
+// ctx.layers->device() for a mixer that takes_device_rows(). Every rank calls forward for the same
+// block in the same order (the mixers' transfers are collective). `layer` (the block index) keeps
+// the transfers of different blocks apart. Weights are f32 host tensors owned by the Mixer.
 // Thread-compatible.
 #pragma once
 
@@ -20,6 +21,10 @@ class Mixer {
  public:
   virtual ~Mixer() = default;
   virtual Status forward(const ShardContext& ctx, const Tensor& h, Tensor& out, uint32_t layer) = 0;
+
+  // Whether forward and append accept h and out on ctx.layers->device() (a GPU's memory), so the
+  // block's rows need not cross to the host. False: host rows only.
+  virtual bool takes_device_rows() const { return false; }
 
   // One decode step (model/decode.h): h holds this rank's rows of `step` [step.num_local(),
   // d_model]; out receives their outputs. Reads and extends the caches the last forward kept

@@ -68,6 +68,37 @@ StatusOr<std::unique_ptr<Mixer>> make_mixer(const ModelConfig& c, const BlockCon
                           std::to_string(static_cast<int>(b.mixer)));
 }
 
+// Each block's mixer input h and output `mixed`, f32 [n, d]: host rows, or rows on the layer
+// backend's device for a mixer that takes them there. Each pair is made on first use and reused
+// by the later blocks, so a job whose mixers all take device rows holds no host pair.
+class BlockRows {
+ public:
+  BlockRows(LayerBackend& layers, int64_t n, int64_t d) : layers_(layers), shape_{n, d} {}
+
+  struct Pair {
+    Tensor& h;
+    Tensor& mixed;
+  };
+
+  StatusOr<Pair> for_mixer(const Mixer& mixer) {
+    const bool on_device = mixer.takes_device_rows() && !layers_.device().is_cpu();
+    Tensor* pair = on_device ? device_ : host_;
+    for (int i = 0; i < 2 && !pair[i].defined(); ++i) {
+      if (on_device) {
+        RM_ASSIGN_OR_RETURN(pair[i], layers_.empty(shape_, DType::kF32));
+      } else {
+        pair[i] = Tensor::empty(shape_, DType::kF32);
+      }
+    }
+    return Pair{pair[0], pair[1]};
+  }
+
+ private:
+  LayerBackend& layers_;
+  Shape shape_;
+  Tensor host_[2], device_[2];
+};
+
 }  // namespace
 
 StatusOr<Model> Model::load(const std::string& dir, DType compute) {
@@ -118,7 +149,7 @@ StatusOr<Tensor> Model::forward(const ShardContext& ctx, std::span<const int32_t
   RM_ASSIGN_OR_RETURN(Tensor rows, embed(token_ids));
   LayerBackend& layers = *ctx.layers;
   RM_ASSIGN_OR_RETURN(Tensor x, layers.load(std::move(rows)));
-  Tensor h = Tensor::empty({n, d}, DType::kF32), mixed = Tensor::empty({n, d}, DType::kF32);
+  BlockRows rows_of(layers, n, d);
   const auto eps = static_cast<float>(config_.norm_eps);
   for (size_t b = 0; b < blocks_.size(); ++b) {
     Block& block = blocks_[b];
@@ -129,13 +160,14 @@ StatusOr<Tensor> Model::forward(const ShardContext& ctx, std::span<const int32_t
     }
     // The block's whole time (norms, mixer, MLP) and traffic count under its kind.
     const comm::TrafficMeter::Phase phase(ctx.traffic, mixer_kind_name(config_.blocks[b].mixer));
-    RM_RETURN_IF_ERROR(layers.mixer_input(x, block.norm1, eps, h).with_context(where));
+    RM_ASSIGN_OR_RETURN(const BlockRows::Pair io, rows_of.for_mixer(*block.mixer));
+    RM_RETURN_IF_ERROR(layers.mixer_input(x, block.norm1, eps, io.h).with_context(where));
     RM_RETURN_IF_ERROR(
-        block.mixer->forward(ctx, h, mixed, static_cast<uint32_t>(b)).with_context(where));
+        block.mixer->forward(ctx, io.h, io.mixed, static_cast<uint32_t>(b)).with_context(where));
     if (static_cast<int>(b) == last_fit_) fit_stream_->end();
     // A mixer may finish its last chunk as the stop lands; its rows are then not the math's.
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, where));
-    RM_RETURN_IF_ERROR(add_residuals(ctx, b, x, mixed));
+    RM_RETURN_IF_ERROR(add_residuals(ctx, b, x, io.mixed));
     if (progress) progress(static_cast<int>(b), static_cast<int>(blocks_.size()));
   }
   return layers.output(std::move(x), norm_, eps);
@@ -185,18 +217,19 @@ StatusOr<Tensor> Model::append(const ShardContext& ctx, const DecodeStep& step,
   RM_ASSIGN_OR_RETURN(Tensor rows, embed(ids));
   LayerBackend& layers = *ctx.layers;
   RM_ASSIGN_OR_RETURN(Tensor x, layers.load(std::move(rows)));
-  Tensor h = Tensor::empty({n, d}, DType::kF32), mixed = Tensor::empty({n, d}, DType::kF32);
+  BlockRows rows_of(layers, n, d);
   const auto eps = static_cast<float>(config_.norm_eps);
   for (size_t b = 0; b < blocks_.size(); ++b) {
     const std::string where =
         "decode step " + std::to_string(step.index) + " block " + std::to_string(b);
     RM_RETURN_IF_ERROR(check_cancelled(ctx.stop, where));
     if (static_cast<int>(b) == first_fit_) fit_stream_->begin_step(step);
-    RM_RETURN_IF_ERROR(layers.mixer_input(x, blocks_[b].norm1, eps, h).with_context(where));
-    RM_RETURN_IF_ERROR(blocks_[b]
-                           .mixer->append(ctx, step, h, mixed, static_cast<uint32_t>(b))
-                           .with_context(where));
-    RM_RETURN_IF_ERROR(add_residuals(ctx, b, x, mixed));
+    Mixer& mixer = *blocks_[b].mixer;
+    RM_ASSIGN_OR_RETURN(const BlockRows::Pair io, rows_of.for_mixer(mixer));
+    RM_RETURN_IF_ERROR(layers.mixer_input(x, blocks_[b].norm1, eps, io.h).with_context(where));
+    RM_RETURN_IF_ERROR(
+        mixer.append(ctx, step, io.h, io.mixed, static_cast<uint32_t>(b)).with_context(where));
+    RM_RETURN_IF_ERROR(add_residuals(ctx, b, x, io.mixed));
   }
   return layers.output(std::move(x), norm_, eps);
 }

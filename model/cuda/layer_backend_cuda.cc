@@ -41,9 +41,16 @@ class CudaLayers final : public LayerBackend {
   CudaLayers& operator=(const CudaLayers&) = delete;
 
   const char* name() const override { return name_.c_str(); }
+  Device device() const override { return Device::cuda(device_); }
+
+  StatusOr<Tensor> empty(const Shape& shape, DType dtype) override {
+    return empty_on_device(shape, dtype, device_);
+  }
 
   StatusOr<Tensor> load(Tensor rows) override {
-    RM_RETURN_IF_ERROR(check_host_rows(rows, "load"));
+    if (!rows.device().is_cpu() || rows.dtype() != DType::kF32 || rows.rank() != 2) {
+      return invalid_argument("cuda layers: load takes f32 host rows, not " + rows.to_string());
+    }
     RM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device_)));
     RM_ASSIGN_OR_RETURN(Tensor x, empty_on_device(rows.shape(), DType::kF32, device_));
     RM_RETURN_IF_ERROR(copy_bytes_async(x.mutable_raw(), rows.raw(), rows.bytes(), stream_));
@@ -53,29 +60,32 @@ class CudaLayers final : public LayerBackend {
   }
 
   Status mixer_input(const Tensor& x, const Tensor& g, float eps, Tensor& h) override {
-    RM_RETURN_IF_ERROR(check_host_rows(h, "mixer_input"));
+    RM_RETURN_IF_ERROR(check_rows(h, x.shape(), "mixer_input"));
     RM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device_)));
     RM_ASSIGN_OR_RETURN(const float* gain, norm_gain(g));
-    RM_ASSIGN_OR_RETURN(float* rows, scratch<float>(rows_, x.numel()));
+    const bool host = h.device().is_cpu();
+    float* rows = h.data<float>();
+    if (host) {
+      RM_ASSIGN_OR_RETURN(rows, scratch<float>(rows_, x.numel()));
+    }
     RM_RETURN_IF_ERROR(launch_rms_norm(
         {.x = x.data<float>(), .g = gain, .y = rows, .n = x.dim(0), .width = x.dim(1), .eps = eps},
         stream_));
-    return download(rows, h.mutable_raw(), h.bytes());
+    if (host) return download(rows, h.mutable_raw(), h.bytes());
+    return finish();
   }
 
   Status add_residuals(Tensor& x, const Tensor& mixed, const Tensor& g, float eps,
                        const MlpWeights& mlp, const std::stop_token& stop,
                        const std::string& where) override {
-    RM_RETURN_IF_ERROR(check_host_rows(mixed, "add_residuals"));
+    RM_RETURN_IF_ERROR(check_rows(mixed, x.shape(), "add_residuals"));
     RM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device_)));
     const int64_t n = x.dim(0), d = x.dim(1), hidden = mlp.w_gate.dim(0);
     RM_ASSIGN_OR_RETURN(const float* gain, norm_gain(g));
     RM_ASSIGN_OR_RETURN(const Tensor* w_gate, weight(mlp.w_gate));
     RM_ASSIGN_OR_RETURN(const Tensor* w_up, weight(mlp.w_up));
     RM_ASSIGN_OR_RETURN(const Tensor* w_down, weight(mlp.w_down));
-    RM_ASSIGN_OR_RETURN(float* mixed_rows, scratch<float>(rows_, x.numel()));
-    // Pageable host memory: the copy is staged before this returns, so `mixed` is free again.
-    RM_RETURN_IF_ERROR(copy_bytes_async(mixed_rows, mixed.raw(), mixed.bytes(), stream_));
+    RM_ASSIGN_OR_RETURN(const float* mixed_rows, on_device(mixed.data<float>(), mixed, rows_));
     RM_RETURN_IF_ERROR(
         launch_add({.x = mixed_rows, .y = x.data<float>(), .count = x.numel()}, stream_));
 
@@ -98,34 +108,45 @@ class CudaLayers final : public LayerBackend {
           launch_swiglu({.gate = gate, .up = up, .out = gate, .count = rows * hidden}, stream_));
       RM_RETURN_IF_ERROR(product(gate, rows, *w_down, xs, /*accumulate=*/true));
     }
-    return ok_status();
+    return finish();
   }
 
-  Status project_heads(const float* x, int64_t n, const Tensor& w, int64_t heads, int64_t head_dim,
-                       std::span<const int64_t> rope_pos, double rope_theta, void* out,
-                       DType out_dtype, const std::stop_token& stop) override {
-    if (out_dtype != DType::kF32 && out_dtype != DType::kBf16) {
-      return invalid_argument(std::string("cuda layers: project_heads into ") +
-                              dtype_name(out_dtype) + " rows (f32 or bf16)");
+  Status project_heads(const Tensor& x, const Tensor& w, std::span<const int64_t> rope_pos,
+                       double rope_theta, const Tensor& out, const std::stop_token& stop) override {
+    const int64_t n = x.dim(0), heads = out.dim(1), head_dim = out.dim(2);
+    const int64_t width = heads * head_dim;
+    RM_RETURN_IF_ERROR(check_rows(x, {n, w.dim(1)}, "project_heads"));
+    const bool out_fits = out.rank() == 3 && out.dim(0) == n && width == w.dim(0) &&
+                          (out.dtype() == DType::kF32 || out.dtype() == DType::kBf16) &&
+                          mine(out) && out.writable();
+    if (!out_fits || (!rope_pos.empty() && static_cast<int64_t>(rope_pos.size()) != n)) {
+      return invalid_argument("cuda layers: project_heads of " + x.to_string() + " by " +
+                              w.to_string() + " into " + out.to_string());
     }
     RM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device_)));
     RM_ASSIGN_OR_RETURN(const Tensor* weights, weight(w));
-    const int64_t d = w.dim(1), width = heads * head_dim, tile = std::min(kDeviceTile, n);
-    RM_ASSIGN_OR_RETURN(float* in, scratch<float>(in_, tile * d));
-    RM_ASSIGN_OR_RETURN(float* proj, scratch<float>(proj_, tile * width));
-    RM_ASSIGN_OR_RETURN(
-        uint16_t * proj_bf16,
-        scratch<uint16_t>(proj_bf16_, out_dtype == DType::kBf16 ? tile * width : 0));
+    const DType out_dtype = out.dtype();
+    const bool host_out = out.device().is_cpu(), f32_out = out_dtype == DType::kF32;
+    const int64_t tile = std::min(kDeviceTile, n);
+    // Device f32 rows are projected in place; the others through a tile of scratch.
+    RM_ASSIGN_OR_RETURN(float* proj,
+                        scratch<float>(proj_, host_out || !f32_out ? tile * width : 0));
+    RM_ASSIGN_OR_RETURN(uint16_t * proj_bf16,
+                        scratch<uint16_t>(proj_bf16_, host_out && !f32_out ? tile * width : 0));
     RM_ASSIGN_OR_RETURN(int64_t * pos, scratch<int64_t>(pos_, rope_pos.empty() ? 0 : tile));
+    const size_t row_bytes = static_cast<size_t>(width) * dtype_size(out_dtype);
     for (int64_t begin = 0; begin < n && !stop.stop_requested(); begin += tile) {
       const int64_t rows = std::min(tile, n - begin);
-      RM_RETURN_IF_ERROR(copy_bytes_async(in, x + begin * d,
-                                          static_cast<size_t>(rows * d) * sizeof(float), stream_));
-      RM_RETURN_IF_ERROR(product(in, rows, *weights, proj, /*accumulate=*/false));
+      const Tensor x_tile = x.rows(begin, begin + rows);
+      RM_ASSIGN_OR_RETURN(const float* in, on_device(x_tile.data<float>(), x_tile, in_));
+      std::byte* dst =
+          static_cast<std::byte*>(out.mutable_raw()) + static_cast<size_t>(begin) * row_bytes;
+      float* y = !host_out && f32_out ? reinterpret_cast<float*>(dst) : proj;
+      RM_RETURN_IF_ERROR(product(in, rows, *weights, y, /*accumulate=*/false));
       if (!rope_pos.empty()) {
         RM_RETURN_IF_ERROR(copy_bytes_async(pos, rope_pos.data() + begin,
                                             static_cast<size_t>(rows) * sizeof(int64_t), stream_));
-        RM_RETURN_IF_ERROR(launch_rope({.x = proj,
+        RM_RETURN_IF_ERROR(launch_rope({.x = y,
                                         .pos = pos,
                                         .n = rows,
                                         .heads = static_cast<int>(heads),
@@ -133,41 +154,46 @@ class CudaLayers final : public LayerBackend {
                                         .theta = rope_theta},
                                        stream_));
       }
-      const size_t row_bytes = static_cast<size_t>(width) * dtype_size(out_dtype);
-      std::byte* dst = static_cast<std::byte*>(out) + static_cast<size_t>(begin) * row_bytes;
-      const void* src = proj;
-      if (out_dtype == DType::kBf16) {
-        RM_RETURN_IF_ERROR(
-            launch_to_bf16({.x = proj, .y = proj_bf16, .count = rows * width}, stream_));
-        src = proj_bf16;
+      const void* done = y;
+      if (!f32_out) {
+        uint16_t* narrow = host_out ? proj_bf16 : reinterpret_cast<uint16_t*>(dst);
+        RM_RETURN_IF_ERROR(launch_to_bf16({.x = y, .y = narrow, .count = rows * width}, stream_));
+        done = narrow;
       }
-      RM_RETURN_IF_ERROR(download(src, dst, static_cast<size_t>(rows) * row_bytes));
+      if (host_out) {
+        RM_RETURN_IF_ERROR(download(done, dst, static_cast<size_t>(rows) * row_bytes));
+      }
     }
-    return ok_status();
+    return finish();
   }
 
-  Status project_out(const Tensor& o, const Tensor& wo, float* out, bool accumulate) override {
-    if (!o.device().is_cpu() || o.dtype() != DType::kF32) {
-      return invalid_argument("cuda layers: project_out takes f32 host rows, not " + o.to_string());
+  Status project_out(const Tensor& o, const Tensor& wo, const Tensor& out,
+                     bool accumulate) override {
+    const int64_t n = o.dim(0), width = wo.dim(1), d = wo.dim(0);
+    const bool o_fits =
+        o.rank() == 3 && o.dim(1) * o.dim(2) == width && o.dtype() == DType::kF32 && mine(o);
+    if (!o_fits) {
+      return invalid_argument("cuda layers: project_out of " + o.to_string() + " by " +
+                              wo.to_string());
     }
+    RM_RETURN_IF_ERROR(check_rows(out, {n, d}, "project_out"));
     RM_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device_)));
     RM_ASSIGN_OR_RETURN(const Tensor* weights, weight(wo));
-    const int64_t n = o.dim(0), width = wo.dim(1), d = wo.dim(0), tile = std::min(kDeviceTile, n);
-    RM_ASSIGN_OR_RETURN(float* in, scratch<float>(in_, tile * width));
-    RM_ASSIGN_OR_RETURN(float* proj, scratch<float>(proj_, tile * d));
+    const bool host_out = out.device().is_cpu();
+    const int64_t tile = std::min(kDeviceTile, n);
+    RM_ASSIGN_OR_RETURN(float* proj, scratch<float>(proj_, host_out ? tile * d : 0));
     for (int64_t begin = 0; begin < n; begin += tile) {
       const int64_t rows = std::min(tile, n - begin);
+      const Tensor o_tile = o.rows(begin, begin + rows);
+      RM_ASSIGN_OR_RETURN(const float* in, on_device(o_tile.data<float>(), o_tile, in_));
+      float* dst = static_cast<float*>(out.mutable_raw()) + begin * d;
+      float* y = host_out ? proj : dst;
       const size_t out_bytes = static_cast<size_t>(rows * d) * sizeof(float);
-      RM_RETURN_IF_ERROR(copy_bytes_async(in, o.data<float>() + begin * width,
-                                          static_cast<size_t>(rows * width) * sizeof(float),
-                                          stream_));
-      if (accumulate) {
-        RM_RETURN_IF_ERROR(copy_bytes_async(proj, out + begin * d, out_bytes, stream_));
-      }
-      RM_RETURN_IF_ERROR(product(in, rows, *weights, proj, accumulate));
-      RM_RETURN_IF_ERROR(download(proj, out + begin * d, out_bytes));
+      if (accumulate && host_out) RM_RETURN_IF_ERROR(copy_bytes_async(y, dst, out_bytes, stream_));
+      RM_RETURN_IF_ERROR(product(in, rows, *weights, y, accumulate));
+      if (host_out) RM_RETURN_IF_ERROR(download(y, dst, out_bytes));
     }
-    return ok_status();
+    return finish();
   }
 
   StatusOr<Tensor> output(Tensor x, const Tensor& g, float eps) override {
@@ -186,10 +212,24 @@ class CudaLayers final : public LayerBackend {
   }
 
  private:
-  static Status check_host_rows(const Tensor& t, const char* what) {
-    if (t.device().is_cpu() && t.dtype() == DType::kF32 && t.rank() == 2) return ok_status();
-    return invalid_argument(std::string("cuda layers: ") + what + " takes f32 host rows, not " +
+  bool mine(const Tensor& t) const { return t.device().is_cpu() || t.device() == device(); }
+
+  // f32 rows of `shape` on the host or this GPU.
+  Status check_rows(const Tensor& t, const Shape& shape, const char* what) const {
+    if (t.dtype() == DType::kF32 && t.shape() == shape && mine(t)) return ok_status();
+    return invalid_argument(std::string("cuda layers: ") + what + " takes f32 rows " +
+                            shape_to_string(shape) + " on the host or " + name_ + ", not " +
                             t.to_string());
+  }
+
+  // `t`'s bytes on this GPU: `data` itself for a device tensor, else a copy in `buffer`
+  // (pageable host memory: the copy is staged before this returns, so `t` is free again).
+  StatusOr<const float*> on_device(const float* data, const Tensor& t,
+                                   std::shared_ptr<Buffer>& buffer) {
+    if (!t.device().is_cpu()) return data;
+    RM_ASSIGN_OR_RETURN(float* copy, scratch<float>(buffer, t.numel()));
+    RM_RETURN_IF_ERROR(copy_bytes_async(copy, data, t.bytes(), stream_));
+    return copy;
   }
 
   // y[rows, out] (+)= x[rows, in] W^T for W [out, in] on the device. A bf16 W reads x rounded to
@@ -259,8 +299,11 @@ class CudaLayers final : public LayerBackend {
   // there.
   Status download(const void* src, void* dst, size_t bytes) {
     RM_RETURN_IF_ERROR(copy_bytes_async(dst, src, bytes, stream_));
-    return cuda_status(cudaStreamSynchronize(stream_)).with_context(name_);
+    return finish();
   }
+
+  // Waits for the queued work: every call returns with its results final (layer_backend.h).
+  Status finish() { return cuda_status(cudaStreamSynchronize(stream_)).with_context(name_); }
 
   struct Mirror {
     Tensor host;    // held so that no other tensor takes its address while the key is in use
@@ -272,9 +315,10 @@ class CudaLayers final : public LayerBackend {
   cudaStream_t stream_;
   CublasHandle blas_;
   std::unordered_map<const void*, Mirror> weights_;
-  // Reused device scratch (scratch<T>): rows_ holds h on its way down and the mixer's output on
-  // its way up; normed_, gate_, up_ one MLP tile; narrow_ a product's input rounded to bf16;
-  // in_, proj_, proj_bf16_, pos_ one projection tile's rows, results, bf16 results, positions.
+  // Reused device scratch (scratch<T>): rows_ holds host h on its way down and a host mixer
+  // output on its way up; normed_, gate_, up_ one MLP tile; narrow_ a product's input rounded to
+  // bf16; in_, proj_, proj_bf16_, pos_ one projection tile's host rows, results for host rows (and
+  // for device bf16 rows, before rounding), bf16 results for host rows, positions.
   std::shared_ptr<Buffer> rows_, normed_, gate_, up_, narrow_, in_, proj_, proj_bf16_, pos_;
 };
 

@@ -19,6 +19,7 @@
 #include "model/init.h"
 #include "model/model.h"
 #include "tests/testing/close.h"
+#include "tests/testing/fake_device.h"
 #include "tests/testing/model_configs.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/unit/model/stack_harness.h"
@@ -80,12 +81,13 @@ Records extend(const Records& prompts, const std::vector<Continued>& streams) {
 
 // hf of every decoded row, [stream][step] -> d floats, from a prefill of `prompts` on `world`
 // ranks (shards weighted by `rank_weights` when given) followed by decode steps that feed each
-// stream's tokens.
+// stream's tokens. `backends`: where a rank computes (empty: the CPU's).
 std::vector<std::vector<std::vector<float>>> decode(
     const std::string& dir, const Records& prompts, const std::vector<Continued>& streams,
     PlanKind kind, int world, int64_t align,
     attention::ContextParallelism cp = attention::ContextParallel::kRing,
-    const std::vector<double>& rank_weights = {}, DType compute = DType::kF32) {
+    const std::vector<double>& rank_weights = {}, DType compute = DType::kF32,
+    const harness::BackendsFn& backends = {}) {
   const comm::RecordLayout layout(prompts.lengths);
   const auto plan = comm::PartitionPlan::make_for_records(kind, layout, world, align, rank_weights);
   EXPECT_TRUE(plan.ok());
@@ -106,8 +108,8 @@ std::vector<std::vector<std::vector<float>>> decode(
       auto model = Model::load(dir, compute);
       ASSERT_TRUE(model.ok()) << model.status().to_string();
       ThreadPool pool(1);
-      ShardContext ctx =
-          make_shard_context(*comms[static_cast<size_t>(rank)], *plan, layout, pool, cp);
+      ShardContext ctx = make_shard_context(*comms[static_cast<size_t>(rank)], *plan, layout, pool,
+                                            cp, backends ? backends(pool) : ShardBackends{});
       ctx.streams = decode_streams;
       std::vector<int32_t> ids;
       for (int64_t t : ctx.tokens) ids.push_back(prompts.stream[static_cast<size_t>(t)]);
@@ -293,6 +295,36 @@ const BlockConfig kAtlas{.mixer = MixerKind::kAtlas,
                          .omega_window = 5,
                          .memory_hidden = 12,
                          .feature_degree = 1};
+
+// Rows on a device (tests/testing/fake_device.h, as device_rows_test.cc for the prefill): the
+// prefill keeps the attention family's rows on the stand-in GPU and each decode step gives them
+// there too; every decoded row equals the CPU's bit for bit.
+TEST(DecodeOnDeviceRows, MatchesTheCpuBitForBit) {
+  testing::TempDir temp;
+  const std::string dir = temp.path().string() + "/model";
+  const ModelConfig config =
+      testing::small_model_config(true, {kWindow, kAttention, kFit, kLocal, kAtlas});
+  ASSERT_TRUE(init_model(config, 9, dir).ok());
+  const Records prompts = harness::make_records(kPrompts, "");
+  std::mt19937 rng(6);
+  const std::vector<Continued> more = make_streams(prompts, /*branches=*/true, rng);
+  for (const auto& [kind, world] :
+       {std::pair{PlanKind::kContiguous, 3}, std::pair{PlanKind::kZigzag, 2}}) {
+    SCOPED_TRACE(std::string(comm::plan_name(kind)) + " P=" + std::to_string(world));
+    const auto want = decode(dir, prompts, more, kind, world, kGroup);
+    const auto got =
+        decode(dir, prompts, more, kind, world, kGroup, attention::ContextParallel::kRing, {},
+               DType::kF32, testing::make_fake_device_backends);
+    for (size_t r = 0; r < more.size(); ++r) {
+      for (size_t s = 0; s < more[r].more.size(); ++s) {
+        ASSERT_EQ(got[r][s].size(), want[r][s].size()) << "stream " << r << " step " << s;
+        EXPECT_EQ(
+            std::memcmp(got[r][s].data(), want[r][s].data(), want[r][s].size() * sizeof(float)), 0)
+            << "stream " << r << " step " << s;
+      }
+    }
+  }
+}
 
 INSTANTIATE_TEST_SUITE_P(
     Mixers, DecodeMatchesPrefill,

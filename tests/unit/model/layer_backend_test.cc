@@ -27,6 +27,10 @@ class CountingLayers final : public LayerBackend {
  public:
   explicit CountingLayers(ThreadPool& pool) : inner_(make_cpu_layer_backend(pool)) {}
   const char* name() const override { return "counting"; }
+  Device device() const override { return inner_->device(); }
+  StatusOr<Tensor> empty(const Shape& shape, DType dtype) override {
+    return inner_->empty(shape, dtype);
+  }
   StatusOr<Tensor> load(Tensor rows) override {
     ++loads;
     return inner_->load(std::move(rows));
@@ -41,14 +45,13 @@ class CountingLayers final : public LayerBackend {
     ++residuals;
     return inner_->add_residuals(x, mixed, g, eps, mlp, stop, where);
   }
-  Status project_heads(const float* x, int64_t n, const Tensor& w, int64_t heads, int64_t head_dim,
-                       std::span<const int64_t> rope_pos, double rope_theta, void* out,
-                       DType out_dtype, const std::stop_token& stop) override {
+  Status project_heads(const Tensor& x, const Tensor& w, std::span<const int64_t> rope_pos,
+                       double rope_theta, const Tensor& out, const std::stop_token& stop) override {
     ++head_projections;
-    return inner_->project_heads(x, n, w, heads, head_dim, rope_pos, rope_theta, out, out_dtype,
-                                 stop);
+    return inner_->project_heads(x, w, rope_pos, rope_theta, out, stop);
   }
-  Status project_out(const Tensor& o, const Tensor& wo, float* out, bool accumulate) override {
+  Status project_out(const Tensor& o, const Tensor& wo, const Tensor& out,
+                     bool accumulate) override {
     ++out_projections;
     return inner_->project_out(o, wo, out, accumulate);
   }

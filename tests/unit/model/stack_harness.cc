@@ -60,7 +60,8 @@ std::vector<Status> forward_statuses(const std::string& dir, const Records& reco
 }
 
 Outputs run_model(const std::string& dir, const Records& records, comm::PlanKind kind, int world,
-                  int64_t align, DType compute, const std::vector<double>& rank_weights) {
+                  int64_t align, DType compute, const std::vector<double>& rank_weights,
+                  const attention::ContextParallelism& how, const BackendsFn& backends) {
   const comm::RecordLayout layout(records.lengths);
   const auto plan = comm::PartitionPlan::make_for_records(kind, layout, world, align, rank_weights);
   EXPECT_TRUE(plan.ok());
@@ -77,8 +78,10 @@ Outputs run_model(const std::string& dir, const Records& records, comm::PlanKind
       ASSERT_TRUE(model.ok()) << model.status().to_string();
       ThreadPool pool(1);
       ShardContext ctx = make_shard_context(
-          *comms[static_cast<size_t>(r)], *plan, layout, pool, attention::ContextParallel::kRing,
-          {attention::make_cpu_backend(pool, /*stop=*/{}, compute), nullptr, nullptr});
+          *comms[static_cast<size_t>(r)], *plan, layout, pool, how,
+          backends ? backends(pool)
+                   : ShardBackends{attention::make_cpu_backend(pool, /*stop=*/{}, compute), nullptr,
+                                   nullptr});
       std::vector<int32_t> ids, next;
       for (int64_t t : ctx.tokens) {
         ids.push_back(records.stream[static_cast<size_t>(t)]);

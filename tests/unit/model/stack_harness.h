@@ -4,12 +4,15 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "comm/partition.h"
 #include "core/dtype.h"
 #include "core/status.h"
+#include "core/thread_pool.h"
+#include "model/shard.h"
 
 namespace ringmaster::model::harness {
 
@@ -33,10 +36,14 @@ struct Outputs {
 // Runs the model in `dir` on `world` ranks (threads over LocalComm), plan `kind` aligned to
 // `align`, and gathers the outputs by stream and input position. Test failures on error.
 // `compute`: the dtype of the products (Model::load and the CPU attention backend);
-// `rank_weights`: empty (equal shards) or one per rank (comm::PartitionPlan::make_for_records).
+// `rank_weights`: empty (equal shards) or one per rank (comm::PartitionPlan::make_for_records);
+// `how`: the scheme of global attention; `backends`: where a rank computes, given its pool
+// (empty: the CPU's, the attention backend's products in `compute`).
+using BackendsFn = std::function<ShardBackends(ThreadPool&)>;
 Outputs run_model(const std::string& dir, const Records& records, comm::PlanKind kind, int world,
                   int64_t align, DType compute = DType::kF32,
-                  const std::vector<double>& rank_weights = {});
+                  const std::vector<double>& rank_weights = {},
+                  const attention::ContextParallelism& how = {}, const BackendsFn& backends = {});
 
 // Runs the model's forward pass on every rank of `plan` (threads over LocalComm) and returns each
 // rank's outcome: for the tests of plans a mixer must refuse.
