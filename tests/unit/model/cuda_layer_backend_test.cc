@@ -161,8 +161,7 @@ TEST_F(CudaLayerBackendGpu, ProjectionsMatchCpu) {
           SCOPED_TRACE(std::string(dtype_name(dtype)) + (rope ? " rope" : " no rope") +
                        (in_on_device ? " x on the device" : " x on the host") +
                        (out_on_device ? ", out on the device" : ", out on the host"));
-          const Tensor got =
-              placed(gpu, Tensor::empty({n, heads, head_dim}, dtype), out_on_device);
+          const Tensor got = placed(gpu, Tensor::empty({n, heads, head_dim}, dtype), out_on_device);
           const Status projected =
               gpu.project_heads(placed(gpu, x, in_on_device), w, at, 10000.0, got, {});
           ASSERT_TRUE(projected.ok()) << projected.to_string();
