@@ -119,6 +119,18 @@ class FitMixer final : public Mixer {
                          shape_.rope_theta);
   }
 
+  // heads() of token rows (no rope): a d x (heads x head_dim) product per token of the shard, so
+  // it runs on ctx.layers (on its device where it has one). The latents' projections, a few rows
+  // per group, stay on the pool.
+  StatusOr<Tensor> token_heads(const ShardContext& ctx, std::vector<float>& x, const Tensor& w,
+                               int64_t n_heads) const {
+    const auto rows = static_cast<int64_t>(x.size()) / w.dim(1);
+    Tensor out = Tensor::empty({rows, n_heads, shape_.head_dim}, DType::kF32);
+    const Tensor in = Tensor::wrap(x.data(), {rows, w.dim(1)}, DType::kF32);
+    RM_RETURN_IF_ERROR(ctx.layers->project_heads(in, w, {}, shape_.rope_theta, out, {}));
+    return out;
+  }
+
   // lat[g] += Attn(RMSNorm(lat[g], read.norm_q), RMSNorm(h_g, read.norm_kv); read) for this
   // rank's groups.
   Status read(const ShardContext& ctx, const Tensor& h) {
@@ -136,8 +148,8 @@ class FitMixer final : public Mixer {
     rms_norm_rows(pool, h.data<float>(), n, d, w_.read_norm_kv.const_data<float>(), eps_,
                   xkv.data());
     const Tensor q = heads(pool, xq, w_.read.wq, shape_.n_heads);
-    const Tensor k = heads(pool, xkv, w_.read.wk, shape_.n_kv_heads);
-    const Tensor v = heads(pool, xkv, w_.read.wv, shape_.n_kv_heads);
+    RM_ASSIGN_OR_RETURN(const Tensor k, token_heads(ctx, xkv, w_.read.wk, shape_.n_kv_heads));
+    RM_ASSIGN_OR_RETURN(const Tensor v, token_heads(ctx, xkv, w_.read.wv, shape_.n_kv_heads));
     xkv = {};
     if (ctx.keep_caches()) keep_read_rows(ctx, k, v);
 
@@ -349,7 +361,7 @@ class FitMixer final : public Mixer {
       rms_norm(lat + source[idx] * m * d, m, d, w_.write_norm_kv.const_data<float>(), eps_,
                xkv.data() + slot[idx] * m * d);
     });
-    const Tensor q = heads(pool, xq, w_.write.wq, shape_.n_heads);
+    RM_ASSIGN_OR_RETURN(const Tensor q, token_heads(ctx, xq, w_.write.wq, shape_.n_heads));
     xq = {};
     const Tensor k = heads(pool, xkv, w_.write.wk, shape_.n_kv_heads);
     const Tensor v = heads(pool, xkv, w_.write.wv, shape_.n_kv_heads);
@@ -364,8 +376,7 @@ class FitMixer final : public Mixer {
       return attend_group(be, q.rows(g.begin, g.begin + g.len), k.rows(s * m, (s + 1) * m),
                           v.rows(s * m, (s + 1) * m), o.rows(g.begin, g.begin + g.len));
     }));
-    project_out(pool, o, w_.write.wo, out.data<float>(), /*accumulate=*/false);
-    return ok_status();
+    return ctx.layers->project_out(o, w_.write.wo, out, /*accumulate=*/false);
   }
 
   FitWeights w_;

@@ -3,7 +3,8 @@
 // Model::forward keeps the residual stream x [n_local, d_model] in a LayerBackend's memory from
 // the embedding to the final norm and hands it the dense half of every block: the norm before
 // the mixer, the residual adds and the norm-then-MLP. The attention, window and local mixers
-// also run their head and output projections through it (project_heads, project_out):
+// also run their head and output projections through it (project_heads, project_out), and the
+// fit mixer those of its token rows (READ keys and values, WRITE queries and output):
 //
 //   x = load(embed[ids])                        host rows in, x on device()
 //   for each block:  mixer_input(x, norm1, h);  mixer(h) -> mixed;  add_residuals(x, mixed, ...)

@@ -1,6 +1,7 @@
 // Model::forward hands the dense half of every block to ctx.layers (model/layer_backend.h): the
 // backend loads the residual stream once, gives each block's mixer its input and takes its
-// output back, and makes the final rows; the attention-family mixers project through it. A backend
+// output back, and makes the final rows; the attention-family mixers, and the fit mixer for its
+// token rows, project through it. A backend
 // that only counts and forwards to the CPU one must see every block and change no bit; otherwise a
 // device backend would be silently bypassed.
 #include "model/layer_backend.h"
@@ -69,10 +70,11 @@ class CountingLayers final : public LayerBackend {
 
 TEST(LayerBackend, ForwardRunsEveryBlockThroughCtxLayers) {
   testing::TempDir temp;
-  const ModelConfig config =
-      testing::small_model_config(true, {{.mixer = MixerKind::kWindow, .window = 16},
-                                         {.mixer = MixerKind::kAttention},
-                                         {.mixer = MixerKind::kLocal, .group = 32}});
+  const ModelConfig config = testing::small_model_config(
+      true, {{.mixer = MixerKind::kWindow, .window = 16},
+             {.mixer = MixerKind::kAttention},
+             {.mixer = MixerKind::kLocal, .group = 32},
+             {.mixer = MixerKind::kFit, .group = 32, .latents = 4, .global_layers = 1}});
   ASSERT_TRUE(init_model(config, 7, temp.file("model")).ok());
   auto model = Model::load(temp.file("model"));
   ASSERT_TRUE(model.ok()) << model.status().to_string();
@@ -99,12 +101,13 @@ TEST(LayerBackend, ForwardRunsEveryBlockThroughCtxLayers) {
   ASSERT_TRUE(got.ok()) << got.status().to_string();
 
   EXPECT_EQ(counting->loads, 1);
-  EXPECT_EQ(counting->mixer_inputs, 3);
-  EXPECT_EQ(counting->residuals, 3);
+  EXPECT_EQ(counting->mixer_inputs, 4);
+  EXPECT_EQ(counting->residuals, 4);
   EXPECT_EQ(counting->outputs, 1);
-  // q, k and v, and the output projection, of each of the three attention-family blocks.
-  EXPECT_EQ(counting->head_projections, 9);
-  EXPECT_EQ(counting->out_projections, 3);
+  // q, k and v, and the output projection, of each of the three attention-family blocks; the fit
+  // block's token-side READ k and v, WRITE q and WRITE output projection.
+  EXPECT_EQ(counting->head_projections, 12);
+  EXPECT_EQ(counting->out_projections, 4);
   ASSERT_EQ(got->shape(), want->shape());
   EXPECT_EQ(std::memcmp(got->data<float>(), want->data<float>(), want->bytes()), 0);
 }
