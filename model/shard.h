@@ -31,7 +31,7 @@ struct ShardContext {
   const comm::PartitionPlan* plan = nullptr;
   const comm::RecordLayout* layout = nullptr;
   ThreadPool* pool = nullptr;
-  // Where attention blocks compute; the mixers' rows are host rows and the backend moves what it
+  // Where attention blocks compute; it takes host rows or rows on its device and moves what it
   // needs. Chosen once by the worker (CPU over `pool` unless told otherwise).
   std::shared_ptr<attention::AttentionBackend> backend;
   // Where ATLAS chains run (memory/backend.h), one slot per pool thread; chosen with `backend`.

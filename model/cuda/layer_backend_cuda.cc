@@ -85,7 +85,7 @@ class CudaLayers final : public LayerBackend {
     RM_ASSIGN_OR_RETURN(const Tensor* w_gate, weight(mlp.w_gate));
     RM_ASSIGN_OR_RETURN(const Tensor* w_up, weight(mlp.w_up));
     RM_ASSIGN_OR_RETURN(const Tensor* w_down, weight(mlp.w_down));
-    RM_ASSIGN_OR_RETURN(const float* mixed_rows, on_device(mixed.data<float>(), mixed, rows_));
+    RM_ASSIGN_OR_RETURN(const float* mixed_rows, on_device(mixed, rows_));
     RM_RETURN_IF_ERROR(
         launch_add({.x = mixed_rows, .y = x.data<float>(), .count = x.numel()}, stream_));
 
@@ -138,7 +138,7 @@ class CudaLayers final : public LayerBackend {
     for (int64_t begin = 0; begin < n && !stop.stop_requested(); begin += tile) {
       const int64_t rows = std::min(tile, n - begin);
       const Tensor x_tile = x.rows(begin, begin + rows);
-      RM_ASSIGN_OR_RETURN(const float* in, on_device(x_tile.data<float>(), x_tile, in_));
+      RM_ASSIGN_OR_RETURN(const float* in, on_device(x_tile, in_));
       std::byte* dst =
           static_cast<std::byte*>(out.mutable_raw()) + static_cast<size_t>(begin) * row_bytes;
       float* y = !host_out && f32_out ? reinterpret_cast<float*>(dst) : proj;
@@ -185,7 +185,7 @@ class CudaLayers final : public LayerBackend {
     for (int64_t begin = 0; begin < n; begin += tile) {
       const int64_t rows = std::min(tile, n - begin);
       const Tensor o_tile = o.rows(begin, begin + rows);
-      RM_ASSIGN_OR_RETURN(const float* in, on_device(o_tile.data<float>(), o_tile, in_));
+      RM_ASSIGN_OR_RETURN(const float* in, on_device(o_tile, in_));
       float* dst = static_cast<float*>(out.mutable_raw()) + begin * d;
       float* y = host_out ? proj : dst;
       const size_t out_bytes = static_cast<size_t>(rows * d) * sizeof(float);
@@ -222,13 +222,12 @@ class CudaLayers final : public LayerBackend {
                             t.to_string());
   }
 
-  // `t`'s bytes on this GPU: `data` itself for a device tensor, else a copy in `buffer`
-  // (pageable host memory: the copy is staged before this returns, so `t` is free again).
-  StatusOr<const float*> on_device(const float* data, const Tensor& t,
-                                   std::shared_ptr<Buffer>& buffer) {
-    if (!t.device().is_cpu()) return data;
+  // f32 `t` on this GPU: its own values for a device tensor, else a copy in `buffer` (pageable
+  // host memory: the copy is staged before this returns, so `t` is free again).
+  StatusOr<const float*> on_device(const Tensor& t, std::shared_ptr<Buffer>& buffer) {
+    if (!t.device().is_cpu()) return t.data<float>();
     RM_ASSIGN_OR_RETURN(float* copy, scratch<float>(buffer, t.numel()));
-    RM_RETURN_IF_ERROR(copy_bytes_async(copy, data, t.bytes(), stream_));
+    RM_RETURN_IF_ERROR(copy_bytes_async(copy, t.raw(), t.bytes(), stream_));
     return copy;
   }
 

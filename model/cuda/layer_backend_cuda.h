@@ -5,10 +5,10 @@
 // (core/cuda/gemm.h) over tiles of up to 8192 rows with [tile, mlp_hidden] scratch: in full f32
 // (no TF32) on f32 weights, and in bf16 compute on the bf16 weights with their input rows rounded
 // to bf16 and f32 accumulation, as model/layers.h's linear does on the CPU.
-// The attention-family projections (project_heads, project_out) run as the same GEMMs, with
-// rope (and the bf16 rounding of bf16 rows) on the device, tile by tile: the host rows go up
-// and the projected rows come down. Per block h goes down to the host for the mixer and the
-// mixer's output comes up.
+// The projections (project_heads, project_out) run as the same GEMMs, with rope (and the bf16
+// rounding of bf16 rows) on the device, tile by tile; host inputs go up and host outputs come
+// down, device rows stay where they are. A mixer that takes device rows (the attention family)
+// gets h and gives its output on the device; the others' h goes down and their output comes up.
 // Weights (norm gains, MLP matrices) are uploaded on first use and kept while the backend
 // lives, keyed by the host tensor they mirror (which the cache holds, so its address cannot be
 // reused by another tensor meanwhile).

@@ -27,6 +27,13 @@ class Pages {
     return pages;
   }
 
+  // A new zero-filled tensor on the fake device.
+  Tensor tensor(const Shape& shape, DType dtype) {
+    const auto bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+    return *Tensor::from_buffer(allocate(bytes), 0, shape, dtype);
+  }
+
+ private:
   std::shared_ptr<Buffer> allocate(size_t bytes) {
     const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     const size_t mapped = (std::max<size_t>(bytes, 1) + page - 1) / page * page;
@@ -42,6 +49,7 @@ class Pages {
     });
   }
 
+ public:
   // Open while an op of any fake backend runs.
   class Open {
    public:
@@ -103,8 +111,7 @@ class FakeAttention final : public attention::AttentionBackend {
   StatusOr<Tensor> empty(const Shape& shape, DType dtype, Device where) override {
     if (where.is_cpu()) return Tensor::empty(shape, dtype);
     if (where != kFakeDevice) return invalid_argument("fake device: empty on " + where.to_string());
-    const auto bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
-    return Tensor::from_buffer(Pages::get().allocate(bytes), 0, shape, dtype);
+    return Pages::get().tensor(shape, dtype);
   }
 
   Status copy(const Tensor& src, const Tensor& dst) override {
@@ -149,8 +156,7 @@ class FakeLayers final : public model::LayerBackend {
   Device device() const override { return kFakeDevice; }
 
   StatusOr<Tensor> empty(const Shape& shape, DType dtype) override {
-    const auto bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
-    return Tensor::from_buffer(Pages::get().allocate(bytes), 0, shape, dtype);
+    return Pages::get().tensor(shape, dtype);
   }
 
   StatusOr<Tensor> load(Tensor rows) override {

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -318,6 +320,9 @@ TEST(DecodeOnDeviceRows, MatchesTheCpuBitForBit) {
     for (size_t r = 0; r < more.size(); ++r) {
       for (size_t s = 0; s < more[r].more.size(); ++s) {
         ASSERT_EQ(got[r][s].size(), want[r][s].size()) << "stream " << r << " step " << s;
+        EXPECT_TRUE(std::none_of(want[r][s].begin(), want[r][s].end(),
+                                 [](float v) { return std::isnan(v); }))
+            << "stream " << r << " step " << s;
         EXPECT_EQ(
             std::memcmp(got[r][s].data(), want[r][s].data(), want[r][s].size() * sizeof(float)), 0)
             << "stream " << r << " step " << s;
