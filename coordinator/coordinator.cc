@@ -128,6 +128,40 @@ StatusOr<JobParts> prepare_model_job(pb::JobSpec& job, std::unique_ptr<ModelJobI
   return parts;
 }
 
+// What a worker of `job` times for --rank-weights auto (worker/calibration.h): the model's
+// block MLP, or for the attention check an MLP as wide as its heads.
+pb::Calibration calibration_of(const pb::JobSpec& job, const ModelJobInputs* inputs) {
+  pb::Calibration c;
+  if (inputs != nullptr) {
+    c.set_d_model(inputs->config().d_model);
+    c.set_mlp_hidden(inputs->config().mlp_hidden);
+  } else {
+    const int64_t width = int64_t{job.check().n_heads()} * job.check().head_dim();
+    c.set_d_model(width);
+    c.set_mlp_hidden(4 * width);
+  }
+  c.set_threads(job.threads());
+  c.set_device(job.device());
+  c.set_compute_dtype(job.compute_dtype());
+  return c;
+}
+
+// Cuts the job again for the weights its workers measured: the plan (a model job's inputs) and
+// the assembler that reads it.
+StatusOr<Reweighted> reweight(pb::JobSpec& job, ModelJobInputs* inputs) {
+  std::vector<int64_t> rank_tokens;
+  std::optional<io::Vocab> vocab;
+  if (inputs != nullptr) {
+    RM_RETURN_IF_ERROR(inputs->replan(job));
+    vocab = inputs->stream().vocab();
+    for (int r = 0; r < job.world(); ++r) rank_tokens.push_back(inputs->plan().num_local(r));
+  } else {
+    RM_RETURN_IF_ERROR(plan_check_job(job).status());
+  }
+  RM_ASSIGN_OR_RETURN(ResultAssembler assembler, ResultAssembler::make(job, vocab));
+  return Reweighted{std::move(assembler), std::move(rank_tokens)};
+}
+
 Status check_output_directory(const std::string& output_path) {
   if (output_path.empty()) return invalid_argument("no output path");
   // Refuse a job whose output cannot be written before any worker spends time on it.
@@ -180,6 +214,10 @@ Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& o
   std::optional<io::Vocab> vocab;
   if (inputs) vocab = inputs->stream().vocab();
   RM_ASSIGN_OR_RETURN(ResultAssembler assembler, ResultAssembler::make(job, vocab));
+  if (job.rank_weights_auto()) {
+    parts.calibration = calibration_of(job, inputs.get());
+    parts.reweight = [source = inputs.get()](pb::JobSpec& spec) { return reweight(spec, source); };
+  }
 
   asio::io_context io(1);
   Strand strand = asio::make_strand(io);

@@ -24,10 +24,7 @@ class GenerateOutput final : public JobOutput {
     }
     RM_RETURN_IF_ERROR(io::write_generated_records_tsv(dir_.file(io::kRecordsFile), spec_.records,
                                                        facts.generated));
-    io::JobSummary summary = spec_.summary;
-    summary.wall_time_s = facts.wall_time_s;
-    summary.worker_peaks = facts.worker_peaks;
-    summary.worker_telemetry = facts.worker_telemetry;
+    io::JobSummary summary = with_facts(spec_.summary, facts);
     // Filled, then assigned: clang rejects emplace() on an optional of a nested struct with
     // member initializers (not default-constructible until the enclosing class is complete).
     io::JobSummary::Decode decode;

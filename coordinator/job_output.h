@@ -31,6 +31,9 @@ struct RunFacts {
   double wall_time_s = 0;
   std::vector<io::WorkerPeak> worker_peaks;           // by rank
   std::vector<io::WorkerTelemetry> worker_telemetry;  // by rank, from each Done
+  // --rank-weights auto: the weights the job was cut with and the speeds they came from, by rank.
+  std::vector<double> rank_weights;
+  std::vector<double> rank_speeds;
   // generate: every record's continuation by record index (it points into the ResultAssembler,
   // which nothing changes while the output is written), and the slowest rank's times.
   std::span<const io::Generation> generated;
@@ -40,6 +43,10 @@ struct RunFacts {
   // ResultAssembler, as `generated` does); empty for a job that ran no worker.
   std::span<const double> branch_log_likelihoods;
 };
+
+// `summary` with what every job's `facts` add to it: wall time, peaks, telemetry, measured
+// weights.
+io::JobSummary with_facts(io::JobSummary summary, const RunFacts& facts);
 
 class JobOutput {
  public:

@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "comm/authenticated_comm.h"
+#include "coordinator/rank_speeds.h"
 #include "core/printable.h"
 #include "proto/convert.h"
 #include "proto/validate.h"
@@ -185,6 +186,7 @@ void JobRunner::adopt(std::shared_ptr<proto::Connection> connection, const pb::H
   welcome.mutable_heartbeat()->set_dead_after_ms(static_cast<uint32_t>(knobs_.dead_after.count()));
   *welcome.mutable_comm() = job_.comm();
   welcome.set_max_restarts(static_cast<uint32_t>(knobs_.max_restarts));
+  if (job_.rank_weights_auto()) *welcome.mutable_calibration() = parts_.calibration;
   (void)connection->send_message(welcome);
 }
 
@@ -248,6 +250,11 @@ void JobRunner::on_register(int id, Session& session, const proto::Frame& frame)
     return session.connection->close(
         failed_precondition("first Register for epoch " + std::to_string(reg->epoch())));
   }
+  if (job_.rank_weights_auto() && reg->speed() <= 0) {
+    return session.connection->close(
+        failed_precondition("bad Register: no speed measured for --rank-weights auto"));
+  }
+  session.speed = reg->speed();
   WorkerInfo info;
   info.host = reg->host();
   info.pid = reg->pid();
@@ -279,11 +286,43 @@ void JobRunner::assign_and_start() {
     if (session.worker < 0 || registry_.is_spare(session.worker)) continue;
     session.rank = assignment.rank_of[static_cast<size_t>(session.worker)];
   }
+  if (job_.rank_weights_auto() && job_.rank_weights().empty()) apply_measured_weights();
   send_assignments();
   const auto joined_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started_);
   spdlog::info("job {} running: {} workers joined in {} ms", job_.job_id(), job_.world(),
                joined_ms.count());
+}
+
+void JobRunner::apply_measured_weights() {
+  std::vector<double> speeds(static_cast<size_t>(job_.world()), 0.0);
+  for (const auto& [id, session] : sessions_) {
+    if (session.rank >= 0) speeds[static_cast<size_t>(session.rank)] = session.speed;
+  }
+  const std::vector<double> weights = weights_from_speeds(speeds);
+  pb::JobSpec job = job_;
+  for (const double w : weights) job.add_rank_weights(w);
+  StatusOr<Reweighted> reweighted = parts_.reweight(job);
+  if (!reweighted.ok()) {
+    spdlog::warn("job {}: keeping equal shards, the measured weights do not plan: {}",
+                 job_.job_id(), reweighted.status().to_string());
+    return;
+  }
+  job_ = std::move(job);
+  assembler_ = std::move(reweighted->assembler);
+  parts_.rank_tokens = std::move(reweighted->rank_tokens);
+  rank_speeds_ = speeds;
+  std::string shares;
+  for (size_t r = 0; r < speeds.size(); ++r) {
+    char entry[128];
+    std::snprintf(entry, sizeof entry, "%s%zu: %.0f rows/s, weight %g", r > 0 ? "; " : "", r,
+                  speeds[r], weights[r]);
+    shares += entry;
+    if (r < parts_.rank_tokens.size()) {
+      shares += ", " + std::to_string(parts_.rank_tokens[r]) + " tokens";
+    }
+  }
+  spdlog::info("job {}: measured speeds ({})", job_.job_id(), shares);
 }
 
 void JobRunner::send_assignments() {
@@ -564,6 +603,10 @@ void JobRunner::succeed() {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   facts.worker_peaks = peaks_;
   facts.worker_telemetry = telemetry_;
+  if (!rank_speeds_.empty()) {
+    facts.rank_weights.assign(job_.rank_weights().begin(), job_.rank_weights().end());
+    facts.rank_speeds = rank_speeds_;
+  }
   if (const GeneratedRecords* generated = assembler_.generated()) {
     facts.generated = generated->records();
     facts.prefill_s = generated->prefill_s();

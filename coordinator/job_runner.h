@@ -3,7 +3,8 @@
 //
 //   joining   authenticated workers Register (host, pid, rank hint, comm address); the join
 //             timeout fails the job naming the missing ranks
-//   running   with all P in, ranks are assigned (Registry) and each worker gets its Assignment
+//   running   with all P in, ranks are assigned (Registry), a --rank-weights auto job is cut
+//             for the speeds the workers registered with, and each worker gets its Assignment
 //             (rank, peer table, job, and for a model job its tokens); Progress feeds the
 //             progress line; ResultChunks flow into the ResultAssembler; each worker ends with
 //             Done
@@ -65,6 +66,12 @@ struct JobKnobs {
   int spares = 0;        // workers beyond `world` that stand by to replace a lost one
 };
 
+// A job cut again for the weights its workers measured (--rank-weights auto).
+struct Reweighted {
+  ResultAssembler assembler;
+  std::vector<int64_t> rank_tokens;  // as JobParts.rank_tokens
+};
+
 // What a job brings besides its spec and assembler.
 struct JobParts {
   std::unique_ptr<JobOutput> output;
@@ -72,6 +79,12 @@ struct JobParts {
   std::function<void(int rank, pb::Assignment& assignment)> fill_assignment;
   ProgressMode progress = ProgressMode::kNone;  // model jobs only
   std::vector<int64_t> rank_tokens;             // fed tokens per rank, for the progress line
+  // --rank-weights auto: what each worker times before it registers (Welcome.calibration), and
+  // how the job is cut again once every rank's speed is in: `reweight` gets the spec with
+  // rank_weights filled in, completes it and re-plans what fill_assignment reads. When it fails
+  // the job keeps its equal split.
+  pb::Calibration calibration;
+  std::function<StatusOr<Reweighted>(pb::JobSpec& job)> reweight;
 };
 
 class JobRunner {
@@ -105,6 +118,7 @@ class JobRunner {
     int worker = -1;                      // Registry index once registered
     int rank = -1;                        // once assigned; -1 for a standing-by spare
     std::vector<std::byte> comm_address;  // for the current epoch
+    double speed = 0;                     // rows/s, registered in a --rank-weights auto job
     bool ready = false;                   // has registered for the current epoch
     bool done = false;
     bool reported_error = false;
@@ -118,6 +132,8 @@ class JobRunner {
   void on_worker_error(int id, Session& session, const proto::Frame& frame);
   void on_closed(int id, const Status& reason);
   void assign_and_start();
+  // --rank-weights auto: weights from the ranked sessions' speeds, and the job cut for them.
+  void apply_measured_weights();
   // Sends every ranked session its Assignment for epoch_; phase_ becomes kRunning.
   void send_assignments();
   // A failed attempt: restart it while restarts last, a spare taking `vacant_rank` (-1: every
@@ -149,6 +165,7 @@ class JobRunner {
   std::optional<ProgressLine> progress_;
   std::vector<io::WorkerPeak> peaks_;           // by rank, from Done
   std::vector<io::WorkerTelemetry> telemetry_;  // by rank, from Done
+  std::vector<double> rank_speeds_;             // --rank-weights auto: by rank, once applied
   FinishedHandler on_finished_;
 
   Phase phase_ = Phase::kJoining;

@@ -21,14 +21,25 @@ StatusOr<ModelJobInputs> ModelJobInputs::prepare(pb::JobSpec& job) {
     io::TokenStream stream(config.vocab);
     RM_ASSIGN_OR_RETURN(std::shared_ptr<const VariantJob> variants,
                         prepare_variant_job(job, &stream));
-    if (stream.num_records() == 0) return ModelJobInputs(std::move(stream), std::nullopt, variants);
+    if (stream.num_records() == 0) {
+      return ModelJobInputs(std::move(config), std::move(stream), std::nullopt, variants);
+    }
     RM_ASSIGN_OR_RETURN(JobPlan plan, plan_model_job(config, config_path, stream, job));
-    return ModelJobInputs(std::move(stream), std::move(plan), std::move(variants));
+    return ModelJobInputs(std::move(config), std::move(stream), std::move(plan),
+                          std::move(variants));
   }
   RM_ASSIGN_OR_RETURN(io::TokenStream stream,
                       io::read_input(m.input_path(), config.vocab, m.max_tokens()));
   RM_ASSIGN_OR_RETURN(JobPlan plan, plan_model_job(config, config_path, stream, job));
-  return ModelJobInputs(std::move(stream), std::move(plan), nullptr);
+  return ModelJobInputs(std::move(config), std::move(stream), std::move(plan), nullptr);
+}
+
+Status ModelJobInputs::replan(pb::JobSpec& job) {
+  RM_ASSIGN_OR_RETURN(
+      JobPlan plan,
+      plan_model_job(config_, job.model().model_dir() + "/config.json", stream_, job));
+  plan_ = std::move(plan);
+  return ok_status();
 }
 
 void ModelJobInputs::fill_assignment(int rank, pb::Assignment& assignment) const {

@@ -43,15 +43,26 @@ class ModelJobInputs {
   // A variants job's calls, rows and branches; null for other tasks.
   const std::shared_ptr<const VariantJob>& variants() const { return variants_; }
 
+  const model::ModelConfig& config() const { return config_; }
+
+  // Cuts the stream again for job.rank_weights (--rank-weights auto, once the workers' speeds
+  // are in), completing `job` as prepare did. On an error (the busiest rank no longer fits, ...)
+  // the plan is unchanged. REQUIRES: has_work().
+  Status replan(pb::JobSpec& job);
+
   // Sets assignment.input_ids and next_after_range for `rank` (ringmaster.proto).
   // REQUIRES: has_work().
   void fill_assignment(int rank, pb::Assignment& assignment) const;
 
  private:
-  ModelJobInputs(io::TokenStream stream, std::optional<JobPlan> plan,
+  ModelJobInputs(model::ModelConfig config, io::TokenStream stream, std::optional<JobPlan> plan,
                  std::shared_ptr<const VariantJob> variants)
-      : stream_(std::move(stream)), plan_(std::move(plan)), variants_(std::move(variants)) {}
+      : config_(std::move(config)),
+        stream_(std::move(stream)),
+        plan_(std::move(plan)),
+        variants_(std::move(variants)) {}
 
+  model::ModelConfig config_;
   io::TokenStream stream_;
   std::optional<JobPlan> plan_;
   std::shared_ptr<const VariantJob> variants_;

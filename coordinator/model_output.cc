@@ -26,10 +26,7 @@ class ModelOutput final : public JobOutput {
                                          : io::write_npy(path, rows));
       RM_RETURN_IF_ERROR(io::write_records_tsv(records_path, spec_.records));
     }
-    io::JobSummary summary = spec_.summary;
-    summary.wall_time_s = facts.wall_time_s;
-    summary.worker_peaks = facts.worker_peaks;
-    summary.worker_telemetry = facts.worker_telemetry;
+    io::JobSummary summary = with_facts(spec_.summary, facts);
     return io::write_summary_json(dir_.file(io::kSummaryFile), summary);
   }
 

@@ -67,10 +67,7 @@ class VariantOutput final : public JobOutput {
     RM_RETURN_IF_ERROR(io::write_annotated_vcf(job.calls, dir_.file(io::kVariantsVcfFile), fields,
                                                info, &indexed));
 
-    io::JobSummary summary = spec_.summary;
-    summary.wall_time_s = facts.wall_time_s;
-    summary.worker_peaks = facts.worker_peaks;
-    summary.worker_telemetry = facts.worker_telemetry;
+    io::JobSummary summary = with_facts(spec_.summary, facts);
     const auto counts = io::count_statuses(job.rows);
     // Filled, then assigned: clang rejects emplace() of a nested struct with member initializers.
     io::JobSummary::Variants v;

@@ -306,6 +306,8 @@ Status write_summary_json(const std::string& path, const JobSummary& summary) {
   json["rank_weights"] = summary.rank_weights.empty()
                              ? nlohmann::ordered_json(nullptr)
                              : nlohmann::ordered_json(summary.rank_weights);
+  json["rank_speeds"] = summary.rank_speeds.empty() ? nlohmann::ordered_json(nullptr)
+                                                    : nlohmann::ordered_json(summary.rank_speeds);
   json["workers"] = summary.workers;
   json["records"] = summary.records;
   json["tokens"] = summary.tokens;

@@ -115,7 +115,8 @@ struct JobSummary {
   std::string plan;                       // "contiguous", "zigzag" or "striped"
   std::string context_parallel = "ring";  // global attention: "ring", "ulysses" or "hybrid"
   int ulysses_degree = 0;                 // hybrid only (written as null otherwise)
-  std::vector<double> rank_weights;       // --rank-weights as given; empty: equal (null)
+  std::vector<double> rank_weights;  // --rank-weights as given or measured; empty: equal (null)
+  std::vector<double> rank_speeds;   // --rank-weights auto: each rank's measured rows/s; else null
   int workers = 0;
   int64_t records = 0;
   int64_t tokens = 0;                    // fed tokens, <bos> included: the work the model did

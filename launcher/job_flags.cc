@@ -84,8 +84,8 @@ void add_job_flags(CLI::App& app, JobFlags& f, bool required) {
       ->capture_default_str();
   app.add_option("--rank-weights", f.rank_weights,
                  "workers of different speeds: one relative speed per worker, w0,w1,... (each "
-                 "> 0); rank r gets w_r / sum(w) of the tokens so every rank finishes together "
-                 "(default: equal shards)")
+                 "> 0); rank r gets w_r / sum(w) of the tokens so every rank finishes together; "
+                 "auto: each worker times a block's MLP when it joins (default: equal shards)")
       ->delimiter(',');
   app.add_option("--step-timeout-ms", f.step_timeout_ms, "deadline of one data-plane step")
       ->capture_default_str();
@@ -137,7 +137,16 @@ std::string random_job_id() {
 
 }  // namespace
 
+bool measured_rank_weights(const std::vector<std::string>& texts) {
+  return texts.size() == 1 && texts.front() == "auto";
+}
+
 StatusOr<std::vector<double>> parse_rank_weights(const std::vector<std::string>& texts) {
+  if (measured_rank_weights(texts)) {
+    return invalid_argument(
+        "--rank-weights auto: the speeds are measured when the workers join a job; give the "
+        "weights here as numbers (w0,w1,...)");
+  }
   std::vector<double> weights;
   for (const std::string& text : texts) {
     char* end = nullptr;
@@ -166,8 +175,12 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
   RM_ASSIGN_OR_RETURN(const comm::PlanKind plan, comm::parse_plan(f.plan));
   job.set_plan(proto::to_pb_plan(plan));
   job.set_plan_align(f.plan_align);
-  RM_ASSIGN_OR_RETURN(const std::vector<double> weights, parse_rank_weights(f.rank_weights));
-  for (double w : weights) job.add_rank_weights(w);
+  if (measured_rank_weights(f.rank_weights)) {
+    job.set_rank_weights_auto(true);
+  } else {
+    RM_ASSIGN_OR_RETURN(const std::vector<double> weights, parse_rank_weights(f.rank_weights));
+    for (double w : weights) job.add_rank_weights(w);
+  }
   RM_ASSIGN_OR_RETURN(const attention::ContextParallel how,
                       attention::parse_context_parallel(f.context_parallel));
   job.set_context_parallel(coordinator::to_pb_context_parallel(how));

@@ -58,7 +58,7 @@ struct JobFlags {
   std::string compute_dtype = "f32";  // what CPU workers' products read: f32, bf16
   int64_t plan_align = 1;
   // --rank-weights w0,w1,...: one relative speed per worker (shards sized to finish together);
-  // empty: equal shards.
+  // "auto": speeds measured as the workers join (JobSpec.rank_weights_auto); empty: equal shards.
   std::vector<std::string> rank_weights;
   uint32_t step_timeout_ms = 60000;
   uint32_t chunk_bytes = 4u << 20;
@@ -92,7 +92,10 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& flags);
 
 // --rank-weights' entries as numbers: kInvalidArgument naming an entry that is not a whole
 // finite number > 0. (The count is checked against --workers with the job.)
+// kInvalidArgument for "auto" too (only a job measures speeds: measured_rank_weights).
 StatusOr<std::vector<double>> parse_rank_weights(const std::vector<std::string>& texts);
+// Whether --rank-weights is "auto".
+bool measured_rank_weights(const std::vector<std::string>& texts);
 
 struct HostPort {
   std::string host;

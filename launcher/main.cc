@@ -13,10 +13,13 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
+#include <string>
+#include <string_view>
 
 #include "bench/kernel_bench.h"
 #include "bench/ring_bench.h"
@@ -335,6 +338,32 @@ int testing_silent_rank_from_environment() {
 #endif
 }
 
+// RINGMASTER_TESTING_SPEEDS=s0,s1,...: the speed a worker with rank hint r registers with in a
+// --rank-weights auto job instead of measuring (worker/worker.h), so a test can give two equal
+// workers different speeds. 0 when unset, without a hint or an entry, or outside test builds.
+double testing_speed_from_environment(int rank_hint) {
+#ifndef RINGMASTER_HAVE_TESTING_FAULTS
+  (void)rank_hint;
+  return 0;
+#else
+  const char* value = std::getenv("RINGMASTER_TESTING_SPEEDS");
+  if (value == nullptr || rank_hint < 0) return 0;
+  std::string_view rest(value);
+  for (int r = 0; !rest.empty(); ++r) {
+    const size_t comma = rest.find(',');
+    const std::string entry(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (r != rank_hint) continue;
+    char* end = nullptr;
+    const double speed = std::strtod(entry.c_str(), &end);
+    if (!entry.empty() && *end == '\0' && std::isfinite(speed) && speed > 0) return speed;
+    spdlog::warn("ignoring RINGMASTER_TESTING_SPEEDS entry '{}': not a speed", entry);
+    return 0;
+  }
+  return 0;
+#endif
+}
+
 // This process's rank among the workers on its host, from the first of LOCAL_RANK, SLURM_LOCALID
 // and OMPI_COMM_WORLD_LOCAL_RANK that is set; 0 when none is. It picks the GPU of an nccl rank.
 int local_rank_from_environment() {
@@ -469,6 +498,7 @@ int run_worker_command(const WorkerFlags& flags) {
   options.connect.connect_timeout = std::chrono::milliseconds(flags.connect_timeout_ms);
   options.abort_grace = std::chrono::milliseconds(flags.abort_grace_ms);
   options.testing_silent_rank = testing_silent_rank_from_environment();
+  options.testing_speed = testing_speed_from_environment(options.rank_hint);
   const worker::WorkerOutcome outcome = worker::run_worker(*token, options);
   const int code = worker_exit_code(outcome.exit);
   if (outcome.abandoned_thread) {

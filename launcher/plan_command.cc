@@ -109,7 +109,10 @@ StatusOr<std::optional<predict::PlanReport>> plan_for_run(const JobFlags& flags,
   RM_ASSIGN_OR_RETURN(job.context_parallel,
                       parse_layout(flags.context_parallel, flags.ulysses_degree));
   RM_ASSIGN_OR_RETURN(job.task, predict::parse_task(flags.task));
-  RM_ASSIGN_OR_RETURN(job.rank_weights, parse_rank_weights(flags.rank_weights));
+  // With auto the weights are measured after this plan: it shows the equal split.
+  if (!measured_rank_weights(flags.rank_weights)) {
+    RM_ASSIGN_OR_RETURN(job.rank_weights, parse_rank_weights(flags.rank_weights));
+  }
   RM_ASSIGN_OR_RETURN(predict::PlanReport report,
                       predict::make_plan(job, predict::typical_hardware(), max_memory_per_worker));
   return std::optional<predict::PlanReport>(std::move(report));

@@ -121,9 +121,24 @@ Status validate_comm_config(const pb::CommConfig& comm) {
                                kMaxTimeoutMs);
 }
 
+// The worker allocates the MLP it times (worker/calibration.h caps it further).
+Status validate_calibration(const pb::Calibration& c) {
+  RM_RETURN_IF_ERROR(check_range<int64_t>("Calibration", "d_model", c.d_model(), 0, 1 << 16));
+  RM_RETURN_IF_ERROR(check_range<int64_t>("Calibration", "mlp_hidden", c.mlp_hidden(), 0, 1 << 20));
+  RM_RETURN_IF_ERROR(check_range<int32_t>("Calibration", "threads", c.threads(), 0, 4096));
+  if (!pb::ComputeDevice_IsValid(c.device())) {
+    return field_error("Calibration", "device", "is not a device");
+  }
+  if (!pb::ComputeDType_IsValid(c.compute_dtype())) {
+    return field_error("Calibration", "compute_dtype", "is not a compute dtype");
+  }
+  return ok_status();
+}
+
 Status validate_welcome(const pb::Welcome& welcome) {
   RM_RETURN_IF_ERROR(check_max("Welcome", "job_id", welcome.job_id().size(), kMaxJobIdBytes));
   RM_RETURN_IF_ERROR(validate_comm_config(welcome.comm()));
+  RM_RETURN_IF_ERROR(validate_calibration(welcome.calibration()));
   return validate_heartbeat_knobs(welcome.heartbeat());
 }
 
@@ -131,6 +146,9 @@ Status validate_register(const pb::Register& reg) {
   RM_RETURN_IF_ERROR(check_host("Register", reg.host()));
   RM_RETURN_IF_ERROR(check_range<int64_t>("Register", "pid", reg.pid(), 1, INT32_MAX));
   RM_RETURN_IF_ERROR(check_range<int32_t>("Register", "rank_hint", reg.rank_hint(), -1, INT32_MAX));
+  if (!std::isfinite(reg.speed()) || reg.speed() < 0 || reg.speed() > 1e15) {
+    return field_error("Register", "speed", "is not a speed (finite, >= 0, rows per second)");
+  }
   return check_max("Register", "comm_address", reg.comm_address().size(), kMaxCommAddressBytes);
 }
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # scripts/half_core_weights.sh: workers of different speeds (issue 18), measured. One worker runs
 # on a full core, the other in a cgroup limited to half a core (CPU quota 50 ms per 100 ms); the
-# same model job runs with equal shards and with --rank-weights 2,1, and a single full-core worker
-# gives the work T1. With capacities 1 and 0.5 the ideal wall is T1 / 1.5; each run's ratio to it
-# is printed (1.00 is ideal; the equal split should come near 1.5, the weighted one near 1).
+# same model job runs with equal shards, with --rank-weights 2,1 and with --rank-weights auto (the
+# workers time themselves as they join; the weights they got are printed), and a single full-core
+# worker gives the work T1. With capacities 1 and 0.5 the ideal wall is T1 / 1.5; each run's ratio
+# to it is printed (1.00 is ideal; the equal split should come near 1.5, the weighted ones near 1).
 #
 # Usage (as root, from the repository root, with the binary built):
 #   scripts/half_core_weights.sh [--bases N] [--repeat R] [--model DIR | --config FILE]
@@ -146,24 +147,30 @@ for ((i = 1; i <= repeat; ++i)); do
   t1=$(run_job "single-$i" 1 -1)
   equal=$(run_job "equal-$i" 2 1)
   weighted=$(run_job "weighted-$i" 2 1 --rank-weights 2,1)
+  measured=$(run_job "measured-$i" 2 1 --rank-weights auto)
+  weights=$(/usr/bin/python3 -c "
+import json, sys
+print(','.join('%g' % w for w in json.load(open(sys.argv[1]))['rank_weights']))" \
+    "$out/measured-$i/summary.json")
   cmp -s "$out/equal-$i/scores.npy" "$out/weighted-$i/scores.npy" && same="bit-identical" ||
     same=$(/usr/bin/python3 -c "
 import numpy as np, sys
 a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
 print('max rel diff %.1e' % (abs(a - b).max() / max(abs(b).max(), 1e-30)))" \
       "$out/equal-$i/scores.npy" "$out/weighted-$i/scores.npy")
-  rows+=("$t1 $equal $weighted $same")
+  rows+=("$t1 $equal $weighted $measured $weights $same")
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
-echo "| run | 1 worker, full core (T1) | equal split, full + half core | --rank-weights 2,1 | ideal T1 / 1.5 | equal / ideal | weighted / ideal | outputs |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| run | 1 worker, full core (T1) | equal split, full + half core | --rank-weights 2,1 | --rank-weights auto (measured weights) | ideal T1 / 1.5 | equal / ideal | 2,1 / ideal | auto / ideal | outputs (equal vs 2,1) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for ((i = 0; i < ${#rows[@]}; ++i)); do
-  read -r t1 equal weighted same <<<"${rows[$i]}"
+  read -r t1 equal weighted measured weights same <<<"${rows[$i]}"
   ideal=$(echo "$t1 / 1.5" | bc -l)
-  printf "| %d | %.2f s | %.2f s | %.2f s | %.2f s | %.2f | %.2f | %s |\n" $((i + 1)) "$t1" \
-    "$equal" "$weighted" "$ideal" "$(echo "$equal / $ideal" | bc -l)" \
-    "$(echo "$weighted / $ideal" | bc -l)" "${same:-}"
+  printf "| %d | %.2f s | %.2f s | %.2f s | %.2f s (%s) | %.2f s | %.2f | %.2f | %.2f | %s |\n" \
+    $((i + 1)) "$t1" "$equal" "$weighted" "$measured" "$weights" "$ideal" \
+    "$(echo "$equal / $ideal" | bc -l)" "$(echo "$weighted / $ideal" | bc -l)" \
+    "$(echo "$measured / $ideal" | bc -l)" "${same:-}"
 done
 echo
 echo "$bases bases, $(basename "${config:-$model}"), plan $plan; load average (1, 5, 15 min):" \

@@ -1,6 +1,27 @@
 #include "worker/job_spec.h"
 
+#include <algorithm>
+
 namespace ringmaster::worker {
+
+namespace {
+
+ComputeDevice device_of(pb::ComputeDevice device) {
+  switch (device) {
+    case pb::COMPUTE_DEVICE_CUDA:
+      return ComputeDevice::kCuda;
+    case pb::COMPUTE_DEVICE_AUTO:
+      return ComputeDevice::kAuto;
+    default:
+      return ComputeDevice::kCpu;
+  }
+}
+
+DType dtype_of(pb::ComputeDType dtype) {
+  return dtype == pb::COMPUTE_DTYPE_BF16 ? DType::kBf16 : DType::kF32;
+}
+
+}  // namespace
 
 attention::ContextParallelism context_parallel_of(const pb::JobSpec& job) {
   switch (job.context_parallel()) {
@@ -13,19 +34,19 @@ attention::ContextParallelism context_parallel_of(const pb::JobSpec& job) {
   }
 }
 
-ComputeDevice compute_device_of(const pb::JobSpec& job) {
-  switch (job.device()) {
-    case pb::COMPUTE_DEVICE_CUDA:
-      return ComputeDevice::kCuda;
-    case pb::COMPUTE_DEVICE_AUTO:
-      return ComputeDevice::kAuto;
-    default:
-      return ComputeDevice::kCpu;
-  }
-}
+ComputeDevice compute_device_of(const pb::JobSpec& job) { return device_of(job.device()); }
 
-DType compute_dtype_of(const pb::JobSpec& job) {
-  return job.compute_dtype() == pb::COMPUTE_DTYPE_BF16 ? DType::kBf16 : DType::kF32;
+DType compute_dtype_of(const pb::JobSpec& job) { return dtype_of(job.compute_dtype()); }
+
+CalibrationSpec calibration_spec_of(const pb::Calibration& calibration, int local_rank) {
+  CalibrationSpec spec;
+  spec.d_model = calibration.d_model();
+  spec.mlp_hidden = calibration.mlp_hidden();
+  spec.threads = std::max(1, calibration.threads());
+  spec.device = device_of(calibration.device());
+  spec.compute = dtype_of(calibration.compute_dtype());
+  spec.local_rank = local_rank;
+  return spec;
 }
 
 StatusOr<attention::CheckJobSpec> check_job_spec_of(const pb::JobSpec& job) {

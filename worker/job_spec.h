@@ -11,6 +11,7 @@
 #include "core/status.h"
 #include "proto/ringmaster.pb.h"
 #include "worker/attention_backend.h"
+#include "worker/calibration.h"
 #include "worker/generate_shard.h"
 
 namespace ringmaster::worker {
@@ -19,6 +20,9 @@ attention::ContextParallelism context_parallel_of(const pb::JobSpec& job);
 ComputeDevice compute_device_of(const pb::JobSpec& job);
 // What the products read (JobSpec.compute_dtype): DType::kF32 or DType::kBf16.
 DType compute_dtype_of(const pb::JobSpec& job);
+// What a Welcome asks this worker to time (REQUIRES: it passed validate_welcome), on the GPU
+// local_rank picks.
+CalibrationSpec calibration_spec_of(const pb::Calibration& calibration, int local_rank);
 // kInvalidArgument when the spec is not a check job.
 StatusOr<attention::CheckJobSpec> check_job_spec_of(const pb::JobSpec& job);
 // A generate job's knobs (max_new_tokens and model/sampling.h's options).

@@ -46,6 +46,7 @@ ShardStats traffic_stats(double wall_s, const comm::TrafficMeter& meter) {
 // Shared by the owner and the thread, so an abandoned thread never touches freed memory.
 struct ShardRunner::State {
   comm::CommSpec comm_spec;
+  std::optional<CalibrationSpec> calibration;
   Callbacks callbacks;
   std::thread thread;
 
@@ -66,9 +67,11 @@ struct ShardRunner::State {
   }
 };
 
-ShardRunner::ShardRunner(comm::CommSpec comm_spec, Callbacks callbacks)
+ShardRunner::ShardRunner(comm::CommSpec comm_spec, std::optional<CalibrationSpec> calibration,
+                         Callbacks callbacks)
     : state_(std::make_shared<State>()) {
   state_->comm_spec = std::move(comm_spec);
+  state_->calibration = std::move(calibration);
   state_->callbacks = std::move(callbacks);
 }
 
@@ -124,10 +127,23 @@ void ShardRunner::run(const std::shared_ptr<State>& state) {
 
   StatusOr<std::unique_ptr<comm::CommBootstrap>> boot = comm::make_bootstrap(state->comm_spec);
   if (!boot.ok()) {
-    state->notify([&] { state->callbacks.on_address(boot.status()); });
+    state->notify([&] {
+      state->callbacks.on_registration(boot.status().with_context("creating the data plane"));
+    });
     return finish();
   }
-  state->notify([&] { state->callbacks.on_address((*boot)->address()); });
+  Registration registration{(*boot)->address(), 0.0};
+  if (state->calibration) {
+    StatusOr<double> speed = measure_speed(*state->calibration, state->stop.get_token());
+    if (!speed.ok()) {
+      state->notify([&] {
+        state->callbacks.on_registration(speed.status().with_context("measuring this worker"));
+      });
+      return finish();
+    }
+    registration.speed = *speed;
+  }
+  state->notify([&] { state->callbacks.on_registration(std::move(registration)); });
 
   ShardAssignment assignment;
   {

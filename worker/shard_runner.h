@@ -1,11 +1,11 @@
 // worker/shard_runner.h: the thread that does a worker's real work, off the Asio thread.
 //
-// In order: create the data-plane endpoint (comm::make_bootstrap) and report its address (the
-// worker registers with it); wait for the assignment; connect to the peers; run the attention
-// check (attention::run_check_job), a model job (run_model_shard) or a generate job
-// (run_generate_shard) on a ThreadPool; report the rows or records. Blocking calls (UCX setup,
-// step waits, the math) never stall the control connection, so heartbeats keep flowing while a
-// shard computes.
+// In order: create the data-plane endpoint (comm::make_bootstrap), measure the worker's speed
+// when asked (--rank-weights auto) and report both (the worker registers with them); wait for the
+// assignment; connect to the peers; run the attention check (attention::run_check_job), a model job
+// (run_model_shard) or a generate job (run_generate_shard) on a ThreadPool; report the rows or
+// records. Blocking calls (UCX setup, step waits, the math) never stall the control connection, so
+// heartbeats keep flowing while a shard computes.
 //
 // Callbacks run on the shard thread; the owner forwards them to its strand. After cancel()
 // returns, no callback runs any more. The data-plane endpoints stay open after on_result until
@@ -35,6 +35,7 @@
 #include "comm/partition.h"
 #include "core/status.h"
 #include "worker/attention_backend.h"
+#include "worker/calibration.h"
 #include "worker/generate_shard.h"
 #include "worker/model_shard.h"
 #include "worker/shard_result.h"
@@ -68,14 +69,20 @@ struct ShardAssignment {
   comm::CommFaults faults;
 };
 
+// The endpoint's address, and the speed measured when a calibration was asked for (else 0).
+struct Registration {
+  std::vector<std::byte> address;
+  double speed = 0;
+};
+
 // What a shard computed: rows (the attention check, embed, score) or records (generate).
 using ShardOutput = std::variant<ShardResult, GenerateShardResult>;
 
 class ShardRunner {
  public:
   struct Callbacks {
-    // The endpoint's address (or why there is none); the worker registers with it.
-    std::function<void(StatusOr<std::vector<std::byte>> address)> on_address;
+    // What the worker registers with (or why it cannot).
+    std::function<void(StatusOr<Registration> registration)> on_registration;
     // A model job finished block `blocks_done - 1` on this rank.
     std::function<void(int blocks_done)> on_progress;
     // A generate job ran `steps` decode steps and this rank generated `tokens` so far; at most
@@ -85,7 +92,10 @@ class ShardRunner {
     std::function<void(StatusOr<ShardOutput> result)> on_result;
   };
 
-  ShardRunner(comm::CommSpec comm_spec, Callbacks callbacks);
+  // With `calibration`, the thread measures this worker's speed (worker/calibration.h) after
+  // creating its endpoint, before on_registration.
+  ShardRunner(comm::CommSpec comm_spec, std::optional<CalibrationSpec> calibration,
+              Callbacks callbacks);
   // Abandons a thread still running (see above); joins a finished one.
   ~ShardRunner();
   ShardRunner(const ShardRunner&) = delete;
@@ -93,7 +103,7 @@ class ShardRunner {
 
   // Starts the thread. Call once.
   void start();
-  // Hands over the assignment; the thread connects and computes. Call once, after on_address.
+  // Hands over the assignment; the thread connects and computes. Call once, after on_registration.
   void assign(ShardAssignment assignment);
   // No callback runs after this returns; a thread waiting for its assignment gives up, and a
   // running shard stops at its next check (its kCancelled result is dropped).

@@ -139,9 +139,9 @@ class Worker {
   void start_runner() {
     stage_ = Stage::kRegistering;
     ShardRunner::Callbacks callbacks;
-    callbacks.on_address = [this](StatusOr<std::vector<std::byte>> address) {
-      asio::post(strand_, [this, address = std::move(address)]() mutable {
-        on_address(std::move(address));
+    callbacks.on_registration = [this](StatusOr<Registration> registration) {
+      asio::post(strand_, [this, registration = std::move(registration)]() mutable {
+        on_registration(std::move(registration));
       });
     };
     callbacks.on_progress = [this](int blocks_done) {
@@ -154,7 +154,7 @@ class Worker {
       asio::post(strand_,
                  [this, output = std::move(output)]() mutable { on_result(std::move(output)); });
     };
-    runner_ = std::make_unique<ShardRunner>(comm_spec_, std::move(callbacks));
+    runner_ = std::make_unique<ShardRunner>(comm_spec_, calibration(), std::move(callbacks));
     runner_->start();
   }
 
@@ -185,15 +185,31 @@ class Worker {
     retired_.push_back(std::move(runner_));
   }
 
-  void on_address(StatusOr<std::vector<std::byte>> address) {
+  // What the shard thread measures before the first Register of a --rank-weights auto job: the
+  // Welcome's calibration, unless a test gave this worker its speed. A restarted attempt keeps
+  // the weights of the first.
+  std::optional<CalibrationSpec> calibration() const {
+    if (epoch_ != 0 || welcome_.calibration().d_model() == 0 || options_.testing_speed > 0) {
+      return std::nullopt;
+    }
+    return calibration_spec_of(welcome_.calibration(), options_.local_rank);
+  }
+
+  void on_registration(StatusOr<Registration> registration) {
     if (stage_ != Stage::kRegistering) return;
-    if (!address.ok()) return fail(address.status().with_context("creating the data plane"));
+    if (!registration.ok()) return fail(registration.status());
+    const std::vector<std::byte>& address = registration->address;
     pb::Register reg;
     reg.set_host(host_);
     reg.set_pid(pid_);
     reg.set_rank_hint(options_.rank_hint);
-    reg.set_comm_address(reinterpret_cast<const char*>(address->data()), address->size());
+    reg.set_comm_address(reinterpret_cast<const char*>(address.data()), address.size());
     reg.set_epoch(epoch_);
+    if (epoch_ == 0 && welcome_.calibration().d_model() > 0) {
+      reg.set_speed(options_.testing_speed > 0 ? options_.testing_speed : registration->speed);
+      spdlog::info("{}: {:.0f} rows/s through a block's MLP{}", who(), reg.speed(),
+                   options_.testing_speed > 0 ? " (given by RINGMASTER_TESTING_SPEEDS)" : "");
+    }
     stage_ = Stage::kWaitingJob;
     (void)connection_->send_message(reg);
   }

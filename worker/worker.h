@@ -43,6 +43,9 @@ struct WorkerOptions {
   // if this worker is assigned this rank, its data-plane sends are dropped while heartbeats go
   // on, the silent peer of RELIABILITY.md R4.
   int testing_silent_rank = -1;  // -1: none
+  // Tests only (RINGMASTER_TESTING_SPEEDS): > 0, the speed this worker registers with when the
+  // coordinator asks for a measurement (--rank-weights auto), instead of measuring.
+  double testing_speed = 0;
 };
 
 // Why a worker ended; the launcher turns it into an exit code.

@@ -13,11 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -56,7 +58,7 @@ class CoverageEnv : public ::testing::Test {
 // `ringmaster run` of a model job; its output and exit code checked by the caller.
 int run_model_job(const std::string& model, const std::string& input, const std::string& task,
                   int workers, const std::string& out, std::vector<std::string> extra,
-                  std::string* output) {
+                  std::string* output, const std::map<std::string, std::string>& env = {}) {
   std::vector<std::string> args = {ringmaster_binary(),
                                    "run",
                                    "--model",
@@ -70,7 +72,7 @@ int run_model_job(const std::string& model, const std::string& input, const std:
                                    "--out",
                                    out};
   args.insert(args.end(), extra.begin(), extra.end());
-  return run_command(args, output);
+  return run_command(args, output, env);
 }
 
 std::string read_bytes(const std::string& path) {
@@ -207,6 +209,64 @@ TEST_F(CoverageEnv, RankWeightedJobsMatchReference) {
             0);
   EXPECT_NE(output.find("--rank-weights has 3 weights for --workers 2"), std::string::npos)
       << output;
+}
+
+// --rank-weights auto through real processes: each worker times a block's MLP as it joins and
+// the job is cut for the weights the coordinator makes of the speeds. Measured here, the weights
+// are whatever this shared machine gives, so the check is that they are well formed and the
+// scores still match the reference. In test builds RINGMASTER_TESTING_SPEEDS gives the workers
+// their speeds: the cut then follows them exactly, and alike speeds (within the rounding) give
+// the unweighted job's bytes.
+TEST_F(CoverageEnv, MeasuredRankWeightsMatchReference) {
+  if (!have_ucx()) GTEST_SKIP() << "more than one worker needs UCX";
+  TempDir dir;
+  std::string output;
+  ASSERT_EQ(run_model_job(cov("fit_atlas"), cov("in.fa"), "score", 2, dir.file("measured"),
+                          {"--plan", "zigzag", "--rank-weights", "auto", "--quiet"}, &output),
+            0)
+      << output;
+  EXPECT_NE(output.find("measured speeds (0: "), std::string::npos) << output;
+  EXPECT_TRUE(all_close(load(dir.file("measured/scores.npy")),
+                        load(cov("ref_fit_atlas_score/scores.npy")), kTolerance));
+  const nlohmann::json measured =
+      nlohmann::json::parse(read_bytes(dir.file("measured/summary.json")));
+  ASSERT_EQ(measured["rank_weights"].size(), 2u) << measured.dump(2);
+  ASSERT_EQ(measured["rank_speeds"].size(), 2u) << measured.dump(2);
+  double heaviest = 0;
+  for (int r = 0; r < 2; ++r) {
+    const double w = measured["rank_weights"][r].get<double>();
+    EXPECT_GE(w, 0.125);
+    EXPECT_LE(w, 1.0);
+    heaviest = std::max(heaviest, w);
+    EXPECT_GT(measured["rank_speeds"][r].get<double>(), 0.0);
+  }
+  EXPECT_EQ(heaviest, 1.0);
+#ifdef RINGMASTER_HAVE_TESTING_FAULTS
+  const std::vector<std::string> causal_score = {"--plan", "contiguous", "--quiet"};
+  std::vector<std::string> flags = causal_score;
+  flags.insert(flags.end(), {"--rank-weights", "auto"});
+  ASSERT_EQ(run_model_job(job_env("causal"), job_env("in.fa"), "score", 3, dir.file("given"), flags,
+                          &output, {{"RINGMASTER_TESTING_SPEEDS", "3000,1500,750"}}),
+            0)
+      << output;
+  EXPECT_NE(output.find("0: 3000 rows/s, weight 1, "), std::string::npos) << output;
+  EXPECT_NE(output.find("2: 750 rows/s, weight 0.25, "), std::string::npos) << output;
+  EXPECT_TRUE(all_close(load(dir.file("given/scores.npy")),
+                        load(job_env("ref_causal_score/scores.npy")), kTolerance));
+  const nlohmann::json given = nlohmann::json::parse(read_bytes(dir.file("given/summary.json")));
+  EXPECT_EQ(given["rank_weights"], nlohmann::json::array({1.0, 0.5, 0.25})) << given.dump(2);
+  EXPECT_EQ(given["rank_speeds"], nlohmann::json::array({3000.0, 1500.0, 750.0}));
+
+  ASSERT_EQ(run_model_job(job_env("causal"), job_env("in.fa"), "score", 3, dir.file("alike"), flags,
+                          &output, {{"RINGMASTER_TESTING_SPEEDS", "1000,1040,980"}}),
+            0)
+      << output;
+  ASSERT_EQ(run_model_job(job_env("causal"), job_env("in.fa"), "score", 3, dir.file("equal"),
+                          causal_score, &output),
+            0)
+      << output;
+  EXPECT_EQ(read_bytes(dir.file("alike/scores.npy")), read_bytes(dir.file("equal/scores.npy")));
+#endif
 }
 
 // A bytes model on a text file: every byte value (NUL, CR LF, non-UTF-8) is a token.

@@ -165,9 +165,10 @@ const std::string kFakeUcxAddress = std::string("\x20", 1) + std::string(15, '\x
 const std::string kFakeNcclAddress = "fake 0000:01:00.0";
 
 // Authenticates and registers `client` as a worker with `comm_address` (empty: the local
-// backend's); returns false if any step failed.
+// backend's) and `speed` (--rank-weights auto); returns false if any step failed. `welcome`, when
+// given, receives the coordinator's Welcome.
 bool join(RawClient& client, const std::string& secret, int rank_hint = -1, int pid = 4242,
-          const std::string& comm_address = "") {
+          const std::string& comm_address = "", double speed = 0, pb::Welcome* welcome = nullptr) {
   proto::JobToken token = std::move(proto::JobToken::from_secret(secret)).value();
   proto::ClientHandshake handshake(token, "fake", pid);
   client.send_message(*handshake.hello());
@@ -178,12 +179,19 @@ bool join(RawClient& client, const std::string& secret, int rank_hint = -1, int 
   auto response = handshake.on_challenge(*challenge);
   if (!response.ok()) return false;
   client.send_message(*response);
-  if (!client.next(proto::MessageType::kWelcome, 2s)) return false;
+  const std::optional<proto::Frame> welcome_frame = client.next(proto::MessageType::kWelcome, 2s);
+  if (!welcome_frame) return false;
+  if (welcome != nullptr) {
+    StatusOr<pb::Welcome> decoded = proto::decode_frame<pb::Welcome>(*welcome_frame);
+    if (!decoded.ok()) return false;
+    *welcome = *decoded;
+  }
   pb::Register reg;
   reg.set_host("fake");
   reg.set_pid(pid);
   reg.set_rank_hint(rank_hint);
   reg.set_comm_address(comm_address);
+  reg.set_speed(speed);
   client.send_message(reg);
   return true;
 }
@@ -431,6 +439,69 @@ TEST_F(CoordinatorTest, NcclIsRefusedForModelJobs) {
   EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << refused.to_string();
   EXPECT_NE(refused.message().find("--comm nccl runs the attention check only"), std::string::npos)
       << refused.to_string();
+}
+
+// --rank-weights auto: the Welcome asks each worker to time an MLP as wide as the check's heads,
+// the speeds they register with become the weights every Assignment carries (rounded to eighths
+// of the fastest, coordinator/rank_speeds.h), and a worker that registers without a speed is
+// refused.
+TEST_F(CoordinatorTest, MeasuredSpeedsBecomeTheRankWeights) {
+  CoordinatorOptions options = options_for(2, out());
+  options.job.set_threads(3);
+  options.job.set_rank_weights_auto(true);
+  RunningCoordinator coordinator(options);
+  ASSERT_NE(coordinator.port(), 0);
+  {
+    RawClient unmeasured(coordinator.port());
+    ASSERT_TRUE(join(unmeasured, kSecret, 0, 999, kFakeUcxAddress));
+    EXPECT_TRUE(unmeasured.closed_within(2s));
+  }
+  std::vector<pb::Assignment> assignments;
+  {
+    RawClient fast(coordinator.port());
+    RawClient slow(coordinator.port());
+    pb::Welcome welcome;
+    ASSERT_TRUE(join(fast, kSecret, 0, 1000, kFakeUcxAddress, 3000.0, &welcome));
+    EXPECT_EQ(welcome.calibration().d_model(), 16);  // 2 heads of 8
+    EXPECT_EQ(welcome.calibration().mlp_hidden(), 64);
+    EXPECT_EQ(welcome.calibration().threads(), 3);
+    ASSERT_TRUE(join(slow, kSecret, 1, 1001, kFakeUcxAddress, 1000.0));
+    for (RawClient* client : {&fast, &slow}) {
+      const std::optional<proto::Frame> frame = client->next(proto::MessageType::kAssignment, 2s);
+      ASSERT_TRUE(frame.has_value());
+      StatusOr<pb::Assignment> assignment = proto::decode_frame<pb::Assignment>(*frame);
+      ASSERT_TRUE(assignment.ok()) << assignment.status().to_string();
+      assignments.push_back(*assignment);
+    }
+  }  // both fakes leave: the job fails, as it should
+  EXPECT_FALSE(coordinator.outcome().ok());
+  ASSERT_EQ(assignments.size(), 2u);
+  for (const pb::Assignment& a : assignments) {
+    // 1000 / 3000 of the fastest is 2.67 eighths, rounded to 3.
+    ASSERT_EQ(a.job().rank_weights_size(), 2);
+    EXPECT_EQ(a.job().rank_weights(0), 1.0);
+    EXPECT_EQ(a.job().rank_weights(1), 0.375);
+    EXPECT_TRUE(a.job().rank_weights_auto());
+  }
+}
+
+// A real worker asked for its speed measures it (worker/calibration.h) before registering, and
+// the job, cut for the one weight, completes.
+TEST_F(CoordinatorTest, RealWorkerMeasuresItsSpeedAndCompletesTheJob) {
+  CoordinatorOptions options = options_for(1, out());
+  options.job.set_rank_weights_auto(true);
+  RunningCoordinator coordinator(options);
+  ASSERT_NE(coordinator.port(), 0);
+  worker::WorkerOptions w;
+  w.coordinator_host = "127.0.0.1";
+  w.coordinator_port = coordinator.port();
+  w.handle_signals = false;
+  w.connect.connect_timeout = 5s;
+  const worker::WorkerOutcome result = worker::run_worker(test_token(), w);
+  EXPECT_EQ(result.exit, worker::WorkerExit::kOk) << result.status.to_string();
+  const Status outcome = coordinator.outcome();
+  EXPECT_TRUE(outcome.ok()) << outcome.to_string();
+  EXPECT_TRUE(std::filesystem::exists(out()));
 }
 
 }  // namespace

@@ -245,6 +245,23 @@ TEST(JobSpecFromFlags, RankWeightsAreOnePerWorker) {
   refused_with("1,2x", "--rank-weights '2x' is not a number > 0");
   refused_with("1,inf", "--rank-weights 'inf' is not a number > 0");
   refused_with("1,1e9", "differ by more than 2^20");
+  refused_with("1,auto", "--rank-weights 'auto' is not a number > 0");
+}
+
+// --rank-weights auto: the workers measure their speeds when they join; the spec says so and
+// holds no weight yet. `plan`, which runs before any worker, wants numbers.
+TEST(JobSpecFromFlags, AutoRankWeightsAreMeasuredAtJoin) {
+  StatusOr<pb::JobSpec> job =
+      spec_of({"--workers", "3", "--out", "o.npy", "--rank-weights", "auto"});
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  EXPECT_TRUE(job->rank_weights_auto());
+  EXPECT_EQ(job->rank_weights_size(), 0);
+  EXPECT_FALSE(spec_of({"--workers", "3", "--out", "o.npy"})->rank_weights_auto());
+  const StatusOr<std::vector<double>> plan_weights = parse_rank_weights({"auto"});
+  ASSERT_FALSE(plan_weights.ok());
+  EXPECT_NE(plan_weights.status().message().find("measured when the workers join"),
+            std::string::npos)
+      << plan_weights.status().to_string();
 }
 
 TEST(JobSpecFromFlags, HybridCarriesItsUlyssesDegree) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstddef>
 #include <limits>
 #include <string>
@@ -442,6 +443,41 @@ TEST(ValidateHostNames, OnlyASafeCharacterSetPasses) {
     EXPECT_EQ(bad_hello.message().find('\n'), std::string::npos);
     EXPECT_EQ(bad_hello.message().find('\x1b'), std::string::npos);
   }
+}
+
+// --rank-weights auto: a peer's speed is data (finite, >= 0), and the MLP a Welcome asks a
+// worker to time is bounded before the worker allocates it.
+TEST(ValidateCalibration, SpeedsAndWidthsAreBounded) {
+  pb::Register reg;
+  reg.set_pid(42);
+  reg.set_rank_hint(-1);
+  for (const double speed : {0.0, 1.5, 2e6}) {
+    reg.set_speed(speed);
+    EXPECT_TRUE(validate_register(reg).ok()) << speed;
+  }
+  for (const double speed : {-1.0, std::nan(""), HUGE_VAL, 1e16}) {
+    reg.set_speed(speed);
+    const Status bad = validate_register(reg);
+    EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument) << speed;
+    EXPECT_NE(bad.message().find("Register.speed"), std::string::npos) << bad.message();
+  }
+  pb::Welcome welcome;
+  welcome.mutable_comm()->set_backend(pb::COMM_BACKEND_LOCAL);
+  welcome.mutable_heartbeat()->set_interval_ms(100);
+  welcome.mutable_heartbeat()->set_dead_after_ms(1000);
+  pb::Calibration* c = welcome.mutable_calibration();
+  c->set_d_model(256);
+  c->set_mlp_hidden(1024);
+  c->set_threads(4);
+  ASSERT_TRUE(validate_welcome(welcome).ok()) << validate_welcome(welcome).to_string();
+  c->set_d_model(int64_t{1} << 40);
+  EXPECT_NE(validate_welcome(welcome).message().find("Calibration.d_model"), std::string::npos);
+  c->set_d_model(256);
+  c->set_mlp_hidden(-1);
+  EXPECT_NE(validate_welcome(welcome).message().find("Calibration.mlp_hidden"), std::string::npos);
+  c->set_mlp_hidden(1024);
+  c->set_device(static_cast<pb::ComputeDevice>(9));
+  EXPECT_NE(validate_welcome(welcome).message().find("Calibration.device"), std::string::npos);
 }
 
 TEST(ErrorConversion, EscapesThePeersMessage) {

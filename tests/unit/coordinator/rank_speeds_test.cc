@@ -1,0 +1,33 @@
+// --rank-weights auto: measured speeds to weights, rounded to eighths of the fastest.
+#include "coordinator/rank_speeds.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace ringmaster::coordinator {
+namespace {
+
+using Weights = std::vector<double>;
+
+TEST(WeightsFromSpeeds, AreEighthsOfTheFastest) {
+  EXPECT_EQ(weights_from_speeds(Weights{3000, 1500, 750}), (Weights{1, 0.5, 0.25}));
+  EXPECT_EQ(weights_from_speeds(Weights{1000, 3000}), (Weights{0.375, 1}));  // 2.67 eighths
+  EXPECT_EQ(weights_from_speeds(Weights{42}), (Weights{1}));
+}
+
+// Timing noise between alike workers does not move the cut: within about 6% of the fastest a
+// worker rounds to 1, and equal weights are exactly the unweighted plan.
+TEST(WeightsFromSpeeds, AlikeWorkersGetEqualWeights) {
+  EXPECT_EQ(weights_from_speeds(Weights{1000, 1030, 975}), (Weights{1, 1, 1}));
+  EXPECT_EQ(weights_from_speeds(Weights{100, 94}), (Weights{1, 1}));      // 7.52 eighths
+  EXPECT_EQ(weights_from_speeds(Weights{100, 93}), (Weights{1, 0.875}));  // 7.44 eighths
+}
+
+// A worker far slower than the rest still gets a shard: at least one eighth.
+TEST(WeightsFromSpeeds, NoWeightBelowOneEighth) {
+  EXPECT_EQ(weights_from_speeds(Weights{1, 1000}), (Weights{0.125, 1}));
+}
+
+}  // namespace
+}  // namespace ringmaster::coordinator
