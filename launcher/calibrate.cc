@@ -38,12 +38,11 @@ constexpr std::string_view kAllKinds = R"({
   ]
 })";
 
-// Model FLOPs per second of `config`'s forward over one record of `tokens` on one rank: the best
-// of two runs after a warm-up, the weights written to `dir` first.
+// Model FLOPs per second of the forward of the model in `dir` (of `config`) over one record of
+// `tokens` on one rank, computing in `compute`: the best of two runs after a warm-up.
 StatusOr<double> forward_rate(const model::ModelConfig& config, int64_t tokens, int threads,
-                              const fs::path& dir) {
-  RM_RETURN_IF_ERROR(model::init_model(config, /*seed=*/1, dir.string()));
-  RM_ASSIGN_OR_RETURN(model::Model m, model::Model::load(dir.string()));
+                              const fs::path& dir, DType compute) {
+  RM_ASSIGN_OR_RETURN(model::Model m, model::Model::load(dir.string(), compute));
   const comm::RecordLayout layout({tokens});
   RM_ASSIGN_OR_RETURN(const comm::PartitionPlan plan,
                       comm::PartitionPlan::make(comm::PlanKind::kContiguous, tokens, 1));
@@ -85,23 +84,29 @@ StatusOr<predict::Hardware> run_calibrate(const CalibrateOptions& o) {
   predict::Hardware hw;
   hw.threads = o.threads;
 
-  // Dense products at the MLP's shape, token-tiled as the model runs them (256 rows).
-  hw.flops =
-      bench::gemm_gflops(DType::kF32, o.threads, 256, config.mlp_hidden, config.d_model) * 1e9;
-  std::printf("gemm       [256 x %lld] x [%lld x %lld]: %.1f GFLOP/s\n",
-              static_cast<long long>(config.d_model), static_cast<long long>(config.d_model),
-              static_cast<long long>(config.mlp_hidden), hw.flops / 1e9);
-  bench::KernelBenchOptions kernel;
-  kernel.lengths = {4096};
-  kernel.head_dims = {config.head_dim};
-  kernel.threads = {o.threads};
-  kernel.causal = {true};
-  kernel.rss_length = 0;
-  kernel.quiet = true;
-  RM_ASSIGN_OR_RETURN(const auto rows, bench::run_kernel_bench(kernel));
-  if (!rows.empty()) hw.attention_flops = rows.front().kernel_gflops * 1e9;
-  std::printf("attention  kernel, head_dim %lld, L 4096 causal: %.1f GFLOP/s\n",
-              static_cast<long long>(config.head_dim), hw.attention_flops / 1e9);
+  // Each compute rate in f32 and in bf16 (--compute-dtype bf16: products read bf16).
+  for (const DType compute : {DType::kF32, DType::kBf16}) {
+    const bool bf16 = compute == DType::kBf16;
+    // Dense products at the MLP's shape, token-tiled as the model runs them (256 rows).
+    (bf16 ? hw.bf16.flops : hw.flops) =
+        bench::gemm_gflops(compute, o.threads, 256, config.mlp_hidden, config.d_model) * 1e9;
+    std::printf("gemm       %s [256 x %lld] x [%lld x %lld]: %.1f GFLOP/s\n", dtype_name(compute),
+                static_cast<long long>(config.d_model), static_cast<long long>(config.d_model),
+                static_cast<long long>(config.mlp_hidden), (bf16 ? hw.bf16.flops : hw.flops) / 1e9);
+    bench::KernelBenchOptions kernel;
+    kernel.lengths = {4096};
+    kernel.head_dims = {config.head_dim};
+    kernel.threads = {o.threads};
+    kernel.causal = {true};
+    kernel.rss_length = 0;
+    kernel.quiet = true;
+    kernel.dtype = dtype_name(compute);
+    RM_ASSIGN_OR_RETURN(const auto rows, bench::run_kernel_bench(kernel));
+    double& attention = bf16 ? hw.bf16.attention_flops : hw.attention_flops;
+    if (!rows.empty()) attention = rows.front().kernel_gflops * 1e9;
+    std::printf("attention  %s kernel, head_dim %lld, L 4096 causal: %.1f GFLOP/s\n",
+                dtype_name(compute), static_cast<long long>(config.head_dim), attention / 1e9);
+  }
 
   for (int k = 0; k < predict::kNumMixerKinds; ++k) {
     const auto kind = static_cast<model::MixerKind>(k);
@@ -116,11 +121,17 @@ StatusOr<predict::Hardware> run_calibrate(const CalibrateOptions& o) {
     if (one.blocks.empty()) continue;
     const int64_t tokens =
         kind == model::MixerKind::kAttention ? o.attention_tokens : o.block_tokens;
-    RM_ASSIGN_OR_RETURN(const double rate,
-                        forward_rate(one, tokens, o.threads, dir / model::mixer_kind_name(kind)));
-    hw.block_flops[static_cast<size_t>(k)] = rate;
-    std::printf("block      %-9s alone over %lld tokens: %.2f GFLOP/s (model FLOPs)\n",
-                model::mixer_kind_name(kind), static_cast<long long>(tokens), rate / 1e9);
+    const fs::path kind_dir = dir / model::mixer_kind_name(kind);
+    RM_RETURN_IF_ERROR(model::init_model(one, /*seed=*/1, kind_dir.string()));
+    for (const DType compute : {DType::kF32, DType::kBf16}) {
+      RM_ASSIGN_OR_RETURN(const double rate,
+                          forward_rate(one, tokens, o.threads, kind_dir, compute));
+      auto& rates = compute == DType::kBf16 ? hw.bf16.block_flops : hw.block_flops;
+      rates[static_cast<size_t>(k)] = rate;
+      std::printf("block      %-9s %s alone over %lld tokens: %.2f GFLOP/s (model FLOPs)\n",
+                  model::mixer_kind_name(kind), dtype_name(compute), static_cast<long long>(tokens),
+                  rate / 1e9);
+    }
   }
 
   ThreadPool pool(o.threads);

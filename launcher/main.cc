@@ -272,6 +272,10 @@ void add_plan_command(CLI::App& app, PlanOptions& o, CLI::App*& plan) {
                    "workers of different speeds: w0,w1,... relative to the fastest, whose rates "
                    "the hardware gives; shards sized as `run --rank-weights` sizes them")
       ->delimiter(',');
+  plan->add_option("--compute-dtype", o.compute_dtype,
+                   "f32 or bf16: what the products read, as `run --compute-dtype`; bf16 is "
+                   "predicted at the hardware file's bf16 rates (bench calibrate measures them)")
+      ->capture_default_str();
   plan->add_option("--json", o.json_path, "also write the prediction as JSON here");
 }
 

@@ -33,6 +33,7 @@ struct PlanOptions {
   int ulysses_degree = 0;  // --context-parallel hybrid only (required there)
   std::string task = "embed";
   std::vector<std::string> rank_weights;  // --rank-weights w0,w1,...: relative worker speeds
+  std::string compute_dtype = "f32";      // --compute-dtype: f32 or bf16
   std::string json_path;
 };
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <utility>
+#include <vector>
 
 namespace ringmaster::predict {
 namespace {
@@ -40,7 +41,62 @@ StatusOr<double> parse_with_units(
 
 const char* kind_key(model::MixerKind kind) { return model::mixer_kind_name(kind); }
 
+// {"attention": 3e9, ...}: the kinds with a measured rate.
+nlohmann::ordered_json block_flops_json(const std::array<double, kNumMixerKinds>& rates) {
+  nlohmann::ordered_json blocks = nlohmann::ordered_json::object();
+  for (int k = 0; k < kNumMixerKinds; ++k) {
+    if (rates[static_cast<size_t>(k)] > 0) {
+      blocks[kind_key(static_cast<model::MixerKind>(k))] = rates[static_cast<size_t>(k)];
+    }
+  }
+  return blocks;
+}
+
+// block_flops_json's inverse; errors name `key` (its path in the file) in `where`.
+Status parse_block_flops(const json& value, const std::string& where, const std::string& key,
+                         std::array<double, kNumMixerKinds>& rates) {
+  if (!value.is_object()) return invalid_argument(where + ": " + key + " is not an object");
+  for (const auto& [kind_name, rate] : value.items()) {
+    int found = -1;
+    for (int k = 0; k < kNumMixerKinds; ++k) {
+      if (kind_name == kind_key(static_cast<model::MixerKind>(k))) found = k;
+    }
+    if (found < 0 || !rate.is_number()) {
+      return invalid_argument(where + ": " + key + "." + kind_name +
+                              " is not a mixer kind with a number");
+    }
+    rates[static_cast<size_t>(found)] = rate.get<double>();
+  }
+  return ok_status();
+}
+
+Status parse_bf16_rates(const json& value, const std::string& where, Bf16Rates& rates) {
+  if (!value.is_object()) return invalid_argument(where + ": bf16 is not an object");
+  for (const auto& [key, field] : value.items()) {
+    if (key == "block_flops") {
+      RM_RETURN_IF_ERROR(parse_block_flops(field, where, "bf16.block_flops", rates.block_flops));
+    } else if (key == "flops" || key == "attention_flops") {
+      if (!field.is_number()) return invalid_argument(where + ": bf16." + key + " is not a number");
+      (key == "flops" ? rates.flops : rates.attention_flops) = field.get<double>();
+    } else {
+      return invalid_argument(where + ": unknown key 'bf16." + key + "'");
+    }
+  }
+  return ok_status();
+}
+
 }  // namespace
+
+Hardware rates_for(const Hardware& hw, DType compute) {
+  Hardware out = hw;
+  if (compute != DType::kBf16) return out;
+  if (hw.bf16.flops > 0) out.flops = hw.bf16.flops;
+  if (hw.bf16.attention_flops > 0) out.attention_flops = hw.bf16.attention_flops;
+  for (size_t k = 0; k < out.block_flops.size(); ++k) {
+    if (hw.bf16.block_flops[k] > 0) out.block_flops[k] = hw.bf16.block_flops[k];
+  }
+  return out;
+}
 
 Hardware typical_hardware() {
   // `ringmaster bench calibrate` on the project's 2-core development machine, idle.
@@ -80,6 +136,13 @@ Status validate_hardware(const Hardware& hw, std::string_view source) {
       return invalid_argument(std::string(source) + ": block_flops must be >= 0");
     }
   }
+  std::vector<double> bf16 = {hw.bf16.flops, hw.bf16.attention_flops};
+  bf16.insert(bf16.end(), hw.bf16.block_flops.begin(), hw.bf16.block_flops.end());
+  for (const double v : bf16) {
+    if (!(std::isfinite(v) && v >= 0)) {
+      return invalid_argument(std::string(source) + ": the bf16 rates must be >= 0");
+    }
+  }
   if (hw.threads < 1) return invalid_argument(std::string(source) + ": threads must be >= 1");
   if (hw.process_bytes < 0) {
     return invalid_argument(std::string(source) + ": process_bytes must be >= 0");
@@ -93,18 +156,20 @@ std::string hardware_to_json(const Hardware& hw) {
   j["threads"] = hw.threads;
   j["flops"] = hw.flops;
   j["attention_flops"] = hw.attention_flops;
-  nlohmann::ordered_json blocks = nlohmann::ordered_json::object();
-  for (int k = 0; k < kNumMixerKinds; ++k) {
-    const auto kind = static_cast<model::MixerKind>(k);
-    if (hw.block_rate(kind) > 0) blocks[kind_key(kind)] = hw.block_rate(kind);
-  }
-  j["block_flops"] = blocks;
+  j["block_flops"] = block_flops_json(hw.block_flops);
   j["memory_bandwidth"] = hw.memory_bandwidth;
   j["link_bandwidth"] = hw.link_bandwidth;
   j["link_latency"] = hw.link_latency;
   j["process_bytes"] = hw.process_bytes;
   j["job_overhead_s"] = hw.job_overhead_s;
   j["job_s_per_token"] = hw.job_s_per_token;
+  if (hw.bf16.flops > 0) {
+    nlohmann::ordered_json bf16;
+    bf16["flops"] = hw.bf16.flops;
+    bf16["attention_flops"] = hw.bf16.attention_flops;
+    bf16["block_flops"] = block_flops_json(hw.bf16.block_flops);
+    j["bf16"] = bf16;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -148,18 +213,9 @@ StatusOr<Hardware> parse_hardware_json(std::string_view text, std::string_view s
       RM_RETURN_IF_ERROR(number(key, bytes));
       hw.process_bytes = static_cast<int64_t>(bytes);
     } else if (key == "block_flops") {
-      if (!value.is_object()) return invalid_argument(where + ": block_flops is not an object");
-      for (const auto& [kind_name, rate] : value.items()) {
-        int found = -1;
-        for (int k = 0; k < kNumMixerKinds; ++k) {
-          if (kind_name == kind_key(static_cast<model::MixerKind>(k))) found = k;
-        }
-        if (found < 0 || !rate.is_number()) {
-          return invalid_argument(where + ": block_flops." + kind_name +
-                                  " is not a mixer kind with a number");
-        }
-        hw.block_flops[static_cast<size_t>(found)] = rate.get<double>();
-      }
+      RM_RETURN_IF_ERROR(parse_block_flops(value, where, key, hw.block_flops));
+    } else if (key == "bf16") {
+      RM_RETURN_IF_ERROR(parse_bf16_rates(value, where, hw.bf16));
     } else if (key != "host" && key != "measured") {
       return invalid_argument(where + ": unknown key '" + key + "'");
     }

@@ -7,9 +7,10 @@
 //   {"format": "ringmaster-hardware/1", "threads": 1, "flops": 5.1e10,
 //    "attention_flops": 3.2e10, "block_flops": {"atlas": 4e9, ...}, "memory_bandwidth": 1.2e10,
 //    "link_bandwidth": 3e9, "link_latency": 4e-6, "process_bytes": 5e7, "job_overhead_s": 0.6,
-//    "job_s_per_token": 6e-6}
-// block_flops, process_bytes, job_overhead_s and job_s_per_token are optional. Plain values;
-// thread-safe.
+//    "job_s_per_token": 6e-6,
+//    "bf16": {"flops": 9.8e10, "attention_flops": 5.9e10, "block_flops": {"atlas": 4.4e9, ...}}}
+// block_flops, process_bytes, job_overhead_s, job_s_per_token and bf16 are optional. Plain
+// values; thread-safe.
 #pragma once
 
 #include <array>
@@ -17,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/dtype.h"
 #include "core/status.h"
 #include "model/config.h"
 
@@ -24,6 +26,14 @@ namespace ringmaster::predict {
 
 inline constexpr std::string_view kHardwareFormat = "ringmaster-hardware/1";
 inline constexpr int kNumMixerKinds = 5;  // model::MixerKind's enumerators
+
+// The compute rates of --compute-dtype bf16 (CPU products read bf16 and accumulate in f32):
+// Hardware's flops, attention_flops and block_flops measured in bf16; 0 where not measured.
+struct Bf16Rates {
+  double flops = 0;
+  double attention_flops = 0;
+  std::array<double, kNumMixerKinds> block_flops{};
+};
 
 struct Hardware {
   int threads = 1;  // compute threads per worker the rates were measured with
@@ -43,10 +53,15 @@ struct Hardware {
   // Per fed token of the job (not of a rank): reading the input, streaming the result rows to
   // the coordinator and writing them, and whatever else the block rates leave out.
   double job_s_per_token = 0;
+  Bf16Rates bf16;
 
   double block_rate(model::MixerKind kind) const { return block_flops[static_cast<size_t>(kind)]; }
   double attention_rate() const { return attention_flops > 0 ? attention_flops : flops; }
 };
+
+// The rates a job that computes in `compute` runs at: `hw` itself for kF32; for kBf16, hw with
+// its bf16 rates where measured (> 0) in place of the f32 ones.
+Hardware rates_for(const Hardware& hw, DType compute);
 
 // A 2-core x86 machine of this project's CI as `ringmaster bench calibrate` measured it (one
 // thread per worker): what `ringmaster run` assumes for its memory check, where only

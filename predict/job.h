@@ -7,6 +7,7 @@
 
 #include "attention/context_parallel.h"
 #include "comm/partition.h"
+#include "core/dtype.h"
 #include "core/status.h"
 #include "model/config.h"
 
@@ -27,6 +28,10 @@ struct PlannedJob {
   // gets w_r / sum(w) of the tokens (comm/partition.h) and computes at w_r / max(w) of the
   // Hardware's rates: the Hardware describes the fastest worker.
   std::vector<double> rank_weights;
+  // --compute-dtype: what the products read. bf16 runs at the Hardware's bf16 rates where
+  // measured (rates_for) and reads the weights as bf16 in decode; memory stays f32's (the
+  // weights' dtype in memory depends on how they are stored, which the config does not say).
+  DType compute = DType::kF32;
   // generate and variants keep each block's caches after prefill (ARCHITECTURE.md "After
   // prefill"); embed and score do not.
   bool keeps_caches() const { return task == Task::kGenerate || task == Task::kVariants; }

@@ -174,6 +174,7 @@ std::string plan_to_json(const PlanReport& r, const Hardware& hw) {
   if (!r.job.rank_weights.empty()) j["rank_weights"] = r.job.rank_weights;
   j["plan"] = comm::plan_name(r.job.plan);
   add_layout(j, r.job.context_parallel);
+  j["compute_dtype"] = dtype_name(r.job.compute);
   j["memory_per_worker"] = r.memory_per_worker > 0 ? Json(r.memory_per_worker) : Json(nullptr);
   Json mem;
   mem["tokens_per_rank"] = r.memory.tokens_per_rank;
@@ -251,9 +252,10 @@ std::string plan_to_text(const PlanReport& r) {
   const model::ModelConfig& c = r.job.config;
   char line[256];
   std::string out;
-  std::snprintf(line, sizeof line, "job        %lld tokens on %d workers, plan %s, %s\n",
+  std::snprintf(line, sizeof line, "job        %lld tokens on %d workers, plan %s, %s%s\n",
                 static_cast<long long>(r.job.tokens), r.job.workers, comm::plan_name(r.job.plan),
-                r.job.context_parallel.to_string().c_str());
+                r.job.context_parallel.to_string().c_str(),
+                r.job.compute == DType::kBf16 ? ", bf16 compute" : "");
   out += line;
   if (!r.job.rank_weights.empty()) {
     out += "weights   ";

@@ -34,7 +34,8 @@ double dense_flops(const model::ModelConfig& c, double rows) {
 
 }  // namespace
 
-StatusOr<PrefillTime> predict_prefill(const PlannedJob& job, const Hardware& hw) {
+StatusOr<PrefillTime> predict_prefill(const PlannedJob& job, const Hardware& hardware) {
+  const Hardware hw = rates_for(hardware, job.compute);
   const model::ModelConfig& c = job.config;
   RM_ASSIGN_OR_RETURN(const int64_t n_tokens, busiest_rank_tokens(job));
   RM_ASSIGN_OR_RETURN(const double n_critical, critical_rank_tokens(job));
@@ -133,14 +134,16 @@ StatusOr<PrefillTime> predict_prefill(const PlannedJob& job, const Hardware& hw)
   return t;
 }
 
-StatusOr<double> predict_decode_per_token(const PlannedJob& job, const Hardware& hw) {
+StatusOr<double> predict_decode_per_token(const PlannedJob& job, const Hardware& hardware) {
+  const Hardware hw = rates_for(hardware, job.compute);
   const model::ModelConfig& c = job.config;
   RM_ASSIGN_OR_RETURN(const int64_t n_tokens, busiest_rank_tokens(job));
   const auto L = static_cast<double>(job.tokens), n = static_cast<double>(n_tokens);
   const double bw = hw.memory_bandwidth;
   const double kv_row = 2 * static_cast<double>(c.kv_dim()) * kF32;
-  // Every weight is read once per token.
-  double s = static_cast<double>(model::param_count(c)) * kF32 / bw;
+  // Every weight is read once per token, as bf16 in bf16 compute.
+  const double weight_bytes = job.compute == DType::kBf16 ? 2 : kF32;
+  double s = static_cast<double>(model::param_count(c)) * weight_bytes / bw;
   const double hops = job.workers > 1 ? std::ceil(std::log2(static_cast<double>(job.workers))) : 0;
   for (const model::BlockConfig& b : c.blocks) {
     switch (b.mixer) {

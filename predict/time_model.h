@@ -46,6 +46,8 @@
 //                          + 2 alpha ceil(log2 P) the query out and the partials back
 //   + per window / local block: min(w or group, L) 2 kv b_e / BW_mem
 //   + per atlas block: W_b(chunk) / chunk / F     the memory's update, amortised per token
+// With --compute-dtype bf16 every F above is the Hardware's bf16 rate where measured
+// (rates_for), and decode reads each weight as 2 bytes.
 // Pure; thread-safe.
 #pragma once
 
@@ -74,9 +76,9 @@ struct PrefillTime {
 };
 
 // REQUIRES: the job's config is valid and hw passes validate_hardware.
-StatusOr<PrefillTime> predict_prefill(const PlannedJob& job, const Hardware& hw);
+StatusOr<PrefillTime> predict_prefill(const PlannedJob& job, const Hardware& hardware);
 
 // Seconds per generated token once the prompt of job.tokens is prefilled. REQUIRES: as above.
-StatusOr<double> predict_decode_per_token(const PlannedJob& job, const Hardware& hw);
+StatusOr<double> predict_decode_per_token(const PlannedJob& job, const Hardware& hardware);
 
 }  // namespace ringmaster::predict

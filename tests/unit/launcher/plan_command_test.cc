@@ -55,6 +55,20 @@ TEST_F(PlanCommand, RunPredictsFromItsModelAndInput) {
   EXPECT_FALSE(none->has_value());
 }
 
+// `run`'s own prediction follows its --compute-dtype, and with --rank-weights auto (measured after
+// it) shows the equal split.
+TEST_F(PlanCommand, RunPredictsItsComputeDtypeAndTheEqualSplitOfAuto) {
+  JobFlags f = flags();
+  f.compute_dtype = "bf16";
+  f.rank_weights = {"auto"};
+  auto plan = plan_for_run(f, 0);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  ASSERT_TRUE(plan->has_value());
+  EXPECT_EQ((*plan)->job.compute, DType::kBf16);
+  EXPECT_TRUE((*plan)->job.rank_weights.empty());
+  EXPECT_EQ((*plan)->memory.tokens_per_rank, 500);
+}
+
 TEST_F(PlanCommand, RunRefusesAJobOverTheLimitBeforeStartingIt) {
   LocalRunOptions o;
   o.job = flags();
@@ -83,6 +97,24 @@ TEST_F(PlanCommand, PlanWritesItsJson) {
   EXPECT_EQ(j["tokens"], 1000);
   EXPECT_EQ(j["memory"]["peak"], report->memory.peak_bytes);
   EXPECT_DOUBLE_EQ(j["hardware"]["link_bandwidth"].get<double>(), 25e9 / 8);
+  EXPECT_EQ(j["compute_dtype"], "f32");
+  o.compute_dtype = "bf16";
+  auto bf16 = run_plan(o);
+  ASSERT_TRUE(bf16.ok()) << bf16.status().to_string();
+  EXPECT_EQ(bf16->job.compute, DType::kBf16);
+  std::ifstream again(o.json_path);
+  EXPECT_EQ(nlohmann::json::parse(again)["compute_dtype"], "bf16");
+  o.compute_dtype = "f16";
+  auto f16 = run_plan(o);
+  ASSERT_FALSE(f16.ok());
+  EXPECT_NE(f16.status().message().find("--compute-dtype 'f16' is not f32 or bf16"),
+            std::string::npos);
+  o.compute_dtype = "f32";
+  o.rank_weights = {"auto"};  // measured at join: `plan` wants numbers
+  auto measured = run_plan(o);
+  ASSERT_FALSE(measured.ok());
+  EXPECT_NE(measured.status().message().find("measured when the workers join"), std::string::npos);
+  o.rank_weights.clear();
   o.link_bandwidth.clear();  // neither a file nor every rate: say what is missing
   auto missing = run_plan(o);
   ASSERT_FALSE(missing.ok());

@@ -30,6 +30,45 @@ TEST(Hardware, JsonRoundTrips) {
   EXPECT_EQ(back->job_overhead_s, 0.5);
 }
 
+// The bf16 rates `bench calibrate` measures round-trip, and rates_for puts them in place of the
+// f32 ones for a bf16 job where they were measured.
+TEST(Hardware, Bf16RatesRoundTripAndReplaceTheF32Ones) {
+  Hardware hw = typical_hardware();
+  hw.block_flops[static_cast<size_t>(model::MixerKind::kFit)] = 2e9;
+  hw.block_flops[static_cast<size_t>(model::MixerKind::kAtlas)] = 3e9;
+  hw.bf16.flops = 2e11;
+  hw.bf16.attention_flops = 1e11;
+  hw.bf16.block_flops[static_cast<size_t>(model::MixerKind::kAtlas)] = 5e9;
+  auto back = parse_hardware_json(hardware_to_json(hw), "hw.json");
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(back->bf16.flops, 2e11);
+  EXPECT_EQ(back->bf16.attention_flops, 1e11);
+  EXPECT_EQ(back->bf16.block_flops[static_cast<size_t>(model::MixerKind::kAtlas)], 5e9);
+  EXPECT_EQ(back->bf16.block_flops[static_cast<size_t>(model::MixerKind::kFit)], 0);
+
+  const Hardware f32 = rates_for(*back, DType::kF32);
+  EXPECT_EQ(f32.flops, hw.flops);
+  EXPECT_EQ(f32.block_rate(model::MixerKind::kAtlas), 3e9);
+  const Hardware bf16 = rates_for(*back, DType::kBf16);
+  EXPECT_EQ(bf16.flops, 2e11);
+  EXPECT_EQ(bf16.attention_rate(), 1e11);
+  EXPECT_EQ(bf16.block_rate(model::MixerKind::kAtlas), 5e9);
+  EXPECT_EQ(bf16.block_rate(model::MixerKind::kFit), 2e9);  // not measured in bf16
+  EXPECT_EQ(bf16.memory_bandwidth, hw.memory_bandwidth);
+
+  const std::string base =
+      R"({"flops": 1e9, "memory_bandwidth": 1e9, "link_bandwidth": 1e9, "link_latency": 0, )";
+  auto typo = parse_hardware_json(base + R"("bf16": {"flop": 1}})", "hw.json");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("unknown key 'bf16.flop'"), std::string::npos);
+  auto negative = parse_hardware_json(base + R"("bf16": {"flops": -1}})", "hw.json");
+  ASSERT_FALSE(negative.ok());
+  EXPECT_NE(negative.status().message().find("bf16 rates must be >= 0"), std::string::npos);
+  auto kind = parse_hardware_json(base + R"("bf16": {"block_flops": {"atlass": 1}}})", "hw.json");
+  ASSERT_FALSE(kind.ok());
+  EXPECT_NE(kind.status().message().find("bf16.block_flops.atlass"), std::string::npos);
+}
+
 TEST(Hardware, RefusesTyposAndMissingRates) {
   const std::string ok =
       R"({"flops": 1e9, "memory_bandwidth": 1e9, "link_bandwidth": 1e9, "link_latency": 0)";

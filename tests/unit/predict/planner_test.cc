@@ -177,6 +177,33 @@ TEST(PlannerTime, DecodeByHand) {
   EXPECT_NEAR(*s, model::param_count(job.config) * 4 / 1e9 + 500 * 128 / 1e9 + 2e-3, 1e-12);
 }
 
+// --compute-dtype bf16: the hardware's bf16 rates replace the f32 ones where measured, and
+// decode reads 2-byte weights. Unmeasured bf16 rates leave the f32 prediction.
+TEST(PlannerTime, Bf16RunsAtTheBf16Rates) {
+  Hardware hw = slow_links();
+  PlannedJob job = job_of({attention()}, 1000, 1);
+  job.compute = DType::kBf16;
+  auto unmeasured = predict_prefill(job, hw);
+  ASSERT_TRUE(unmeasured.ok());
+  EXPECT_NEAR(unmeasured->compute_s, 15.36e-3 + 64.064e-3 / 0.5, 1e-9);
+  hw.bf16.flops = 2e9;
+  hw.bf16.attention_flops = 2e9;
+  auto measured = predict_prefill(job, hw);
+  ASSERT_TRUE(measured.ok());
+  EXPECT_NEAR(measured->compute_s, 15.36e-3 / 2 + 64.064e-3 / 2, 1e-9);
+  // The same hardware predicts an f32 job at its f32 rates.
+  job.compute = DType::kF32;
+  EXPECT_NEAR(predict_prefill(job, hw)->compute_s, 15.36e-3 + 64.064e-3 / 0.5, 1e-9);
+  // A measured bf16 block rate replaces the two product rates for that kind, as in f32.
+  job.compute = DType::kBf16;
+  hw.bf16.block_flops[static_cast<size_t>(MixerKind::kAttention)] = 1e10;
+  EXPECT_NEAR(predict_prefill(job, hw)->compute_s, (15.36e-3 + 64.064e-3) / 10, 1e-9);
+
+  auto decode = predict_decode_per_token(job, hw);
+  ASSERT_TRUE(decode.ok());
+  EXPECT_NEAR(*decode, model::param_count(job.config) * 2 / 1e9 + 1000 * 128 / 1e9, 1e-12);
+}
+
 TEST(PlannerVerdict, FitsUnderTheLimit) {
   const PlannedJob job = job_of({attention()}, 1000, 2);
   auto r = make_plan(job, slow_links(), int64_t{1} << 30);
