@@ -2,7 +2,8 @@
 // `ringmaster worker`.
 //
 // The worker joins the coordinator (ControlClient: retry, backoff, authentication), creates its
-// data-plane endpoint and registers with its address, receives its Assignment, runs its shard on
+// data-plane endpoint and registers with its address (and in a --rank-weights auto job with the
+// speed it measured, worker/calibration.h), receives its Assignment, runs its shard on
 // a separate thread (ShardRunner), streams the rows back (ResultStreamer) and waits for the
 // coordinator's verdict. Heartbeats go out every interval the coordinator chose; a coordinator
 // silent for longer than its dead deadline, or gone (EOF), ends the worker, as does an Abort.
