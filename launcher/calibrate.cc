@@ -154,43 +154,51 @@ StatusOr<predict::Hardware> run_calibrate(const CalibrateOptions& o) {
     job_config.blocks = {{.mixer = model::MixerKind::kWindow, .window = 256}};
   const std::string model_dir = (dir / "job_model").string();
   RM_RETURN_IF_ERROR(model::init_model(job_config, /*seed=*/1, model_dir));
-  // Two jobs, L1 and 8 L1: residual r(L) = wall - predicted blocks = a + b L gives the fixed
-  // overhead a and the per-token cost b; the smaller job's peak RSS less its predicted data is
-  // the process itself.
+  // Two jobs, L1 and 8 L1, per compute dtype: residual r(L) = wall - predicted blocks = a + b L
+  // gives the fixed overhead a and the per-token cost b (a bf16 job also converts its weights);
+  // the smaller f32 job's peak RSS less its predicted data is the process itself.
   hw.process_bytes = 0;
-  double residual[2] = {0, 0};
-  int64_t lengths[2] = {o.job_tokens, 8 * o.job_tokens};
-  for (int i = 0; i < 2; ++i) {
-    const std::string tag = std::to_string(lengths[i]);
-    const std::string fasta = (dir / ("job" + tag + ".fa")).string();
-    const std::string out = (dir / ("job" + tag + ".out")).string();
-    RM_RETURN_IF_ERROR(write_random_fasta(fasta, lengths[i]));
-    RM_RETURN_IF_ERROR(run_job({"--model", model_dir, "--input", fasta, "--workers", "1",
-                                "--threads", std::to_string(o.threads), "--out", out, "--quiet"}));
-    RM_ASSIGN_OR_RETURN(const nlohmann::json summary, read_summary(out + "/summary.json"));
-    predict::PlannedJob job;
-    job.config = job_config;
-    job.tokens = lengths[i] + 1;
-    job.workers = 1;
-    RM_ASSIGN_OR_RETURN(const predict::PlanReport plan, predict::make_plan(job, hw, 0));
-    const double wall_s = summary.value("wall_time_s", 0.0);
-    const double rss = max_peak_rss_mib(summary) * (1 << 20);
-    residual[i] = wall_s - plan.prefill.total_s;
-    if (i == 0) {
-      hw.process_bytes = std::max<int64_t>(0, static_cast<int64_t>(rss) - plan.memory.peak_bytes);
+  const int64_t lengths[2] = {o.job_tokens, 8 * o.job_tokens};
+  for (const DType compute : {DType::kF32, DType::kBf16}) {
+    double residual[2] = {0, 0};
+    for (int i = 0; i < 2; ++i) {
+      const std::string tag = std::to_string(lengths[i]);
+      const std::string fasta = (dir / ("job" + tag + ".fa")).string();
+      const std::string out = (dir / ("job" + tag + "." + dtype_name(compute))).string();
+      if (compute == DType::kF32) RM_RETURN_IF_ERROR(write_random_fasta(fasta, lengths[i]));
+      RM_RETURN_IF_ERROR(run_job({"--model", model_dir, "--input", fasta, "--workers", "1",
+                                  "--threads", std::to_string(o.threads), "--compute-dtype",
+                                  dtype_name(compute), "--out", out, "--quiet"}));
+      RM_ASSIGN_OR_RETURN(const nlohmann::json summary, read_summary(out + "/summary.json"));
+      predict::PlannedJob job;
+      job.config = job_config;
+      job.tokens = lengths[i] + 1;
+      job.workers = 1;
+      job.compute = compute;
+      RM_ASSIGN_OR_RETURN(const predict::PlanReport plan, predict::make_plan(job, hw, 0));
+      const double wall_s = summary.value("wall_time_s", 0.0);
+      const double rss = max_peak_rss_mib(summary) * (1 << 20);
+      // The costs being measured must not be in the prediction they are the residual of.
+      residual[i] = wall_s - (plan.prefill.total_s - plan.prefill.overhead_s);
+      if (i == 0 && compute == DType::kF32) {
+        hw.process_bytes = std::max<int64_t>(0, static_cast<int64_t>(rss) - plan.memory.peak_bytes);
+      }
+      std::printf(
+          "job        %s %lld bases on 1 worker: %.3f s (%.3f s predicted blocks), peak RSS "
+          "%.1f MiB (%.1f MiB predicted data)\n",
+          dtype_name(compute), static_cast<long long>(lengths[i]), wall_s,
+          plan.prefill.total_s - plan.prefill.overhead_s, rss / (1 << 20),
+          static_cast<double>(plan.memory.peak_bytes) / (1 << 20));
     }
-    std::printf(
-        "job        %lld bases on 1 worker: %.3f s (%.3f s predicted blocks), peak RSS "
-        "%.1f MiB (%.1f MiB predicted data)\n",
-        static_cast<long long>(lengths[i]), wall_s, plan.prefill.total_s, rss / (1 << 20),
-        static_cast<double>(plan.memory.peak_bytes) / (1 << 20));
+    const double per_token =
+        std::max(0.0, (residual[1] - residual[0]) / static_cast<double>(lengths[1] - lengths[0]));
+    const double overhead =
+        std::max(0.0, residual[0] - per_token * static_cast<double>(lengths[0] + 1));
+    (compute == DType::kBf16 ? hw.bf16.job_s_per_token : hw.job_s_per_token) = per_token;
+    (compute == DType::kBf16 ? hw.bf16.job_overhead_s : hw.job_overhead_s) = overhead;
+    std::printf("job        %s overhead %.3f s + %.2f us per token\n", dtype_name(compute),
+                overhead, per_token * 1e6);
   }
-  hw.job_s_per_token =
-      std::max(0.0, (residual[1] - residual[0]) / static_cast<double>(lengths[1] - lengths[0]));
-  hw.job_overhead_s =
-      std::max(0.0, residual[0] - hw.job_s_per_token * static_cast<double>(lengths[0] + 1));
-  std::printf("job        overhead %.3f s + %.2f us per token\n", hw.job_overhead_s,
-              hw.job_s_per_token * 1e6);
   if (own_dir) fs::remove_all(dir);
   RM_RETURN_IF_ERROR(predict::validate_hardware(hw, "the measured hardware"));
   const std::string text = predict::hardware_to_json(hw);

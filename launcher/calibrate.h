@@ -5,7 +5,8 @@
 //   attention_flops   the CPU attention block kernel at the model's head_dim (bench kernel's row)
 //   block_flops       each block kind of the model, alone in a one-block copy of it with random
 //                     weights, forward over `block_tokens` on one rank: model FLOPs per second
-//   bf16              the three rates above again with --compute-dtype bf16's products
+//   bf16              the three rates above, and the job costs below, again with
+//                     --compute-dtype bf16's products
 //   memory_bandwidth  STREAM's triad (bench/stream_triad.h)
 //   link_*            an in-process UcxComm pair (bench/link_rate.h): one-way bandwidth at 16 MiB
 //                     messages, half the round trip of 8 bytes

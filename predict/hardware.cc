@@ -75,9 +75,13 @@ Status parse_bf16_rates(const json& value, const std::string& where, Bf16Rates& 
   for (const auto& [key, field] : value.items()) {
     if (key == "block_flops") {
       RM_RETURN_IF_ERROR(parse_block_flops(field, where, "bf16.block_flops", rates.block_flops));
-    } else if (key == "flops" || key == "attention_flops") {
+    } else if (double* number = key == "flops"             ? &rates.flops
+                                : key == "attention_flops" ? &rates.attention_flops
+                                : key == "job_overhead_s"  ? &rates.job_overhead_s
+                                : key == "job_s_per_token" ? &rates.job_s_per_token
+                                                           : nullptr) {
       if (!field.is_number()) return invalid_argument(where + ": bf16." + key + " is not a number");
-      (key == "flops" ? rates.flops : rates.attention_flops) = field.get<double>();
+      *number = field.get<double>();
     } else {
       return invalid_argument(where + ": unknown key 'bf16." + key + "'");
     }
@@ -94,6 +98,10 @@ Hardware rates_for(const Hardware& hw, DType compute) {
   if (hw.bf16.attention_flops > 0) out.attention_flops = hw.bf16.attention_flops;
   for (size_t k = 0; k < out.block_flops.size(); ++k) {
     if (hw.bf16.block_flops[k] > 0) out.block_flops[k] = hw.bf16.block_flops[k];
+  }
+  if (hw.bf16.job_overhead_s > 0 || hw.bf16.job_s_per_token > 0) {
+    out.job_overhead_s = hw.bf16.job_overhead_s;
+    out.job_s_per_token = hw.bf16.job_s_per_token;
   }
   return out;
 }
@@ -136,7 +144,8 @@ Status validate_hardware(const Hardware& hw, std::string_view source) {
       return invalid_argument(std::string(source) + ": block_flops must be >= 0");
     }
   }
-  std::vector<double> bf16 = {hw.bf16.flops, hw.bf16.attention_flops};
+  std::vector<double> bf16 = {hw.bf16.flops, hw.bf16.attention_flops, hw.bf16.job_overhead_s,
+                              hw.bf16.job_s_per_token};
   bf16.insert(bf16.end(), hw.bf16.block_flops.begin(), hw.bf16.block_flops.end());
   for (const double v : bf16) {
     if (!(std::isfinite(v) && v >= 0)) {
@@ -168,6 +177,8 @@ std::string hardware_to_json(const Hardware& hw) {
     bf16["flops"] = hw.bf16.flops;
     bf16["attention_flops"] = hw.bf16.attention_flops;
     bf16["block_flops"] = block_flops_json(hw.bf16.block_flops);
+    bf16["job_overhead_s"] = hw.bf16.job_overhead_s;
+    bf16["job_s_per_token"] = hw.bf16.job_s_per_token;
     j["bf16"] = bf16;
   }
   return j.dump(2) + "\n";

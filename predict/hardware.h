@@ -8,7 +8,8 @@
 //    "attention_flops": 3.2e10, "block_flops": {"atlas": 4e9, ...}, "memory_bandwidth": 1.2e10,
 //    "link_bandwidth": 3e9, "link_latency": 4e-6, "process_bytes": 5e7, "job_overhead_s": 0.6,
 //    "job_s_per_token": 6e-6,
-//    "bf16": {"flops": 9.8e10, "attention_flops": 5.9e10, "block_flops": {"atlas": 4.4e9, ...}}}
+//    "bf16": {"flops": 9.8e10, "attention_flops": 5.9e10, "block_flops": {"atlas": 4.4e9, ...},
+//             "job_overhead_s": 0.7, "job_s_per_token": 7e-6}}
 // block_flops, process_bytes, job_overhead_s, job_s_per_token and bf16 are optional. Plain
 // values; thread-safe.
 #pragma once
@@ -28,11 +29,14 @@ inline constexpr std::string_view kHardwareFormat = "ringmaster-hardware/1";
 inline constexpr int kNumMixerKinds = 5;  // model::MixerKind's enumerators
 
 // The compute rates of --compute-dtype bf16 (CPU products read bf16 and accumulate in f32):
-// Hardware's flops, attention_flops and block_flops measured in bf16; 0 where not measured.
+// Hardware's flops, attention_flops, block_flops and per-job costs measured in bf16; 0 where not
+// measured.
 struct Bf16Rates {
   double flops = 0;
   double attention_flops = 0;
   std::array<double, kNumMixerKinds> block_flops{};
+  double job_overhead_s = 0;
+  double job_s_per_token = 0;
 };
 
 struct Hardware {

@@ -39,6 +39,8 @@ TEST(Hardware, Bf16RatesRoundTripAndReplaceTheF32Ones) {
   hw.bf16.flops = 2e11;
   hw.bf16.attention_flops = 1e11;
   hw.bf16.block_flops[static_cast<size_t>(model::MixerKind::kAtlas)] = 5e9;
+  hw.bf16.job_overhead_s = 0.7;
+  hw.bf16.job_s_per_token = 7e-6;
   auto back = parse_hardware_json(hardware_to_json(hw), "hw.json");
   ASSERT_TRUE(back.ok()) << back.status().to_string();
   EXPECT_EQ(back->bf16.flops, 2e11);
@@ -54,7 +56,10 @@ TEST(Hardware, Bf16RatesRoundTripAndReplaceTheF32Ones) {
   EXPECT_EQ(bf16.attention_rate(), 1e11);
   EXPECT_EQ(bf16.block_rate(model::MixerKind::kAtlas), 5e9);
   EXPECT_EQ(bf16.block_rate(model::MixerKind::kFit), 2e9);  // not measured in bf16
+  EXPECT_EQ(bf16.job_overhead_s, 0.7);
+  EXPECT_EQ(bf16.job_s_per_token, 7e-6);
   EXPECT_EQ(bf16.memory_bandwidth, hw.memory_bandwidth);
+  EXPECT_EQ(f32.job_overhead_s, hw.job_overhead_s);
 
   const std::string base =
       R"({"flops": 1e9, "memory_bandwidth": 1e9, "link_bandwidth": 1e9, "link_latency": 0, )";
