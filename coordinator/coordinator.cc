@@ -150,16 +150,18 @@ pb::Calibration calibration_of(const pb::JobSpec& job, const ModelJobInputs* inp
 // the assembler that reads it.
 StatusOr<Reweighted> reweight(pb::JobSpec& job, ModelJobInputs* inputs) {
   std::vector<int64_t> rank_tokens;
+  int64_t busiest_rank_bytes = 0;
   std::optional<io::Vocab> vocab;
   if (inputs != nullptr) {
     RM_RETURN_IF_ERROR(inputs->replan(job));
     vocab = inputs->stream().vocab();
     for (int r = 0; r < job.world(); ++r) rank_tokens.push_back(inputs->plan().num_local(r));
+    busiest_rank_bytes = inputs->busiest_rank_memory().total_bytes;
   } else {
     RM_RETURN_IF_ERROR(plan_check_job(job).status());
   }
   RM_ASSIGN_OR_RETURN(ResultAssembler assembler, ResultAssembler::make(job, vocab));
-  return Reweighted{std::move(assembler), std::move(rank_tokens)};
+  return Reweighted{std::move(assembler), std::move(rank_tokens), busiest_rank_bytes};
 }
 
 Status check_output_directory(const std::string& output_path) {

@@ -322,7 +322,11 @@ void JobRunner::apply_measured_weights() {
       shares += ", " + std::to_string(parts_.rank_tokens[r]) + " tokens";
     }
   }
-  spdlog::info("job {}: measured speeds ({})", job_.job_id(), shares);
+  spdlog::info("job {}: measured speeds ({}){}", job_.job_id(), shares,
+               reweighted->busiest_rank_bytes > 0
+                   ? "; about " + std::to_string(reweighted->busiest_rank_bytes >> 20) +
+                         " MiB on the busiest rank"
+                   : std::string());
 }
 
 void JobRunner::send_assignments() {

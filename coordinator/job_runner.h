@@ -70,6 +70,7 @@ struct JobKnobs {
 struct Reweighted {
   ResultAssembler assembler;
   std::vector<int64_t> rank_tokens;  // as JobParts.rank_tokens
+  int64_t busiest_rank_bytes = 0;    // model jobs: the estimate of the heaviest rank's peak
 };
 
 // What a job brings besides its spec and assembler.
