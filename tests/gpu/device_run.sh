@@ -4,9 +4,9 @@
 # ring's buffers stay on the device; 2 and 4 workers over the data plane share the one GPU, each
 # block uploaded by the CUDA backend) and a small model job (attention, window, local, attention,
 # fit and atlas blocks, head_dim 64 as the CUDA kernel needs; the atlas chains, norms and MLPs run
-# on the GPU too; f32, and bf16 compute against the CPU's bf16) must agree within 2e-2 of max |out|:
-# the GPU rounds f32 inputs to f16 before its tensor cores. The comparisons run in the python3
-# on PATH (numpy), or in $RINGMASTER_PYTHON when set.
+# on the GPU too; f32, with --rank-weights auto, and bf16 compute against the CPU's bf16) must
+# agree within 2e-2 of max |out|: the GPU rounds f32 inputs to f16 before its tensor cores. The
+# comparisons run in the python3 on PATH (numpy), or in $RINGMASTER_PYTHON when set.
 # Usage: tests/gpu/device_run.sh RINGMASTER_BINARY [all|attention|model|no-device]
 #   attention  the attention check; model  the model job; no-device  the refusal without a GPU
 #   (the one part that needs no GPU); all (default)  the three in turn.
@@ -79,6 +79,14 @@ PY
     compare "$work/model_${workers}_cpu/embeddings.npy" "$work/model_${workers}_cuda/embeddings.npy" \
       "model embed, $workers worker(s)"
   done
+  # --rank-weights auto: each worker times its GPU's MLP before registering (worker/calibration.h)
+  # and the job is cut for the speeds; the rows are the CPU's whatever the cut.
+  local weighted=${worker_counts[1]:-1}
+  "$bin" --log-level warn run --workers "$weighted" --model "$work/model" --input "$work/in.fa" \
+    --task embed --quiet --threads 4 --device cuda --rank-weights auto \
+    --out "$work/model_auto_cuda"
+  compare "$work/model_${weighted}_cpu/embeddings.npy" "$work/model_auto_cuda/embeddings.npy" \
+    "model embed, $weighted worker(s), measured weights"
   # bf16 compute: the GPU's bf16 MLP GEMMs and attention tiles against the CPU's bf16 products.
   for device in cpu cuda; do
     "$bin" --log-level warn run --workers 1 --model "$work/model" --input "$work/in.fa" \
