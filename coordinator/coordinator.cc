@@ -47,24 +47,41 @@ std::string flag_name(const std::string& enum_name, const std::string& prefix) {
   return out;
 }
 
-// summary.json's fields that the job's spec and stream give.
-io::JobSummary job_summary(const pb::JobSpec& job, const io::TokenStream& stream) {
-  const pb::ModelJob& m = job.model();
+// summary.json's fields that every job's spec gives: the workers and how the job is laid out.
+io::JobSummary layout_summary(const pb::JobSpec& job) {
   io::JobSummary summary;
-  summary.model = m.model_dir();
-  summary.input = m.input_path();
-  summary.task = task_name(m.task());
-  summary.vocab = io::vocab_name(stream.vocab());
   summary.workers = job.world();
+  summary.plan = flag_name(pb::Plan_Name(job.plan()), "PLAN_");
   summary.context_parallel =
       flag_name(pb::ContextParallel_Name(job.context_parallel()), "CONTEXT_PARALLEL_");
   if (job.context_parallel() == pb::CONTEXT_PARALLEL_HYBRID) {
     summary.ulysses_degree = job.ulysses_degree();
   }
   summary.rank_weights.assign(job.rank_weights().begin(), job.rank_weights().end());
+  return summary;
+}
+
+// summary.json's fields that a model job's spec and stream give.
+io::JobSummary job_summary(const pb::JobSpec& job, const io::TokenStream& stream) {
+  const pb::ModelJob& m = job.model();
+  io::JobSummary summary = layout_summary(job);
+  summary.model = m.model_dir();
+  summary.input = m.input_path();
+  summary.task = task_name(m.task());
+  summary.vocab = io::vocab_name(stream.vocab());
   summary.records = stream.num_records();
   summary.tokens = stream.num_tokens();
   summary.input_tokens = stream.num_input_tokens();
+  return summary;
+}
+
+// The attention check's summary: no model or input, one record of its tokens.
+io::JobSummary check_summary(const pb::JobSpec& job) {
+  io::JobSummary summary = layout_summary(job);
+  summary.task = "check";
+  summary.records = 1;
+  summary.tokens = job.check().num_tokens();
+  summary.input_tokens = job.check().num_tokens();
   return summary;
 }
 
@@ -72,7 +89,6 @@ io::JobSummary job_summary(const pb::JobSpec& job, const io::TokenStream& stream
 // writes its output (every row with its status, no score) alone and never listens.
 Status write_output_without_workers(const pb::JobSpec& job, const ModelJobInputs& inputs) {
   io::JobSummary summary = job_summary(job, inputs.stream());
-  summary.plan = flag_name(pb::Plan_Name(job.plan()), "PLAN_");
   summary.workers = 0;  // none ran
   RM_ASSIGN_OR_RETURN(std::unique_ptr<JobOutput> output,
                       make_variant_output({job.output_path(), inputs.variants(), summary}));
@@ -202,7 +218,7 @@ Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& o
     RM_ASSIGN_OR_RETURN(parts, prepare_model_job(job, inputs));
   } else {
     RM_RETURN_IF_ERROR(plan_check_job(job).status());
-    parts.output = make_npy_output(job.output_path());
+    parts.output = make_npy_output(job.output_path(), check_summary(job));
     // NCCL: one unique id for every rank, made here, where NCCL's bootstrap root then listens.
     RM_ASSIGN_OR_RETURN(const comm::CommSpec comm_spec, proto::to_comm_spec(job.comm()));
     RM_ASSIGN_OR_RETURN(const std::vector<std::byte> job_id, comm::make_job_id(comm_spec));

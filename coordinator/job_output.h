@@ -5,7 +5,8 @@
 // in one rename. An output that is destroyed uncommitted removes everything it wrote, so a failed
 // job leaves nothing at the output path (RELIABILITY.md 3.6).
 //
-//   check job   one .npy file at the --out path: [tokens, n_heads, head_dim]
+//   check job   one .npy file at the --out path: [tokens, n_heads, head_dim], and its
+//               summary.json beside it (io::check_summary_path)
 //   model job   the directory of MODEL.md "Tasks and their outputs" (io/outputs.h)
 //   generate    the same directory with generated.fa or generated.txt (RunFacts.generated)
 //   variants    variants.tsv, variants.vcf.gz (+ .csi) and summary.json from the score rows and
@@ -60,8 +61,9 @@ class JobOutput {
   virtual const std::string& path() const = 0;
 };
 
-// The attention check's output: `path` as .npy, written to a partial file beside it and renamed.
-std::unique_ptr<JobOutput> make_npy_output(std::string path);
+// The attention check's output: `path` as .npy and its summary (`summary` with the RunFacts)
+// at io::check_summary_path, each written to a partial file beside it and renamed.
+std::unique_ptr<JobOutput> make_npy_output(std::string path, io::JobSummary summary);
 
 // A model job's output directory.
 struct ModelOutputSpec {

@@ -291,7 +291,7 @@ nlohmann::ordered_json telemetry_json(const std::vector<WorkerTelemetry>& worker
 
 }  // namespace
 
-Status write_summary_json(const std::string& path, const JobSummary& summary) {
+std::string summary_json(const JobSummary& summary) {
   nlohmann::ordered_json json;
   json["format"] = "ringmaster-summary/1";
   json["model"] = summary.model;
@@ -368,9 +368,17 @@ Status write_summary_json(const std::string& path, const JobSummary& summary) {
   if (!summary.worker_telemetry.empty())
     json["telemetry"] = telemetry_json(summary.worker_telemetry);
   // Paths need not be UTF-8; replace bad bytes rather than let dump() throw.
-  const std::string text =
-      json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
-  return write_file(path, text);
+  return json.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
+Status write_summary_json(const std::string& path, const JobSummary& summary) {
+  return write_file(path, summary_json(summary));
+}
+
+std::string check_summary_path(const std::string& npy_path) {
+  constexpr std::string_view kNpy = ".npy";
+  const bool has_npy = npy_path.size() > kNpy.size() && npy_path.ends_with(kNpy);
+  return (has_npy ? npy_path.substr(0, npy_path.size() - kNpy.size()) : npy_path) + ".summary.json";
 }
 
 StatusOr<OutputDir> OutputDir::create(const std::string& final_path, bool replace_existing) {

@@ -6,7 +6,8 @@
 //   records.tsv                   write_records_tsv: name, offset, length [, nats, bits/token];
 //                                 generate: write_generated_records_tsv
 //   summary.json                  write_summary_json: model, workers, plan, tokens, time, memory
-//                                 [, generate's prefill and decode times]
+//                                 [, generate's prefill and decode times]; the attention check
+//                                 writes one beside its .npy (check_summary_path)
 //
 // A job writes every file into OutputDir's temporary sibling of DIR; commit() fsyncs them and
 // renames the directory into place in one step. A job that fails, or a process that dies, never
@@ -159,6 +160,13 @@ struct JobSummary {
 // "phases" by name), and over all ranks "phases" and the totals (seconds summed over ranks:
 // rank-seconds; bytes summed). Errors: I/O.
 Status write_summary_json(const std::string& path, const JobSummary& summary);
+// The text write_summary_json writes.
+std::string summary_json(const JobSummary& summary);
+
+// Where the attention check (--out FILE.npy) puts its summary: FILE.summary.json ("x.npy" ->
+// "x.summary.json"; a path without .npy gets ".summary.json" appended). Its model fields (model,
+// input, vocab) are empty and its task is "check".
+std::string check_summary_path(const std::string& npy_path);
 
 class OutputDir {
  public:

@@ -13,6 +13,7 @@
 
 #include "comm/partition.h"
 #include "io/atomic_file.h"
+#include "io/outputs.h"
 #include "launcher/bench_jobs.h"
 #include "launcher/plan_command.h"
 #include "model/config.h"
@@ -266,22 +267,23 @@ StatusOr<SweepCounts> run_sweep(const SweepOptions& o) {
         const double launcher_wall_s =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         run["launcher_wall_s"] = launcher_wall_s;  // the whole `ringmaster run`, start to exit
-        if (status.ok() && !o.attention_check) {
-          StatusOr<nlohmann::json> summary = read_summary(job_out + "/summary.json");
+        const std::string summary_path = o.attention_check
+                                             ? io::check_summary_path(job_out + ".npy")
+                                             : job_out + "/summary.json";
+        if (status.ok()) {
+          StatusOr<nlohmann::json> summary = read_summary(summary_path);
           if (summary.ok()) {
             add_measured(run, *summary, workers);
           } else {
             status = summary.status();
           }
-        } else if (status.ok()) {
-          run["wall_s"] = launcher_wall_s;
-          run["tokens_per_s"] = static_cast<double>(n) / launcher_wall_s;
         }
         run["predicted"] = predicted_json(o, layout, hw, n, workers);
         run["status"] = status.ok() ? "ok" : "failed";
         if (!status.ok()) run["error"] = status.to_string();
         fs::remove_all(job_out, ec);
         fs::remove(job_out + ".npy", ec);
+        fs::remove(io::check_summary_path(job_out + ".npy"), ec);
         RM_RETURN_IF_ERROR(io::write_file_atomically(path, run.dump(2) + "\n"));
         if (status.ok()) {
           ++counts.ran;

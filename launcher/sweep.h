@@ -15,8 +15,8 @@
 //   predicted (the planner's prefill time, compute, exchange and peak memory per worker for the
 //   same job on --hardware, or on predict::typical_hardware() without it).
 // A run whose file says "ok" is skipped, so an interrupted sweep resumes where it stopped; a
-// failed one is skipped too unless --rerun-failed. The attention check (no model) writes no
-// summary.json: its runs have the launcher's wall time only.
+// failed one is skipped too unless --rerun-failed. The attention check's summary is the one it
+// writes beside its .npy (io::check_summary_path).
 //
 //   ringmaster bench report runs/ [--python /usr/bin/python3]
 // reads every runs/*.json that is "ok", groups repeats of one (mode, model, task, plan, tokens,

@@ -3,6 +3,7 @@
 // behind.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 
 #include "comm/make_communicator.h"
@@ -45,8 +46,10 @@ TEST_P(RingmasterRun, MatchesReference) {
   ASSERT_EQ(*code, 0) << (*run)->output();
   const Status same = matches_reference(out, c.job);
   EXPECT_TRUE(same.ok()) << same.to_string();
-  // The output alone: no partial file beside it.
-  EXPECT_EQ(dir.entries(), std::vector<std::string>{"out.npy"});
+  // The output and its summary alone: no partial file beside them.
+  std::vector<std::string> entries = dir.entries();
+  std::sort(entries.begin(), entries.end());
+  EXPECT_EQ(entries, (std::vector<std::string>{"out.npy", "out.summary.json"}));
   EXPECT_TRUE(wait_until_gone(out, milliseconds(5000)).empty()) << "processes left behind";
   std::printf("[ timing ] %s: %.2f s\n", case_name({c, 0}).c_str(),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

@@ -12,7 +12,9 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "attention/check_job.h"
@@ -264,6 +266,16 @@ TEST_F(CoordinatorTest, JunkIsClosedAndARealWorkerCompletesTheJob) {
   ASSERT_TRUE(got.ok()) << got.status().to_string();
   ASSERT_EQ(got->data.size(), want->bytes());
   EXPECT_EQ(std::memcmp(got->data.data(), want->raw(), want->bytes()), 0);
+  // Its summary beside it: the layout, the tokens and what each rank spent.
+  std::ifstream in(dir_.file("out.summary.json"));
+  ASSERT_TRUE(in.good());
+  const nlohmann::json summary = nlohmann::json::parse(in);
+  EXPECT_EQ(summary["task"], "check");
+  EXPECT_EQ(summary["workers"], 1);
+  EXPECT_EQ(summary["tokens"], 64);
+  EXPECT_GT(summary["wall_time_s"].get<double>(), 0.0);
+  ASSERT_EQ(summary["telemetry"]["ranks"].size(), 1u);
+  ASSERT_EQ(summary["peak_memory"].size(), 1u);
 }
 
 TEST_F(CoordinatorTest, LostWorkerFailsTheJobNamingIt) {
