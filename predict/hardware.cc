@@ -1,9 +1,11 @@
 #include "predict/hardware.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <utility>
@@ -72,19 +74,23 @@ Status parse_block_flops(const json& value, const std::string& where, const std:
 
 Status parse_bf16_rates(const json& value, const std::string& where, Bf16Rates& rates) {
   if (!value.is_object()) return invalid_argument(where + ": bf16 is not an object");
+  const std::pair<std::string_view, double*> numbers[] = {
+      {"flops", &rates.flops},
+      {"attention_flops", &rates.attention_flops},
+      {"job_overhead_s", &rates.job_overhead_s},
+      {"job_s_per_token", &rates.job_s_per_token}};
   for (const auto& [key, field] : value.items()) {
     if (key == "block_flops") {
       RM_RETURN_IF_ERROR(parse_block_flops(field, where, "bf16.block_flops", rates.block_flops));
-    } else if (double* number = key == "flops"             ? &rates.flops
-                                : key == "attention_flops" ? &rates.attention_flops
-                                : key == "job_overhead_s"  ? &rates.job_overhead_s
-                                : key == "job_s_per_token" ? &rates.job_s_per_token
-                                                           : nullptr) {
-      if (!field.is_number()) return invalid_argument(where + ": bf16." + key + " is not a number");
-      *number = field.get<double>();
-    } else {
+      continue;
+    }
+    const auto* number = std::find_if(std::begin(numbers), std::end(numbers),
+                                      [&](const auto& entry) { return entry.first == key; });
+    if (number == std::end(numbers)) {
       return invalid_argument(where + ": unknown key 'bf16." + key + "'");
     }
+    if (!field.is_number()) return invalid_argument(where + ": bf16." + key + " is not a number");
+    *number->second = field.get<double>();
   }
   return ok_status();
 }
