@@ -134,7 +134,7 @@ StatusOr<JobCosts> job_costs(const model::ModelConfig& job_config, const std::st
         "job        %s %lld bases on 1 worker: %.3f s (%.3f s predicted blocks), peak RSS "
         "%.1f MiB (%.1f MiB predicted data)\n",
         dtype_name(compute), static_cast<long long>(lengths[i]), wall_s, blocks_s, rss / (1 << 20),
-        static_cast<double>(plan.memory.peak_bytes) / (1 << 20));
+        static_cast<double>(data_bytes) / (1 << 20));
   }
   costs.s_per_token =
       std::max(0.0, (residual[1] - residual[0]) / static_cast<double>(lengths[1] - lengths[0]));
