@@ -79,7 +79,10 @@ Status parse_bf16_rates(const json& value, const std::string& where, Bf16Rates& 
       {"attention_flops", &rates.attention_flops},
       {"job_overhead_s", &rates.job_overhead_s},
       {"job_s_per_token", &rates.job_s_per_token}};
-  for (const auto& [key, field] : value.items()) {
+  for (const auto& item : value.items()) {
+    // Named, not a structured binding: clang (the sanitizer builds) cannot capture one.
+    const std::string& key = item.key();
+    const json& field = item.value();
     if (key == "block_flops") {
       RM_RETURN_IF_ERROR(parse_block_flops(field, where, "bf16.block_flops", rates.block_flops));
       continue;
