@@ -99,7 +99,7 @@ Status write_output_without_workers(const pb::JobSpec& job, const ModelJobInputs
   return ok_status();
 }
 
-// A model job's inputs, assembler and output directory; the spec is completed in place.
+// A model job's output directory and assignment filler; the spec is completed in place.
 // REQUIRES: inputs->has_work().
 StatusOr<JobParts> prepare_model_job(pb::JobSpec& job, std::unique_ptr<ModelJobInputs>& inputs) {
   const io::TokenStream& stream = inputs->stream();
@@ -140,7 +140,6 @@ StatusOr<JobParts> prepare_model_job(pb::JobSpec& job, std::unique_ptr<ModelJobI
     source->fill_assignment(rank, assignment);
   };
   parts.progress = job.quiet() ? ProgressMode::kNone : ProgressMode::kAuto;
-  for (int r = 0; r < job.world(); ++r) parts.rank_tokens.push_back(inputs->plan().num_local(r));
   return parts;
 }
 
@@ -162,22 +161,31 @@ pb::Calibration calibration_of(const pb::JobSpec& job, const ModelJobInputs* inp
   return c;
 }
 
-// Cuts the job again for the weights its workers measured: the plan (a model job's inputs) and
-// the assembler that reads it.
-StatusOr<Reweighted> reweight(pb::JobSpec& job, ModelJobInputs* inputs) {
+// What the runner reads from the job's cut: the assembler that places each rank's rows, each
+// rank's fed tokens, and a model job's busiest-rank memory estimate. `inputs` is null for the
+// attention check.
+StatusOr<JobCut> cut_of(const pb::JobSpec& job, const ModelJobInputs* inputs) {
+  std::optional<io::Vocab> vocab;
   std::vector<int64_t> rank_tokens;
   int64_t busiest_rank_bytes = 0;
-  std::optional<io::Vocab> vocab;
   if (inputs != nullptr) {
-    RM_RETURN_IF_ERROR(inputs->replan(job));
     vocab = inputs->stream().vocab();
     for (int r = 0; r < job.world(); ++r) rank_tokens.push_back(inputs->plan().num_local(r));
     busiest_rank_bytes = inputs->busiest_rank_memory().total_bytes;
+  }
+  RM_ASSIGN_OR_RETURN(ResultAssembler assembler, ResultAssembler::make(job, vocab));
+  return JobCut{std::move(assembler), std::move(rank_tokens), busiest_rank_bytes};
+}
+
+// Cuts the job again for the weights its workers measured (a model job's inputs re-plan; the
+// check's plan is derived from the spec alone).
+StatusOr<JobCut> reweight(pb::JobSpec& job, ModelJobInputs* inputs) {
+  if (inputs != nullptr) {
+    RM_RETURN_IF_ERROR(inputs->replan(job));
   } else {
     RM_RETURN_IF_ERROR(plan_check_job(job).status());
   }
-  RM_ASSIGN_OR_RETURN(ResultAssembler assembler, ResultAssembler::make(job, vocab));
-  return Reweighted{std::move(assembler), std::move(rank_tokens), busiest_rank_bytes};
+  return cut_of(job, inputs);
 }
 
 Status check_output_directory(const std::string& output_path) {
@@ -229,9 +237,8 @@ Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& o
       };
     }
   }
-  std::optional<io::Vocab> vocab;
-  if (inputs) vocab = inputs->stream().vocab();
-  RM_ASSIGN_OR_RETURN(ResultAssembler assembler, ResultAssembler::make(job, vocab));
+  RM_ASSIGN_OR_RETURN(JobCut cut, cut_of(job, inputs.get()));
+  parts.rank_tokens = std::move(cut.rank_tokens);
   if (job.rank_weights_auto()) {
     parts.calibration = calibration_of(job, inputs.get());
     parts.reweight = [source = inputs.get()](pb::JobSpec& spec) { return reweight(spec, source); };
@@ -243,7 +250,7 @@ Status run_coordinator(const proto::JobToken& token, const CoordinatorOptions& o
   std::optional<Server> server;
   asio::signal_set signals(strand);
 
-  JobRunner runner(strand, job, job_knobs(job, options.flush_timeout), std::move(assembler),
+  JobRunner runner(strand, job, job_knobs(job, options.flush_timeout), std::move(cut.assembler),
                    std::move(parts), [&](const Status& status) {
                      outcome = status;
                      server->stop();

@@ -302,7 +302,7 @@ void JobRunner::apply_measured_weights() {
   const std::vector<double> weights = weights_from_speeds(speeds);
   pb::JobSpec job = job_;
   for (const double w : weights) job.add_rank_weights(w);
-  StatusOr<Reweighted> reweighted = parts_.reweight(job);
+  StatusOr<JobCut> reweighted = parts_.reweight(job);
   if (!reweighted.ok()) {
     spdlog::warn("job {}: keeping equal shards, the measured weights do not plan: {}",
                  job_.job_id(), reweighted.status().to_string());

@@ -66,10 +66,11 @@ struct JobKnobs {
   int spares = 0;        // workers beyond `world` that stand by to replace a lost one
 };
 
-// A job cut again for the weights its workers measured (--rank-weights auto).
-struct Reweighted {
+// What follows from how a job's tokens are cut over its ranks: the job starts with one, and a
+// --rank-weights auto job gets another once its workers' speeds are in.
+struct JobCut {
   ResultAssembler assembler;
-  std::vector<int64_t> rank_tokens;  // as JobParts.rank_tokens
+  std::vector<int64_t> rank_tokens;  // as JobParts.rank_tokens (empty for the attention check)
   int64_t busiest_rank_bytes = 0;    // model jobs: the estimate of the heaviest rank's peak
 };
 
@@ -85,7 +86,7 @@ struct JobParts {
   // rank_weights filled in, completes it and re-plans what fill_assignment reads. When it fails
   // the job keeps its equal split.
   pb::Calibration calibration;
-  std::function<StatusOr<Reweighted>(pb::JobSpec& job)> reweight;
+  std::function<StatusOr<JobCut>(pb::JobSpec& job)> reweight;
 };
 
 class JobRunner {

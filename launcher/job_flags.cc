@@ -137,6 +137,14 @@ std::string random_job_id() {
 
 }  // namespace
 
+StatusOr<DType> parse_compute_dtype(const std::string& name) {
+  pb::ComputeDType dtype = pb::COMPUTE_DTYPE_F32;
+  if (!pb::ComputeDType_Parse("COMPUTE_DTYPE_" + upper(name), &dtype)) {
+    return invalid_argument("--compute-dtype '" + name + "' is not f32 or bf16");
+  }
+  return dtype == pb::COMPUTE_DTYPE_BF16 ? DType::kBf16 : DType::kF32;
+}
+
 bool measured_rank_weights(const std::vector<std::string>& texts) {
   return texts.size() == 1 && texts.front() == "auto";
 }
@@ -192,11 +200,8 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& f) {
     return invalid_argument("--device '" + f.device + "' is not cpu, cuda or auto");
   }
   job.set_device(device);
-  pb::ComputeDType compute_dtype = pb::COMPUTE_DTYPE_F32;
-  if (!pb::ComputeDType_Parse("COMPUTE_DTYPE_" + upper(f.compute_dtype), &compute_dtype)) {
-    return invalid_argument("--compute-dtype '" + f.compute_dtype + "' is not f32 or bf16");
-  }
-  job.set_compute_dtype(compute_dtype);
+  RM_ASSIGN_OR_RETURN(const DType compute, parse_compute_dtype(f.compute_dtype));
+  job.set_compute_dtype(compute == DType::kBf16 ? pb::COMPUTE_DTYPE_BF16 : pb::COMPUTE_DTYPE_F32);
   job.set_result_chunk_bytes(f.chunk_bytes);
   job.set_quiet(f.quiet);
 

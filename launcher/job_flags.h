@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/status.h"
 #include "proto/ringmaster.pb.h"
 
@@ -94,6 +95,9 @@ StatusOr<pb::JobSpec> job_spec_from_flags(const JobFlags& flags);
 // finite number > 0. (The count is checked against --workers with the job.)
 // kInvalidArgument for "auto" too (only a job measures speeds: measured_rank_weights).
 StatusOr<std::vector<double>> parse_rank_weights(const std::vector<std::string>& texts);
+// --compute-dtype (run, coordinator, plan): f32 or bf16, any case; kInvalidArgument naming the
+// value otherwise.
+StatusOr<DType> parse_compute_dtype(const std::string& name);
 // Whether --rank-weights is "auto".
 bool measured_rank_weights(const std::vector<std::string>& texts);
 

@@ -44,13 +44,6 @@ StatusOr<predict::Hardware> hardware_of(const PlanOptions& o) {
   return hw;
 }
 
-// --compute-dtype as `run` takes it.
-StatusOr<DType> compute_dtype_of(const std::string& name) {
-  if (name == "f32") return DType::kF32;
-  if (name == "bf16") return DType::kBf16;
-  return invalid_argument("--compute-dtype '" + name + "' is not f32 or bf16");
-}
-
 StatusOr<model::ModelConfig> config_of(const PlanOptions& o) {
   if (o.model_dir.empty() == o.config_path.empty()) {
     return invalid_argument("give one of --model DIR and --config config.json");
@@ -93,7 +86,7 @@ StatusOr<predict::PlanReport> run_plan(const PlanOptions& o) {
   RM_ASSIGN_OR_RETURN(job.context_parallel, parse_layout(o.context_parallel, o.ulysses_degree));
   RM_ASSIGN_OR_RETURN(job.task, predict::parse_task(o.task));
   RM_ASSIGN_OR_RETURN(job.rank_weights, parse_rank_weights(o.rank_weights));
-  RM_ASSIGN_OR_RETURN(job.compute, compute_dtype_of(o.compute_dtype));
+  RM_ASSIGN_OR_RETURN(job.compute, parse_compute_dtype(o.compute_dtype));
   RM_ASSIGN_OR_RETURN(predict::PlanReport report, predict::make_plan(job, hw, limit));
   std::fputs(predict::plan_to_text(report).c_str(), stdout);
   if (!o.json_path.empty()) {
@@ -121,7 +114,7 @@ StatusOr<std::optional<predict::PlanReport>> plan_for_run(const JobFlags& flags,
   if (!measured_rank_weights(flags.rank_weights)) {
     RM_ASSIGN_OR_RETURN(job.rank_weights, parse_rank_weights(flags.rank_weights));
   }
-  RM_ASSIGN_OR_RETURN(job.compute, compute_dtype_of(flags.compute_dtype));
+  RM_ASSIGN_OR_RETURN(job.compute, parse_compute_dtype(flags.compute_dtype));
   RM_ASSIGN_OR_RETURN(predict::PlanReport report,
                       predict::make_plan(job, predict::typical_hardware(), max_memory_per_worker));
   return std::optional<predict::PlanReport>(std::move(report));

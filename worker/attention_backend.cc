@@ -63,20 +63,31 @@ StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(
 #endif
 }
 
+StatusOr<std::shared_ptr<model::LayerBackend>> make_layer_backend(Device device, ThreadPool& pool) {
+  if (device.is_cpu())
+    return std::shared_ptr<model::LayerBackend>(model::make_cpu_layer_backend(pool));
+#if RINGMASTER_HAVE_CUDA
+  RM_ASSIGN_OR_RETURN(std::shared_ptr<model::LayerBackend> layers,
+                      model::make_cuda_layer_backend(device.index));
+  return layers;
+#else
+  return internal_error("a layer backend on " + device.to_string() + " in a build without CUDA");
+#endif
+}
+
 StatusOr<model::ShardBackends> make_model_backends(
     std::shared_ptr<attention::AttentionBackend> attention, ThreadPool& pool) {
   model::ShardBackends backends;
   const Device device = attention->device();
   backends.attention = std::move(attention);
+  RM_ASSIGN_OR_RETURN(backends.layers, make_layer_backend(device, pool));
   if (device.is_cpu()) {
     backends.atlas = memory::make_cpu_atlas_backend(pool.num_threads());
-    backends.layers = model::make_cpu_layer_backend(pool);
     return backends;
   }
 #if RINGMASTER_HAVE_CUDA
   RM_ASSIGN_OR_RETURN(backends.atlas,
                       memory::make_cuda_atlas_backend(device.index, pool.num_threads()));
-  RM_ASSIGN_OR_RETURN(backends.layers, model::make_cuda_layer_backend(device.index));
   return backends;
 #else
   return internal_error("an attention backend on " + device.to_string() +

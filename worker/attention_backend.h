@@ -36,6 +36,10 @@ StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(
     ComputeDevice device, int local_rank, ThreadPool& pool, std::stop_token stop = {},
     DType compute = DType::kF32);
 
+// The block stack's dense layers (model/layer_backend.h) on `device`: the CPU's over `pool` (which
+// must outlive it), or a GPU's. kInternal when the GPU cannot be set up.
+StatusOr<std::shared_ptr<model::LayerBackend>> make_layer_backend(Device device, ThreadPool& pool);
+
 // The backends of a model job, beside `attention`: its ATLAS chains (one stream and cuBLAS
 // handle per pool thread) and its residual stream, norms, MLPs and projections
 // (model/cuda/layer_backend_cuda.h) on the same GPU, or both on the CPU over `pool` (which must

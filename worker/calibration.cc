@@ -31,8 +31,11 @@ StatusOr<double> measure_speed(const CalibrationSpec& spec, std::stop_token stop
   RM_ASSIGN_OR_RETURN(
       std::shared_ptr<attention::AttentionBackend> attention,
       make_attention_backend(spec.device, spec.local_rank, pool, stop, spec.compute));
-  RM_ASSIGN_OR_RETURN(model::ShardBackends backends, make_model_backends(attention, pool));
-  model::LayerBackend& layers = *backends.layers;
+  // The attention backend resolves the device (auto: the GPU where there is one); only the
+  // layers are timed.
+  RM_ASSIGN_OR_RETURN(const std::shared_ptr<model::LayerBackend> layer_backend,
+                      make_layer_backend(attention->device(), pool));
+  model::LayerBackend& layers = *layer_backend;
 
   // Weights scaled so that the rows stay of order one however many passes run.
   std::mt19937 rng(20261207);

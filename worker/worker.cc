@@ -185,13 +185,14 @@ class Worker {
     retired_.push_back(std::move(runner_));
   }
 
-  // What the shard thread measures before the first Register of a --rank-weights auto job: the
-  // Welcome's calibration, unless a test gave this worker its speed. A restarted attempt keeps
-  // the weights of the first.
+  // Whether this Register carries a speed: the first of a --rank-weights auto job (a restarted
+  // attempt keeps the first attempt's weights).
+  bool registers_speed() const { return epoch_ == 0 && welcome_.calibration().d_model() > 0; }
+
+  // What the shard thread measures before that Register, unless a test gave this worker its
+  // speed.
   std::optional<CalibrationSpec> calibration() const {
-    if (epoch_ != 0 || welcome_.calibration().d_model() == 0 || options_.testing_speed > 0) {
-      return std::nullopt;
-    }
+    if (!registers_speed() || options_.testing_speed > 0) return std::nullopt;
     return calibration_spec_of(welcome_.calibration(), options_.local_rank);
   }
 
@@ -205,7 +206,7 @@ class Worker {
     reg.set_rank_hint(options_.rank_hint);
     reg.set_comm_address(reinterpret_cast<const char*>(address.data()), address.size());
     reg.set_epoch(epoch_);
-    if (epoch_ == 0 && welcome_.calibration().d_model() > 0) {
+    if (registers_speed()) {
       reg.set_speed(options_.testing_speed > 0 ? options_.testing_speed : registration->speed);
       spdlog::info("{}: {:.0f} rows/s through a block's MLP{}", who(), reg.speed(),
                    options_.testing_speed > 0 ? " (given by RINGMASTER_TESTING_SPEEDS)" : "");
