@@ -162,17 +162,21 @@ pb::Calibration calibration_of(const pb::JobSpec& job, const ModelJobInputs* inp
 }
 
 // What the runner reads from the job's cut: the assembler that places each rank's rows, each
-// rank's fed tokens, and a model job's busiest-rank memory estimate. `inputs` is null for the
+// rank's tokens, and a model job's busiest-rank memory estimate. `inputs` is null for the
 // attention check.
 StatusOr<JobCut> cut_of(const pb::JobSpec& job, const ModelJobInputs* inputs) {
   std::optional<io::Vocab> vocab;
-  std::vector<int64_t> rank_tokens;
+  std::optional<JobPlan> check_plan;
   int64_t busiest_rank_bytes = 0;
   if (inputs != nullptr) {
     vocab = inputs->stream().vocab();
-    for (int r = 0; r < job.world(); ++r) rank_tokens.push_back(inputs->plan().num_local(r));
     busiest_rank_bytes = inputs->busiest_rank_memory().total_bytes;
+  } else {
+    RM_ASSIGN_OR_RETURN(check_plan, plan_check_job(job));
   }
+  const comm::PartitionPlan& plan = inputs != nullptr ? inputs->plan() : check_plan->plan;
+  std::vector<int64_t> rank_tokens;
+  for (int r = 0; r < job.world(); ++r) rank_tokens.push_back(plan.num_local(r));
   RM_ASSIGN_OR_RETURN(ResultAssembler assembler, ResultAssembler::make(job, vocab));
   return JobCut{std::move(assembler), std::move(rank_tokens), busiest_rank_bytes};
 }
@@ -180,11 +184,7 @@ StatusOr<JobCut> cut_of(const pb::JobSpec& job, const ModelJobInputs* inputs) {
 // Cuts the job again for the weights its workers measured (a model job's inputs re-plan; the
 // check's plan is derived from the spec alone).
 StatusOr<JobCut> reweight(pb::JobSpec& job, ModelJobInputs* inputs) {
-  if (inputs != nullptr) {
-    RM_RETURN_IF_ERROR(inputs->replan(job));
-  } else {
-    RM_RETURN_IF_ERROR(plan_check_job(job).status());
-  }
+  if (inputs != nullptr) RM_RETURN_IF_ERROR(inputs->replan(job));
   return cut_of(job, inputs);
 }
 

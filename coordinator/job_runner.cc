@@ -1,5 +1,6 @@
 #include "coordinator/job_runner.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -299,18 +300,39 @@ void JobRunner::apply_measured_weights() {
   for (const auto& [id, session] : sessions_) {
     if (session.rank >= 0) speeds[static_cast<size_t>(session.rank)] = session.speed;
   }
-  const std::vector<double> weights = weights_from_speeds(speeds);
-  pb::JobSpec job = job_;
-  for (const double w : weights) job.add_rank_weights(w);
-  StatusOr<JobCut> reweighted = parts_.reweight(job);
-  if (!reweighted.ok()) {
-    spdlog::warn("job {}: keeping equal shards, the measured weights do not plan: {}",
-                 job_.job_id(), reweighted.status().to_string());
+  const std::vector<double> measured = weights_from_speeds(speeds);
+  // A cut the planner refuses, or one giving a rank more tokens than fit its memory
+  // (--max-memory-per-worker: max_rank_tokens), moves the weights toward equal an eighth at a
+  // time. The last step is the equal split, which planned (and fit) before the workers joined.
+  pb::JobSpec job;
+  std::optional<JobCut> cut;
+  std::vector<double> weights;
+  for (int step = 0; step <= kWeightSteps; ++step) {
+    pb::JobSpec tried = job_;
+    const std::vector<double> tried_weights = toward_equal(measured, step);
+    for (const double w : tried_weights) tried.add_rank_weights(w);
+    StatusOr<JobCut> tried_cut = parts_.reweight(tried);
+    if (!tried_cut.ok()) {
+      spdlog::warn("job {}: weights {} do not plan: {}", job_.job_id(),
+                   fmt::join(tried_weights, ","), tried_cut.status().to_string());
+      continue;
+    }
+    job = std::move(tried);
+    cut = std::move(*tried_cut);
+    weights = tried_weights;
+    const int64_t busiest = *std::max_element(cut->rank_tokens.begin(), cut->rank_tokens.end());
+    if (job_.max_rank_tokens() == 0 || busiest <= job_.max_rank_tokens()) break;
+    if (step < kWeightSteps)
+      spdlog::info("job {}: weights {} put {} tokens on one rank, over the {} that fit in memory",
+                   job_.job_id(), fmt::join(weights, ","), busiest, job_.max_rank_tokens());
+  }
+  if (!cut.has_value()) {
+    spdlog::warn("job {}: keeping the equal split", job_.job_id());
     return;
   }
   job_ = std::move(job);
-  assembler_ = std::move(reweighted->assembler);
-  parts_.rank_tokens = std::move(reweighted->rank_tokens);
+  assembler_ = std::move(cut->assembler);
+  parts_.rank_tokens = std::move(cut->rank_tokens);
   rank_speeds_ = speeds;
   std::string shares;
   for (size_t r = 0; r < speeds.size(); ++r) {
@@ -322,11 +344,11 @@ void JobRunner::apply_measured_weights() {
       shares += ", " + std::to_string(parts_.rank_tokens[r]) + " tokens";
     }
   }
-  spdlog::info("job {}: measured speeds ({}){}", job_.job_id(), shares,
-               reweighted->busiest_rank_bytes > 0
-                   ? "; about " + std::to_string(reweighted->busiest_rank_bytes >> 20) +
-                         " MiB on the busiest rank"
-                   : std::string());
+  spdlog::info(
+      "job {}: measured speeds ({}){}", job_.job_id(), shares,
+      cut->busiest_rank_bytes > 0
+          ? "; about " + std::to_string(cut->busiest_rank_bytes >> 20) + " MiB on the busiest rank"
+          : std::string());
 }
 
 void JobRunner::send_assignments() {

@@ -70,7 +70,7 @@ struct JobKnobs {
 // --rank-weights auto job gets another once its workers' speeds are in.
 struct JobCut {
   ResultAssembler assembler;
-  std::vector<int64_t> rank_tokens;  // as JobParts.rank_tokens (empty for the attention check)
+  std::vector<int64_t> rank_tokens;  // as JobParts.rank_tokens
   int64_t busiest_rank_bytes = 0;    // model jobs: the estimate of the heaviest rank's peak
 };
 
@@ -80,11 +80,11 @@ struct JobParts {
   // Model jobs: puts a rank's tokens into its Assignment. Empty for the attention check.
   std::function<void(int rank, pb::Assignment& assignment)> fill_assignment;
   ProgressMode progress = ProgressMode::kNone;  // model jobs only
-  std::vector<int64_t> rank_tokens;             // fed tokens per rank, for the progress line
+  std::vector<int64_t> rank_tokens;             // tokens per rank (the progress line, the log)
   // --rank-weights auto: what each worker times before it registers (Welcome.calibration), and
   // how the job is cut again once every rank's speed is in: `reweight` gets the spec with
-  // rank_weights filled in, completes it and re-plans what fill_assignment reads. When it fails
-  // the job keeps its equal split.
+  // rank_weights filled in, completes it and re-plans what fill_assignment reads. A cut that fails
+  // or passes the spec's max_rank_tokens is tried again with weights nearer equal.
   pb::Calibration calibration;
   std::function<StatusOr<JobCut>(pb::JobSpec& job)> reweight;
 };

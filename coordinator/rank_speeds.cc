@@ -16,4 +16,11 @@ std::vector<double> weights_from_speeds(std::span<const double> speeds) {
   return weights;
 }
 
+std::vector<double> toward_equal(std::span<const double> weights, int step) {
+  std::vector<double> moved;
+  moved.reserve(weights.size());
+  for (const double w : weights) moved.push_back(w + (1.0 - w) * step / kWeightSteps);
+  return moved;
+}
+
 }  // namespace ringmaster::coordinator

@@ -17,4 +17,10 @@ inline constexpr int kWeightSteps = 8;
 // REQUIRES: every speed finite and > 0.
 std::vector<double> weights_from_speeds(std::span<const double> speeds);
 
+// The weights moved `step` eighths of the way to the fastest's 1: step 0 leaves them, step 8 makes
+// them equal. What the coordinator tries, step by step, when the measured cut gives a rank more
+// tokens than --max-memory-per-worker allows (JobSpec.max_rank_tokens): the fastest rank's share
+// shrinks with every step. REQUIRES: 0 <= step <= kWeightSteps; weights from weights_from_speeds.
+std::vector<double> toward_equal(std::span<const double> weights, int step);
+
 }  // namespace ringmaster::coordinator

@@ -19,6 +19,8 @@
 #include "launcher/plan_command.h"
 #include "launcher/spawn.h"
 #include "launcher/spec_handoff.h"
+#include "predict/hardware.h"
+#include "predict/memory_model.h"
 #include "proto/auth.h"
 
 namespace ringmaster::launcher {
@@ -234,9 +236,11 @@ StatusOr<int> catch_signals() {
 }
 
 // Prints the planner's memory prediction of a model job and refuses one over the limit:
-// kExitOk to go on. A config or input the planner cannot read is left to the coordinator, which
-// reports it as it always has.
-int check_predicted_memory(const LocalRunOptions& o) {
+// kExitOk to go on. With --rank-weights auto the prediction is of the equal split, and the job
+// gets the most tokens a rank may hold within the limit, which the coordinator's measured cut
+// keeps to. A config or input the planner cannot read is left to the coordinator, which reports it
+// as it always has.
+int check_predicted_memory(const LocalRunOptions& o, pb::JobSpec& job) {
   int64_t limit = 0;
   if (!o.max_memory_per_worker.empty()) {
     StatusOr<int64_t> parsed =
@@ -258,8 +262,10 @@ int check_predicted_memory(const LocalRunOptions& o) {
   if (!plan->has_value()) return kExitOk;
   const predict::PlanReport& report = **plan;
   if (!report.verdict.fits) {
-    spdlog::error("refusing the job: {} (--max-memory-per-worker {}; see `ringmaster plan`)",
-                  report.verdict.text, o.max_memory_per_worker);
+    spdlog::error(
+        "refusing the job: {} (--max-memory-per-worker {}; see `ringmaster plan --hardware "
+        "typical`)",
+        report.verdict.text, o.max_memory_per_worker);
     return kExitBadInput;
   }
   std::string text = predict::memory_to_text(report);
@@ -268,6 +274,17 @@ int check_predicted_memory(const LocalRunOptions& o) {
     const size_t end = std::min(text.find('\n', begin), text.size());
     spdlog::info("{}", text.substr(begin, end - begin));
     begin = end + 1;
+  }
+  if (limit > 0 && job.rank_weights_auto()) {
+    StatusOr<int64_t> most =
+        predict::most_rank_tokens_within(report.job, predict::typical_hardware(), limit);
+    if (!most.ok()) {
+      spdlog::error("{}", most.status().to_string());
+      return kExitFailed;
+    }
+    job.set_max_rank_tokens(*most);
+    spdlog::info("--rank-weights auto: at most {} tokens on one rank (--max-memory-per-worker {})",
+                 *most, o.max_memory_per_worker);
   }
   return kExitOk;
 }
@@ -280,7 +297,7 @@ int run_local(const LocalRunOptions& o) {
     spdlog::error("{}", job.status().to_string());
     return kExitUsage;
   }
-  if (const int code = check_predicted_memory(o); code != kExitOk) return code;
+  if (const int code = check_predicted_memory(o, *job); code != kExitOk) return code;
   // Every process of a local run is on this host, so the data plane listens on loopback only
   // (RELIABILITY.md S9): UCX opens only "lo" (shared memory still serves same-host peers), and
   // NCCL's bootstrap and socket transport bind it too.

@@ -254,7 +254,8 @@ void add_plan_command(CLI::App& app, PlanOptions& o, CLI::App*& plan) {
   plan->add_option("--memory-per-worker", o.memory_per_worker,
                    "memory each worker has, e.g. 16GiB (default: no limit)");
   plan->add_option("--hardware", o.hardware_path,
-                   "hardware JSON (ringmaster bench calibrate --out writes one)");
+                   "hardware JSON (ringmaster bench calibrate --out writes one), or 'typical': "
+                   "the rates run's own prediction assumes");
   plan->add_option("--flops", o.flops, "achieved FLOP/s per worker (50G, 1.2T)");
   plan->add_option("--attention-flops", o.attention_flops,
                    "achieved FLOP/s of attention's products (default: --flops)");

@@ -9,10 +9,12 @@
 namespace ringmaster::launcher {
 namespace {
 
-// The hardware: the file's, then each given flag over it.
+// The hardware: the file's (or "typical": what `run` assumes), then each given flag over it.
 StatusOr<predict::Hardware> hardware_of(const PlanOptions& o) {
   predict::Hardware hw;
-  if (!o.hardware_path.empty()) {
+  if (o.hardware_path == kTypicalHardwareName) {
+    hw = predict::typical_hardware();
+  } else if (!o.hardware_path.empty()) {
     RM_ASSIGN_OR_RETURN(hw, predict::read_hardware_file(o.hardware_path));
   }
   if (!o.flops.empty()) {

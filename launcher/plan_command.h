@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -46,9 +47,13 @@ StatusOr<attention::ContextParallelism> parse_layout(const std::string& context_
 // (kInvalidArgument, kNotFound), naming the flag or file.
 StatusOr<predict::PlanReport> run_plan(const PlanOptions& options);
 
+// `plan --hardware typical`: the hardware `run` predicts with (predict::typical_hardware), so that
+// `plan` can say why `run --max-memory-per-worker` refused a job.
+inline constexpr std::string_view kTypicalHardwareName = "typical";
+
 // What a model job of `flags` will hold per worker, from its model's config and its input (read
-// here once, as the coordinator will), with `hardware` (empty: predict::kTypicalHardware).
-// nullopt for the attention check, which has no model. Errors: the config or input is unusable.
+// here once, as the coordinator will), on predict::typical_hardware(). nullopt for the attention
+// check, which has no model. Errors: the config or input is unusable.
 StatusOr<std::optional<predict::PlanReport>> plan_for_run(const JobFlags& flags,
                                                           int64_t max_memory_per_worker);
 

@@ -28,8 +28,30 @@ int64_t atlas_handoff_bytes(const model::ModelConfig& c, const model::BlockConfi
 }
 
 StatusOr<RankMemory> predict_memory(const PlannedJob& job, const Hardware& hw) {
-  const model::ModelConfig& c = job.config;
   RM_ASSIGN_OR_RETURN(const int64_t n, busiest_rank_tokens(job));
+  return predict_memory_at(job, hw, n);
+}
+
+StatusOr<int64_t> most_rank_tokens_within(const PlannedJob& job, const Hardware& hw,
+                                          int64_t limit) {
+  auto fits = [&](int64_t n) -> StatusOr<bool> {
+    RM_ASSIGN_OR_RETURN(const RankMemory memory, predict_memory_at(job, hw, n));
+    return memory.peak_bytes <= limit;
+  };
+  // The peak grows with n, so the answer is where fits() turns false: in (lo, hi], fits(lo).
+  int64_t lo = 0, hi = job.tokens;
+  RM_ASSIGN_OR_RETURN(const bool all_fit, fits(hi));
+  if (all_fit) return hi;
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    RM_ASSIGN_OR_RETURN(const bool mid_fits, fits(mid));
+    (mid_fits ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+StatusOr<RankMemory> predict_memory_at(const PlannedJob& job, const Hardware& hw, int64_t n) {
+  const model::ModelConfig& c = job.config;
   RM_ASSIGN_OR_RETURN(const model::MemoryEstimate base,
                       model::memory_estimate(c, n * job.workers, job.workers));
   RankMemory m;

@@ -66,4 +66,13 @@ int64_t atlas_handoff_bytes(const model::ModelConfig& config, const model::Block
 // REQUIRES: the job's config is valid. Errors: those of busiest_rank_tokens.
 StatusOr<RankMemory> predict_memory(const PlannedJob& job, const Hardware& hw);
 
+// What one rank of the job holds when it gets n fed tokens (predict_memory at the busiest
+// rank's n). REQUIRES: the job's config is valid; n >= 0.
+StatusOr<RankMemory> predict_memory_at(const PlannedJob& job, const Hardware& hw, int64_t n);
+
+// The most fed tokens one rank of the job may hold with its peak within `limit` bytes, at most
+// job.tokens; 0 when not even one token fits. What bounds the cut of measured rank weights
+// (`run --rank-weights auto --max-memory-per-worker`). REQUIRES: the job's config is valid.
+StatusOr<int64_t> most_rank_tokens_within(const PlannedJob& job, const Hardware& hw, int64_t limit);
+
 }  // namespace ringmaster::predict

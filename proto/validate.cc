@@ -491,6 +491,10 @@ Status validate_job_request(const pb::JobSpec& job) {
   }
   RM_RETURN_IF_ERROR(validate_ulysses_degree(job));
   RM_RETURN_IF_ERROR(validate_rank_weights(job));
+  if (job.max_rank_tokens() < 0) {
+    return field_error("JobSpec", "max_rank_tokens",
+                       "= " + std::to_string(job.max_rank_tokens()) + " is negative");
+  }
   if (job.output_path().empty()) return field_error("JobSpec", "output_path", "is empty");
   RM_RETURN_IF_ERROR(check_max("JobSpec", "output_path", job.output_path().size(), 4096));
   if (job.result_chunk_bytes() < 1 || job.result_chunk_bytes() > kMaxResultChunkRowBytes) {

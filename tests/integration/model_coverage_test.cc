@@ -215,8 +215,8 @@ TEST_F(CoverageEnv, RankWeightedJobsMatchReference) {
 // the job is cut for the weights the coordinator makes of the speeds. Measured here, the weights
 // are whatever this shared machine gives, so the check is that they are well formed and the
 // scores still match the reference. In test builds RINGMASTER_TESTING_SPEEDS gives the workers
-// their speeds: the cut then follows them exactly, and alike speeds (within the rounding) give
-// the unweighted job's bytes.
+// their speeds: the cut then follows them exactly, alike speeds (within the rounding) give the
+// unweighted job's bytes, and under --max-memory-per-worker the weights move toward equal.
 TEST_F(CoverageEnv, MeasuredRankWeightsMatchReference) {
   if (!have_ucx()) GTEST_SKIP() << "more than one worker needs UCX";
   TempDir dir;
@@ -268,6 +268,40 @@ TEST_F(CoverageEnv, MeasuredRankWeightsMatchReference) {
   EXPECT_EQ(read_bytes(dir.file("alike/scores.npy")), read_bytes(dir.file("equal/scores.npy")));
   // Equal bytes could be equal NaN: the alike job matches the reference too.
   EXPECT_TRUE(all_close(load(dir.file("alike/scores.npy")),
+                        load(job_env("ref_causal_score/scores.npy")), kTolerance));
+
+  // --max-memory-per-worker between what the busiest rank holds on the equal split and on the
+  // measured one (as `run` predicts them: plan --hardware typical): the launcher caps one rank's
+  // tokens, and the weights move toward equal until the cut keeps to it.
+  auto predicted_peak = [&](const std::string& weights) -> int64_t {
+    const std::string json = dir.file("plan" + weights + ".json");
+    const std::string input_tokens = std::to_string(given["tokens"].get<int64_t>() - 1);
+    if (run_command({ringmaster_binary(), "plan", "--model", job_env("causal"), "--task", "score",
+                     "--tokens", input_tokens, "--workers", "3", "--plan", "contiguous",
+                     "--rank-weights", weights, "--hardware", "typical", "--json", json},
+                    &output) != 0) {
+      ADD_FAILURE() << output;
+      return 0;
+    }
+    return nlohmann::json::parse(read_bytes(json))["memory"]["peak"].get<int64_t>();
+  };
+  const int64_t equal_peak = predicted_peak("1,1,1"), measured_peak = predicted_peak("1,0.5,0.25");
+  ASSERT_LT(equal_peak, measured_peak);
+  flags.insert(flags.end(),
+               {"--max-memory-per-worker", std::to_string((equal_peak + measured_peak) / 2)});
+  ASSERT_EQ(run_model_job(job_env("causal"), job_env("in.fa"), "score", 3, dir.file("capped"),
+                          flags, &output, {{"RINGMASTER_TESTING_SPEEDS", "3000,1500,750"}}),
+            0)
+      << output;
+  EXPECT_NE(output.find("weights 1,0.5,0.25 put "), std::string::npos) << output;
+  const nlohmann::json capped = nlohmann::json::parse(read_bytes(dir.file("capped/summary.json")));
+  const std::vector<double> weights = capped["rank_weights"].get<std::vector<double>>();
+  ASSERT_EQ(weights.size(), 3u) << capped.dump(2);
+  EXPECT_EQ(weights[0], 1.0);
+  EXPECT_GT(weights[1], 0.5);
+  EXPECT_LT(weights[1], 1.0);
+  EXPECT_GT(weights[2], 0.25);
+  EXPECT_TRUE(all_close(load(dir.file("capped/scores.npy")),
                         load(job_env("ref_causal_score/scores.npy")), kTolerance));
 #endif
 }

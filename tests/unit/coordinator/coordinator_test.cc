@@ -21,6 +21,7 @@
 #include "comm/make_communicator.h"
 #include "core/thread_pool.h"
 #include "io/npy.h"
+#include "proto/convert.h"
 #include "proto/frame.h"
 #include "proto/handshake.h"
 #include "tests/testing/job_specs.h"
@@ -457,6 +458,26 @@ TEST_F(CoordinatorTest, NcclIsRefusedForModelJobs) {
 // the speeds they register with become the weights every Assignment carries (rounded to eighths
 // of the fastest, coordinator/rank_speeds.h), and a worker that registers without a speed is
 // refused.
+// Joins two scripted workers registering `fast` and `slow` rows per second and returns the
+// Assignments they get (then leave, failing the job).
+std::vector<pb::Assignment> measured_assignments(uint16_t port, double fast_speed,
+                                                 double slow_speed,
+                                                 pb::Welcome* welcome = nullptr) {
+  std::vector<pb::Assignment> assignments;
+  RawClient fast(port);
+  RawClient slow(port);
+  if (!join(fast, kSecret, 0, 1000, kFakeUcxAddress, fast_speed, welcome)) return {};
+  if (!join(slow, kSecret, 1, 1001, kFakeUcxAddress, slow_speed)) return {};
+  for (RawClient* client : {&fast, &slow}) {
+    const std::optional<proto::Frame> frame = client->next(proto::MessageType::kAssignment, 2s);
+    if (!frame.has_value()) return {};
+    StatusOr<pb::Assignment> assignment = proto::decode_frame<pb::Assignment>(*frame);
+    if (!assignment.ok()) return {};
+    assignments.push_back(*assignment);
+  }
+  return assignments;
+}
+
 TEST_F(CoordinatorTest, MeasuredSpeedsBecomeTheRankWeights) {
   CoordinatorOptions options = options_for(2, out());
   options.job.set_threads(3);
@@ -468,24 +489,12 @@ TEST_F(CoordinatorTest, MeasuredSpeedsBecomeTheRankWeights) {
     ASSERT_TRUE(join(unmeasured, kSecret, 0, 999, kFakeUcxAddress));
     EXPECT_TRUE(unmeasured.closed_within(2s));
   }
-  std::vector<pb::Assignment> assignments;
-  {
-    RawClient fast(coordinator.port());
-    RawClient slow(coordinator.port());
-    pb::Welcome welcome;
-    ASSERT_TRUE(join(fast, kSecret, 0, 1000, kFakeUcxAddress, 3000.0, &welcome));
-    EXPECT_EQ(welcome.calibration().d_model(), 16);  // 2 heads of 8
-    EXPECT_EQ(welcome.calibration().mlp_hidden(), 64);
-    EXPECT_EQ(welcome.calibration().threads(), 3);
-    ASSERT_TRUE(join(slow, kSecret, 1, 1001, kFakeUcxAddress, 1000.0));
-    for (RawClient* client : {&fast, &slow}) {
-      const std::optional<proto::Frame> frame = client->next(proto::MessageType::kAssignment, 2s);
-      ASSERT_TRUE(frame.has_value());
-      StatusOr<pb::Assignment> assignment = proto::decode_frame<pb::Assignment>(*frame);
-      ASSERT_TRUE(assignment.ok()) << assignment.status().to_string();
-      assignments.push_back(*assignment);
-    }
-  }  // both fakes leave: the job fails, as it should
+  pb::Welcome welcome;
+  const std::vector<pb::Assignment> assignments =
+      measured_assignments(coordinator.port(), 3000.0, 1000.0, &welcome);
+  EXPECT_EQ(welcome.calibration().d_model(), 16);  // 2 heads of 8
+  EXPECT_EQ(welcome.calibration().mlp_hidden(), 64);
+  EXPECT_EQ(welcome.calibration().threads(), 3);
   EXPECT_FALSE(coordinator.outcome().ok());
   ASSERT_EQ(assignments.size(), 2u);
   for (const pb::Assignment& a : assignments) {
@@ -494,6 +503,36 @@ TEST_F(CoordinatorTest, MeasuredSpeedsBecomeTheRankWeights) {
     EXPECT_EQ(a.job().rank_weights(0), 1.0);
     EXPECT_EQ(a.job().rank_weights(1), 0.375);
     EXPECT_TRUE(a.job().rank_weights_auto());
+  }
+}
+
+// With a cap on one rank's tokens (run --max-memory-per-worker), measured weights that would put
+// more on the fast rank move toward equal, an eighth of the way at a time, to the first step that
+// fits.
+TEST_F(CoordinatorTest, MeasuredWeightsKeepTheBusiestRankWithinItsTokenCap) {
+  CoordinatorOptions options = options_for(2, out());
+  options.job.set_rank_weights_auto(true);
+  auto fast_rank_tokens = [&](double slow_weight) {
+    pb::JobSpec job = options.job;
+    job.add_rank_weights(1.0);
+    job.add_rank_weights(slow_weight);
+    return proto::to_partition_plan(job)->num_local(0);
+  };
+  // 1000 / 3000 measures 0.375; three steps toward equal is 0.375 + 3/8 * 0.625.
+  const double fitting = 0.375 + 0.625 * 3 / 8, one_step_short = 0.375 + 0.625 * 2 / 8;
+  ASSERT_LT(fast_rank_tokens(fitting), fast_rank_tokens(one_step_short));
+  options.job.set_max_rank_tokens(fast_rank_tokens(fitting));
+  RunningCoordinator coordinator(options);
+  ASSERT_NE(coordinator.port(), 0);
+  const std::vector<pb::Assignment> assignments =
+      measured_assignments(coordinator.port(), 3000.0, 1000.0);
+  EXPECT_FALSE(coordinator.outcome().ok());
+  ASSERT_EQ(assignments.size(), 2u);
+  for (const pb::Assignment& a : assignments) {
+    ASSERT_EQ(a.job().rank_weights_size(), 2);
+    EXPECT_EQ(a.job().rank_weights(0), 1.0);
+    EXPECT_EQ(a.job().rank_weights(1), fitting);
+    EXPECT_LE(proto::to_partition_plan(a.job())->num_local(0), a.job().max_rank_tokens());
   }
 }
 

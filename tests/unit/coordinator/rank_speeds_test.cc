@@ -29,5 +29,14 @@ TEST(WeightsFromSpeeds, NoWeightBelowOneEighth) {
   EXPECT_EQ(weights_from_speeds(Weights{1, 1000}), (Weights{0.125, 1}));
 }
 
+// Moving toward equal weights (to keep the fastest rank within a memory cap): the fastest stays
+// at 1, the others move step eighths of their distance to it, and step 8 is the equal split.
+TEST(TowardEqual, MovesEighthsOfTheWayToTheFastest) {
+  const Weights measured{1, 0.375, 0.125};
+  EXPECT_EQ(toward_equal(measured, 0), measured);
+  EXPECT_EQ(toward_equal(measured, 4), (Weights{1, 0.6875, 0.5625}));
+  EXPECT_EQ(toward_equal(measured, kWeightSteps), (Weights{1, 1, 1}));
+}
+
 }  // namespace
 }  // namespace ringmaster::coordinator

@@ -79,6 +79,23 @@ TEST_F(PlanCommand, RunRefusesAJobOverTheLimitBeforeStartingIt) {
   EXPECT_EQ(run_local(o), kExitUsage);
 }
 
+// `plan --hardware typical` predicts as `run` does, so it can say why run refused a job.
+TEST_F(PlanCommand, TypicalHardwareIsWhatRunPredictsWith) {
+  PlanOptions o;
+  o.model_dir = dir_.file("model");
+  o.tokens = 999;
+  o.workers = 2;
+  o.hardware_path = "typical";
+  auto report = run_plan(o);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  auto run = plan_for_run(flags(), 0);
+  ASSERT_TRUE(run.ok() && run->has_value());
+  EXPECT_EQ(report->memory.peak_bytes, (*run)->memory.peak_bytes);
+  EXPECT_EQ(report->prefill.total_s, (*run)->prefill.total_s);
+  o.hardware_path = dir_.file("typical");  // a file of that name is not the built-in hardware
+  EXPECT_EQ(run_plan(o).status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(PlanCommand, PlanWritesItsJson) {
   PlanOptions o;
   o.model_dir = dir_.file("model");

@@ -97,6 +97,26 @@ TEST(PlannerMemory, GenerateKeepsEveryBlocksCache) {
   EXPECT_EQ(m->peak_block, 1);
 }
 
+// The most tokens a rank may take within a limit (what caps measured rank weights): the last n
+// whose peak fits, all of the job's tokens when they all fit, 0 when one does not.
+TEST(PlannerMemory, MostRankTokensWithinALimit) {
+  const Hardware hw = slow_links();
+  PlannedJob job = job_of({attention(), attention()}, 100000, 2);
+  job.task = Task::kGenerate;
+  auto peak = [&](int64_t n) { return predict_memory_at(job, hw, n)->peak_bytes; };
+  EXPECT_EQ(predict_memory(job, hw)->peak_bytes, peak(50000));
+  const int64_t limit = peak(50000) + (peak(70000) - peak(50000)) / 2;
+  auto most = most_rank_tokens_within(job, hw, limit);
+  ASSERT_TRUE(most.ok()) << most.status().to_string();
+  EXPECT_GT(*most, 50000);
+  EXPECT_LT(*most, 70000);
+  EXPECT_LE(peak(*most), limit);
+  EXPECT_GT(peak(*most + 1), limit);
+  EXPECT_EQ(*most_rank_tokens_within(job, hw, peak(100000)), 100000);
+  EXPECT_EQ(*most_rank_tokens_within(job, hw, int64_t{1} << 40), 100000);
+  EXPECT_EQ(*most_rank_tokens_within(job, hw, peak(1) - 1), 0);
+}
+
 TEST(PlannerTime, AttentionComputeByHand) {
   const Hardware hw = slow_links();
   // Per token: dense 2 d (2 q + 2 kv) + 2 * 3 d mlp = 6144 + 9216 = 15360 FLOPs; causal pairs

@@ -56,6 +56,9 @@ TEST(ValidateJobSpec, NamesTheBadField) {
   job.set_plan(static_cast<pb::Plan>(42));
   expect_bad(job, "plan");
   job = good_job();
+  job.set_max_rank_tokens(-1);
+  expect_bad(job, "max_rank_tokens");
+  job = good_job();
   job.set_context_parallel(pb::CONTEXT_PARALLEL_ULYSSES);
   job.set_world(3);
   expect_bad(job, "ulysses");
