@@ -322,9 +322,10 @@ void JobRunner::apply_measured_weights() {
     weights = tried_weights;
     const int64_t busiest = *std::max_element(cut->rank_tokens.begin(), cut->rank_tokens.end());
     if (job_.max_rank_tokens() == 0 || busiest <= job_.max_rank_tokens()) break;
-    if (step < kWeightSteps)
+    if (step < kWeightSteps) {
       spdlog::info("job {}: weights {} put {} tokens on one rank, over the {} that fit in memory",
                    job_.job_id(), fmt::join(weights, ","), busiest, job_.max_rank_tokens());
+    }
   }
   if (!cut.has_value()) {
     spdlog::warn("job {}: keeping the equal split", job_.job_id());
