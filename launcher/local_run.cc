@@ -19,8 +19,6 @@
 #include "launcher/plan_command.h"
 #include "launcher/spawn.h"
 #include "launcher/spec_handoff.h"
-#include "predict/hardware.h"
-#include "predict/memory_model.h"
 #include "proto/auth.h"
 
 namespace ringmaster::launcher {
@@ -235,60 +233,6 @@ StatusOr<int> catch_signals() {
   return fds[0];
 }
 
-// Prints the planner's memory prediction of a model job and refuses one over the limit:
-// kExitOk to go on. With --rank-weights auto the prediction is of the equal split, and the job
-// gets the most tokens a rank may hold within the limit, which the coordinator's measured cut
-// keeps to. A config or input the planner cannot read is left to the coordinator, which reports it
-// as it always has.
-int check_predicted_memory(const LocalRunOptions& o, pb::JobSpec& job) {
-  int64_t limit = 0;
-  if (!o.max_memory_per_worker.empty()) {
-    StatusOr<int64_t> parsed =
-        predict::parse_bytes(o.max_memory_per_worker, "--max-memory-per-worker");
-    if (!parsed.ok()) {
-      spdlog::error("{}", parsed.status().to_string());
-      return kExitUsage;
-    }
-    limit = *parsed;
-  }
-  StatusOr<std::optional<predict::PlanReport>> plan = plan_for_run(o.job, limit);
-  if (!plan.ok()) {
-    if (limit > 0) {
-      spdlog::warn("--max-memory-per-worker not checked: no memory prediction ({})",
-                   plan.status().to_string());
-    }
-    return kExitOk;
-  }
-  if (!plan->has_value()) return kExitOk;
-  const predict::PlanReport& report = **plan;
-  if (!report.verdict.fits) {
-    spdlog::error(
-        "refusing the job: {} (--max-memory-per-worker {}; see `ringmaster plan --hardware "
-        "typical`)",
-        report.verdict.text, o.max_memory_per_worker);
-    return kExitBadInput;
-  }
-  std::string text = predict::memory_to_text(report);
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  for (size_t begin = 0; begin <= text.size();) {
-    const size_t end = std::min(text.find('\n', begin), text.size());
-    spdlog::info("{}", text.substr(begin, end - begin));
-    begin = end + 1;
-  }
-  if (limit > 0 && job.rank_weights_auto()) {
-    StatusOr<int64_t> most =
-        predict::most_rank_tokens_within(report.job, predict::typical_hardware(), limit);
-    if (!most.ok()) {
-      spdlog::error("{}", most.status().to_string());
-      return kExitFailed;
-    }
-    job.set_max_rank_tokens(*most);
-    spdlog::info("--rank-weights auto: at most {} tokens on one rank (--max-memory-per-worker {})",
-                 *most, o.max_memory_per_worker);
-  }
-  return kExitOk;
-}
-
 }  // namespace
 
 int run_local(const LocalRunOptions& o) {
@@ -297,7 +241,9 @@ int run_local(const LocalRunOptions& o) {
     spdlog::error("{}", job.status().to_string());
     return kExitUsage;
   }
-  if (const int code = check_predicted_memory(o, *job); code != kExitOk) return code;
+  if (const int code = check_predicted_memory(o.job, o.max_memory_per_worker, *job);
+      code != kExitOk)
+    return code;
   // Every process of a local run is on this host, so the data plane listens on loopback only
   // (RELIABILITY.md S9): UCX opens only "lo" (shared memory still serves same-host peers), and
   // NCCL's bootstrap and socket transport bind it too.

@@ -405,6 +405,7 @@ struct CoordinatorFlags {
   int ready_fd = -1;
   int job_spec_fd = -1;  // `ringmaster run` hands its JobSpec here instead of job flags
   int64_t parent_pid = 0;
+  std::string max_memory_per_worker;  // as run's; "" : no limit
 };
 
 // The job of `ringmaster coordinator`: the flags', or the spec `ringmaster run` handed over.
@@ -431,6 +432,10 @@ int run_coordinator_command(const CoordinatorFlags& flags, const CLI::App& comma
     std::fprintf(stderr, "ringmaster: %s\n",
                  (!listen.ok() ? listen.status() : job.status()).to_string().c_str());
     return kExitUsage;
+  }
+  if (const int code = check_predicted_memory(flags.job, flags.max_memory_per_worker, *job);
+      code != kExitOk) {
+    return code;
   }
   coordinator::CoordinatorOptions options;
   options.job = *std::move(job);
@@ -579,6 +584,9 @@ int main(int argc, char** argv) {
                           "write the bound port here (for workers started elsewhere)");
   coordinator->add_option("--token-file", coordinator_flags.token_file,
                           "job token file, mode 0600 (default: RINGMASTER_TOKEN)");
+  coordinator->add_option("--max-memory-per-worker", coordinator_flags.max_memory_per_worker,
+                          "refuse a model job `ringmaster plan` predicts to need more, e.g. 16GiB "
+                          "(default: no limit)");
   coordinator->add_option("--ready-fd", coordinator_flags.ready_fd)->group("");
   coordinator->add_option("--job-spec-fd", coordinator_flags.job_spec_fd)->group("");
   coordinator->add_option("--parent-pid", coordinator_flags.parent_pid)->group("");

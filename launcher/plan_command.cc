@@ -1,10 +1,15 @@
 #include "launcher/plan_command.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 
 #include "io/atomic_file.h"
 #include "io/input.h"
+#include "launcher/exit_codes.h"
 #include "model/config.h"
+#include "predict/hardware.h"
+#include "predict/memory_model.h"
 
 namespace ringmaster::launcher {
 namespace {
@@ -120,6 +125,56 @@ StatusOr<std::optional<predict::PlanReport>> plan_for_run(const JobFlags& flags,
   RM_ASSIGN_OR_RETURN(predict::PlanReport report,
                       predict::make_plan(job, predict::typical_hardware(), max_memory_per_worker));
   return std::optional<predict::PlanReport>(std::move(report));
+}
+
+int check_predicted_memory(const JobFlags& flags, const std::string& max_memory_per_worker,
+                           pb::JobSpec& job) {
+  int64_t limit = 0;
+  if (!max_memory_per_worker.empty()) {
+    StatusOr<int64_t> parsed =
+        predict::parse_bytes(max_memory_per_worker, "--max-memory-per-worker");
+    if (!parsed.ok()) {
+      spdlog::error("{}", parsed.status().to_string());
+      return kExitUsage;
+    }
+    limit = *parsed;
+  }
+  StatusOr<std::optional<predict::PlanReport>> plan = plan_for_run(flags, limit);
+  if (!plan.ok()) {
+    if (limit > 0) {
+      spdlog::warn("--max-memory-per-worker not checked: no memory prediction ({})",
+                   plan.status().to_string());
+    }
+    return kExitOk;
+  }
+  if (!plan->has_value()) return kExitOk;
+  const predict::PlanReport& report = **plan;
+  if (!report.verdict.fits) {
+    spdlog::error(
+        "refusing the job: {} (--max-memory-per-worker {}; see `ringmaster plan --hardware "
+        "typical`)",
+        report.verdict.text, max_memory_per_worker);
+    return kExitBadInput;
+  }
+  std::string text = predict::memory_to_text(report);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  for (size_t begin = 0; begin <= text.size();) {
+    const size_t end = std::min(text.find('\n', begin), text.size());
+    spdlog::info("{}", text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  if (limit > 0 && job.rank_weights_auto()) {
+    StatusOr<int64_t> most =
+        predict::most_rank_tokens_within(report.job, predict::typical_hardware(), limit);
+    if (!most.ok()) {
+      spdlog::error("{}", most.status().to_string());
+      return kExitFailed;
+    }
+    job.set_max_rank_tokens(*most);
+    spdlog::info("--rank-weights auto: at most {} tokens on one rank (--max-memory-per-worker {})",
+                 *most, max_memory_per_worker);
+  }
+  return kExitOk;
 }
 
 }  // namespace ringmaster::launcher

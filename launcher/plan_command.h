@@ -57,4 +57,13 @@ inline constexpr std::string_view kTypicalHardwareName = "typical";
 StatusOr<std::optional<predict::PlanReport>> plan_for_run(const JobFlags& flags,
                                                           int64_t max_memory_per_worker);
 
+// `run` and `coordinator`'s --max-memory-per-worker ("" : no limit): logs plan_for_run's memory
+// prediction of a model job and refuses one over the limit, returning the exit code to end with
+// (kExitOk to go on). With --rank-weights auto the prediction is of the equal split, and `job`
+// gets the most tokens one rank may hold within the limit (max_rank_tokens), which the measured
+// cut keeps to. A config or input the planner cannot read is left to the coordinator, which
+// reports it as it always has.
+int check_predicted_memory(const JobFlags& flags, const std::string& max_memory_per_worker,
+                           pb::JobSpec& job);
+
 }  // namespace ringmaster::launcher

@@ -306,6 +306,23 @@ TEST_F(CoverageEnv, MeasuredRankWeightsMatchReference) {
 #endif
 }
 
+// A cluster launch's coordinator checks --max-memory-per-worker as `run` does: a job predicted
+// over the node's memory ends with exit 6 before it listens (so no worker is started) and writes
+// nothing.
+TEST_F(CoverageEnv, CoordinatorRefusesAJobOverItsMemoryLimit) {
+  TempDir dir;
+  std::string output;
+  EXPECT_EQ(run_command({ringmaster_binary(), "coordinator", "--listen", "127.0.0.1:0", "--workers",
+                         "2", "--model", job_env("causal"), "--input", job_env("in.fa"), "--task",
+                         "score", "--out", dir.file("out"), "--max-memory-per-worker", "1MiB"},
+                        &output, {{"RINGMASTER_TOKEN", kToken}}),
+            6)
+      << output;
+  EXPECT_NE(output.find("refusing the job: OOM"), std::string::npos) << output;
+  EXPECT_EQ(output.find("listening on"), std::string::npos) << output;
+  EXPECT_FALSE(fs::exists(dir.file("out")));
+}
+
 // A bytes model on a text file: every byte value (NUL, CR LF, non-UTF-8) is a token.
 TEST_F(CoverageEnv, BytesVocabularyTextJobMatchesReference) {
   if (!have_ucx()) GTEST_SKIP() << "more than one worker needs UCX";

@@ -79,6 +79,32 @@ TEST_F(PlanCommand, RunRefusesAJobOverTheLimitBeforeStartingIt) {
   EXPECT_EQ(run_local(o), kExitUsage);
 }
 
+// The check `run` and `coordinator` share: refused over the limit, and with --rank-weights auto
+// (weighed after it) the most tokens one rank may hold within the limit go into the job.
+TEST_F(PlanCommand, MemoryCheckCapsTheRankTokensOfAutoWeights) {
+  JobFlags f = flags();
+  StatusOr<pb::JobSpec> job = job_spec_from_flags(f);
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  EXPECT_EQ(check_predicted_memory(f, "1MiB", *job), kExitBadInput);
+  EXPECT_EQ(check_predicted_memory(f, "1GiB", *job), kExitOk);
+  EXPECT_EQ(job->max_rank_tokens(), 0);  // measured weights only
+  f.rank_weights = {"auto"};
+  job = job_spec_from_flags(f);
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  EXPECT_EQ(check_predicted_memory(f, "", *job), kExitOk);
+  EXPECT_EQ(job->max_rank_tokens(), 0);  // no limit
+  EXPECT_EQ(check_predicted_memory(f, "1GiB", *job), kExitOk);
+  EXPECT_EQ(job->max_rank_tokens(), 1000);  // every token fits on one rank
+  auto plan = plan_for_run(f, 0);
+  ASSERT_TRUE(plan.ok() && plan->has_value());
+  const int64_t limit = (*plan)->memory.peak_bytes + 10000;
+  EXPECT_EQ(check_predicted_memory(f, std::to_string(limit), *job), kExitOk);
+  EXPECT_GT(job->max_rank_tokens(), 500);
+  EXPECT_LT(job->max_rank_tokens(), 1000);
+  EXPECT_EQ(*predict::most_rank_tokens_within((*plan)->job, predict::typical_hardware(), limit),
+            job->max_rank_tokens());
+}
+
 // `plan --hardware typical` predicts as `run` does, so it can say why run refused a job.
 TEST_F(PlanCommand, TypicalHardwareIsWhatRunPredictsWith) {
   PlanOptions o;
