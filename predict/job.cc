@@ -25,20 +25,25 @@ bool weighted(const PlannedJob& job) {
   return std::any_of(w.begin(), w.end(), [&](double x) { return x != w.front(); });
 }
 
-// Each rank's tokens under a weighted plan: built where the plan is small (contiguous and
-// zigzag hold 2P bounds), counted from the stripe shares for striped (one bound per stripe):
-// rank r's u_r / sum(u) of the rounds, to within a stripe.
-StatusOr<std::vector<double>> weighted_rank_tokens(const PlannedJob& job, int64_t align) {
+bool several_records(const PlannedJob& job) { return job.record_lengths.size() > 1; }
+
+// Each rank's tokens where the plan is built: weighted, or over several records (contiguous and
+// zigzag hold 2P bounds, striped one per stripe, which an input read into memory affords). A
+// weighted striped plan of one record is counted from the stripe shares instead (it could be
+// 100M stripes): rank r's u_r / sum(u) of the rounds, to within a stripe.
+StatusOr<std::vector<double>> built_rank_tokens(const PlannedJob& job, int64_t align) {
   std::vector<double> tokens;
-  if (job.plan == comm::PlanKind::kStriped) {
+  if (job.plan == comm::PlanKind::kStriped && !several_records(job)) {
     double sum = 0;
     for (double w : job.rank_weights) sum += w;
     for (double w : job.rank_weights) tokens.push_back(static_cast<double>(job.tokens) * w / sum);
     return tokens;
   }
-  RM_ASSIGN_OR_RETURN(
-      const comm::PartitionPlan plan,
-      comm::PartitionPlan::make(job.plan, job.tokens, job.workers, align, job.rank_weights));
+  const comm::RecordLayout layout = several_records(job) ? comm::RecordLayout(job.record_lengths)
+                                                         : comm::RecordLayout::single(job.tokens);
+  RM_ASSIGN_OR_RETURN(const comm::PartitionPlan plan,
+                      comm::PartitionPlan::make_for_records(job.plan, layout, job.workers, align,
+                                                            job.rank_weights));
   for (int r = 0; r < job.workers; ++r) tokens.push_back(static_cast<double>(plan.num_local(r)));
   return tokens;
 }
@@ -46,11 +51,12 @@ StatusOr<std::vector<double>> weighted_rank_tokens(const PlannedJob& job, int64_
 }  // namespace
 
 StatusOr<int64_t> busiest_rank_tokens(const PlannedJob& job) {
-  RM_ASSIGN_OR_RETURN(const int64_t align, coordinator::model_plan_align(job.config, 1));
+  RM_ASSIGN_OR_RETURN(const int64_t align,
+                      coordinator::model_plan_align(job.config, job.plan_align));
   RM_RETURN_IF_ERROR(
       comm::check_rank_weights(job.rank_weights, job.workers).with_context("--rank-weights"));
-  if (weighted(job)) {
-    RM_ASSIGN_OR_RETURN(const std::vector<double> tokens, weighted_rank_tokens(job, align));
+  if (weighted(job) || several_records(job)) {
+    RM_ASSIGN_OR_RETURN(const std::vector<double> tokens, built_rank_tokens(job, align));
     return static_cast<int64_t>(std::ceil(*std::max_element(tokens.begin(), tokens.end())));
   }
   if (job.plan == comm::PlanKind::kStriped) {
@@ -75,14 +81,26 @@ StatusOr<double> critical_rank_tokens(const PlannedJob& job) {
   }
   RM_RETURN_IF_ERROR(
       comm::check_rank_weights(job.rank_weights, job.workers).with_context("--rank-weights"));
-  RM_ASSIGN_OR_RETURN(const int64_t align, coordinator::model_plan_align(job.config, 1));
-  RM_ASSIGN_OR_RETURN(const std::vector<double> tokens, weighted_rank_tokens(job, align));
+  RM_ASSIGN_OR_RETURN(const int64_t align,
+                      coordinator::model_plan_align(job.config, job.plan_align));
+  RM_ASSIGN_OR_RETURN(const std::vector<double> tokens, built_rank_tokens(job, align));
   const double fastest = *std::max_element(job.rank_weights.begin(), job.rank_weights.end());
   double critical = 0;
   for (size_t r = 0; r < tokens.size(); ++r) {
     critical = std::max(critical, tokens[r] * fastest / job.rank_weights[r]);
   }
   return critical;
+}
+
+int64_t fit_latent_tokens(const PlannedJob& job, const model::BlockConfig& block) {
+  auto groups = [&](int64_t length) { return (length + block.group - 1) / block.group; };
+  int64_t total = 0;
+  if (several_records(job)) {
+    for (const int64_t length : job.record_lengths) total += groups(length);
+  } else {
+    total = groups(job.tokens);
+  }
+  return total * block.latents;
 }
 
 int ulysses_group(const PlannedJob& job) {

@@ -18,8 +18,13 @@ StatusOr<Task> parse_task(std::string_view name);  // "embed", "score", "generat
 
 struct PlannedJob {
   model::ModelConfig config;
-  int64_t tokens = 0;  // L: fed tokens of the one record, <bos> included
-  int workers = 1;     // P
+  int64_t tokens = 0;  // L: fed tokens of all records, <bos> included
+  // Fed tokens of each record (<bos> included), summing to `tokens`; empty: one record. Cuts move
+  // to a group boundary of the record they fall in, and a fit block's groups restart with each
+  // record, so `run` gives its input's records.
+  std::vector<int64_t> record_lengths;
+  int64_t plan_align = 1;  // --plan-align: chunks round to it (and to every group and chunk)
+  int workers = 1;         // P
   comm::PlanKind plan = comm::PlanKind::kZigzag;
   // ring, ulysses, or hybrid with its Ulysses degree U (ring degree P / U).
   attention::ContextParallelism context_parallel;
@@ -46,6 +51,9 @@ StatusOr<int64_t> busiest_rank_tokens(const PlannedJob& job);
 // takes over its own (busiest_rank_tokens when the weights are empty or equal). The prefill's
 // compute follows it; its bytes follow busiest_rank_tokens.
 StatusOr<double> critical_rank_tokens(const PlannedJob& job);
+
+// A fit block's latent tokens over the whole job: latents per group, the groups of each record.
+int64_t fit_latent_tokens(const PlannedJob& job, const model::BlockConfig& block);
 
 // U: the ranks of one Ulysses group, 1 for the ring, P for Ulysses, the degree for the hybrid.
 int ulysses_group(const PlannedJob& job);

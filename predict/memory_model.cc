@@ -10,8 +10,6 @@ namespace {
 constexpr int64_t kF32 = 4;
 constexpr int64_t kResultChunkBytes = int64_t{4} << 20;  // JobFlags::chunk_bytes' default
 
-int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b ? 1 : 0); }
-
 // W1 W2 of every memory head: H (hid d_phi + hd hid) floats.
 int64_t atlas_weights_floats(const model::ModelConfig& c, const model::BlockConfig& b) {
   const int64_t d_phi = model::atlas_d_phi(c.head_dim, b.feature_degree);
@@ -87,7 +85,7 @@ StatusOr<RankMemory> predict_memory_at(const PlannedJob& job, const Hardware& hw
         bm.cache_bytes = std::min(b.group, n) * kv_row;
         break;
       case model::MixerKind::kFit: {
-        const int64_t latents = ceil_div(job.tokens, b.group) * b.latents;
+        const int64_t latents = fit_latent_tokens(job, b);
         bm.transient_bytes = 3 * latents * c.d_model * kF32;
         bm.cache_bytes = b.global_layers * latents * kv_row;
         break;

@@ -24,8 +24,9 @@
 //                         divide the kv heads
 //     window              w * 2 kv * 4                 the left halo
 //     local               0
-//     fit                 3 G m d * 4, G = ceil(L / group)   every rank's copy of all latents (5.6
-//     A) atlas               4 H (hid d_phi + hd hid) * 4 + 2 * hand-off message (6.13)
+//     fit                 3 G m d * 4                  every rank's copy of all latents (5.6 A);
+//                         G: the groups of every record (ceil(L / group) for one)
+//     atlas               4 H (hid d_phi + hd hid) * 4 + 2 * hand-off message (6.13)
 //   caches, kept after prefill by generate and variants (ARCHITECTURE.md), summed over blocks:
 //     attention n * 2 kv * 4;  window min(w, n) * 2 kv * 4;  local min(group, n) * 2 kv * 4;
 //     fit  G m * 2 kv * 4 per global layer;  atlas  its end state, 2 H (hid d_phi + hd hid) * 4

@@ -130,6 +130,16 @@ StatusOr<PlanReport> make_plan(const PlannedJob& job, const Hardware& hw,
                                int64_t memory_per_worker) {
   RM_RETURN_IF_ERROR(validate_hardware(hw, "hardware"));
   if (job.tokens < 1) return invalid_argument("--tokens must be at least 1");
+  int64_t record_sum = 0;
+  for (const int64_t length : job.record_lengths) {
+    if (length < 1) return invalid_argument("a record of " + std::to_string(length) + " tokens");
+    record_sum += length;
+  }
+  if (!job.record_lengths.empty() && record_sum != job.tokens) {
+    return invalid_argument("records of " + std::to_string(record_sum) + " tokens in all, not " +
+                            std::to_string(job.tokens));
+  }
+  if (job.plan_align < 1) return invalid_argument("--plan-align must be at least 1");
   if (job.workers < 1 || job.workers > kMaxPlannedWorkers) {
     return invalid_argument("--workers must be 1.." + std::to_string(kMaxPlannedWorkers));
   }

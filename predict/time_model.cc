@@ -96,8 +96,7 @@ StatusOr<PrefillTime> predict_prefill(const PlannedJob& job, const Hardware& har
         const double flops = (whole - global) * share + global;
         bt.compute_s = flops / (rate > 0 ? rate : hw.flops);
         if (job.workers > 1) {
-          const double latents =
-              std::ceil(L / static_cast<double>(b.group)) * static_cast<double>(b.latents);
+          const auto latents = static_cast<double>(fit_latent_tokens(job, b));
           const double sent = (P - 1) / P * latents * static_cast<double>(c.d_model) * kF32;
           bt.exchange_s = (P - 1) * alpha + sent / B;
           bt.bytes_sent = static_cast<int64_t>(sent);

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "coordinator/planner.h"
+#include "io/input.h"
 #include "launcher/exit_codes.h"
 #include "launcher/local_run.h"
 #include "model/init.h"
@@ -53,6 +55,34 @@ TEST_F(PlanCommand, RunPredictsFromItsModelAndInput) {
   auto none = plan_for_run(check, 0);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
+}
+
+// A FASTA of several records is cut record by record (each cut on a group boundary of its
+// record): run's prediction holds the busiest rank the coordinator's plan will make.
+TEST_F(PlanCommand, RunPredictsTheCoordinatorsCutOfSeveralRecords) {
+  std::ofstream(dir_.file("records.fa")) << ">a\n"
+                                         << std::string(333, 'C') << "\n>b\n"
+                                         << std::string(20, 'G') << "\n>c\n"
+                                         << std::string(651, 'T') << "\n";
+  JobFlags f = flags();
+  f.input = dir_.file("records.fa");
+  f.workers = 3;
+  f.plan_align = 64;
+  auto plan = plan_for_run(f, 0);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  ASSERT_TRUE(plan->has_value());
+  StatusOr<pb::JobSpec> job = job_spec_from_flags(f);
+  ASSERT_TRUE(job.ok()) << job.status().to_string();
+  auto config = model::parse_config(f.model + "/config.json");
+  auto stream = io::read_input(f.input, config->vocab);
+  ASSERT_TRUE(config.ok() && stream.ok());
+  auto cut = coordinator::plan_model_job(*config, f.model + "/config.json", *stream, *job);
+  ASSERT_TRUE(cut.ok()) << cut.status().to_string();
+  EXPECT_EQ((*plan)->job.tokens, 1007);
+  EXPECT_EQ((*plan)->memory.tokens_per_rank, cut->plan.max_local());
+  // Laid end to end as one record, the busiest rank would hold less.
+  EXPECT_LT(comm::PartitionPlan::make(comm::PlanKind::kZigzag, 1007, 3, 64)->max_local(),
+            cut->plan.max_local());
 }
 
 // `run`'s own prediction follows its --compute-dtype, and with --rank-weights auto (measured after

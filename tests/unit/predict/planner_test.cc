@@ -85,6 +85,45 @@ TEST(PlannerMemory, BusiestRankMatchesThePartitionPlan) {
   }
 }
 
+// Several records: each cut moves to a group boundary of its record, and the prediction builds
+// that plan (the coordinator's, comm::PartitionPlan::make_for_records), weighted or not.
+TEST(PlannerMemory, BusiestRankOfSeveralRecordsIsTheCoordinatorsCut) {
+  const std::vector<int64_t> lengths = {995, 7, 1203, 31, 660};
+  for (const auto kind :
+       {comm::PlanKind::kContiguous, comm::PlanKind::kZigzag, comm::PlanKind::kStriped}) {
+    for (const std::vector<double>& weights : {std::vector<double>{}, {1, 0.5, 0.25}}) {
+      PlannedJob job = job_of({attention(), fit()}, 2896, 3, kind);  // groups of 10
+      job.record_lengths = lengths;
+      job.plan_align = 4;  // with the groups: 20
+      job.rank_weights = weights;
+      auto plan =
+          comm::PartitionPlan::make_for_records(kind, comm::RecordLayout(lengths), 3, 20, weights);
+      ASSERT_TRUE(plan.ok());
+      EXPECT_EQ(*busiest_rank_tokens(job), plan->max_local())
+          << comm::plan_name(kind) << " " << weights.size();
+      // One record of as many tokens is cut elsewhere.
+      job.record_lengths.clear();
+      job.rank_weights.clear();
+      auto one = comm::PartitionPlan::make(kind, 2896, 3, 20);
+      ASSERT_TRUE(one.ok());
+      EXPECT_EQ(*busiest_rank_tokens(job), one->max_local());
+    }
+  }
+}
+
+// A fit block's groups restart with every record, so short records bring more latents.
+TEST(PlannerMemory, FitLatentsCountEachRecordsGroups) {
+  PlannedJob job = job_of({fit()}, 1000, 2);  // 100 latents per group of 10
+  EXPECT_EQ(fit_latent_tokens(job, fit()), 100 * 100);
+  job.record_lengths = std::vector<int64_t>(200, 5);  // 200 records, one short group each
+  EXPECT_EQ(fit_latent_tokens(job, fit()), 200 * 100);
+  auto m = predict_memory(job, slow_links());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(m->blocks[0].transient_bytes, 3 * 200 * 100 * 32 * 4);
+  job.record_lengths = {400, 500};  // not the 1000 tokens
+  EXPECT_FALSE(make_plan(job, slow_links(), 0).ok());
+}
+
 TEST(PlannerMemory, GenerateKeepsEveryBlocksCache) {
   PlannedJob job = job_of({attention(), attention()}, 1000, 2);
   job.task = Task::kGenerate;
