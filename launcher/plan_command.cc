@@ -112,8 +112,9 @@ StatusOr<std::optional<predict::PlanReport>> plan_for_run(const JobFlags& flags,
   job.config = std::move(config);
   // The records as the coordinator will cut them (each cut on a group boundary of its record).
   job.tokens = stream.num_tokens();
-  for (const io::RecordSpan record : stream.records())
+  for (const io::RecordSpan record : stream.records()) {
     job.record_lengths.push_back(record.length + 1);
+  }
   job.plan_align = flags.plan_align;
   job.workers = flags.workers;
   RM_ASSIGN_OR_RETURN(job.plan, comm::parse_plan(flags.plan));
