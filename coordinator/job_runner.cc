@@ -301,37 +301,35 @@ void JobRunner::apply_measured_weights() {
     if (session.rank >= 0) speeds[static_cast<size_t>(session.rank)] = session.speed;
   }
   const std::vector<double> measured = weights_from_speeds(speeds);
-  // A cut the planner refuses, or one giving a rank more tokens than fit its memory
-  // (--max-memory-per-worker: max_rank_tokens), moves the weights toward equal an eighth at a
-  // time. The last step is the equal split, which planned (and fit) before the workers joined.
-  pb::JobSpec job;
+  // A cut giving a rank more tokens than fit its memory (--max-memory-per-worker:
+  // max_rank_tokens), or one the planner refuses, moves the weights toward equal an eighth at a
+  // time. The cap is read off the spec's plan, so only the cut taken builds its assembler. The last
+  // step is the equal split, which planned (and fit) before the workers joined.
   std::optional<JobCut> cut;
-  std::vector<double> weights;
-  for (int step = 0; step <= kWeightSteps; ++step) {
+  for (int step = 0; step <= kWeightSteps && !cut; ++step) {
     pb::JobSpec tried = job_;
-    const std::vector<double> tried_weights = toward_equal(measured, step);
-    for (const double w : tried_weights) tried.add_rank_weights(w);
-    StatusOr<JobCut> tried_cut = parts_.reweight(tried);
-    if (!tried_cut.ok()) {
-      spdlog::warn("job {}: weights {} do not plan: {}", job_.job_id(),
-                   fmt::join(tried_weights, ","), tried_cut.status().to_string());
+    for (const double w : toward_equal(measured, step)) tried.add_rank_weights(w);
+    const std::string weights = fmt::format("{}", fmt::join(tried.rank_weights(), ","));
+    StatusOr<comm::PartitionPlan> plan = proto::to_partition_plan(tried);
+    const int64_t cap = job_.max_rank_tokens();
+    if (plan.ok() && cap > 0 && plan->max_local() > cap && step < kWeightSteps) {
+      spdlog::info("job {}: weights {} put {} tokens on one rank, over the {} that fit in memory",
+                   job_.job_id(), weights, plan->max_local(), cap);
       continue;
     }
-    job = std::move(tried);
-    cut = std::move(*tried_cut);
-    weights = tried_weights;
-    const int64_t busiest = *std::max_element(cut->rank_tokens.begin(), cut->rank_tokens.end());
-    if (job_.max_rank_tokens() == 0 || busiest <= job_.max_rank_tokens()) break;
-    if (step < kWeightSteps) {
-      spdlog::info("job {}: weights {} put {} tokens on one rank, over the {} that fit in memory",
-                   job_.job_id(), fmt::join(weights, ","), busiest, job_.max_rank_tokens());
+    StatusOr<JobCut> tried_cut = parts_.reweight(tried);
+    if (!tried_cut.ok()) {
+      spdlog::warn("job {}: weights {} do not plan: {}", job_.job_id(), weights,
+                   tried_cut.status().to_string());
+      continue;
     }
+    job_ = std::move(tried);
+    cut = std::move(*tried_cut);
   }
   if (!cut.has_value()) {
     spdlog::warn("job {}: keeping the equal split", job_.job_id());
     return;
   }
-  job_ = std::move(job);
   assembler_ = std::move(cut->assembler);
   parts_.rank_tokens = std::move(cut->rank_tokens);
   rank_speeds_ = speeds;
@@ -339,11 +337,9 @@ void JobRunner::apply_measured_weights() {
   for (size_t r = 0; r < speeds.size(); ++r) {
     char entry[128];
     std::snprintf(entry, sizeof entry, "%s%zu: %.0f rows/s, weight %g", r > 0 ? "; " : "", r,
-                  speeds[r], weights[r]);
+                  speeds[r], job_.rank_weights(static_cast<int>(r)));
     shares += entry;
-    if (r < parts_.rank_tokens.size()) {
-      shares += ", " + std::to_string(parts_.rank_tokens[r]) + " tokens";
-    }
+    shares += ", " + std::to_string(parts_.rank_tokens[r]) + " tokens";
   }
   spdlog::info(
       "job {}: measured speeds ({}){}", job_.job_id(), shares,

@@ -64,8 +64,9 @@ StatusOr<std::shared_ptr<attention::AttentionBackend>> make_attention_backend(
 }
 
 StatusOr<std::shared_ptr<model::LayerBackend>> make_layer_backend(Device device, ThreadPool& pool) {
-  if (device.is_cpu())
+  if (device.is_cpu()) {
     return std::shared_ptr<model::LayerBackend>(model::make_cpu_layer_backend(pool));
+  }
 #if RINGMASTER_HAVE_CUDA
   RM_ASSIGN_OR_RETURN(std::shared_ptr<model::LayerBackend> layers,
                       model::make_cuda_layer_backend(device.index));
